@@ -1,0 +1,30 @@
+# Every install goes through constraints.txt: it pins torch to the local CPU
+# wheel, so no command here pulls several GB of CUDA packages.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP_INSTALL := $(BIN)/python -m pip install -q -c constraints.txt
+
+.PHONY: setup demo test test-slow bench clean
+
+$(BIN)/expresso: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/expresso
+
+demo: setup
+	$(BIN)/expresso config examples/digits/configs/experiments/digits_mlp.yaml
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

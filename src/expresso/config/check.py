@@ -1,0 +1,165 @@
+"""The pre-flight check: import every ``class`` and check its keywords, before anything runs.
+
+This is what ``expresso config --check`` prints and ``expresso train`` runs
+first: a misspelt keyword should cost a second, not a crashed run an hour
+in. All problems are collected in one pass.
+
+It also performs task injection: for each component under ``dataset``,
+``model`` and ``metrics``, every key of ``task`` that the callable takes as
+a named parameter, and that the config does not set, is written into the
+component, so the resolved config shows the value that will be used.
+
+Arguments the engine supplies when it builds a component ("build later") do
+not have to be in the config: an optimizer's first argument (the model's
+parameters), a scheduler's first argument (its optimizer), and a dataset's
+``split`` (train, val or test).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import typing
+from typing import Any, Callable, Literal, Union
+
+from .callables import CallableNotFound, locate
+from .errors import Problem, close_matches, format_key, suggest
+from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, TASK_TARGETS
+from .validation import check_type
+
+FIRST_ARGUMENT = "<first>"
+SUPPLIED_BY_ENGINE: dict[str, tuple[str, ...]] = {
+    "optimizer": (FIRST_ARGUMENT,),
+    "scheduler": (FIRST_ARGUMENT,),
+    "dataset": ("split",),
+}
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem]]:
+    """A copy of ``tree`` with task values injected, and every problem found."""
+    tree = copy.deepcopy(tree)
+    task = tree.get("task") or {}
+    problems: list[Problem] = []
+    for path, node in list(_class_nodes(tree, ())):
+        inject = task if path[0] in TASK_TARGETS else {}
+        _check_node(node, path, inject, where, problems)
+    return tree, problems
+
+
+def _class_nodes(value: Any, path: tuple):
+    """Every mapping with a ``class`` key, parents before children."""
+    if isinstance(value, dict):
+        if isinstance(value.get(CLASS_KEY), str):
+            yield path, value
+        for key, child in value.items():
+            yield from _class_nodes(child, path + (key,))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _class_nodes(child, path + (i,))
+
+
+def signature_of(target: Callable) -> inspect.Signature | None:
+    try:
+        return inspect.signature(target)
+    except (ValueError, TypeError):  # some builtins have none: nothing to check against
+        return None
+
+
+def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Problem]) -> None:
+    def report(key_path: tuple, message: str, hint: str | None = None) -> None:
+        problems.append(Problem(where(key_path), format_key(key_path), message, hint))
+
+    name = node[CLASS_KEY]
+    try:
+        target = locate(name)
+    except CallableNotFound as exc:
+        report(path + (CLASS_KEY,), f"cannot import {name!r}: {exc}", exc.hint)
+        return
+    sig = signature_of(target)
+    if sig is None:
+        return
+    params = sig.parameters
+    named = {n: p for n, p in params.items() if p.kind in _NAMED}
+    takes_any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in node.items() if k not in RESERVED_KEYS}
+
+    for key in kwargs:
+        if key in named:
+            continue
+        if not takes_any_keyword:
+            takes = ", ".join(named) or "no keyword arguments"
+            report(path + (key,), f"unknown argument of {name} (it takes: {takes})", suggest(str(key), [*named, *RESERVED_KEYS]))
+        else:
+            # **kwargs hides the real set; a near miss of a named parameter is still a typo.
+            unset = [n for n in named if n not in kwargs]
+            if close_matches(str(key), unset, cutoff=0.85):
+                report(path + (key,), f"unknown argument of {name}, passed on through **kwargs", suggest(str(key), unset))
+
+    for key, value in task.items():
+        if key in named and key not in node:
+            node[key] = copy.deepcopy(value)
+            kwargs[key] = node[key]
+
+    positional = node.get(ARGS_KEY) or []
+    try:
+        bound = sig.bind_partial(*positional, **{k: v for k, v in kwargs.items() if k in named or takes_any_keyword})
+    except TypeError as exc:
+        report(path + (ARGS_KEY,) if positional else path, f"arguments do not fit {name}: {exc}")
+        return
+
+    if not node.get(PARTIAL_KEY):
+        supplied = _supplied_by_engine(path, params)
+        for pname, param in params.items():
+            if param.default is param.empty and param.kind in (*_NAMED, inspect.Parameter.POSITIONAL_ONLY):
+                if pname not in bound.arguments and pname not in supplied:
+                    where_to = " or in task (it is injected)" if path[0] in TASK_TARGETS else ""
+                    report(path, f"missing required argument {pname!r} of {name}; set {format_key(path + (pname,))}{where_to}")
+
+    hints = _type_hints(target)
+    for key, value in kwargs.items():
+        param = named.get(key)
+        annotation = hints.get(key)
+        if param is None or annotation is None or not _enforceable(annotation) or _built_or_interpolated(value):
+            continue
+        if value is None and param.default is None:
+            continue
+        message = check_type(value, annotation)
+        if message:
+            report(path + (key,), message)
+
+
+def _supplied_by_engine(path: tuple, params: typing.Mapping[str, inspect.Parameter]) -> set[str]:
+    if len(path) != 1 or path[0] not in SUPPLIED_BY_ENGINE:
+        return set()
+    names = set(SUPPLIED_BY_ENGINE[path[0]])
+    if FIRST_ARGUMENT in names and params:
+        names.add(next(iter(params)))
+    return names
+
+
+def _type_hints(target: Callable) -> dict:
+    function = target.__init__ if inspect.isclass(target) else target
+    try:
+        return typing.get_type_hints(function)
+    except Exception:  # unresolvable forward references: skip type checks, keep the rest
+        return {}
+
+
+def _enforceable(annotation: Any) -> bool:
+    """Only plain annotations are checked; anything generic is trusted, not guessed at."""
+    if annotation in (bool, int, float, str, type(None)):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return True
+    if origin is Union:
+        return all(
+            _enforceable(arg) or (isinstance(arg, type) and typing.get_origin(arg) is None)
+            for arg in typing.get_args(annotation)
+        )
+    return False
+
+
+def _built_or_interpolated(value: Any) -> bool:
+    return isinstance(value, (dict, list))

@@ -1,0 +1,121 @@
+"""``${key.path}`` and ``${env:NAME[,default]}`` interpolation, through OmegaConf.
+
+Interpolations resolve after all files and overrides are composed, so
+``${task.num_classes}`` follows ``task=tasks/parity.yaml`` on the command line.
+OmegaConf is imported only when a tree contains ``${``: most configs never
+pay for it. Each interpolation is resolved on its own so that every broken one
+is reported, with the file that wrote it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable
+
+from .errors import Problem, format_key, suggest
+
+_MISSING = object()
+
+
+class MissingEnvironmentVariable(KeyError):
+    pass
+
+
+def _env(name: str, default: Any = _MISSING) -> Any:
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default is not _MISSING:
+        return default
+    raise MissingEnvironmentVariable(name)
+
+
+def _omegaconf():
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("env"):
+        register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
+        register("env", _env)
+    return OmegaConf
+
+
+def has_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(has_interpolation(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_interpolation(v) for v in value)
+    return False
+
+
+def resolve(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem]]:
+    """The tree with every interpolation resolved, and the problems found."""
+    if not has_interpolation(tree):
+        return tree, []
+    from omegaconf.errors import OmegaConfBaseException
+
+    OmegaConf = _omegaconf()
+    cfg = OmegaConf.create(tree)
+    problems = []
+    for path, raw in _interpolated_leaves(tree, ()):
+        try:
+            node = cfg
+            for part in path:
+                node = node[part]
+        except OmegaConfBaseException as exc:
+            message, hint = _explain(raw, exc, tree)
+            problems.append(Problem(where(path), format_key(path), message, hint))
+    if problems:
+        return tree, problems
+    return OmegaConf.to_container(cfg, resolve=True), []
+
+
+def _interpolated_leaves(value: Any, path: tuple):
+    if isinstance(value, str) and "${" in value:
+        yield path, value
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _interpolated_leaves(child, path + (key,))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _interpolated_leaves(child, path + (i,))
+
+
+def _explain(raw: str, exc: Exception, tree: dict) -> tuple[str, str | None]:
+    cause = exc.__cause__
+    if isinstance(cause, MissingEnvironmentVariable):
+        name = cause.args[0]
+        return f"interpolation {raw!r}: environment variable {name!r} is not set (give a default: ${{env:{name},default}})", None
+    missing = re.search(r"Interpolation key '([^']+)' not found", str(exc))
+    if missing:
+        key = missing.group(1)
+        return f"interpolation {raw!r} refers to {key!r}, which is not in the config", _suggest_key(key, tree)
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"interpolation {raw!r} cannot be resolved: {first_line}", None
+
+
+def _suggest_key(dotted: str, tree: dict) -> str | None:
+    parts = dotted.split(".")
+    node: Any = tree
+    for depth, part in enumerate(parts):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, dict):
+            prefix = ".".join(parts[:depth] + [""])
+            return suggest(part, [str(k) for k in node], "'" + prefix.replace("{", "{{").replace("}", "}}") + "{}'")
+        else:
+            return None
+    return None
+
+
+def escape(value: Any) -> Any:
+    """Escape literal ``${`` so that printing a resolved tree and loading it again is idempotent."""
+    if isinstance(value, str):
+        return value.replace("${", "\\${")
+    if isinstance(value, dict):
+        return {key: escape(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [escape(child) for child in value]
+    return value

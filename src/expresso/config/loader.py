@@ -1,0 +1,146 @@
+"""``load_config``: from a file (or a dict) and overrides to one validated, resolved tree.
+
+The stages, each collecting every problem it finds before the next begins:
+
+    compose files (references, extends)  ->  fill schema defaults
+    ->  apply command-line overrides  ->  resolve ${...} interpolations
+    ->  validate against the schema  ->  [check: import classes, signatures,
+    task injection]
+
+Everything up to the check is free of torch, so ``expresso config`` is fast.
+The printed tree (``Config.to_yaml``) is a fixed point: loading it again
+gives the same tree.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from . import check as _check
+from .callables import add_project_to_path
+from .compose import Composer, display, find_configs_root
+from .errors import ConfigError, Problem, suggest
+from .files import EXTENSIONS, dump_yaml
+from .interpolation import escape, resolve
+from .overrides import apply_overrides
+from .schema import COLLECTIONS, SETTINGS, VALUES
+from .validation import settings_defaults, validate
+
+_EMPTY = {"metrics": {}, "callbacks": [], "loggers": ["csv"], "task": {}}
+
+
+class Config(Mapping):
+    """A resolved config: a read-only mapping over plain data that knows where each key came from."""
+
+    def __init__(self, tree: dict, composer: Composer, source: Path | None, project_root: Path, checked: bool = False):
+        self._tree = tree
+        self._composer = composer
+        self.source = source
+        self.project_root = project_root
+        self.checked = checked
+
+    def __getitem__(self, key: str) -> Any:
+        return self._tree[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tree)
+
+    def __len__(self) -> int:
+        return len(self._tree)
+
+    def __repr__(self) -> str:
+        return f"Config({self.source or '<dict>'}, keys={list(self._tree)})"
+
+    def where(self, path: Sequence) -> str:
+        """The file (or "command line") that set this key path."""
+        return self._composer.where(tuple(path))
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(self._tree)
+
+    def to_yaml(self) -> str:
+        return dump_yaml(escape(self._tree))
+
+    def to_json(self) -> str:
+        return json.dumps(escape(self._tree), indent=2, ensure_ascii=False)
+
+    def check(self) -> "Config":
+        """Import every class and check its arguments; returns the config with task values injected."""
+        if self.checked:
+            return self
+        add_project_to_path(self.project_root)
+        tree, problems = _check.check(self._tree, self.where)
+        if problems:
+            raise ConfigError(problems)
+        return Config(tree, self._composer, self.source, self.project_root, checked=True)
+
+
+def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = (), *, check: bool = False) -> Config:
+    """Load, compose, override, resolve and validate a config; raise ConfigError listing every problem.
+
+    ``source`` is a YAML, JSON or Python file, or a dict written in Python (its
+    file references resolve against the working directory). With
+    ``check=True`` every ``class`` is imported and its arguments checked, as
+    ``expresso train`` does before it creates anything.
+    """
+    if isinstance(source, Mapping):
+        configs_root = Path.cwd() / "configs" if (Path.cwd() / "configs").is_dir() else None
+        composer = Composer(configs_root)
+        tree = composer.compose_tree(dict(copy.deepcopy(source)), "<dict>", Path.cwd())
+        path, default_name = None, "experiment"
+    else:
+        path = Path(source)
+        _require_file(path)
+        configs_root = find_configs_root(path)
+        composer = Composer(configs_root)
+        tree = composer.compose_file(path)
+        default_name = path.stem
+    project_root = configs_root.parent if configs_root is not None else Path.cwd()
+    if composer.problems:
+        raise ConfigError(composer.problems)
+
+    tree = _with_defaults(tree, default_name)
+    apply_overrides(tree, list(overrides), composer)
+    if composer.problems:
+        raise ConfigError(composer.problems)
+    tree, problems = resolve(tree, composer.where)
+    if problems:
+        raise ConfigError(problems)
+    problems = validate(tree, composer.where)
+    if check:  # one report: schema problems and signature problems together
+        add_project_to_path(project_root)
+        tree, signature_problems = _check.check(tree, composer.where)
+        problems += signature_problems
+    if problems:
+        raise ConfigError(problems)
+    return Config(tree, composer, path, project_root, checked=check)
+
+
+def _require_file(path: Path) -> None:
+    if path.is_file():
+        return
+    hint = None
+    if path.parent.is_dir():
+        names = [p.name for p in path.parent.iterdir() if p.suffix.lower() in EXTENSIONS]
+        parent = display(path.parent).replace("{", "{{").replace("}", "}}")
+        hint = suggest(path.name, names, "'" + parent + "/{}'")
+    what = "is a folder, not a config file" if path.is_dir() else "config file not found"
+    raise ConfigError([Problem(display(path), "", what, hint)])
+
+
+def _with_defaults(tree: dict, default_name: str) -> dict:
+    """The tree with the name first and every framework section present, defaults filled."""
+    out = {"name": tree.get("name", default_name)}
+    out.update(tree)
+    for key in VALUES + tuple(COLLECTIONS):
+        out.setdefault(key, copy.deepcopy(_EMPTY[key]))
+    for key, cls in SETTINGS.items():
+        given = out.get(key, {})
+        if isinstance(given, dict):
+            out[key] = {**settings_defaults(cls), **given}
+    return out

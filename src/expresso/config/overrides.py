@@ -1,0 +1,113 @@
+"""Command-line overrides: ``key.sub=value``, ``+key=value``, ``~key``.
+
+Values are typed as YAML (``optimizer.lr=3e-4`` is a float,
+``trainer.devices=[0,1]`` a list). Setting a key that is neither in the
+config nor in the schema defaults is an error with a close-match suggestion,
+because a misspelt override that silently adds a key is a silently wasted
+run; ``+key=value`` adds a key on purpose, ``~key`` removes one. A file
+reference at a component key (``model=models/cnn.yaml``) reads that file,
+resolved against the working directory, then the project's ``configs/``.
+List items are addressed by index (``callbacks.0.patience=5``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .compose import Composer, is_reference
+from .errors import Problem, format_key, suggest
+from .files import parse_yaml
+from .schema import is_reference_slot
+
+WHERE = "command line"
+
+
+def apply_overrides(tree: dict, overrides: list[str], composer: Composer) -> None:
+    """Apply each override to ``tree`` in place; problems go to ``composer.problems``."""
+    for text in overrides:
+        _apply(tree, text, composer)
+
+
+def _apply(tree: dict, text: str, composer: Composer) -> None:
+    def problem(key: str, message: str, hint: str | None = None) -> None:
+        composer.problems.append(Problem(WHERE, key, message, hint))
+
+    if text.startswith("~"):
+        mode, assignment = "delete", text[1:]
+        key_text, raw = assignment.partition("=")[0], None
+    else:
+        mode, assignment = ("add", text[1:]) if text.startswith("+") else ("set", text)
+        key_text, sep, raw = assignment.partition("=")
+        if not sep:
+            problem(key_text, f"override {text!r} has no '='; write key.sub=value, +key=value or ~key")
+            return
+    path = tuple(int(p) if p.isdigit() else p for p in key_text.split("."))
+    if not key_text or any(p == "" for p in path):
+        problem(key_text, f"override {text!r} names no valid key path")
+        return
+
+    parent = _walk(tree, path, mode, problem)
+    if parent is None:
+        return
+    last = path[-1]
+    if mode == "delete":
+        del parent[last]
+        return
+    try:
+        value = parse_yaml(raw) if raw != "" else ""
+    except yaml.YAMLError as exc:
+        detail = str(getattr(exc, "problem", "") or exc).strip()
+        problem(key_text, f"cannot read the value {raw!r} as YAML: {detail}")
+        return
+    if is_reference_slot(path) and is_reference(value):
+        value = composer.load_reference(value, path, Path.cwd(), WHERE)
+        if value is None:
+            return
+    else:
+        composer.origins[path] = WHERE
+    if isinstance(parent, list) and last == len(parent):
+        parent.append(value)
+    else:
+        parent[last] = value
+    _record_override(composer, path, value)
+
+
+def _record_override(composer: Composer, path: tuple, value: Any) -> None:
+    if not isinstance(value, (dict, list)):
+        return
+    children = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, child in children:
+        child_path = path + (key,)
+        composer.origins.setdefault(child_path, composer.where(path))
+        _record_override(composer, child_path, child)
+
+
+def _walk(tree: dict, path: tuple, mode: str, problem) -> Any:
+    """The container that holds ``path[-1]``, creating parents for ``+``; None on error."""
+    node: Any = tree
+    for depth, part in enumerate(path):
+        here = format_key(path[: depth + 1])
+        last = depth == len(path) - 1
+        if isinstance(node, list):
+            if not isinstance(part, int) or part > len(node) or (part == len(node) and not (last and mode == "add")):
+                problem(here, f"no list item {part!r}; the list has {len(node)} item(s) (indices 0-{len(node) - 1})")
+                return None
+        elif isinstance(node, dict):
+            if part not in node:
+                if mode == "add":
+                    if not last:
+                        node[part] = {}
+                elif not last or mode in ("set", "delete"):
+                    plus = f" (write +{format_key(path)}=... to add it)" if mode == "set" else ""
+                    problem(here, f"no such key in the config{plus}", suggest(str(part), [str(k) for k in node]))
+                    return None
+        else:
+            problem(format_key(path[:depth]), f"cannot set {here!r}: {format_key(path[:depth])} holds a {type(node).__name__}, not a mapping")
+            return None
+        if last:
+            return node
+        node = node[part]
+    return None

@@ -1,0 +1,95 @@
+"""The typed schema of expresso's own config sections, and the shape of a config.
+
+Why plain dataclasses with a small validator (validation.py) rather than
+pydantic or OmegaConf structured configs: the rules we need are few (types,
+ranges, choices, unknown keys), every error must name the file a value came
+from, which only our composer knows, and ``expresso config`` must start in a
+blink. Pydantic is a heavy import whose messages we would have to re-map;
+OmegaConf structured configs check types but not ranges and report
+OmegaConf's key paths without files. Dataclasses give typed Python objects
+(``TrainerConfig(**config["trainer"])``) and the defaults in one place.
+
+A config's root keys fall into a few kinds:
+
+- components: one mapping with a ``class`` key (dataset, model, loss,
+  optimizer, scheduler);
+- collections of components: ``metrics`` (name -> component),
+  ``callbacks`` (list), ``loggers`` (list of names or components);
+- ``task``: plain values injected into the components that take them;
+- settings: ``trainer`` and ``dataloader``, typed below;
+- ``name``: the experiment's name (defaults to the config file's stem).
+
+Every one of those keys, and each entry of a collection, may instead hold a
+file reference (``model: ../models/mlp.yaml``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
+
+COMPONENTS = ("dataset", "model", "loss", "optimizer", "scheduler")
+COLLECTIONS = {"metrics": dict, "callbacks": list, "loggers": list}
+VALUES = ("task",)
+# Components that receive task values (task injection).
+TASK_TARGETS = ("dataset", "model", "metrics")
+BUILTIN_LOGGERS = ("csv", "tensorboard", "mlflow", "comet", "clearml", "wandb", "sacred")
+# Keys inside a component mapping that are not keyword arguments.
+CLASS_KEY, ARGS_KEY, PARTIAL_KEY = "class", "_args_", "_partial_"
+RESERVED_KEYS = (CLASS_KEY, ARGS_KEY, PARTIAL_KEY)
+
+
+def _device(value: str) -> str | None:
+    if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+        return None
+    return "expected auto, cpu, cuda, cuda:N or mps"
+
+
+def setting(default, *, min=None, max=None, check=None, doc=""):  # noqa: A002 - mirrors the rule's name
+    """A dataclass field with its validation rules kept beside its default."""
+    meta = {"min": min, "max": max, "check": check, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainerConfig:
+    """How long and where to train, and what "best" means."""
+
+    max_epochs: int = setting(10, min=1, doc="epochs to train")
+    max_steps: Optional[int] = setting(None, min=1, doc="stop after this many optimizer steps (overrides max_epochs)")
+    batch_size: int = setting(64, min=1, doc="training batch size")
+    seed: int = setting(0, min=0, doc="seeds python, numpy, torch and loader workers")
+    device: str = setting("auto", check=_device, doc="auto, cpu, cuda, cuda:N or mps")
+    devices: Optional[Union[int, list[int]]] = setting(None, min=0, doc="number of devices, or device indices")
+    monitor: str = setting("val/loss", doc="metric that picks the best checkpoint")
+    mode: Literal["min", "max"] = setting("min", doc="whether a lower or a higher monitored value is better")
+    val_every_n_epochs: int = setting(1, min=1, doc="validate every N epochs")
+    validate_before_fit: bool = setting(False, doc="run one validation pass before training (a sanity check)")
+    log_every_n_steps: int = setting(50, min=1, doc="write a training row to the history every N steps")
+
+
+@dataclass
+class DataLoaderConfig:
+    """torch.utils.data.DataLoader settings shared by every split."""
+
+    shuffle: bool = setting(True, doc="shuffle the training split each epoch")
+    num_workers: int = setting(0, min=0, doc="loader worker processes")
+    pin_memory: Union[bool, Literal["auto"]] = setting("auto", doc="pin host memory (auto: when training on CUDA)")
+    persistent_workers: bool = setting(False, doc="keep workers alive between epochs")
+    prefetch_factor: Optional[int] = setting(None, min=1, doc="batches each worker loads ahead")
+    drop_last: bool = setting(False, doc="drop the last incomplete training batch")
+    eval_batch_size: Optional[int] = setting(None, min=1, doc="validation/test batch size (default: batch_size)")
+
+
+SETTINGS = {"trainer": TrainerConfig, "dataloader": DataLoaderConfig}
+ROOT_KEYS = ("name", *COMPONENTS, *VALUES, *COLLECTIONS, *SETTINGS)
+
+
+def is_reference_slot(path: tuple) -> bool:
+    """Whether a string at this key path may be a file reference."""
+    if len(path) == 1:
+        return path[0] in ROOT_KEYS and path[0] != "name"
+    return len(path) == 2 and path[0] in COLLECTIONS

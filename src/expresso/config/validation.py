@@ -1,0 +1,205 @@
+"""Validate a composed config tree against the schema, collecting every problem.
+
+Type rules are deliberately strict where YAML is loose: ``true`` is not an
+integer and ``"10"`` is not a number; an integer is accepted where a float is
+expected (and stays an integer in the record, so printing is idempotent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from functools import lru_cache
+from typing import Any, Callable, Literal, Union
+
+from .errors import Problem, describe, format_key, suggest
+from .schema import (
+    ARGS_KEY,
+    BUILTIN_LOGGERS,
+    CLASS_KEY,
+    COLLECTIONS,
+    COMPONENTS,
+    PARTIAL_KEY,
+    ROOT_KEYS,
+    SETTINGS,
+    VALUES,
+)
+
+Where = Callable[[tuple], str]  # key path -> the file (or "command line") it came from
+
+
+def settings_defaults(cls: type) -> dict:
+    """The defaults of a settings dataclass as a plain dict, in field order."""
+    return dataclasses.asdict(cls())
+
+
+def validate(tree: dict, where: Where) -> list[Problem]:
+    """Every problem in ``tree``; fills nothing, changes nothing."""
+    problems: list[Problem] = []
+
+    def report(path: tuple, message: str, hint: str | None = None) -> None:
+        problems.append(Problem(where(path), format_key(path), message, hint))
+
+    for key, value in tree.items():
+        path = (key,)
+        if key not in ROOT_KEYS:
+            report(path, "unknown top-level key", suggest(key, ROOT_KEYS))
+        elif key == "name":
+            if not isinstance(value, str) or not value:
+                report(path, f"received {describe(value)}, expected a non-empty string")
+        elif key in COMPONENTS:
+            if value is not None:
+                _component(value, path, report)
+        elif key in VALUES:
+            if not isinstance(value, dict):
+                report(path, f"received {describe(value)}, expected a mapping of values (e.g. num_classes: 10)")
+        elif key in SETTINGS:
+            _settings(SETTINGS[key], value, path, report)
+        else:
+            _collection(key, value, path, report)
+    return problems
+
+
+def _component(value: Any, path: tuple, report) -> None:
+    """A component is a mapping whose ``class`` names a callable."""
+    if not isinstance(value, dict):
+        report(path, f"received {describe(value)}, expected a mapping with a '{CLASS_KEY}' key (or a file reference)")
+        return
+    if CLASS_KEY not in value:
+        report(path, f"missing '{CLASS_KEY}': a component names the callable that builds it, e.g. class: torch.optim.AdamW")
+        return
+    _class_node(value, path, report)
+
+
+def _class_node(node: dict, path: tuple, report) -> None:
+    """Check the reserved keys of a mapping with ``class``, and its nested components."""
+    target = node[CLASS_KEY]
+    if not isinstance(target, str) or not target.strip():
+        report(path + (CLASS_KEY,), f"received {describe(target)}, expected a dotted path such as torch.optim.AdamW")
+    if ARGS_KEY in node and not isinstance(node[ARGS_KEY], list):
+        report(path + (ARGS_KEY,), f"received {describe(node[ARGS_KEY])}, expected a list of positional arguments")
+    if PARTIAL_KEY in node and not isinstance(node[PARTIAL_KEY], bool):
+        report(path + (PARTIAL_KEY,), f"received {describe(node[PARTIAL_KEY])}, expected true or false")
+    for key, child in node.items():
+        _nested(child, path + (key,), report)
+
+
+def _nested(value: Any, path: tuple, report) -> None:
+    if isinstance(value, dict):
+        if CLASS_KEY in value:
+            _class_node(value, path, report)
+        else:
+            for key, child in value.items():
+                _nested(child, path + (key,), report)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            _nested(child, path + (i,), report)
+
+
+def _collection(key: str, value: Any, path: tuple, report) -> None:
+    kind = COLLECTIONS[key]
+    if not isinstance(value, kind):
+        expected = "a mapping of name: component" if kind is dict else "a list"
+        report(path, f"received {describe(value)}, expected {expected}")
+        return
+    entries = value.items() if kind is dict else enumerate(value)
+    for name, entry in entries:
+        if key == "loggers" and isinstance(entry, str):
+            if entry not in BUILTIN_LOGGERS:
+                report(path + (name,), f"unknown logger {entry!r}; expected one of {', '.join(BUILTIN_LOGGERS)} or a component", suggest(entry, BUILTIN_LOGGERS))
+        else:
+            _component(entry, path + (name,), report)
+
+
+def _settings(cls: type, value: Any, path: tuple, report) -> None:
+    if not isinstance(value, dict):
+        report(path, f"received {describe(value)}, expected a mapping of {path[0]} settings")
+        return
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    for key, item in value.items():
+        if key not in fields:
+            report(path + (key,), f"unknown {path[0]} setting", suggest(key, fields))
+            continue
+        message = check_type(item, hints[key], fields[key].metadata)
+        if message:
+            report(path + (key,), message)
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def check_type(value: Any, annotation: Any, rules: typing.Mapping = {}) -> str | None:  # noqa: B006 - read only
+    """``None`` if ``value`` fits ``annotation`` and the field's rules, else the message."""
+    if not _fits(value, annotation):
+        return f"received {describe(value)}, expected {expected(annotation)}"
+    for number in _numbers(value):
+        if rules.get("min") is not None and number < rules["min"]:
+            return f"received {value!r}, expected a value >= {rules['min']}"
+        if rules.get("max") is not None and number > rules["max"]:
+            return f"received {value!r}, expected a value <= {rules['max']}"
+    if rules.get("check") and isinstance(value, str):
+        message = rules["check"](value)
+        if message:
+            return f"received {value!r}, {message}"
+    return None
+
+
+def _numbers(value: Any) -> list:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return []
+
+
+def _fits(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if annotation is type(None):
+        return value is None
+    if origin is Union:
+        return any(_fits(value, arg) for arg in typing.get_args(annotation))
+    if origin is Literal:
+        return any(value == choice and type(value) is type(choice) for choice in typing.get_args(annotation))
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (Any,)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True  # an annotation we do not understand is not our business to enforce
+
+
+def expected(annotation: Any) -> str:
+    """Describe an annotation for a person: ``Optional[int]`` -> ``an integer or null``."""
+    origin = typing.get_origin(annotation)
+    if origin is Union:
+        return " or ".join(expected(arg) for arg in typing.get_args(annotation))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(c) for c in typing.get_args(annotation))
+    if origin is list:
+        args = typing.get_args(annotation)
+        return f"a list of {_plural(args[0])}" if args else "a list"
+    if origin is dict:
+        return "a mapping"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    if annotation in names:
+        return names[annotation]
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _plural(annotation: Any) -> str:
+    return {int: "integers", float: "numbers", str: "strings", bool: "booleans"}.get(annotation, expected(annotation))
