@@ -1,0 +1,64 @@
+"""How fast the CLI answers when it should not need torch.
+
+Times, as medians of alternating runs in one session: a bare Python start
+(the floor), ``expresso --help``, ``expresso config`` on the digits example
+and, for scale, ``expresso config --check`` (which imports torch on purpose).
+Also lists whether torch or omegaconf was imported on each path.
+Target (issue: config system): --help and config under 0.5 s median.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = "examples/digits/configs/experiments/digits_mlp.yaml"
+RUNS = 15
+TARGET_S = 0.5
+
+CASES = {
+    "python -c pass (floor)": [sys.executable, "-c", "pass"],
+    "expresso --help": [sys.executable, "-m", "expresso", "--help"],
+    "expresso config": [sys.executable, "-m", "expresso", "config", EXAMPLE],
+    "expresso config --check": [sys.executable, "-m", "expresso", "config", "--check", EXAMPLE],
+}
+PROBE = "import sys, runpy; sys.argv = {argv!r}; \ntry:\n runpy.run_module('expresso', run_name='__main__')\nexcept SystemExit: pass\nprint(sorted(m for m in ('torch', 'omegaconf', 'rich') if m in sys.modules), file=sys.stderr)"
+
+
+def _time(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def _imported(command: list[str]) -> str:
+    if command[1:3] != ["-m", "expresso"]:
+        return "-"
+    argv = ["expresso", *command[3:]]
+    result = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], cwd=ROOT, capture_output=True, text=True, check=True)
+    return result.stderr.strip().splitlines()[-1]
+
+
+def main() -> None:
+    times: dict[str, list[float]] = {name: [] for name in CASES}
+    for name, command in CASES.items():  # warm the file cache once
+        _time(command)
+    for _ in range(RUNS):  # alternate the cases so drift hits all of them alike
+        for name, command in CASES.items():
+            times[name].append(_time(command))
+    floor = statistics.median(times["python -c pass (floor)"])
+    print(f"CLI start-up, {RUNS} alternating runs each, medians (min-max); target < {TARGET_S} s where marked")
+    print(f"{'case':28} {'median s':>9} {'min-max s':>13} {'over floor':>11}  imports")
+    for name, command in CASES.items():
+        values = times[name]
+        median = statistics.median(values)
+        mark = "" if "check" in name or "floor" in name else ("  ok" if median < TARGET_S else "  OVER TARGET")
+        print(f"{name:28} {median:9.3f} {min(values):6.3f}-{max(values):.3f} {median - floor:+10.3f}s  {_imported(command)}{mark}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""scikit-learn's handwritten digits as a torch Dataset, with fixed train/val/test splits.
+
+1797 grey 8x8 images shipped inside scikit-learn, so a real training runs
+anywhere without a download. The split is stratified and depends only on
+``seed`` and the fractions, so every run, model and task sees the same
+images in the same split. ``target`` selects what is predicted, so one
+dataset serves several tasks (a task config sets it by injection).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+SPLITS = ("train", "val", "test")
+TARGETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "digit": lambda digit: digit,  # 10 classes
+    "parity": lambda digit: digit % 2,  # 0 even, 1 odd
+    "less_than_5": lambda digit: (digit < 5).astype(np.int64),  # 1 for 0-4
+}
+
+
+class Digits(Dataset):
+    """Images as float tensors of shape (1, 8, 8) scaled to [0, 1], labels as int64."""
+
+    def __init__(
+        self,
+        split: str = "train",
+        target: str = "digit",
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        seed: int = 0,
+    ):
+        if split not in SPLITS:
+            raise ValueError(f"Invalid value for argument `split`. Received: split={split!r}; expected one of {SPLITS}")
+        if target not in TARGETS:
+            raise ValueError(f"Invalid value for argument `target`. Received: target={target!r}; expected one of {tuple(TARGETS)}")
+        if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise ValueError(
+                f"Invalid split fractions. Received: val_fraction={val_fraction}, test_fraction={test_fraction}; "
+                "expected each in (0, 1) and together below 1"
+            )
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        digits = load_digits()
+        indices = np.arange(len(digits.target))
+        rest, test = train_test_split(indices, test_size=test_fraction, random_state=seed, stratify=digits.target)
+        val_share = val_fraction / (1 - test_fraction)
+        train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=digits.target[rest])
+        chosen = {"train": train, "val": val, "test": test}[split]
+
+        self.split, self.target = split, target
+        self.indices = np.sort(chosen)  # positions in sklearn's load_digits(), for the record
+        chosen = self.indices
+        images = digits.images[chosen].astype(np.float32) / 16.0
+        self.inputs = torch.from_numpy(images).unsqueeze(1)
+        self.labels = torch.from_numpy(TARGETS[target](digits.target[chosen]).astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs[index], self.labels[index]

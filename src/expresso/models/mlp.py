@@ -1,0 +1,26 @@
+"""A multi-layer perceptron over flattened inputs."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import Tensor, nn
+
+
+class MLP(nn.Module):
+    """Flatten, then ``hidden`` layers of Linear + ReLU (+ Dropout), then a linear classifier."""
+
+    def __init__(self, num_classes: int, in_features: int = 64, hidden: Sequence[int] = (128,), dropout: float = 0.0):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(nn.Linear(width, num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
