@@ -15,7 +15,7 @@ $(BIN)/expresso: pyproject.toml constraints.txt
 setup: $(BIN)/expresso
 
 demo: setup
-	$(BIN)/expresso config examples/digits/configs/experiments/digits_mlp.yaml
+	$(BIN)/expresso train examples/digits/configs/experiments/digits_mlp.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

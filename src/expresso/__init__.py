@@ -7,4 +7,14 @@ engine's names load on first use.
 from .config import Config, ConfigError, instantiate, load_config
 
 __version__ = "0.1.0"
-__all__ = ["Config", "ConfigError", "__version__", "instantiate", "load_config"]
+__all__ = ["Callback", "Config", "ConfigError", "State", "Trainer", "__version__", "instantiate", "load_config"]
+_ENGINE = ("Callback", "State", "Trainer")
+
+
+def __getattr__(name: str):
+    """The engine's names import torch, so they load on first use."""
+    if name in _ENGINE:
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'expresso' has no attribute {name!r}")

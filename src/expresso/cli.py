@@ -18,14 +18,15 @@ EXIT_BAD_INPUT = 2
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    # --debug works before or after the command; SUPPRESS keeps the subcommand from resetting it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show full tracebacks")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks (train: also autograd anomaly detection)")
 
     parser = argparse.ArgumentParser(
         prog="expresso",
         description="Configurable experiments for PyTorch: one config, one command, a recorded run.",
-        parents=[common],
     )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -47,7 +48,62 @@ def _build_parser() -> argparse.ArgumentParser:
         help="also import every class and check its arguments (what `expresso train` checks first); shows injected task values",
     )
     config.set_defaults(handler=_config_command)
+
+    train = commands.add_parser("train", parents=[common], help="train from a config; creates a run folder")
+    train.add_argument("config", metavar="CONFIG")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    train.add_argument("--name", help="experiment name (default: the config's name)")
+    train.add_argument("--runs-root", help="where run folders go (default: ./runs)")
+    train.add_argument("--dev-run", type=_positive, metavar="N", help="N batches of each split, one epoch, run folder under a scratch root")
+    train.add_argument("--offline", action="store_true", help="hosted trackers stay offline")
+    train.set_defaults(handler=_lazy("train", "train"))
+
+    resume = commands.add_parser("resume", parents=[common], help="continue a run exactly where it stopped")
+    resume.add_argument("run_dir", metavar="RUN_DIR")
+    resume.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=20")
+    resume.add_argument("--checkpoint", help="a checkpoint file (default: the run's last.ckpt)")
+    resume.set_defaults(handler=_lazy("train", "resume"))
+
+    evaluate = commands.add_parser("eval", parents=[common], help="evaluate a run's checkpoint; writes eval-<split>.json")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--checkpoint", default="best", help="best, last or a path (default: best)")
+    evaluate.add_argument("--split", choices=("val", "test"), default="test")
+    evaluate.set_defaults(handler=_lazy("evaluate", "evaluate"))
+
+    predict = commands.add_parser("predict", parents=[common], help="write a run's predictions for a split or a file")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("--checkpoint", default="best", help="best, last or a path (default: best)")
+    predict.add_argument("--input", help="inputs as .npy, .csv or .pt (default: the dataset's --split)")
+    predict.add_argument("--split", choices=("train", "val", "test"), default="test")
+    predict.add_argument("--output", help=".csv or .npy (default: RUN_DIR/predictions-<input>.csv)")
+    predict.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="extra arguments for the config's `predict` hook")
+    predict.set_defaults(handler=_lazy("evaluate", "predict"))
+
+    runs = commands.add_parser("runs", parents=[common], help="table of runs: status, epochs, best metric, differing settings")
+    runs.add_argument("root", nargs="?", metavar="ROOT", help="folder of runs (default: ./runs)")
+    runs.set_defaults(handler=_lazy("runs", "runs"))
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _lazy(module: str, function: str):
+    """A handler that imports its command module only when it runs (keeps --help fast)."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(f".commands.{module}", __package__), function)(args)
+
+    return handler
 
 
 def _config_command(args: argparse.Namespace) -> int:
@@ -60,7 +116,13 @@ def _config_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    # KEY=VALUE items after a flag (`config C --json a=1`) are still overrides.
+    spill = "extra" if hasattr(args, "extra") else "overrides"
+    if rest and hasattr(args, spill) and all(not item.startswith("-") or item.startswith("--") and "=" in item for item in rest):
+        getattr(args, spill).extend(rest)
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.version:
         from . import __version__
 
@@ -72,9 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except Exception as exc:
-        from .config import ConfigError
-
-        if args.debug or not isinstance(exc, ConfigError):
+        if args.debug or not _is_bad_input(exc):
             raise
         print(f"expresso: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _is_bad_input(exc: Exception) -> bool:
+    """Errors that mean "fix your input" (exit 2, one message), as opposed to bugs (traceback)."""
+    from .commands import UsageError
+    from .config import ConfigError
+
+    if isinstance(exc, (ConfigError, UsageError)):
+        return True
+    module = sys.modules.get("expresso.engine.checkpoint_io")
+    return module is not None and isinstance(exc, module.CheckpointError)

@@ -11,8 +11,9 @@ component, so the resolved config shows the value that will be used.
 
 Arguments the engine supplies when it builds a component ("build later") do
 not have to be in the config: an optimizer's first argument (the model's
-parameters), a scheduler's first argument (its optimizer), and a dataset's
-``split`` (train, val or test).
+parameters), a scheduler's first argument (its optimizer), a dataset's
+``split`` (train, val or test), and for metrics, callbacks and ``step`` the
+runtime objects injected by name (``model``, ``task``, ``run_dir``, ``logger``).
 """
 
 from __future__ import annotations
@@ -20,19 +21,25 @@ from __future__ import annotations
 import copy
 import inspect
 import typing
-from typing import Any, Callable, Literal, Union
+from typing import Any, Callable, Literal
 
 from .callables import CallableNotFound, locate
 from .errors import Problem, close_matches, format_key, suggest
-from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, TASK_TARGETS
-from .validation import check_type
+from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, SECTION_KEYS, TASK_TARGETS
+from .validation import UNIONS, check_type
 
 FIRST_ARGUMENT = "<first>"
+INJECTED_BY_NAME = ("model", "task", "run_dir", "logger")
 SUPPLIED_BY_ENGINE: dict[str, tuple[str, ...]] = {
     "optimizer": (FIRST_ARGUMENT,),
     "scheduler": (FIRST_ARGUMENT,),
     "dataset": ("split",),
+    "metrics": INJECTED_BY_NAME,
+    "callbacks": INJECTED_BY_NAME,
+    "step": INJECTED_BY_NAME,
 }
+# Sections whose entries (metrics.acc, callbacks.0, scheduler.1) are components of their own.
+_LISTED = ("metrics", "callbacks", "scheduler")
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
@@ -82,7 +89,8 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
     params = sig.parameters
     named = {n: p for n, p in params.items() if p.kind in _NAMED}
     takes_any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in node.items() if k not in RESERVED_KEYS}
+    framework = SECTION_KEYS.get(path[0], {}) if _is_section_top(path) else {}
+    kwargs = {k: v for k, v in node.items() if k not in RESERVED_KEYS and k not in framework}
 
     for key in kwargs:
         if key in named:
@@ -129,8 +137,12 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
             report(path + (key,), message)
 
 
+def _is_section_top(path: tuple) -> bool:
+    return len(path) == 1 or (len(path) == 2 and path[0] in _LISTED)
+
+
 def _supplied_by_engine(path: tuple, params: typing.Mapping[str, inspect.Parameter]) -> set[str]:
-    if len(path) != 1 or path[0] not in SUPPLIED_BY_ENGINE:
+    if not _is_section_top(path) or path[0] not in SUPPLIED_BY_ENGINE:
         return set()
     names = set(SUPPLIED_BY_ENGINE[path[0]])
     if FIRST_ARGUMENT in names and params:
@@ -153,7 +165,7 @@ def _enforceable(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin is Literal:
         return True
-    if origin is Union:
+    if origin in UNIONS:
         return all(
             _enforceable(arg) or (isinstance(arg, type) and typing.get_origin(arg) is None)
             for arg in typing.get_args(annotation)

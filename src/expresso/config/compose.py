@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, format_key, suggest
+from .errors import Problem, close_matches, format_key
 from .files import EXTENSIONS, FileProblem, read_file
 from .schema import CLASS_KEY, is_reference_slot
 
@@ -93,9 +93,10 @@ class Composer:
         except FileProblem as exc:
             self.problems.extend(exc.problems)
             return None
-        if at == () and not isinstance(data, dict):
+        if data is None or (at == () and not isinstance(data, dict)):
             kind = "empty" if data is None else f"a {type(data).__name__}"
-            self.problems.append(Problem(shown, "", f"the file is {kind}; expected a mapping of config keys"))
+            expected = "a mapping of config keys" if at == () else f"the tree of {format_key(at)}"
+            self.problems.append(Problem(shown, "", f"the file is {kind}; expected {expected}"))
             return None
         return self._compose(data, at, shown, path.parent, stack + (path,))
 
@@ -163,13 +164,13 @@ class Composer:
 
 
 def _similar_file(candidates: list[Path]) -> str | None:
+    """A close file name in the folders looked in, compared without the shared extension."""
     for candidate in candidates:
         if candidate.parent.is_dir():
-            names = [p.name for p in candidate.parent.iterdir() if p.suffix.lower() in EXTENSIONS]
-            parent = display(candidate.parent).replace("{", "{{").replace("}", "}}")
-            hint = suggest(candidate.name, names, "'" + parent + "/{}'")
-            if hint:
-                return hint
+            files = {p.stem: p.name for p in candidate.parent.iterdir() if p.suffix.lower() in EXTENSIONS}
+            stems = close_matches(candidate.stem, files)
+            if stems:
+                return " or ".join(f"'{display(candidate.parent / files[stem])}'" for stem in stems)
     return None
 
 

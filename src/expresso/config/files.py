@@ -51,10 +51,13 @@ def _with_fixed_resolvers(base: type) -> type:
 
 class _Loader(_with_fixed_resolvers(yaml.SafeLoader)):  # type: ignore[misc]
     def construct_mapping(self, node, deep=False):
+        # Only keys written in this mapping count: one that overrides a value
+        # brought in by a merge key (<<: *base) is allowed, as YAML intends.
         if isinstance(node, yaml.MappingNode):
-            self.flatten_mapping(node)
             seen = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
                 key = self.construct_object(key_node, deep=True)
                 try:
                     duplicate = key in seen
@@ -122,12 +125,16 @@ def _read_yaml(text: str, shown: str) -> Any:
         raise FileProblem([Problem(shown, "", f"invalid YAML: {exc}")]) from None
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
 def _read_json(text: str, shown: str) -> Any:
     def no_duplicates(pairs):
         result = {}
         for key, value in pairs:
             if key in result:
-                raise ValueError(f"duplicate key {key!r}")
+                raise _DuplicateKey(key)
             result[key] = value
         return result
 
@@ -135,8 +142,12 @@ def _read_json(text: str, shown: str) -> Any:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
         raise FileProblem([Problem(shown, "", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
-    except ValueError as exc:
-        raise FileProblem([Problem(shown, "", f"invalid JSON: {exc}")]) from None
+    except _DuplicateKey as exc:
+        key = exc.args[0]
+        # The hook sees no positions: the second place the key is written is the duplicate.
+        places = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
+        where = f" at line {text.count(chr(10), 0, places[1]) + 1}" if len(places) > 1 else ""
+        raise FileProblem([Problem(shown, "", f"invalid JSON{where}: duplicate key {key!r}")]) from None
 
 
 def _read_python(path: Path, shown: str) -> Any:

@@ -84,16 +84,26 @@ def _interpolated_leaves(value: Any, path: tuple):
 
 
 def _explain(raw: str, exc: Exception, tree: dict) -> tuple[str, str | None]:
-    cause = exc.__cause__
-    if isinstance(cause, MissingEnvironmentVariable):
+    cause = _find_in_chain(exc, MissingEnvironmentVariable)
+    if cause is not None:
         name = cause.args[0]
-        return f"interpolation {raw!r}: environment variable {name!r} is not set (give a default: ${{env:{name},default}})", None
+        return f"interpolation {raw!r} needs environment variable {name!r}, which is not set (give a default: ${{env:{name},default}})", None
     missing = re.search(r"Interpolation key '([^']+)' not found", str(exc))
     if missing:
         key = missing.group(1)
         return f"interpolation {raw!r} refers to {key!r}, which is not in the config", _suggest_key(key, tree)
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"interpolation {raw!r} cannot be resolved: {first_line}", None
+
+
+def _find_in_chain(exc: BaseException, kind: type) -> BaseException | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _suggest_key(dotted: str, tree: dict) -> str | None:
@@ -113,7 +123,8 @@ def _suggest_key(dotted: str, tree: dict) -> str | None:
 def escape(value: Any) -> Any:
     """Escape literal ``${`` so that printing a resolved tree and loading it again is idempotent."""
     if isinstance(value, str):
-        return value.replace("${", "\\${")
+        # OmegaConf reads 2n+1 backslashes before "${" as n literal backslashes and a literal "${".
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
     if isinstance(value, dict):
         return {key: escape(child) for key, child in value.items()}
     if isinstance(value, list):

@@ -101,6 +101,7 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
         tree = composer.compose_file(path)
         default_name = path.stem
     project_root = configs_root.parent if configs_root is not None else Path.cwd()
+    add_project_to_path(project_root)  # the user's classes resolve for instantiate() too, not only for check
     if composer.problems:
         raise ConfigError(composer.problems)
 
@@ -113,7 +114,6 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
         raise ConfigError(problems)
     problems = validate(tree, composer.where)
     if check:  # one report: schema problems and signature problems together
-        add_project_to_path(project_root)
         tree, signature_problems = _check.check(tree, composer.where)
         problems += signature_problems
     if problems:

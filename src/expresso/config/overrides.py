@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .compose import Composer, is_reference
+from .compose import Composer, is_reference, strip_markers
 from .errors import Problem, format_key, suggest
 from .files import parse_yaml
 from .schema import is_reference_slot
@@ -49,9 +49,10 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
         problem(key_text, f"override {text!r} names no valid key path")
         return
 
-    parent = _walk(tree, path, mode, problem)
-    if parent is None:
+    found = _walk(tree, path, mode, problem)
+    if found is None:
         return
+    parent, path = found
     last = path[-1]
     if mode == "delete":
         del parent[last]
@@ -63,7 +64,7 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
         problem(key_text, f"cannot read the value {raw!r} as YAML: {detail}")
         return
     if is_reference_slot(path) and is_reference(value):
-        value = composer.load_reference(value, path, Path.cwd(), WHERE)
+        value = strip_markers(composer.load_reference(value, path, Path.cwd(), WHERE))
         if value is None:
             return
     else:
@@ -85,12 +86,15 @@ def _record_override(composer: Composer, path: tuple, value: Any) -> None:
         _record_override(composer, child_path, child)
 
 
-def _walk(tree: dict, path: tuple, mode: str, problem) -> Any:
-    """The container that holds ``path[-1]``, creating parents for ``+``; None on error."""
+def _walk(tree: dict, path: tuple, mode: str, problem) -> tuple[Any, tuple] | None:
+    """The container that holds the last key and the path as found; parents made for ``+``; None on error."""
     node: Any = tree
+    path = list(path)
     for depth, part in enumerate(path):
         here = format_key(path[: depth + 1])
         last = depth == len(path) - 1
+        if isinstance(node, dict) and isinstance(part, int) and part not in node and str(part) in node:
+            part = path[depth] = str(part)  # a mapping key written as a string of digits ("0" in JSON)
         if isinstance(node, list):
             if not isinstance(part, int) or part > len(node) or (part == len(node) and not (last and mode == "add")):
                 problem(here, f"no list item {part!r}; the list has {len(node)} item(s) (indices 0-{len(node) - 1})")
@@ -108,6 +112,6 @@ def _walk(tree: dict, path: tuple, mode: str, problem) -> Any:
             problem(format_key(path[:depth]), f"cannot set {here!r}: {format_key(path[:depth])} holds a {type(node).__name__}, not a mapping")
             return None
         if last:
-            return node
+            return node, tuple(path)
         node = node[part]
     return None

@@ -12,12 +12,15 @@ OmegaConf's key paths without files. Dataclasses give typed Python objects
 A config's root keys fall into a few kinds:
 
 - components: one mapping with a ``class`` key (dataset, model, loss,
-  optimizer, scheduler);
+  optimizer, scheduler, step, predict: the hook ``expresso predict`` passes
+  outputs and extra arguments to); ``scheduler`` may also be a list, and each of
+  its entries may carry ``interval: epoch|step`` (SECTION_KEYS);
 - collections of components: ``metrics`` (name -> component),
   ``callbacks`` (list), ``loggers`` (list of names or components);
 - ``task``: plain values injected into the components that take them;
 - settings: ``trainer`` and ``dataloader``, typed below;
-- ``name``: the experiment's name (defaults to the config file's stem).
+- ``name``: the experiment's name (defaults to the config file's stem);
+- ``init_from``: ``RUN_DIR[:best|last]``, start from another run's weights.
 
 Every one of those keys, and each entry of a collection, may instead hold a
 file reference (``model: ../models/mlp.yaml``).
@@ -29,12 +32,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-COMPONENTS = ("dataset", "model", "loss", "optimizer", "scheduler")
+COMPONENTS = ("dataset", "model", "loss", "optimizer", "scheduler", "step", "predict")
 COLLECTIONS = {"metrics": dict, "callbacks": list, "loggers": list}
 VALUES = ("task",)
 # Components that receive task values (task injection).
 TASK_TARGETS = ("dataset", "model", "metrics")
-BUILTIN_LOGGERS = ("csv", "tensorboard", "mlflow", "comet", "clearml", "wandb", "sacred")
+# Loggers that exist today; the trackers (tensorboard, mlflow, ...) join as they are built.
+BUILTIN_LOGGERS = ("csv",)
+# Framework keys a section's component may carry besides the callable's arguments.
+SECTION_KEYS = {"scheduler": {"interval": ("epoch", "step")}}
 # Keys inside a component mapping that are not keyword arguments.
 CLASS_KEY, ARGS_KEY, PARTIAL_KEY = "class", "_args_", "_partial_"
 RESERVED_KEYS = (CLASS_KEY, ARGS_KEY, PARTIAL_KEY)
@@ -69,6 +75,7 @@ class TrainerConfig:
     val_every_n_epochs: int = setting(1, min=1, doc="validate every N epochs")
     validate_before_fit: bool = setting(False, doc="run one validation pass before training (a sanity check)")
     log_every_n_steps: int = setting(50, min=1, doc="write a training row to the history every N steps")
+    limit_batches: Optional[int] = setting(None, min=1, doc="use at most N batches of each split per epoch (--dev-run sets it)")
 
 
 @dataclass
@@ -85,11 +92,11 @@ class DataLoaderConfig:
 
 
 SETTINGS = {"trainer": TrainerConfig, "dataloader": DataLoaderConfig}
-ROOT_KEYS = ("name", *COMPONENTS, *VALUES, *COLLECTIONS, *SETTINGS)
+ROOT_KEYS = ("name", "init_from", *COMPONENTS, *VALUES, *COLLECTIONS, *SETTINGS)
 
 
 def is_reference_slot(path: tuple) -> bool:
     """Whether a string at this key path may be a file reference."""
     if len(path) == 1:
-        return path[0] in ROOT_KEYS and path[0] != "name"
-    return len(path) == 2 and path[0] in COLLECTIONS
+        return path[0] in ROOT_KEYS and path[0] not in ("name", "init_from")
+    return len(path) == 2 and (path[0] in COLLECTIONS or path[0] == "scheduler")

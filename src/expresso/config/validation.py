@@ -8,6 +8,7 @@ expected (and stays an integer in the record, so printing is idempotent).
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from functools import lru_cache
 from typing import Any, Callable, Literal, Union
@@ -21,10 +22,12 @@ from .schema import (
     COMPONENTS,
     PARTIAL_KEY,
     ROOT_KEYS,
+    SECTION_KEYS,
     SETTINGS,
     VALUES,
 )
 
+UNIONS = (Union, types.UnionType)  # Optional[int] and int | None alike
 Where = Callable[[tuple], str]  # key path -> the file (or "command line") it came from
 
 
@@ -44,12 +47,17 @@ def validate(tree: dict, where: Where) -> list[Problem]:
         path = (key,)
         if key not in ROOT_KEYS:
             report(path, "unknown top-level key", suggest(key, ROOT_KEYS))
-        elif key == "name":
+        elif key in ("name", "init_from"):
             if not isinstance(value, str) or not value:
-                report(path, f"received {describe(value)}, expected a non-empty string")
+                if key == "name" or value is not None:
+                    report(path, f"received {describe(value)}, expected a non-empty string")
         elif key in COMPONENTS:
-            if value is not None:
-                _component(value, path, report)
+            entries = list(enumerate(value)) if key == "scheduler" and isinstance(value, list) else [(None, value)]
+            for index, entry in entries:
+                if entry is not None:
+                    at = path if index is None else path + (index,)
+                    _component(entry, at, report)
+                    _section_keys(key, entry, at, report)
         elif key in VALUES:
             if not isinstance(value, dict):
                 report(path, f"received {describe(value)}, expected a mapping of values (e.g. num_classes: 10)")
@@ -69,6 +77,12 @@ def _component(value: Any, path: tuple, report) -> None:
         report(path, f"missing '{CLASS_KEY}': a component names the callable that builds it, e.g. class: torch.optim.AdamW")
         return
     _class_node(value, path, report)
+
+
+def _section_keys(section: str, node: Any, path: tuple, report) -> None:
+    for key, choices in SECTION_KEYS.get(section, {}).items():
+        if isinstance(node, dict) and key in node and node[key] not in choices:
+            report(path + (key,), f"received {describe(node[key])}, expected one of {', '.join(map(repr, choices))}")
 
 
 def _class_node(node: dict, path: tuple, report) -> None:
@@ -163,7 +177,7 @@ def _fits(value: Any, annotation: Any) -> bool:
         return True
     if annotation is type(None):
         return value is None
-    if origin is Union:
+    if origin in UNIONS:
         return any(_fits(value, arg) for arg in typing.get_args(annotation))
     if origin is Literal:
         return any(value == choice and type(value) is type(choice) for choice in typing.get_args(annotation))
@@ -186,7 +200,7 @@ def _fits(value: Any, annotation: Any) -> bool:
 def expected(annotation: Any) -> str:
     """Describe an annotation for a person: ``Optional[int]`` -> ``an integer or null``."""
     origin = typing.get_origin(annotation)
-    if origin is Union:
+    if origin in UNIONS:
         return " or ".join(expected(arg) for arg in typing.get_args(annotation))
     if origin is Literal:
         return "one of " + ", ".join(repr(c) for c in typing.get_args(annotation))

@@ -1,0 +1,14 @@
+"""Built-in callbacks: everything the training loop does beyond forward, backward and step.
+
+Each lives in its own file with its test beside it in tests/unit/callbacks.
+"""
+
+from .checkpoint import Checkpoint
+from .early_stopping import EarlyStopping
+from .history import History
+from .lr_schedule import LRScheduler
+from .model_summary import ModelSummary
+from .nan_guard import NaNGuard, NonFiniteLossError
+from .progress import Progress
+
+__all__ = ["Checkpoint", "EarlyStopping", "History", "LRScheduler", "ModelSummary", "NaNGuard", "NonFiniteLossError", "Progress"]

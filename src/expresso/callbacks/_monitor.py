@@ -1,0 +1,51 @@
+"""Reading a monitored metric at epoch end: a typo fails loudly, a stale value is not read twice.
+
+``state.metrics`` keeps the latest value of every key, so on an epoch that
+did not validate (``val_every_n_epochs`` > 1) ``val/loss`` still holds the
+previous validation's value. Counting it again would make patience run out
+on epochs that measured nothing; a ``val/`` metric is therefore read only on
+epochs whose validation pass ran. A fit with no validation at all never reads
+it: ``finished`` then warns rather than let that pass in silence.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+
+log = logging.getLogger("expresso")
+
+
+class Monitor:
+    """The metric one callback watches; the callback forwards epoch start and validation end."""
+
+    def __init__(self, key: str, owner: str):
+        self.key, self.owner = key, owner
+        self.validated = False
+        self.read_once = False
+
+    def epoch_started(self) -> None:
+        self.validated = False
+
+    def validation_ended(self) -> None:
+        self.validated = True
+
+    def read(self, state) -> float | None:
+        """The value measured this epoch, or None when this epoch measured none."""
+        if self.key.startswith("val/") and not self.validated:
+            return None
+        if self.key not in state.metrics:
+            raise KeyError(missing_message(self.owner, self.key, state.metrics))
+        self.read_once = True
+        return float(state.metrics[self.key])
+
+    def finished(self) -> None:
+        """At fit end: warn when no epoch of the fit validated, so the metric was never read."""
+        if not self.read_once and self.key.startswith("val/"):
+            log.warning("%s never read %r: no validation ran in this fit (no val_data?)", self.owner, self.key)
+
+
+def missing_message(owner: str, key: str, metrics) -> str:
+    close = difflib.get_close_matches(key, list(metrics), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{owner} monitors {key!r}, which is not among the metrics {sorted(metrics)}{hint}"

@@ -1,0 +1,124 @@
+"""Checkpoints: ``last.ckpt`` always, ``best.ckpt`` by the monitored metric, optional top-k and step checkpoints.
+
+``last.ckpt`` is the resume point: written at every epoch end and, with
+``every_n_steps``, every N optimizer steps (mid-epoch: the loader position,
+RNG states and running metric sums are in it, so a resume continues bit for
+bit). ``best.ckpt`` is a copy of the checkpoint with the best monitored value
+so far; ``save_top_k`` > 1 keeps that many best epochs as
+``epoch=E-step=S.ckpt`` too. Every file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..engine.callback import Callback
+from ..engine.events import Event
+from ._monitor import Monitor
+
+log = logging.getLogger("expresso")
+
+
+class Checkpoint(Callback):
+    order = 100  # after history, schedules and early stopping: it saves what they decided
+
+    def __init__(
+        self,
+        monitor: str | None = "val/loss",
+        mode: str = "min",
+        save_top_k: int = 1,
+        every_n_steps: int | None = None,
+        dirpath: str | None = None,
+    ):
+        if mode not in ("min", "max"):
+            raise ValueError(f"Invalid value for argument `mode`. Received: mode={mode!r}; expected 'min' or 'max'")
+        if save_top_k < 0:
+            raise ValueError(f"Invalid value for argument `save_top_k`. Received: save_top_k={save_top_k}; expected >= 0")
+        if every_n_steps is not None and every_n_steps < 1:
+            raise ValueError(f"Invalid value for argument `every_n_steps`. Received: every_n_steps={every_n_steps}; expected >= 1")
+        self.monitor, self.mode, self.save_top_k, self.every_n_steps = monitor, mode, save_top_k, every_n_steps
+        self._monitor = Monitor(monitor, "Checkpoint") if monitor else None
+        self.dirpath = Path(dirpath) if dirpath else None
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.top: list[tuple[float, str]] = []  # (value, file name) of the top-k epochs kept, best first
+
+    def on_fit_start(self, state) -> None:
+        if self.dirpath is None:
+            if state.run_dir is None:
+                raise ValueError("Checkpoint needs `dirpath` or a run folder (state.run_dir)")
+            self.dirpath = Path(state.run_dir) / "checkpoints"
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+
+    def listens(self, event: Event) -> bool:
+        return event is not Event.BATCH_END or self.every_n_steps is not None
+
+    def on_epoch_start(self, state) -> None:
+        if self._monitor:
+            self._monitor.epoch_started()
+
+    def on_validation_end(self, state) -> None:
+        if self._monitor:
+            self._monitor.validation_ended()
+
+    def on_fit_end(self, state) -> None:
+        if self._monitor:
+            self._monitor.finished()
+
+    def on_batch_end(self, state) -> None:
+        if self.every_n_steps and state.step % self.every_n_steps == 0:
+            state.save_checkpoint(self.dirpath / "last.ckpt")
+
+    def on_epoch_end(self, state) -> None:
+        value = self._monitor.read(state) if self._monitor else None  # None: not measured this epoch
+        if value is not None and math.isnan(value):
+            value = None
+        improved = value is not None and self._better(value, self.best)
+        if improved:
+            self.best, self.best_epoch = value, state.epoch
+        # Bookkeeping first, so the checkpoint written below already holds it.
+        kept, dropped = None, []
+        if value is not None and self.save_top_k > 1 and (len(self.top) < self.save_top_k or self._better(value, self.top[-1][0])):
+            kept = f"epoch={state.epoch}-step={state.step}.ckpt"
+            self.top = sorted([*self.top, (value, kept)], key=lambda item: item[0], reverse=self.mode == "max")
+            self.top, dropped = self.top[: self.save_top_k], self.top[self.save_top_k :]
+        last = self.dirpath / "last.ckpt"
+        state.save_checkpoint(last)
+        if improved and self.save_top_k > 0:
+            _copy_atomic(last, self.dirpath / "best.ckpt")
+            log.info("epoch %d: %s improved to %.6g; saved best.ckpt", state.epoch + 1, self.monitor, value)
+        if kept:
+            _copy_atomic(last, self.dirpath / kept)
+        for _, name in dropped:
+            (self.dirpath / name).unlink(missing_ok=True)
+
+    def _better(self, value: float, than: float | None) -> bool:
+        if than is None:
+            return True
+        return value < than if self.mode == "min" else value > than
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "top": [list(item) for item in self.top]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.top = [(value, name) for value, name in state["top"]]
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

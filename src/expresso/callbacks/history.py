@@ -1,0 +1,111 @@
+"""metrics.csv: the run's history, one row per logged step or epoch, one column per value.
+
+Step rows (every ``log_every_n_steps`` optimizer steps) hold the batch loss
+as ``train/batch_loss``; epoch rows hold every value in ``state.metrics``
+(``train/loss``, ``val/acc``, ``lr``...). Step losses stay tensors in a
+buffer until the epoch ends, so logging costs no host sync per step.
+
+Resume without duplicates: rows are flushed before every checkpoint and the
+checkpoint records how many were written; a resumed run first cuts the file
+back to that many rows, then appends what it recomputes. A new column (say
+``val/acc`` after the first validation) rewrites the file with the wider
+header; rows are few, so this is cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..engine.callback import Callback
+
+FIXED = ("epoch", "step")
+
+
+class History(Callback):
+    order = -50  # before anything that might stop or checkpoint at the same event
+
+    def __init__(self, path: str | None = None, log_every_n_steps: int = 50):
+        self.path = Path(path) if path else None
+        self.log_every_n_steps = log_every_n_steps
+        self.columns: list[str] = list(FIXED)
+        self.rows_written = 0
+        self._pending: list[dict[str, Any]] = []
+        self._truncate_to: int | None = None
+
+    def on_fit_start(self, state) -> None:
+        if self.path is None:
+            if state.run_dir is None:
+                raise ValueError("History needs `path` or a run folder (state.run_dir)")
+            self.path = Path(state.run_dir) / "metrics.csv"
+        if self._truncate_to is not None:
+            self._truncate(self._truncate_to)
+            self._truncate_to = None
+
+    def on_batch_end(self, state) -> None:
+        if state.step % self.log_every_n_steps == 0 and "loss" in state.outputs:
+            self._pending.append({"epoch": state.epoch, "step": state.step, "train/batch_loss": state.outputs["loss"].detach()})
+
+    def on_epoch_end(self, state) -> None:
+        self._pending.append({"epoch": state.epoch, "step": state.step, **state.metrics})
+        self.flush()
+
+    def on_checkpoint_save(self, state) -> None:
+        self.flush()
+
+    def on_fit_end(self, state) -> None:
+        self.flush()
+
+    def on_exception(self, state) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if not self._pending or self.path is None:
+            return
+        rows = [{k: _plain(v) for k, v in row.items()} for row in self._pending]
+        self._pending = []
+        new = [key for row in rows for key in row if key not in self.columns]
+        if new or not self.path.exists():
+            self.columns += list(dict.fromkeys(new))
+            self._rewrite(self._read()[: self.rows_written] + rows)
+        else:
+            with self.path.open("a", newline="") as handle:
+                csv.DictWriter(handle, self.columns).writerows(rows)
+        self.rows_written += len(rows)
+
+    def _read(self) -> list[dict[str, str]]:
+        if not self.path.exists():
+            return []
+        with self.path.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, self.columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.path)
+
+    def _truncate(self, count: int) -> None:
+        self._rewrite(self._read()[:count])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "rows_written": self.rows_written}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.columns = list(state["columns"])
+        self.rows_written = state["rows_written"]
+        self._truncate_to = self.rows_written  # applied at fit start, once the file is known
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return repr(value.item())
+    if isinstance(value, float):
+        return repr(value)
+    return value

@@ -1,0 +1,164 @@
+"""Learning-rate schedules as a callback: the loop knows no scheduler.
+
+``LRScheduler`` steps torch schedulers (and ``expresso.schedules.Piecewise``)
+once per epoch or once per optimizer step, feeds ``ReduceLROnPlateau`` its
+monitored metric, and records the learning rate in ``state.metrics`` (``lr``,
+or ``lr/<optimizer>`` when the graph has several optimizers) so the history
+holds it. Schedulers may be given built, or as callables taking the optimizer
+(``functools.partial``), built at fit start: the trainer may build the
+optimizer itself. A list is stepped in its order at each interval: list the
+piecewise table first and a torch scheduler after it to shape the learning
+rate from the value the table set.
+
+With ``interval="epoch"`` the ``lr`` metric is the rate the epoch trained
+with; with ``"step"`` it is the rate of the next step, written after each
+step (what the history's step rows, written earlier in the same event, used).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence, Union
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler as TorchScheduler
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from ..engine.callback import Callback
+from ..engine.events import Event
+from ._monitor import Monitor
+
+SchedulerLike = Union[TorchScheduler, Callable[[torch.optim.Optimizer], TorchScheduler]]
+
+
+class LRScheduler(Callback):
+    order = 0  # after the history (it records this epoch's rate), before early stopping and checkpoints
+    phases = ("fit",)
+
+    def __init__(
+        self,
+        scheduler: SchedulerLike | Sequence[SchedulerLike],
+        interval: str = "epoch",
+        optimizer: str | None = None,
+        monitor: str = "val/loss",
+    ):
+        if interval not in ("epoch", "step"):
+            raise ValueError(f"Invalid value for argument `interval`. Received: interval={interval!r}; expected 'epoch' or 'step'")
+        entries = list(scheduler) if isinstance(scheduler, (list, tuple)) else [scheduler]
+        if not entries:
+            raise ValueError("LRScheduler needs at least one scheduler. Received: scheduler=[]")
+        for entry in entries:
+            if not (isinstance(entry, TorchScheduler) or callable(entry)):
+                raise TypeError(
+                    "Invalid value for argument `scheduler`: expected a torch LR scheduler or a callable taking the "
+                    f"optimizer (functools.partial(torch.optim.lr_scheduler.StepLR, step_size=10)). Received: {entry!r}"
+                )
+            if interval == "step" and _is_plateau(entry):
+                raise ValueError("ReduceLROnPlateau steps on an epoch metric: use interval='epoch'")
+        self.entries, self.interval, self.optimizer_name = entries, interval, optimizer
+        self.schedulers: list[TorchScheduler] | None = None
+        self.metric_key = "lr"
+        self._monitor = Monitor(monitor, "LRScheduler (ReduceLROnPlateau)")
+        self._pending: list[dict[str, Any]] | None = None
+
+    def listens(self, event: Event) -> bool:
+        return event is not Event.BATCH_END or self.interval == "step"
+
+    @property
+    def state_key(self) -> str:
+        details = [f"optimizer={self.optimizer_name}"] if self.optimizer_name else []
+        details += ["interval=step"] if self.interval == "step" else []
+        return f"LRScheduler[{', '.join(details)}]" if details else "LRScheduler"
+
+    # -- events -----------------------------------------------------------
+    def on_fit_start(self, state) -> None:
+        if self.schedulers is None:
+            name, optimizer = self._pick_optimizer(state.optimizers)
+            self.metric_key = "lr" if len(state.optimizers) == 1 else f"lr/{name}"
+            # Building a torch scheduler sets the learning rate for its first epoch; on a
+            # resume the optimizer already holds the checkpoint's rate: keep that one.
+            rates = [group["lr"] for group in optimizer.param_groups]
+            self.schedulers = [e if isinstance(e, TorchScheduler) else e(optimizer) for e in self.entries]
+            if self._pending is not None:
+                self._restore()
+                for group, rate in zip(optimizer.param_groups, rates):
+                    group["lr"] = rate
+        self._record(state)
+
+    def on_epoch_start(self, state) -> None:
+        self._monitor.epoch_started()
+        self._record(state)
+
+    def on_validation_end(self, state) -> None:
+        self._monitor.validation_ended()
+
+    def on_batch_end(self, state) -> None:
+        self._step(state)
+        self._record(state)
+
+    def on_epoch_end(self, state) -> None:
+        if self.interval == "epoch":
+            self._step(state)
+
+    def on_fit_end(self, state) -> None:
+        if any(isinstance(scheduler, ReduceLROnPlateau) for scheduler in self.schedulers):
+            self._monitor.finished()
+
+    # -- helpers ----------------------------------------------------------
+    def _step(self, state) -> None:
+        for scheduler in self.schedulers:
+            if isinstance(scheduler, ReduceLROnPlateau):
+                value = self._monitor.read(state)
+                if value is not None:
+                    scheduler.step(value)
+            else:
+                scheduler.step()
+
+    def _record(self, state) -> None:
+        # The first param group's rate; groups with their own rates follow the same schedule.
+        state.metrics[self.metric_key] = float(self.schedulers[0].optimizer.param_groups[0]["lr"])
+
+    def _pick_optimizer(self, optimizers: dict[str, torch.optim.Optimizer]) -> tuple[str, torch.optim.Optimizer]:
+        if not optimizers:
+            raise ValueError("LRScheduler: the trainer has no optimizer to schedule")
+        if self.optimizer_name is not None:
+            if self.optimizer_name not in optimizers:
+                raise KeyError(f"LRScheduler: no optimizer named {self.optimizer_name!r}; the optimizers are {sorted(optimizers)}")
+            chosen = self.optimizer_name
+        elif len(optimizers) == 1:
+            chosen = next(iter(optimizers))
+        else:  # a built scheduler names its optimizer
+            bound = {id(e.optimizer) for e in self.entries if isinstance(e, TorchScheduler)}
+            names = [name for name, opt in optimizers.items() if id(opt) in bound]
+            if len(names) != 1:
+                raise ValueError(f"LRScheduler: the trainer has several optimizers; choose one with optimizer=NAME among {sorted(optimizers)}")
+            chosen = names[0]
+        for entry in self.entries:
+            if isinstance(entry, TorchScheduler) and entry.optimizer is not optimizers[chosen]:
+                raise ValueError(
+                    f"LRScheduler: a built {type(entry).__name__} drives an optimizer that is not the trainer's "
+                    f"{chosen!r}; pass a callable (functools.partial) so it is built on the trainer's optimizer"
+                )
+        return chosen, optimizers[chosen]
+
+    def _restore(self) -> None:
+        saved, self._pending = self._pending, None
+        if len(saved) != len(self.schedulers):
+            raise ValueError(f"LRScheduler: the checkpoint holds {len(saved)} scheduler state(s), this run has {len(self.schedulers)} scheduler(s)")
+        for scheduler, state in zip(self.schedulers, saved):
+            scheduler.load_state_dict(state)
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.schedulers is None:  # saved before fit start: nothing has stepped
+            return {"schedulers": self._pending}
+        return {"schedulers": [scheduler.state_dict() for scheduler in self.schedulers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # Restored before fit start, when schedulers given as callables are not built yet.
+        self._pending = state["schedulers"]
+        if self.schedulers is not None and self._pending is not None:
+            self._restore()
+
+
+def _is_plateau(entry: Any) -> bool:
+    target = getattr(entry, "func", entry)  # functools.partial
+    return isinstance(entry, ReduceLROnPlateau) or (isinstance(target, type) and issubclass(target, ReduceLROnPlateau))

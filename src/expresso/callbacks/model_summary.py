@@ -1,0 +1,74 @@
+"""Model summary: what is being trained, logged once at fit start.
+
+A table per model of its direct children (name, type, parameters, trainable
+parameters) and the totals, so a frozen backbone or a head far larger than
+intended shows in the log before the first epoch, not after the last.
+Totals count each parameter once (``Module.parameters`` skips shared ones);
+a parameter shared by two children appears in both rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from torch import nn
+from torch.nn.parameter import UninitializedParameter
+
+from ..engine.callback import Callback
+
+log = logging.getLogger("expresso")
+
+HEADER = ("name", "type", "params", "trainable")
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: list[tuple[str, str, int, int]]  # (name, type, parameters, trainable)
+    total: int
+    trainable: int
+
+    @property
+    def frozen(self) -> int:
+        return self.total - self.trainable
+
+
+def summarize(model: nn.Module) -> Summary:
+    """Counts for each direct child of ``model`` (and its own parameters), and the totals."""
+    rows = [(name, type(child).__name__, *_count(child.parameters())) for name, child in model.named_children()]
+    own = list(model.parameters(recurse=False))
+    if own:
+        rows.insert(0, ("(own)", type(model).__name__, *_count(own)))
+    return Summary(rows, *_count(model.parameters()))
+
+
+def _count(parameters) -> tuple[int, int]:
+    total = trainable = 0
+    for p in parameters:
+        if isinstance(p, UninitializedParameter):  # a lazy module before its first forward
+            continue
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return total, trainable
+
+
+def render(name: str, model: nn.Module, summary: Summary) -> str:
+    """The summary as aligned text lines (log files and terminals alike)."""
+    cells = [HEADER, *[(n, t, f"{p:,}", f"{tr:,}") for n, t, p, tr in summary.rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(4)]
+    lines = [f"model {name!r} ({type(model).__name__})"]
+    for row in cells:
+        lines.append("  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    lines.append(f"  total {summary.total:,} parameters: {summary.trainable:,} trainable, {summary.frozen:,} frozen")
+    if any(isinstance(p, UninitializedParameter) for p in model.parameters()):
+        lines.append("  (lazy modules not yet initialized are not counted)")
+    return "\n".join(lines)
+
+
+class ModelSummary(Callback):
+    order = -40  # logged before the progress bar takes the terminal
+    phases = ("fit",)
+
+    def on_fit_start(self, state) -> None:
+        for name, model in state.models.items():
+            log.info("%s", render(name, model, summarize(model)))

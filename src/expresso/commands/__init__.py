@@ -1,0 +1,5 @@
+"""The CLI's commands, one module per concern; each imports torch only when it runs."""
+
+
+class UsageError(ValueError):
+    """Bad command-line input that is not a config problem (a missing run folder, say): exit 2."""

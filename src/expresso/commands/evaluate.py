@@ -1,0 +1,138 @@
+"""``expresso eval`` and ``expresso predict``: a finished (or stopped) run's model on data."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+from . import UsageError
+from .train import checkpoint_path, open_run
+
+
+def _load(args: Namespace):
+    from ..config import load_config
+    from ..config.callables import add_project_to_path
+    from ..engine.build import build_trainer
+    from ..runs.folder import CONFIG_FILE
+    from ..runs.record import RunRecord
+
+    run_dir = open_run(args.run_dir)
+    add_project_to_path(Path(RunRecord(run_dir).data.get("project_root") or "."))
+    checkpoint = checkpoint_path(run_dir, args.checkpoint)
+    config = load_config(run_dir / CONFIG_FILE, check=True)
+    trainer = build_trainer(config, run_dir, training=False)
+    trainer.load_checkpoint(checkpoint, weights_only=True)
+    return run_dir, checkpoint, config, trainer
+
+
+def evaluate(args: Namespace) -> int:
+    run_dir, checkpoint, _, trainer = _load(args)
+    if trainer.loaders[args.split] is None:
+        raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
+    values = trainer.validate() if args.split == "val" else trainer.test()
+    out = run_dir / f"eval-{args.split}.json"
+    out.write_text(json.dumps({"checkpoint": str(checkpoint), "split": args.split, "metrics": values}, indent=2) + "\n")
+    width = max(map(len, values), default=6)
+    print(f"{'metric':<{width}}  value")
+    for key, value in values.items():
+        print(f"{key:<{width}}  {value:.6g}")
+    print(f"written: {out}")
+    return 0
+
+
+def predict(args: Namespace) -> int:
+    import numpy as np
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from ..config import instantiate
+
+    run_dir, _, config, trainer = _load(args)
+    if args.input:
+        sample = trainer.loaders["train"].dataset[0][0] if trainer.loaders["train"] is not None else None
+        data = TensorDataset(_read_inputs(Path(args.input), sample))
+        stem = Path(args.input).stem
+    else:
+        if trainer.loaders[args.split] is None:
+            raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
+        data, stem = trainer.loaders[args.split].dataset, args.split
+    outputs = trainer.predict(data)
+    extra = _extra_arguments(args.extra)
+    if config.get("predict"):
+        result = instantiate(config["predict"])(outputs, **extra)
+    elif extra:
+        raise UsageError(f"extra arguments {sorted(extra)} given, but the config names no `predict` hook to receive them")
+    else:
+        result = _default_columns(outputs)
+    out = Path(args.output) if args.output else run_dir / f"predictions-{stem}.csv"
+    _write(result, out, np, torch)
+    print(f"written: {out} ({len(outputs)} predictions)")
+    return 0
+
+
+def _read_inputs(path: Path, sample: Any):
+    import numpy as np
+    import torch
+
+    if not path.is_file():
+        raise UsageError(f"{path}: input file not found")
+    try:
+        if path.suffix == ".npy":
+            tensor = torch.from_numpy(np.load(path, allow_pickle=False))
+        elif path.suffix == ".csv":
+            tensor = torch.from_numpy(np.loadtxt(path, delimiter=",", ndmin=2))
+        elif path.suffix == ".pt":
+            tensor = torch.load(path, weights_only=True)
+        else:
+            raise UsageError(f"{path}: unsupported input type {path.suffix!r}; expected .npy, .csv or .pt")
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise UsageError(f"{path}: cannot read inputs ({str(exc).splitlines()[0]})") from None
+    if not isinstance(tensor, torch.Tensor):
+        raise UsageError(f"{path}: expected a tensor, found {type(tensor).__name__}")
+    tensor = tensor.float()
+    if isinstance(sample, torch.Tensor) and tensor.shape[1:] != sample.shape:
+        if tensor[0].numel() != sample.numel():
+            raise UsageError(f"{path}: each input has {tensor[0].numel()} values; the model's data has shape {tuple(sample.shape)}")
+        tensor = tensor.reshape(len(tensor), *sample.shape)
+    return tensor
+
+
+def _extra_arguments(extra: list[str]) -> dict[str, Any]:
+    from ..config.files import parse_yaml
+
+    parsed = {}
+    for item in extra:
+        key, sep, value = item.lstrip("-").partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"extra argument {item!r}: expected KEY=VALUE")
+        parsed[key] = parse_yaml(value)
+    return parsed
+
+
+def _default_columns(outputs):
+    """Classification-shaped outputs: the predicted class and every output value."""
+    if outputs.ndim == 2 and outputs.shape[1] > 1:
+        columns = {"prediction": outputs.argmax(1)}
+        columns.update({f"output_{i}": outputs[:, i] for i in range(outputs.shape[1])})
+        return columns
+    return {"prediction": outputs.reshape(len(outputs), -1).squeeze(1) if outputs[0].numel() == 1 else outputs}
+
+
+def _write(result: Any, out: Path, np, torch) -> None:
+    if isinstance(result, torch.Tensor):
+        result = {"prediction": result}
+    if not isinstance(result, dict):
+        result = {"prediction": np.asarray(result)}
+    columns = {k: (v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in result.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, columns["prediction"] if len(columns) == 1 else np.stack([c.reshape(len(c)) for c in columns.values()], 1))
+    elif out.suffix == ".csv":
+        names = list(columns)
+        rows = np.stack([columns[n].reshape(len(columns[n])) for n in names], 1)
+        formats = ["%d" if np.issubdtype(columns[n].dtype, np.integer) else "%.8g" for n in names]
+        np.savetxt(out, rows, delimiter=",", header=",".join(names), comments="", fmt=formats)
+    else:
+        raise UsageError(f"{out}: unsupported output type {out.suffix!r}; expected .csv or .npy")

@@ -1,0 +1,68 @@
+"""``expresso runs``: a table of the runs under a folder, with the settings that set them apart."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+from . import UsageError
+
+MAX_HPARAMS = 5
+
+
+def runs(args: Namespace) -> int:
+    from ..config.files import parse_yaml
+
+    root = Path(args.root or "runs")
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such folder of runs")
+    found = []
+    for record_path in sorted(root.glob("**/run.json")):
+        try:
+            record = json.loads(record_path.read_text())
+            config = parse_yaml((record_path.parent / "config.yaml").read_text()) or {}
+        except (OSError, ValueError):
+            continue
+        found.append((record, _flatten(config)))
+    if not found:
+        print(f"no runs under {root}")
+        return 0
+    varying = _varying([flat for _, flat in found])
+    header = ["experiment", "run id", "status", "epochs", "best", *varying]
+    rows = [header]
+    for record, flat in found:
+        summary = record.get("summary") or {}
+        best = summary.get("best")
+        best_text = f"{summary.get('monitor')}={best:.4g}" if isinstance(best, (int, float)) else "-"
+        rows.append(
+            [record.get("name", "?"), record.get("run_id", "?"), record.get("status", "?"), str(summary.get("epochs", 0)), best_text]
+            + [_short(flat.get(key)) for key in varying]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def _varying(configs: list[dict[str, Any]]) -> list[str]:
+    """Config keys whose value differs between the runs: the hyperparameters worth a column."""
+    keys = list(dict.fromkeys(key for flat in configs for key in flat))
+    skip = ("name",)
+    varying = [key for key in keys if key not in skip and len({repr(flat.get(key)) for flat in configs}) > 1]
+    return varying[:MAX_HPARAMS]
+
+
+def _short(value: Any) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) <= 32 else "..." + text[-29:]
