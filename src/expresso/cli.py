@@ -36,12 +36,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="print the resolved config (validate only)",
         description=(
             "Print the fully resolved config: file references, extends, overrides and interpolations applied. "
-            "The printed tree, saved and loaded again, resolves to itself."
+            "The printed YAML, saved and loaded again, resolves to itself (JSON writes integer keys as strings)."
         ),
     )
     config.add_argument("config", metavar="CONFIG", help="a .yaml, .yml, .json or .py config file")
     config.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides: key.sub=value, +new.key=value, ~key")
-    config.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    config.add_argument("--json", action="store_true", help="print JSON instead of YAML (integer keys become strings)")
     config.add_argument(
         "--check",
         action="store_true",

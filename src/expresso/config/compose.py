@@ -95,8 +95,8 @@ class Composer:
             return None
         if data is None or (at == () and not isinstance(data, dict)):
             kind = "empty" if data is None else f"a {type(data).__name__}"
-            expected = "a mapping of config keys" if at == () else f"the tree of {format_key(at)}"
-            self.problems.append(Problem(shown, "", f"the file is {kind}; expected {expected}"))
+            expected = "a mapping of config keys" if at == () else "the component's tree"
+            self.problems.append(Problem(shown, format_key(at), f"the file is {kind}; expected {expected}"))
             return None
         return self._compose(data, at, shown, path.parent, stack + (path,))
 

@@ -6,9 +6,10 @@ where a value came from. Anything else (a date, a tensor, a class object in a
 Python config) is refused here with its key path, because the resolved config
 must round-trip through YAML to reproduce a run.
 
-The YAML dialect is PyYAML's safe one with two fixes researchers trip on:
-``1e-3`` is a float (YAML 1.1 wants ``1.0e-3``) and a duplicated key is an
-error instead of silently keeping the last value. Dates stay strings.
+The YAML dialect is PyYAML's safe one with fixes for traps researchers fall
+into: ``1e-3`` is a float (YAML 1.1 wants ``1.0e-3``), a duplicated key is an
+error instead of silently keeping the last value, and dates and base-60
+numbers (``1:30``, which YAML 1.1 reads as 90) stay strings.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ _FLOAT = re.compile(
 )
 
 
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+
+
 def _with_fixed_resolvers(base: type) -> type:
     """A subclass of a PyYAML loader/dumper with our implicit resolvers.
 
@@ -46,6 +50,9 @@ def _with_fixed_resolvers(base: type) -> type:
         for first, resolvers in base.yaml_implicit_resolvers.items()
     }
     cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+    # YAML 1.1 reads 1:30 as the integer 90 (base 60); a time or a ratio should stay text.
+    for first in "-+0123456789":
+        cls.yaml_implicit_resolvers[first].insert(0, ("tag:yaml.org,2002:str", _SEXAGESIMAL))
     return cls
 
 
@@ -174,6 +181,9 @@ def _plain(value: Any, path: tuple, shown: str, problems: list[Problem]) -> Any:
     """Check that ``value`` is plain data (tuples become lists); record what is not."""
     if isinstance(value, dict):
         out = {}
+        both = {k for k in value if isinstance(k, int)} & {int(k) for k in value if isinstance(k, str) and k.isdigit()}
+        if both:  # 0 and "0" cannot both survive interpolation or a JSON record
+            problems.append(Problem(shown, format_key(path), f"holds both {min(both)} and '{min(both)}' as keys; keep one"))
         for key, item in value.items():
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 problems.append(Problem(shown, format_key(path), f"keys must be strings or integers, received {describe(key)}"))
