@@ -4,7 +4,9 @@ This is what ``expresso config --check`` prints and ``expresso train`` runs
 first: a misspelt keyword should cost a second, not a crashed run an hour
 in. All problems are collected in one pass.
 
-It also performs task injection: for each component under ``dataset``,
+The dataset's defaulted arguments are written into the checked config, so
+the record of a run names its whole data pipeline even if a default changes
+in a later version. It also performs task injection: for each component under ``dataset``,
 ``model`` and ``metrics``, every key of ``task`` that the callable takes as
 a named parameter, and that the config does not set, is written into the
 component, so the resolved config shows the value that will be used.
@@ -109,6 +111,9 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
             node[key] = copy.deepcopy(value)
             kwargs[key] = node[key]
 
+    if path == ("dataset",):
+        _record_defaults(node, named, supplied=set(SUPPLIED_BY_ENGINE["dataset"]))
+
     positional = node.get(ARGS_KEY) or []
     try:
         bound = sig.bind_partial(*positional, **{k: v for k, v in kwargs.items() if k in named or takes_any_keyword})
@@ -135,6 +140,26 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
         message = check_type(value, annotation)
         if message:
             report(path + (key,), message)
+
+
+def _record_defaults(node: dict, named: typing.Mapping[str, inspect.Parameter], supplied: set[str]) -> None:
+    """Write the dataset's defaulted arguments into the config: the record names the whole data pipeline."""
+    for name, param in named.items():
+        if name in node or name in supplied or param.default is param.empty:
+            continue
+        default = list(param.default) if isinstance(param.default, tuple) else param.default
+        if _plain(default):
+            node[name] = default
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return True
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _is_section_top(path: tuple) -> bool:

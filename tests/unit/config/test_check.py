@@ -283,7 +283,7 @@ optimizer: {class: my_project.models.make_optimizer}
 
 def test_task_values_are_injected_into_dataset_model_and_metrics_that_take_them(project, write):
     config = checked(write, INJECTION)
-    assert config["dataset"] == {"class": "my_project.models.Digits", "num_classes": 7}
+    assert config["dataset"] == {"class": "my_project.models.Digits", "num_classes": 7, "root": "data"}  # defaults recorded
     assert config["model"] == {"class": "my_project.models.MLP", "in_features": 4, "num_classes": 7}
     assert config["metrics"]["acc"] == {"class": "my_project.models.Accuracy", "num_classes": 7}
 
@@ -319,3 +319,10 @@ def test_injected_values_appear_in_the_printed_config(project, write):
 
 def test_injected_value_follows_a_task_override(project, write):
     assert checked(write, INJECTION, ["task.num_classes=5"])["model"]["num_classes"] == 5
+
+
+def test_check_records_the_datasets_defaulted_arguments_but_not_split(write, in_tmp):
+    write({"exp.yaml": "dataset: {class: expresso.data.Digits}\ntask: {target: parity}\n"})
+    dataset = load_config("exp.yaml", check=True)["dataset"]
+    assert dataset == {"class": "expresso.data.Digits", "target": "parity", "val_fraction": 0.15, "test_fraction": 0.15, "seed": 0}
+    assert load_config("exp.yaml")["dataset"] == {"class": "expresso.data.Digits"}
