@@ -3,8 +3,8 @@
 ``last.ckpt`` is the resume point: written at every epoch end and, with
 ``every_n_steps``, every N optimizer steps (mid-epoch: the loader position,
 RNG states and running metric sums are in it, so a resume continues bit for
-bit). ``best.ckpt`` is a copy of the checkpoint with the best monitored value
-so far; ``save_top_k`` > 1 keeps that many best epochs as
+bit). ``best.ckpt`` is the checkpoint with the best monitored value so far
+(a hard link to that epoch's ``last.ckpt``, so it costs no second write); ``save_top_k`` > 1 keeps that many best epochs as
 ``epoch=E-step=S.ckpt`` too. Every file is replaced atomically.
 """
 
@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +111,21 @@ class Checkpoint(Callback):
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    """Make ``target`` an atomic copy of ``source``: a hard link where the filesystem allows.
+
+    A link costs no bytes and no fsync, and stays right: ``last.ckpt`` is
+    later *replaced* (a new file), so ``best.ckpt`` keeps the old contents.
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
     try:
-        shutil.copyfile(source, tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        try:
+            os.link(source, tmp)
+        except OSError:  # no hard links here (some network and FAT filesystems): copy
+            shutil.copyfile(source, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -42,6 +42,7 @@ class History(Callback):
             if state.run_dir is None:
                 raise ValueError("History needs `path` or a run folder (state.run_dir)")
             self.path = Path(state.run_dir) / "metrics.csv"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._truncate_to is not None:
             self._truncate(self._truncate_to)
             self._truncate_to = None
@@ -86,7 +87,8 @@ class History(Callback):
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with tmp.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, self.columns)
+            # extrasaction: rows read back after a resume may carry columns the checkpoint predates
+            writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, self.path)

@@ -36,7 +36,7 @@ class ResumableSampler(Sampler[int]):
         return iter(self.order()[self.start :].tolist())
 
     def __len__(self) -> int:
-        return self.size - self.start
+        return max(self.size - self.start, 0)  # a checkpoint after an epoch's last (partial) batch
 
 
 def make_loader(dataset: Dataset, *, batch_size: int, train: bool, settings, seed: int, pin_memory: bool) -> DataLoader:

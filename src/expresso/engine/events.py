@@ -3,8 +3,8 @@
 Control flow is exceptions, not flags scattered through the loop: a callback
 raises ``SkipBatch`` to drop the rest of a batch (no backward, no step),
 ``StopEpoch`` to end the current epoch early, ``StopTraining`` to end the
-fit after the current epoch's bookkeeping (validation is skipped, the
-checkpoint is written).
+fit after the current epoch's end: validation, history and checkpoints
+still run, so the last record is complete.
 """
 
 from __future__ import annotations
@@ -47,4 +47,4 @@ class StopEpoch(Cancel):
 
 
 class StopTraining(Cancel):
-    """End the fit; the current epoch's end (history, checkpoint) still runs."""
+    """End the fit; the current epoch's end (validation, history, checkpoint) still runs."""

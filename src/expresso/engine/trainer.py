@@ -210,8 +210,9 @@ class Trainer:
                 if self._steps_done():
                     break
         except StopEpoch:
-            pass
+            self._zero_grad()  # a batch cancelled after backward must not leak into the next step
         except StopTraining:
+            self._zero_grad()
             state.should_stop = True
         state.metrics.update(metrics.compute())
         if (state.epoch + 1) % self.settings["val_every_n_epochs"] == 0 or state.should_stop or self._steps_done():
