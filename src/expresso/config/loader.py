@@ -100,7 +100,7 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
         composer = Composer(configs_root)
         tree = composer.compose_file(path)
         default_name = path.stem
-    project_root = configs_root.parent if configs_root is not None else Path.cwd()
+    project_root = configs_root.parent if configs_root is not None else _run_project(path) or Path.cwd()
     add_project_to_path(project_root)  # the user's classes resolve for instantiate() too, not only for check
     if composer.problems:
         raise ConfigError(composer.problems)
@@ -119,6 +119,17 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
     if problems:
         raise ConfigError(problems)
     return Config(tree, composer, path, project_root, checked=check)
+
+
+def _run_project(path: Path | None) -> Path | None:
+    """A run folder's config.yaml resolves classes against the project the run came from."""
+    if path is None or not (path.parent / "run.json").is_file():
+        return None
+    try:
+        root = json.loads((path.parent / "run.json").read_text()).get("project_root")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(root) if root and Path(root).is_dir() else None
 
 
 def _require_file(path: Path) -> None:

@@ -16,14 +16,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from ..config import Config, ConfigError, Problem, instantiate
 from ..config.callables import locate
 from ..config.check import signature_of
 from ..config.schema import SECTION_KEYS
+from .seeding import seed_everything
 from .trainer import Trainer
 
 INJECTABLE = ("model", "task", "run_dir", "logger")
@@ -36,25 +38,42 @@ def build_trainer(
     if not config.checked:
         config = config.check()
     tree = config.to_dict()
+    seed_everything(tree["trainer"]["seed"])  # the initial weights are part of what a seed reproduces
     logger = logging.getLogger("expresso")
-    model = instantiate(tree["model"])
+    with building(config, "model"):
+        model = instantiate(tree["model"])
     available = {"model": model, "task": tree["task"], "run_dir": run_dir, "logger": logger}
-    data = _datasets(tree["dataset"]) if tree.get("dataset") else {}
-    metrics = {name: _build(node, available) for name, node in tree["metrics"].items()}
+    data = {}
+    if tree.get("dataset"):
+        with building(config, "dataset"):
+            data = _datasets(tree["dataset"])
+    metrics = {}
+    for name, node in tree["metrics"].items():
+        with building(config, "metrics", name):
+            metrics[name] = _build(node, available)
     callbacks = list(extra_callbacks)
     if training:
-        callbacks = _callbacks(tree, available) + callbacks
+        callbacks = _callbacks(config, tree, available) + callbacks
     optimizer = tree.get("optimizer")
+
+    def make_optimizer(params):
+        with building(config, "optimizer"):
+            return instantiate(optimizer, params)
+
+    with building(config, "loss"):
+        loss = instantiate(tree["loss"]) if tree.get("loss") else None
+    with building(config, "step"):
+        step = _build(tree["step"], available) if tree.get("step") else None
     trainer = Trainer(
         model=model,
-        loss=instantiate(tree["loss"]) if tree.get("loss") else None,
-        optimizer=(lambda params: instantiate(optimizer, params)) if optimizer else None,
+        loss=loss,
+        optimizer=make_optimizer if optimizer else None,
         train_data=data.get("train"),
         val_data=data.get("val"),
         test_data=data.get("test"),
         metrics=metrics,
         callbacks=callbacks,
-        step=_build(tree["step"], available) if tree.get("step") else None,
+        step=step,
         settings=tree["trainer"],
         dataloader=tree["dataloader"],
         run_dir=run_dir,
@@ -64,6 +83,19 @@ def build_trainer(
         trainer.load_checkpoint(resolve_init_from(tree["init_from"], config), weights_only=True)
         logger.info("initialised weights from %s", tree["init_from"])
     return trainer
+
+
+@contextlib.contextmanager
+def building(config: Config, *path: Any) -> Iterator[None]:
+    """A component that rejects its configured arguments is bad input: name the file and key."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = f"building it raised {type(exc).__name__}: {first}" if first else f"building it raised {type(exc).__name__}"
+        raise ConfigError([Problem(config.where(path), ".".join(map(str, path)), message)]) from exc
 
 
 def _datasets(node: dict) -> dict[str, Any]:
@@ -82,14 +114,17 @@ def _build(node: dict, available: Mapping[str, Any]) -> Any:
     return instantiate(node, **wanted)
 
 
-def _callbacks(tree: dict, available: Mapping[str, Any]) -> list:
+def _callbacks(config: Config, tree: dict, available: Mapping[str, Any]) -> list:
     from ..callbacks import Checkpoint, History, LRScheduler, ModelSummary, Progress
 
     settings = tree["trainer"]
     defaults = [ModelSummary(), Progress(), Checkpoint(monitor=settings["monitor"], mode=settings["mode"])]
     if "csv" in tree["loggers"]:
         defaults.append(History(log_every_n_steps=settings["log_every_n_steps"]))
-    configured = [_build(node, available) for node in tree["callbacks"]]
+    configured = []
+    for index, node in enumerate(tree["callbacks"]):
+        with building(config, "callbacks", index):
+            configured.append(_build(node, available))
     replaced = {type(cb) for cb in configured}
     callbacks = [cb for cb in defaults if type(cb) not in replaced] + configured
     scheduler = tree.get("scheduler")
