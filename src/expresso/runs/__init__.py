@@ -1,0 +1,1 @@
+"""Run folders: where a run's config, record, history, logs and checkpoints live."""

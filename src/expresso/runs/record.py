@@ -1,0 +1,113 @@
+"""run.json: what ran, where, with what, and how it ended.
+
+Written atomically (temporary file, then rename) at the start, after every
+epoch (progress summary) and at the end, so a reader never sees half a file
+and a crashed run is visibly not ``completed``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..engine.callback import Callback
+from .folder import RECORD_FILE
+
+STATUSES = ("running", "completed", "failed", "interrupted")
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def git_state(folder: Path) -> dict[str, Any]:
+    """The commit and dirty flag of the repository holding ``folder``, if any."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torch
+    import torchmetrics
+
+    from .. import __version__
+
+    return {
+        "python": platform.python_version(),
+        "expresso": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "torchmetrics": torchmetrics.__version__,
+    }
+
+
+class RunRecord:
+    def __init__(self, run_dir: Path, data: dict[str, Any] | None = None):
+        self.path = Path(run_dir) / RECORD_FILE
+        self.data = data if data is not None else json.loads(self.path.read_text())
+
+    @staticmethod
+    def fields(run_dir: Path, *, name: str, seed: int, device: str, project_root: Path) -> dict[str, Any]:
+        """The record of a run that starts now."""
+        return {
+            "name": name,
+            "run_id": Path(run_dir).name,
+            "status": "running",
+            "command": " ".join(["expresso", *sys.argv[1:]]),
+            "started_at": now(),
+            "ended_at": None,
+            "git": git_state(Path(project_root)),
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "versions": versions(),
+            "seed": seed,
+            "device": device,
+            "project_root": str(project_root),
+            "summary": {},
+            "resumes": [],
+        }
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.write()
+
+    def finish(self, status: str) -> None:
+        assert status in STATUSES
+        self.update(status=status, ended_at=now())
+
+    def write(self) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
+        os.replace(tmp, self.path)
+
+
+class RecordSummary(Callback):
+    """Keeps run.json's summary (epochs done, latest and best monitored value) current."""
+
+    order = 200
+
+    def __init__(self, record: RunRecord, monitor: str, mode: str):
+        self.record, self.monitor, self.mode = record, monitor, mode
+
+    def on_epoch_end(self, state) -> None:
+        summary = dict(self.record.data.get("summary") or {})
+        value = state.metrics.get(self.monitor)
+        best = summary.get("best")
+        if value is not None and (best is None or (value < best if self.mode == "min" else value > best)):
+            summary["best"], summary["best_epoch"] = value, state.epoch
+        summary.update(epochs=state.epoch + 1, step=state.step, monitor=self.monitor, mode=self.mode, metrics=dict(state.metrics))
+        self.record.update(summary=summary)
