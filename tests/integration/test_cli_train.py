@@ -349,7 +349,7 @@ def test_eval_of_the_best_checkpoint_gives_the_test_metrics_the_training_reporte
     assert written["checkpoint"] == str(base / "checkpoints" / "best.ckpt")
     assert written["split"] == "test"
     assert written["metrics"] == {"test/loss": final["test/loss"], "test/acc": final["test/acc"]}
-    assert printed_metrics(trained["results"]["base"].stdout)["test/acc"] == f"{written['metrics']['test/acc']:.4f}"
+    assert printed_metrics(trained["results"]["base"].stdout)["test/acc"] == f"{written['metrics']['test/acc']:.6g}"
     assert table(result.stdout) == [
         ["metric", "value"],
         ["test/loss", f"{final['test/loss']:.6g}"],
@@ -451,7 +451,9 @@ def test_resume_with_two_more_epochs_continues_a_completed_run(base, tmp_path):
     config = read_config(run_dir)
     assert config["trainer"]["max_epochs"] == 4
     assert config == {**before_config, "trainer": {**before_config["trainer"], "max_epochs": 4}}
-    assert printed_metrics(result.stdout)["val/acc"] == f"{float(history[-1]['val/acc']):.4f}"
+    # the final printout reports the best checkpoint's model: its validation equals that epoch's row
+    best = history[record["summary"]["best_epoch"]]
+    assert printed_metrics(result.stdout)["val/acc"] == f"{float(best['val/acc']):.6g}"
 
 
 # -- expresso runs -------------------------------------------------------------------------------------------

@@ -45,11 +45,13 @@ def run_fit(trainer: Trainer, record: RunRecord, resume_from: Path | None = None
         if resume_from is not None:
             log.info("resuming %s from %s", run_dir, resume_from)
         metrics = trainer.fit(resume_from=resume_from)
+        best = run_dir / "checkpoints" / "best.ckpt"
+        if best.is_file():  # report the model the run selected, not merely the last one
+            trainer.load_checkpoint(best, weights_only=True)
+            log.info("final metrics with the weights of %s", best)
+            if trainer.loaders["val"] is not None:
+                metrics.update(trainer.validate())
         if trainer.loaders["test"] is not None:
-            best = run_dir / "checkpoints" / "best.ckpt"
-            if best.is_file():  # test the model the run selected, not merely the last one
-                trainer.load_checkpoint(best, weights_only=True)
-                log.info("testing the weights of %s", best)
             metrics.update(trainer.test())
         summary = dict(record.data.get("summary") or {})
         summary["final"] = metrics
@@ -67,5 +69,5 @@ def run_fit(trainer: Trainer, record: RunRecord, resume_from: Path | None = None
     print(f"run folder: {run_dir}")
     width = max(map(len, metrics), default=0)
     for key, value in metrics.items():
-        print(f"  {key:<{width}}  {value:.4f}")
+        print(f"  {key:<{width}}  {value:.6g}")
     return 0
