@@ -38,6 +38,7 @@ def build_trainer(
     if not config.checked:
         config = config.check()
     tree = config.to_dict()
+    _require_sections(config, tree, training)
     seed_everything(tree["trainer"]["seed"])  # the initial weights are part of what a seed reproduces
     logger = logging.getLogger("expresso")
     with building(config, "model"):
@@ -83,6 +84,17 @@ def build_trainer(
         trainer.load_checkpoint(resolve_init_from(tree["init_from"], config), weights_only=True)
         logger.info("initialised weights from %s", tree["init_from"])
     return trainer
+
+
+def _require_sections(config: Config, tree: dict, training: bool) -> None:
+    """Training needs a model, a dataset, an optimizer and a loss (or a ``step`` that computes it)."""
+    needed = ["model", "dataset"]
+    if training:
+        needed += ["optimizer"] + ([] if tree.get("step") else ["loss"])
+    missing = [key for key in needed if not tree.get(key)]
+    if missing:
+        where = config.where(())
+        raise ConfigError([Problem(where, key, "missing: training needs this section") for key in missing])
 
 
 @contextlib.contextmanager

@@ -79,7 +79,6 @@ class Graph:
 
     def validate(self) -> None:
         """Fail before training on a wiring mistake, naming the node and the tensor."""
-        available = {"x", "y"}
         written: dict[str, str] = {}
         for i, node in enumerate(self.nodes):
             if node.model not in self.models:
@@ -88,7 +87,6 @@ class Graph:
                 if name in written:
                     raise ValueError(f"graph node {i} ({node.model}) writes tensor {name!r}, already written by {written[name]}")
                 written[name] = node.model
-            available |= set(node.outputs)
         for spec_name, spec in self.optimizers.items():
             unknown = [m for m in spec.models if m not in self.models]
             if unknown:

@@ -300,9 +300,7 @@ class Trainer:
         self.fire(Event.EVAL_START)
         parts = []
         for batch in loader:
-            tensors = batch_to_tensors(batch)
-            tensors = move(tensors, self.device, self.non_blocking) if self.device.type != "cpu" else tensors
-            self.state.outputs = self.graph.forward(tensors)
+            self.state.outputs = self.graph.forward(self._tensors(batch))
             parts.append(self.state.outputs[output].cpu())
             self.fire(Event.EVAL_BATCH_END)
         self.fire(Event.EVAL_END)

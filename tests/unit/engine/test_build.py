@@ -117,3 +117,16 @@ def test_a_bad_scheduler_interval_is_a_config_error_naming_the_entry(project):
 
     with pytest.raises(ConfigError, match=r"scheduler.0.interval: received 'batch'"):
         build(project, "scheduler: [{class: torch.optim.lr_scheduler.StepLR, step_size: 1, interval: batch}]\n")
+
+
+def test_training_without_model_dataset_optimizer_or_loss_names_each_missing_section(project):
+    from expresso import ConfigError
+
+    (project / "configs" / "bare.yaml").write_text("task: {num_classes: 10}\n")
+    config = load_config(project / "configs" / "bare.yaml", check=True)
+    with pytest.raises(ConfigError) as info:
+        build_trainer(config, project / "run")
+    assert [(p.key, p.message) for p in info.value.problems] == [
+        (key, "missing: training needs this section") for key in ("model", "dataset", "optimizer", "loss")
+    ]
+    assert not (project / "run").exists()
