@@ -87,15 +87,19 @@ class Checkpoint(Callback):
             kept = f"epoch={state.epoch}-step={state.step}.ckpt"
             self.top = sorted([*self.top, (value, kept)], key=lambda item: item[0], reverse=self.mode == "max")
             self.top, dropped = self.top[: self.save_top_k], self.top[self.save_top_k :]
-        last = self.dirpath / "last.ckpt"
-        state.save_checkpoint(last)
+        last, folder = self.dirpath / "last.ckpt", self.dirpath
+
+        def after_write() -> None:  # runs once last.ckpt is on disk
+            if improved and self.save_top_k > 0:
+                _copy_atomic(last, folder / "best.ckpt")
+            if kept:
+                _copy_atomic(last, folder / kept)
+            for _, name in dropped:
+                (folder / name).unlink(missing_ok=True)
+
+        state.save_checkpoint(last, then=after_write)
         if improved and self.save_top_k > 0:
-            _copy_atomic(last, self.dirpath / "best.ckpt")
-            log.info("epoch %d: %s improved to %.6g; saved best.ckpt", state.epoch + 1, self.monitor, value)
-        if kept:
-            _copy_atomic(last, self.dirpath / kept)
-        for _, name in dropped:
-            (self.dirpath / name).unlink(missing_ok=True)
+            log.info("epoch %d: %s improved to %.6g; saving best.ckpt", state.epoch + 1, self.monitor, value)
 
     def _better(self, value: float, than: float | None) -> bool:
         if than is None:

@@ -4,14 +4,21 @@ A checkpoint is written to a temporary file in the same folder, flushed and
 fsynced, then renamed over the old one (and the folder fsynced): a crash at
 any moment leaves either the old file or the new one, never half of one.
 Reading uses ``weights_only=True``: a checkpoint cannot run code.
+
+Training does not wait for the disk: ``BackgroundWriter`` takes a snapshot
+(every tensor cloned, so later steps cannot change it) and writes it on one
+background thread, at most one write in flight. A failed write is raised at
+the next save or when the fit ends; a kill mid-write leaves the previous
+checkpoint in place, which resumes exactly too.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -62,3 +69,47 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an expresso checkpoint (no '{FORMAT}' marker)")
     return payload
+
+
+def snapshot(value: Any) -> Any:
+    """A deep copy in which every tensor is cloned: what a checkpoint holds at the moment it was taken."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {key: snapshot(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [snapshot(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(snapshot(item) for item in value)
+    return value
+
+
+class BackgroundWriter:
+    """Writes checkpoints on one thread; ``wait()`` returns when the last one is on disk."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, payload: dict[str, Any], path: Path, then: Callable[[], None] | None = None) -> None:
+        self.wait()
+        payload = snapshot(payload)
+
+        def write() -> None:
+            try:
+                save_atomic(payload, path)
+                if then is not None:
+                    then()
+            except BaseException as exc:  # surfaced on the training thread by wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=write, name="expresso-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error

@@ -33,7 +33,8 @@
 Control flow: ``SkipBatch`` (drop the batch), ``StopEpoch`` (end the epoch
 now), ``StopTraining`` (end the epoch now, then the fit), or
 ``state.should_stop = True`` (end the fit after this epoch). Checkpoints
-are written by callbacks through ``state.save_checkpoint(path)``.
+are written by callbacks through ``state.save_checkpoint(path)``, in the
+background: a callback that reads the file calls ``state.wait_for_checkpoints()``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
-from .checkpoint_io import load_checkpoint, save_atomic
+from .checkpoint_io import BackgroundWriter, load_checkpoint
 from .data import make_loader, start_epoch
 from .devices import move, resolve_device
 from .events import Event, SkipBatch, StopEpoch, StopTraining
@@ -131,6 +132,7 @@ class Trainer:
             "test": MetricSet(_copies(metrics), "test", self.device),
         }
         self.callbacks = Dispatcher(callbacks)
+        self.writer = BackgroundWriter()
         self.state = State(
             graph=graph,
             max_epochs=self.settings["max_epochs"],
@@ -138,6 +140,7 @@ class Trainer:
             run_dir=Path(run_dir) if run_dir is not None else None,
             config=config,
             save_checkpoint=self.save_checkpoint,
+            wait_for_checkpoints=self.writer.wait,
         )
 
     # -- data -------------------------------------------------------------
@@ -174,9 +177,11 @@ class Trainer:
             while state.epoch < state.max_epochs and not state.should_stop and not self._steps_done():
                 self._train_epoch()
             self.fire(Event.FIT_END)
+            self.writer.wait()  # the fit is done when its checkpoints are on disk
         except BaseException as exc:
             state.extra["exception"] = exc
             self.fire(Event.EXCEPTION)
+            self._finish_writes()
             raise
         return dict(state.metrics)
 
@@ -307,8 +312,18 @@ class Trainer:
         return torch.cat(parts)
 
     # -- checkpoints -------------------------------------------------------
-    def save_checkpoint(self, path: str | Path) -> None:
-        """Everything a resumed run needs to continue bit for bit, written atomically."""
+    def _finish_writes(self) -> None:
+        try:
+            self.writer.wait()
+        except Exception:  # the error already propagating matters more than a failed save
+            pass
+
+    def save_checkpoint(self, path: str | Path, then: Callable[[], None] | None = None) -> None:
+        """Everything a resumed run needs to continue bit for bit, written atomically in the background.
+
+        ``then`` runs once the file is on disk (e.g. linking it as best.ckpt).
+        The contents are those of this moment; training goes on while it is written.
+        """
         self.fire(Event.CHECKPOINT_SAVE)
         state = self.state
         payload = {
@@ -322,10 +337,11 @@ class Trainer:
             "metrics": dict(state.metrics),
             "config": state.config,
         }
-        save_atomic(payload, Path(path))
+        self.writer.submit(payload, Path(path), then)
 
     def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict[str, Any]:
         """Restore a checkpoint; ``weights_only`` restores the models alone (``init_from``)."""
+        self.writer.wait()  # a checkpoint being written is read whole, never half
         payload = load_checkpoint(path, map_location=self.device)
         for name, model in self.graph.models.items():
             if name not in payload["models"]:

@@ -69,6 +69,7 @@ class Peek(Callback):
         self.look, self.seen = look, []
 
     def on_epoch_end(self, state):
+        state.wait_for_checkpoints()  # checkpoints are written in the background
         self.seen.append(self.look(state))
 
 
@@ -156,6 +157,7 @@ def test_every_n_steps_writes_last_ckpt_at_those_steps(tmp_path):
             self.seen = []
 
         def on_batch_end(self, state):
+            state.wait_for_checkpoints()
             last = folder / "last.ckpt"
             payload = read(last) if last.exists() else None
             self.seen.append((state.step, payload and payload["loop"], payload and payload["train_metrics"] is not None))
