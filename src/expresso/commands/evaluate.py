@@ -43,12 +43,13 @@ def evaluate(args: Namespace) -> int:
 
 
 def predict(args: Namespace) -> int:
-    import numpy as np
-    import torch
     from torch.utils.data import TensorDataset
 
     from ..config import instantiate
 
+    if args.output and Path(args.output).suffix not in (".csv", ".npy"):
+        raise UsageError(f"{args.output}: unsupported output type {Path(args.output).suffix!r}; expected .csv or .npy")
+    extra = _extra_arguments(args.extra)
     run_dir, _, config, trainer = _load(args)
     if args.input:
         sample = trainer.loaders["train"].dataset[0][0] if trainer.loaders["train"] is not None else None
@@ -59,7 +60,6 @@ def predict(args: Namespace) -> int:
             raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
         data, stem = trainer.loaders[args.split].dataset, args.split
     outputs = trainer.predict(data)
-    extra = _extra_arguments(args.extra)
     if config.get("predict"):
         result = instantiate(config["predict"])(outputs, **extra)
     elif extra:
@@ -67,7 +67,7 @@ def predict(args: Namespace) -> int:
     else:
         result = _default_columns(outputs)
     out = Path(args.output) if args.output else run_dir / f"predictions-{stem}.csv"
-    _write(result, out, np, torch)
+    _write(result, out)
     print(f"written: {out} ({len(outputs)} predictions)")
     return 0
 
@@ -100,6 +100,9 @@ def _read_inputs(path: Path, sample: Any):
 
 
 def _extra_arguments(extra: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` items, values typed as YAML, for the config's ``predict`` hook."""
+    import yaml
+
     from ..config.files import parse_yaml
 
     parsed = {}
@@ -107,7 +110,10 @@ def _extra_arguments(extra: list[str]) -> dict[str, Any]:
         key, sep, value = item.lstrip("-").partition("=")
         if not sep or not key.isidentifier():
             raise UsageError(f"extra argument {item!r}: expected KEY=VALUE")
-        parsed[key] = parse_yaml(value)
+        try:
+            parsed[key] = parse_yaml(value)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"extra argument {item!r}: cannot read the value as YAML ({getattr(exc, 'problem', exc)})") from None
     return parsed
 
 
@@ -120,7 +126,11 @@ def _default_columns(outputs):
     return {"prediction": outputs.reshape(len(outputs), -1).squeeze(1) if outputs[0].numel() == 1 else outputs}
 
 
-def _write(result: Any, out: Path, np, torch) -> None:
+def _write(result: Any, out: Path) -> None:
+    """Columns (a dict), one tensor or an array, as CSV with a header or as .npy."""
+    import numpy as np
+    import torch
+
     if isinstance(result, torch.Tensor):
         result = {"prediction": result}
     if not isinstance(result, dict):
@@ -134,5 +144,5 @@ def _write(result: Any, out: Path, np, torch) -> None:
         rows = np.stack([columns[n].reshape(len(columns[n])) for n in names], 1)
         formats = ["%d" if np.issubdtype(columns[n].dtype, np.integer) else "%.8g" for n in names]
         np.savetxt(out, rows, delimiter=",", header=",".join(names), comments="", fmt=formats)
-    else:
+    else:  # a default output path is .csv; a given one was checked before predicting
         raise UsageError(f"{out}: unsupported output type {out.suffix!r}; expected .csv or .npy")
