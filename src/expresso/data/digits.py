@@ -24,7 +24,13 @@ TARGETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 class Digits(Dataset):
-    """Images as float tensors of shape (1, 8, 8) scaled to [0, 1], labels as int64."""
+    """Images as float tensors of shape (1, 8, 8) scaled to [0, 1], labels as int64.
+
+    ``dataset[[i, j, ...]]`` returns the whole batch: expresso's loaders fetch
+    one batch with one gather instead of one item at a time.
+    """
+
+    supports_batch_indexing = True
 
     def __init__(
         self,
@@ -63,5 +69,5 @@ class Digits(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.inputs[index], self.labels[index]

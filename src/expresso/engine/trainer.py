@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
 from .checkpoint_io import BackgroundWriter, load_checkpoint
-from .data import make_loader, start_epoch
+from .data import ResumableLoader, make_loader, start_epoch
 from .devices import move, resolve_device
 from .events import Event, SkipBatch, StopEpoch, StopTraining
 from .graph import Graph, batch_to_tensors, default_step
@@ -191,7 +191,7 @@ class Trainer:
     def _train_epoch(self) -> None:
         state, loader, metrics = self.state, self.loaders["train"], self.metric_sets["train"]
         limit = self.settings["limit_batches"]
-        if hasattr(loader.sampler, "set_epoch"):
+        if isinstance(loader, ResumableLoader):
             start_epoch(loader, state.epoch, state.batch_index)
         if state.batch_index == 0:
             metrics.reset()

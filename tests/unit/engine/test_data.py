@@ -112,3 +112,58 @@ def test_drop_last_drops_the_partial_training_batch():
     settings = {**LOADER, "shuffle": False, "drop_last": True}
     loader = make_loader(numbered(10), batch_size=4, train=True, settings=settings, seed=5, pin_memory=False)
     assert batches(loader) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+# -- batched indexing ------------------------------------------------------------------------------
+class _PerItem(torch.utils.data.Dataset):
+    """The same data, fetched one item at a time (the plain DataLoader idiom), counting fetches."""
+
+    def __init__(self, inner):
+        self.inner, self.fetches = inner, 0
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, index):
+        self.fetches += 1
+        return self.inner[index]
+
+
+def test_a_batch_indexing_dataset_gives_the_same_batches_with_one_fetch_per_batch():
+    from torch.utils.data import TensorDataset
+
+    from expresso.engine.data import indexes_batches
+
+    x, y = torch.randn(10, 3), torch.arange(10)
+    batched, per_item = TensorDataset(x, y), _PerItem(TensorDataset(x, y))
+    assert indexes_batches(batched) and not indexes_batches(per_item)
+    loaders = [make_loader(d, batch_size=4, train=True, settings=LOADER, seed=5, pin_memory=False) for d in (batched, per_item)]
+    for epoch, start in ((0, 0), (3, 1)):
+        for loader in loaders:
+            start_epoch(loader, epoch, batch_index=start)
+        a, b = (list(loader) for loader in loaders)
+        assert len(a) == len(b) == len(loaders[0]) == 3 - start
+        assert all(torch.equal(p, q) for batch_a, batch_b in zip(a, b) for p, q in zip(batch_a, batch_b))
+    assert per_item.fetches == 10 + 6  # item by item; the batched loader made one gather per batch
+
+
+def test_a_tensor_dataset_with_its_own_getitem_is_fetched_item_by_item():
+    from torch.utils.data import TensorDataset
+
+    from expresso.engine.data import indexes_batches
+
+    class Augmented(TensorDataset):
+        def __getitem__(self, index):
+            x, y = super().__getitem__(index)
+            return x * 2, y
+
+    assert not indexes_batches(Augmented(torch.zeros(4, 1), torch.zeros(4)))
+
+
+def test_digits_batches_equal_stacked_items():
+    from expresso.data import Digits
+
+    data = Digits(split="val")
+    x, y = data[[3, 1, 4]]
+    assert torch.equal(x, torch.stack([data[i][0] for i in (3, 1, 4)]))
+    assert torch.equal(y, torch.stack([data[i][1] for i in (3, 1, 4)]))
