@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -85,31 +85,31 @@ def snapshot(value: Any) -> Any:
 
 
 class BackgroundWriter:
-    """Writes checkpoints on one thread; ``wait()`` returns when the last one is on disk."""
+    """Writes checkpoints on one long-lived thread; ``wait()`` returns when the last one is on disk."""
+
+    # Parts of a payload that refer to live tensors (weights, optimizer and metric states, callbacks);
+    # the rest (RNG states, counters, config) is built fresh for each payload and needs no copy.
+    LIVE = ("models", "optimizers", "callbacks", "train_metrics", "grad_scaler")
 
     def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
 
     def submit(self, payload: dict[str, Any], path: Path, then: Callable[[], None] | None = None) -> None:
         self.wait()
-        payload = snapshot(payload)
+        payload = {key: snapshot(value) if key in self.LIVE else value for key, value in payload.items()}
 
         def write() -> None:
-            try:
-                save_atomic(payload, path)
-                if then is not None:
-                    then()
-            except BaseException as exc:  # surfaced on the training thread by wait()
-                self._error = exc
+            save_atomic(payload, path)
+            if then is not None:
+                then()
 
-        self._thread = threading.Thread(target=write, name="expresso-checkpoint", daemon=True)
-        self._thread.start()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expresso-checkpoint")
+        self._pending = self._pool.submit(write)
 
     def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        """Block until the last write is done; raise its error, once, if it failed."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
