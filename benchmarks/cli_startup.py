@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from .launch import child_env
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = "examples/digits/configs/experiments/digits_mlp.yaml"
 RUNS = 15
@@ -31,7 +33,7 @@ PROBE = "import sys, runpy; sys.argv = {argv!r}; \ntry:\n runpy.run_module('expr
 
 def _time(command: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(command, cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return time.perf_counter() - start
 
 
@@ -39,25 +41,30 @@ def _imported(command: list[str]) -> str:
     if command[1:3] != ["-m", "expresso"]:
         return "-"
     argv = ["expresso", *command[3:]]
-    result = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], cwd=ROOT, capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], cwd=ROOT, env=child_env(), capture_output=True, text=True, check=True)
     return result.stderr.strip().splitlines()[-1]
 
 
-def main() -> None:
+def main(runs: int = RUNS) -> dict:
+    """Print the table; return {case: {"seconds": [...], "imports": "..."}} for the report."""
     times: dict[str, list[float]] = {name: [] for name in CASES}
     for name, command in CASES.items():  # warm the file cache once
         _time(command)
-    for _ in range(RUNS):  # alternate the cases so drift hits all of them alike
+    for _ in range(runs):  # alternate the cases so drift hits all of them alike
         for name, command in CASES.items():
             times[name].append(_time(command))
     floor = statistics.median(times["python -c pass (floor)"])
-    print(f"CLI start-up, {RUNS} alternating runs each, medians (min-max); target < {TARGET_S} s where marked")
+    print(f"CLI start-up, {runs} alternating runs each, medians (min-max); target < {TARGET_S} s where marked")
     print(f"{'case':28} {'median s':>9} {'min-max s':>13} {'over floor':>11}  imports")
+    found = {}
     for name, command in CASES.items():
         values = times[name]
         median = statistics.median(values)
+        imported = _imported(command)
         mark = "" if "check" in name or "floor" in name else ("  ok" if median < TARGET_S else "  OVER TARGET")
-        print(f"{name:28} {median:9.3f} {min(values):6.3f}-{max(values):.3f} {median - floor:+10.3f}s  {_imported(command)}{mark}")
+        print(f"{name:28} {median:9.3f} {min(values):6.3f}-{max(values):.3f} {median - floor:+10.3f}s  {imported}{mark}")
+        found[name] = {"seconds": values, "imports": imported, "target_s": None if "check" in name or "floor" in name else TARGET_S}
+    return found
 
 
 if __name__ == "__main__":

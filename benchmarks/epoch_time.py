@@ -59,17 +59,19 @@ def expresso_loop(config, folder: Path) -> float:
     return (time.perf_counter() - start) / EPOCHS
 
 
-def main() -> None:
+def main(rounds: int = ROUNDS) -> dict:
+    """Print the table; return {model: {"hand": [s/epoch...], "expresso": [...]}} for the report."""
     torch.set_num_threads(1)
     logging.getLogger("expresso").setLevel(logging.WARNING)  # progress lines would time the terminal
-    print(f"Time per epoch (train + validation), digits, batch 64, 1 thread; {ROUNDS} alternating rounds of {EPOCHS} epochs")
+    print(f"Time per epoch (train + validation), digits, batch 64, 1 thread; {rounds} alternating rounds of {EPOCHS} epochs")
     print(f"{'model':5} {'hand loop s':>12} {'expresso s':>11} {'ratio':>7}  (median; min-max ratio)")
+    found = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, file in EXPERIMENTS.items():
             overrides = [f"trainer.max_epochs={EPOCHS}", "trainer.batch_size=64"]
             config = load_config(ROOT / "examples/digits/configs/experiments" / file, overrides, check=True)
             hand, ours = [], []
-            for _ in range(ROUNDS):
+            for _ in range(rounds):
                 hand.append(hand_loop(config))
                 ours.append(expresso_loop(config, Path(tmp)))
             ratios = [o / h for o, h in zip(ours, hand)]
@@ -77,6 +79,8 @@ def main() -> None:
                 f"{label:5} {statistics.median(hand):12.4f} {statistics.median(ours):11.4f} {statistics.median(ratios):7.3f}"
                 f"  ({min(ratios):.3f}-{max(ratios):.3f})"
             )
+            found[label] = {"hand": hand, "expresso": ours}
+    return found
 
 
 if __name__ == "__main__":

@@ -1,0 +1,130 @@
+"""Runs a training case through every framework, alternating, one process per run.
+
+Round after round, each variant runs once in a fixed order (A B C ... A B C
+...), so a slow minute on a shared machine hits every framework alike and
+each round pairs every run with a hand-loop run made moments apart. A
+warm-up run (one epoch, discarded) first fills the page and bytecode caches
+for each framework. ``import torch`` alone runs in the rotation too: it is
+the start-up floor that the time to the first step is measured against.
+
+What one run records: the fit times (the first cold, then warm), the time
+from launching the process to the first optimizer step, the process's peak
+RSS and the final validation accuracy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import launch
+from .cases import PROBE_FILE, Case
+
+PEER_MODULES = {"lightning-defaults": "lightning", "lightning-minimal": "lightning", "ignite": "ignite", "accelerate": "accelerate"}
+INSTALL_HINT = "pip install -c constraints.txt -e '.[bench]'"
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str  # the report's row name
+    framework: str  # import-torch, hand, expresso-cli, expresso-api, lightning-defaults, lightning-minimal, ignite, accelerate
+    workers: int | None = None  # DataLoader num_workers; None: the framework's default
+
+
+STANDARD = [
+    Variant("import torch (start-up floor)", "import-torch"),
+    Variant("hand loop", "hand"),
+    Variant("expresso CLI", "expresso-cli"),
+    Variant("expresso API", "expresso-api"),
+    Variant("Lightning defaults", "lightning-defaults"),
+    Variant("Lightning minimal", "lightning-minimal"),
+    Variant("ignite", "ignite"),
+    Variant("Accelerate", "accelerate"),
+]
+
+
+def missing(variant: Variant) -> str | None:
+    """Why a variant cannot run here (its peer is not installed), or None."""
+    module = PEER_MODULES.get(variant.framework)
+    if module and importlib.util.find_spec(module) is None:
+        return f"{module} not installed ({INSTALL_HINT})"
+    return None
+
+
+def command(variant: Variant, case: Case, workdir: Path, epochs: int | None = None, fits: int | None = None) -> list[str]:
+    if variant.framework == "import-torch":
+        return launch.python("-c", "import torch")
+    if variant.framework == "expresso-cli":
+        from .expresso_api import overrides
+
+        return launch.expresso_command("train", case.config, "--runs-root", str(workdir / "runs"), *overrides(case, variant.workers, epochs))
+    args = ["-m", "benchmarks.child", variant.framework, case.name, "--out", str(workdir / "result.json"), "--workdir", str(workdir)]
+    if variant.workers is not None:
+        args += ["--workers", str(variant.workers)]
+    if epochs is not None:
+        args += ["--epochs", str(epochs)]
+    if fits is not None:
+        args += ["--fits", str(fits)]
+    return launch.python(*args)
+
+
+def run_once(variant: Variant, case: Case, workdir: Path, epochs: int | None = None, fits: int | None = None) -> dict:
+    """One measured process; the result says what went wrong instead of raising."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    done = launch.run(command(variant, case, workdir, epochs, fits), workdir / "output.log")
+    result = {"wall_s": done.seconds, "peak_rss_mb": done.peak_rss_mb, "fits": [], "first_step_s": None, "error": None}
+    try:
+        if done.returncode != 0:
+            raise RuntimeError(f"exit status {done.returncode}")
+        if variant.framework == "expresso-cli":
+            probes = list((workdir / "runs").glob(f"*/*/{PROBE_FILE}"))
+            if len(probes) != 1:
+                raise RuntimeError(f"expected one {PROBE_FILE} under the runs root, found {len(probes)}")
+            result["fits"] = [json.loads(probes[0].read_text())]
+        elif variant.framework != "import-torch":
+            result["fits"] = json.loads((workdir / "result.json").read_text())["fits"]
+    except Exception as exc:  # a broken framework run is reported, the session goes on
+        result["error"] = f"{exc}; last output lines:\n{done.tail()}"
+    if result["fits"] and result["fits"][0].get("first_step_at"):
+        result["first_step_s"] = result["fits"][0]["first_step_at"] - done.launched_at
+    return result
+
+
+def run_case(case: Case, variants: list[Variant], rounds: int, scratch: Path, warmed: set[str]) -> dict:
+    """Alternating rounds over the variants that can run; returns everything the report needs."""
+    runnable = [v for v in variants if not missing(v)]
+    skipped = {v.label: missing(v) for v in variants if missing(v)}
+    for variant in runnable:
+        key = f"{variant.framework}:{variant.workers}"
+        if key not in warmed:
+            _progress(f"{case.name}: warm-up {variant.label}")
+            run_once(variant, case, scratch / "warm-up" / _slug(variant), epochs=1, fits=1)
+            warmed.add(key)
+    runs: dict[str, list[dict]] = {v.label: [] for v in runnable}
+    for index in range(rounds):
+        for variant in runnable:
+            workdir = scratch / case.name / f"round-{index}" / _slug(variant)
+            result = run_once(variant, case, workdir)
+            runs[variant.label].append(result)
+            shutil.rmtree(workdir, ignore_errors=True)  # checkpoints and run folders add up
+            fit = f"{result['fits'][0]['seconds']:.3f} s fit" if result["fits"] else ""
+            _progress(f"{case.name}: round {index + 1}/{rounds} {variant.label:32} {result['wall_s']:6.2f} s process {fit}" + (" FAILED" if result["error"] else ""))
+    return {
+        "case": asdict(case),
+        "rounds": rounds,
+        "variants": [asdict(v) for v in runnable],
+        "skipped": skipped,
+        "runs": runs,
+    }
+
+
+def _slug(variant: Variant) -> str:
+    return variant.framework + ("" if variant.workers is None else f"-w{variant.workers}")
+
+
+def _progress(line: str) -> None:
+    print(f"  .. {line}", file=sys.stderr, flush=True)
