@@ -67,7 +67,8 @@ def last_checkpoint_step(kill_step: int, per_epoch: int) -> int:
     """The step of the newest last.ckpt when the process dies at the end of ``kill_step``.
 
     Checkpoints are written every EVERY_N_STEPS steps and at every epoch end,
-    both before the killer runs (it is the last callback of the step).
+    both before the killer runs (it is the last callback of the step, and waits
+    for background writes to land).
     """
     return max(kill_step - kill_step % EVERY_N_STEPS, kill_step - kill_step % per_epoch)
 
