@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import tempfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 
 from expresso import load_config
 from expresso.config.files import dump_yaml
+from expresso.config.interpolation import escape  # writes generated text as literal input
 
 TRICKY_STRINGS = [
     "1e3", "1E-5", "+1e3", "-.5", "3.", "12", "-0", "0x10", "0o17", "0b11", "1_000", "1:30", "190:20:30",
@@ -65,27 +65,13 @@ def typed(value):
     return (type(value).__name__, value)
 
 
-def escaped(value):
-    """Write literal text so that loading reads it back literally.
-
-    OmegaConf's grammar: before "${", 2n+1 backslashes read as n literal backslashes and a literal "${".
-    """
-    if isinstance(value, str):
-        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
-    if isinstance(value, dict):
-        return {k: escaped(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [escaped(v) for v in value]
-    return value
-
-
 def write_input(folder: Path, task: dict, fmt: str) -> Path:
     if fmt == "json":
         path = folder / "exp.json"
-        path.write_text(json.dumps({"task": escaped(task)}), encoding="utf-8")
+        path.write_text(json.dumps({"task": escape(task)}), encoding="utf-8")
     else:
         path = folder / "exp.yaml"
-        path.write_text(dump_yaml({"task": escaped(task)}), encoding="utf-8")
+        path.write_text(dump_yaml({"task": escape(task)}), encoding="utf-8")
     return path
 
 
