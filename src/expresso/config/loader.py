@@ -109,6 +109,7 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
     apply_overrides(tree, list(overrides), composer)
     if composer.problems:
         raise ConfigError(composer.problems)
+    tree = _with_defaults(tree, default_name)  # `~metrics` or `~trainer.seed` is "back to the default", not "gone"
     tree, problems = resolve(tree, composer.where)
     if problems:
         raise ConfigError(problems)

@@ -146,6 +146,15 @@ def test_tilde_removes_a_list_item(experiment):
     assert load(experiment, "~callbacks.0")["callbacks"] == []
 
 
+def test_tilde_on_a_framework_section_brings_back_its_default(experiment):
+    """``~metrics`` means "no metrics", ``~trainer.max_epochs`` "the default epochs": never a missing section."""
+    from expresso.config.schema import TrainerConfig
+
+    config = load(experiment, "~callbacks", "~task", "~trainer.max_epochs")
+    assert config["callbacks"] == [] and config["task"] == {}
+    assert config["trainer"]["max_epochs"] == TrainerConfig().max_epochs
+
+
 def test_tilde_on_a_missing_key_is_an_error(experiment):
     assert problems(experiment, "~optimizer.momentum") == ["command line: optimizer.momentum: no such key in the config"]
 
