@@ -9,8 +9,9 @@ fresh file:
 - ``save_atomic``: expresso's writer (temporary file, fsync, rename, folder
   fsync);
 - ``BackgroundWriter submit+wait``: what ``Trainer.save_checkpoint`` does
-  (snapshot every tensor, write on a thread), waited for; the time ``submit``
-  alone took, i.e. how long training is blocked, is reported beside it.
+  (serialize into memory on the caller's thread, write on a thread), waited
+  for; the time ``submit`` alone took, i.e. how long training is blocked, is
+  reported beside it.
 
 Every file is read back (``torch.load(weights_only=True)``) and compared
 with the model outside the clock: a fast write that is wrong counts as a

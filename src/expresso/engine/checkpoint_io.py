@@ -5,21 +5,23 @@ fsynced, then renamed over the old one (and the folder fsynced): a crash at
 any moment leaves either the old file or the new one, never half of one.
 Reading uses ``weights_only=True``: a checkpoint cannot run code.
 
-``BackgroundWriter`` takes a snapshot (every tensor cloned, so later steps
-cannot change it) and writes it on one background thread, at most one write
-in flight; a failed write is raised at the next save or wait. The Trainer does
-not use it yet: a fresh-clone run of the SIGKILL resume test once diverged
-with it (not reproduced in three further runs), so the Trainer writes on its
-own thread until that is understood. The benchmarks measure both writers.
+Training does not wait for the disk: ``BackgroundWriter`` serializes the
+payload on the caller's thread (``torch.save`` into memory: the bytes are the
+state of that moment, and no tensor is ever touched by another thread), then
+one background thread writes, fsyncs and renames those bytes, at most one
+write in flight. A failed write is raised at the next save or wait; a kill
+mid-write leaves the previous checkpoint in place, which resumes exactly too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 import torch
 
@@ -32,12 +34,35 @@ class CheckpointError(ValueError):
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    path = Path(path)
+    """Serialize straight into the temporary file (no copy in memory): for callers that wait anyway."""
+    with _atomic_file(Path(path)) as handle:
+        torch.save(_framed(payload), handle)
+
+
+def serialize(payload: dict[str, Any]) -> memoryview:
+    """The checkpoint file's bytes, in memory: what the background writer writes."""
+    buffer = io.BytesIO()
+    torch.save(_framed(payload), buffer)
+    return buffer.getbuffer()
+
+
+def write_atomic(data: bytes | memoryview, path: Path) -> None:
+    with _atomic_file(Path(path)) as handle:
+        handle.write(data)
+
+
+def _framed(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"format": FORMAT, "version": VERSION, **payload}
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A temporary file beside ``path``; renamed over it, durably, only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -72,36 +97,20 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     return payload
 
 
-def snapshot(value: Any) -> Any:
-    """A deep copy in which every tensor is cloned: what a checkpoint holds at the moment it was taken."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {key: snapshot(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [snapshot(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(snapshot(item) for item in value)
-    return value
-
-
 class BackgroundWriter:
     """Writes checkpoints on one long-lived thread; ``wait()`` returns when the last one is on disk."""
-
-    # Parts of a payload that refer to live tensors (weights, optimizer and metric states, callbacks);
-    # the rest (RNG states, counters, config) is built fresh for each payload and needs no copy.
-    LIVE = ("models", "optimizers", "callbacks", "train_metrics", "grad_scaler")
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
 
     def submit(self, payload: dict[str, Any], path: Path, then: Callable[[], None] | None = None) -> None:
+        """Serialize now (this thread), write later (the writer's); ``then`` runs once the file is in place."""
+        data = serialize(payload)
         self.wait()
-        payload = {key: snapshot(value) if key in self.LIVE else value for key, value in payload.items()}
 
         def write() -> None:
-            save_atomic(payload, path)
+            write_atomic(data, path)
             if then is not None:
                 then()
 

@@ -1,11 +1,11 @@
-"""Background checkpoint writes: a snapshot of the moment, follow-ups after the file exists, errors surfaced."""
+"""Background checkpoint writes: the bytes of the moment, follow-ups after the file exists, errors surfaced."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from expresso.engine.checkpoint_io import BackgroundWriter, load_checkpoint
+from expresso.engine.checkpoint_io import BackgroundWriter, load_checkpoint, save_atomic
 
 
 def test_the_file_holds_the_values_of_the_moment_it_was_submitted(tmp_path):
@@ -41,3 +41,12 @@ def test_a_second_submit_waits_for_the_first_so_the_order_on_disk_is_kept(tmp_pa
         writer.submit({"step": value}, tmp_path / "last.ckpt")
     writer.wait()
     assert load_checkpoint(tmp_path / "last.ckpt")["step"] == 4
+
+
+def test_the_background_file_is_byte_for_byte_the_synchronous_one(tmp_path):
+    payload = {"models": {"m": {"w": torch.arange(10.0)}}, "loop": {"step": 3}}
+    save_atomic(payload, tmp_path / "sync.ckpt")
+    writer = BackgroundWriter()
+    writer.submit(payload, tmp_path / "background.ckpt")
+    writer.wait()
+    assert (tmp_path / "sync.ckpt").read_bytes() == (tmp_path / "background.ckpt").read_bytes()
