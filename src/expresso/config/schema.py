@@ -83,9 +83,11 @@ class DataLoaderConfig:
     """torch.utils.data.DataLoader settings shared by every split."""
 
     shuffle: bool = setting(True, doc="shuffle the training split each epoch")
-    num_workers: int = setting(0, min=0, doc="loader worker processes")
+    num_workers: Union[int, Literal["auto"]] = setting(
+        "auto", min=0, doc="loader worker processes (auto: none for in-memory datasets indexed a batch at a time, else one per CPU up to 8)"
+    )
     pin_memory: Union[bool, Literal["auto"]] = setting("auto", doc="pin host memory (auto: when training on CUDA)")
-    persistent_workers: bool = setting(False, doc="keep workers alive between epochs")
+    persistent_workers: Union[bool, Literal["auto"]] = setting("auto", doc="keep workers alive between epochs (auto: yes)")
     prefetch_factor: Optional[int] = setting(None, min=1, doc="batches each worker loads ahead")
     drop_last: bool = setting(False, doc="drop the last incomplete training batch")
     eval_batch_size: Optional[int] = setting(None, min=1, doc="validation/test batch size (default: batch_size)")

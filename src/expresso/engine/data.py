@@ -10,21 +10,36 @@ In-memory datasets that can index a whole batch at once (an unmodified
 ``TensorDataset``, or any dataset with ``supports_batch_indexing = True`` whose
 ``__getitem__`` takes a list of indices) get one gather per batch instead of
 one ``__getitem__`` per sample plus a collate: the same tensors, for less work.
+
+Worker processes (``num_workers: auto``, the default, gives them to datasets
+read one sample at a time: those are the ones that decode or read files) see
+each sample with the random generators seeded from (seed, epoch, index), so
+random augmentations are the same with 1 or 16 workers, with persistent
+workers, and after a mid-epoch resume. Without workers, a dataset draws from
+the global stream, which checkpoints restore.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+import os
+import random
+from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, TensorDataset
 
 from .seeding import worker_init
 
 
+MAX_AUTO_WORKERS = 8
+
+
 class ResumableSampler(Sampler[int]):
-    def __init__(self, size: int, shuffle: bool, seed: int):
-        self.size, self.shuffle, self.seed = size, shuffle, seed
+    """Each epoch's order from ``seed + epoch``; with ``seeded``, items are ``(sample seed, index)``."""
+
+    def __init__(self, size: int, shuffle: bool, seed: int, seeded: bool = False):
+        self.size, self.shuffle, self.seed, self.seeded = size, shuffle, seed, seeded
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
@@ -37,8 +52,11 @@ class ResumableSampler(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         return torch.randperm(self.size, generator=generator)
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.order()[self.start :].tolist())
+    def __iter__(self) -> Iterator[Any]:
+        indices = self.order()[self.start :].tolist()
+        if not self.seeded:
+            return iter(indices)
+        return ((sample_seed(self.seed, self.epoch, index), index) for index in indices)
 
     def __len__(self) -> int:
         return max(self.size - self.start, 0)  # a checkpoint after an epoch's last (partial) batch
@@ -51,6 +69,50 @@ class ResumableLoader(DataLoader):
     rows_per_batch: int
 
 
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed for one sample of one epoch (splitmix64 of the three): no two collide in practice."""
+    value = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) % 2**64
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (value ^ (value >> 31)) >> 1
+
+
+class SeededSamples(Dataset):
+    """Reads ``dataset[index]`` for a ``(sample seed, index)`` item after seeding torch, numpy and random with it.
+
+    Used in worker processes only: reseeding there cannot disturb the
+    training process's own random stream. A plain integer index reads
+    without seeding (``loader.dataset[0]`` in the main process).
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, tuple):
+            seed, item = item
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+        return self.dataset[item]
+
+
+def resolve_workers(setting: int | str, dataset: Dataset) -> int:
+    """``auto``: none for datasets gathered a batch at a time (in memory: a gather beats any IPC), else one per CPU, up to 8."""
+    if setting != "auto":
+        return int(setting)
+    if indexes_batches(dataset):
+        return 0
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_AUTO_WORKERS))
+
+
 def indexes_batches(dataset: Dataset) -> bool:
     """Whether ``dataset[list_of_indices]`` returns the whole batch."""
     if getattr(dataset, "supports_batch_indexing", False):
@@ -60,19 +122,25 @@ def indexes_batches(dataset: Dataset) -> bool:
 
 def make_loader(dataset: Dataset, *, batch_size: int, train: bool, settings, seed: int, pin_memory: bool) -> ResumableLoader:
     """A DataLoader with expresso's settings (``settings`` is the dataloader section)."""
-    workers = settings["num_workers"]
+    if isinstance(dataset, SeededSamples):  # a loader's dataset handed back (``expresso predict --split``)
+        dataset = dataset.dataset
+    workers = resolve_workers(settings["num_workers"], dataset)
     extra = {}
     if workers > 0:
-        extra = {"persistent_workers": settings["persistent_workers"], "worker_init_fn": worker_init}
+        persistent = settings["persistent_workers"]
+        extra = {"persistent_workers": persistent == "auto" or persistent, "worker_init_fn": worker_init}
         if settings["prefetch_factor"] is not None:
             extra["prefetch_factor"] = settings["prefetch_factor"]
-    order = ResumableSampler(len(dataset), shuffle=train and settings["shuffle"], seed=seed)
+    batched = indexes_batches(dataset)
+    seeded = workers > 0 and not batched
+    order = ResumableSampler(len(dataset), shuffle=train and settings["shuffle"], seed=seed, seeded=seeded)
     drop_last = train and settings["drop_last"]
     common = {"num_workers": workers, "pin_memory": pin_memory, "generator": torch.Generator().manual_seed(seed), **extra}
-    if indexes_batches(dataset):  # batch_size=None: each sampler item (a list of indices) is fetched as is
+    if batched:  # batch_size=None: each sampler item (a list of indices) is fetched as is
         loader = ResumableLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last), batch_size=None, **common)
     else:
-        loader = ResumableLoader(dataset, batch_size=batch_size, sampler=order, drop_last=drop_last, **common)
+        source = SeededSamples(dataset) if seeded else dataset
+        loader = ResumableLoader(source, batch_size=batch_size, sampler=order, drop_last=drop_last, **common)
     loader.order, loader.rows_per_batch = order, batch_size
     return loader
 

@@ -238,7 +238,7 @@ def test_documented_defaults_have_their_documented_values():
         "val/loss",
         "min",
     )
-    assert (loader.shuffle, loader.num_workers, loader.pin_memory, loader.eval_batch_size) == (True, 0, "auto", None)
+    assert (loader.shuffle, loader.num_workers, loader.pin_memory, loader.eval_batch_size) == (True, "auto", "auto", None)
 
 
 def test_absent_sections_get_empty_defaults_and_the_name_is_the_file_stem(load_text):

@@ -167,3 +167,44 @@ def test_digits_batches_equal_stacked_items():
     x, y = data[[3, 1, 4]]
     assert torch.equal(x, torch.stack([data[i][0] for i in (3, 1, 4)]))
     assert torch.equal(y, torch.stack([data[i][1] for i in (3, 1, 4)]))
+
+
+# -- worker processes --------------------------------------------------------------------------------
+class Noisy(torch.utils.data.Dataset):
+    """A per-sample dataset with a random augmentation from all three generators (torch, numpy, random)."""
+
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, index):
+        import random
+
+        import numpy as np
+
+        return torch.tensor([float(index), torch.rand(()).item(), float(np.random.rand()), random.random()])
+
+
+def test_auto_workers_skip_in_memory_datasets_and_serve_per_sample_ones():
+    from expresso.engine.data import resolve_workers
+
+    assert resolve_workers("auto", numbered(10)) == 0
+    assert 1 <= resolve_workers("auto", Noisy()) <= 8
+    assert resolve_workers(3, numbered(10)) == 3
+
+
+def test_augmentations_in_workers_do_not_depend_on_the_worker_count_or_on_a_mid_epoch_start():
+    def epochs(workers: int, persistent: bool, start: tuple[int, int] = (0, 0)) -> list[torch.Tensor]:
+        settings = {**LOADER, "num_workers": workers, "persistent_workers": persistent}
+        loader = make_loader(Noisy(), batch_size=4, train=True, settings=settings, seed=7, pin_memory=False)
+        seen = []
+        for epoch in range(start[0], 2):
+            start_epoch(loader, epoch, start[1] if epoch == start[0] else 0)
+            seen += list(loader)
+        return seen
+
+    one = epochs(1, persistent=False)
+    assert len(one) == 6 and not torch.equal(one[0][:, 1:], one[3][:, 1:])  # each epoch draws anew
+    two = epochs(2, persistent=True)
+    assert all(torch.equal(a, b) for a, b in zip(one, two, strict=True))
+    resumed = epochs(2, persistent=True, start=(1, 1))  # epoch 1 from its second batch
+    assert all(torch.equal(a, b) for a, b in zip(one[4:], resumed, strict=True))
