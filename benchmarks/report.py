@@ -125,7 +125,8 @@ def training_section(name: str, result: dict, summary: dict) -> list[str]:
 def data_section(result: dict, summary: dict, defaults: dict) -> list[str]:
     lines = training_section("data", result, summary)
     settings = ", ".join(f"{k}={defaults.get(k)!r}" for k in ("num_workers", "prefetch_factor", "persistent_workers", "pin_memory"))
-    lines.insert(-1, f"expresso's default `dataloader` settings: {settings} (prefetch_factor None means torch's default of 2 batches per worker when workers > 0). Reported as measured; no target.")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines.insert(-1, f"expresso's default `dataloader` settings: {settings} (num_workers 'auto' gives a per-sample dataset like this one a worker per CPU, up to 8: {min(cpus, 8)} here, kept alive between epochs; prefetch_factor None means torch's default of 2 batches per worker). Reported as measured; no target.")
     lines.insert(-1, "")
     return lines
 

@@ -38,7 +38,7 @@ class State:
     run_dir: Path | None = None
     config: dict | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # room for callbacks to share things
-    save_checkpoint: Callable[..., None] | None = None  # set by the Trainer: (path, then=None), written in the background
+    save_checkpoint: Callable[..., None] | None = None  # set by the Trainer: (path, then=None)
     wait_for_checkpoints: Callable[[], None] | None = None  # set by the Trainer: returns once every save is on disk
 
     @property

@@ -33,8 +33,9 @@
 Control flow: ``SkipBatch`` (drop the batch), ``StopEpoch`` (end the epoch
 now), ``StopTraining`` (end the epoch now, then the fit), or
 ``state.should_stop = True`` (end the fit after this epoch). Checkpoints
-are written by callbacks through ``state.save_checkpoint(path)``, in the
-background: a callback that reads the file calls ``state.wait_for_checkpoints()``.
+are written by callbacks through ``state.save_checkpoint(path)``; a callback
+that reads the file calls ``state.wait_for_checkpoints()`` first (a no-op while
+writes are synchronous, needed once they move to the background).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
-from .checkpoint_io import BackgroundWriter, load_checkpoint
+from .checkpoint_io import load_checkpoint, save_atomic
 from .data import ResumableLoader, make_loader, start_epoch
 from .devices import move, resolve_device
 from .events import Event, SkipBatch, StopEpoch, StopTraining
@@ -132,7 +133,6 @@ class Trainer:
             "test": MetricSet(_copies(metrics), "test", self.device),
         }
         self.callbacks = Dispatcher(callbacks)
-        self.writer = BackgroundWriter()
         self.state = State(
             graph=graph,
             max_epochs=self.settings["max_epochs"],
@@ -140,7 +140,7 @@ class Trainer:
             run_dir=Path(run_dir) if run_dir is not None else None,
             config=config,
             save_checkpoint=self.save_checkpoint,
-            wait_for_checkpoints=self.writer.wait,
+            wait_for_checkpoints=lambda: None,  # writes are synchronous for now (see save_checkpoint)
         )
 
     # -- data -------------------------------------------------------------
@@ -177,11 +177,9 @@ class Trainer:
             while state.epoch < state.max_epochs and not state.should_stop and not self._steps_done():
                 self._train_epoch()
             self.fire(Event.FIT_END)
-            self.writer.wait()  # the fit is done when its checkpoints are on disk
         except BaseException as exc:
             state.extra["exception"] = exc
             self.fire(Event.EXCEPTION)
-            self._finish_writes()
             raise
         return dict(state.metrics)
 
@@ -312,18 +310,13 @@ class Trainer:
         return torch.cat(parts)
 
     # -- checkpoints -------------------------------------------------------
-    def _finish_writes(self) -> None:
-        try:
-            self.writer.wait()
-        except Exception:  # the error already propagating matters more than a failed save
-            pass
-
     def save_checkpoint(self, path: str | Path, then: Callable[[], None] | None = None) -> None:
-        """Everything a resumed run needs to continue bit for bit, written atomically in the background.
+        """Everything a resumed run needs to continue bit for bit, written atomically.
 
         ``then`` runs once the file is on disk (e.g. linking it as best.ckpt).
-        The payload is serialized here, so the file holds this moment's state;
-        training goes on while the bytes are written (checkpoint_io.BackgroundWriter).
+        Written on the training thread: with checkpoint_io.BackgroundWriter the
+        SIGKILL resume test diverges now and then (see that module), so the
+        Trainer does not use it until that is understood.
         """
         self.fire(Event.CHECKPOINT_SAVE)
         state = self.state
@@ -338,11 +331,12 @@ class Trainer:
             "metrics": dict(state.metrics),
             "config": state.config,
         }
-        self.writer.submit(payload, Path(path), then)
+        save_atomic(payload, Path(path))
+        if then is not None:
+            then()
 
     def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict[str, Any]:
         """Restore a checkpoint; ``weights_only`` restores the models alone (``init_from``)."""
-        self.writer.wait()  # a checkpoint being written is read whole, never half
         payload = load_checkpoint(path, map_location=self.device)
         for name, model in self.graph.models.items():
             if name not in payload["models"]:
