@@ -66,6 +66,11 @@ class Graph:
 
     def __post_init__(self) -> None:
         self.validate()
+        self.callables: dict[str, Callable] = dict(self.models)  # what forward() calls: the models, or their compiled forms
+
+    def compile(self, mode: str | None = None) -> None:
+        """Run each model through ``torch.compile``; ``models`` keep the originals (checkpoints stay plain state dicts)."""
+        self.callables = {name: torch.compile(model, mode=mode) for name, model in self.models.items()}
 
     @classmethod
     def single(cls, model: nn.Module, loss: Callable | None, optimizer: torch.optim.Optimizer | None) -> "Graph":
@@ -98,7 +103,7 @@ class Graph:
                 args = [tensors[name] for name in node.inputs]
             except KeyError as exc:
                 raise KeyError(f"graph node {node.model!r} reads tensor {exc.args[0]!r}, which is not in {sorted(tensors)}") from None
-            out = self.models[node.model](*args)
+            out = self.callables[node.model](*args)
             if len(node.outputs) == 1:
                 tensors[node.outputs[0]] = out
             else:

@@ -118,6 +118,8 @@ class Trainer:
             for m in graph.models.values():
                 m.to(self.device)
         self.graph = graph
+        if self.settings["compile"]:
+            graph.compile(mode=None if self.settings["compile"] is True else self.settings["compile"])
         self.step_fn: Step = step or default_step
         pin = self.loader_settings["pin_memory"]
         self.pin_memory = self.device.type == "cuda" if pin == "auto" else bool(pin)
