@@ -8,6 +8,7 @@ Cases, in the order they run (``--cases`` picks some):
 - ``data``: a data-bound dataset, hand loop vs expresso's loader defaults;
 - ``checkpoint``: writing a ~50M-parameter checkpoint, expresso's writers vs
   ``torch.save``;
+- ``compile``: expresso eager vs ``trainer.compile=true``, per epoch;
 - ``cli``, ``epoch``: the earlier start-up and time-per-epoch benchmarks.
 
 Prints each case's table as it finishes, then writes ``results.json`` (every
@@ -35,10 +36,10 @@ from . import summary as summary_of
 from .cases import CASES
 from .training_cases import STANDARD
 
-ALL = ("imports", "mlp", "cnn", "data", "checkpoint", "cli", "epoch")
+ALL = ("imports", "mlp", "cnn", "data", "checkpoint", "compile", "cli", "epoch")
 REPEATS = {  # rounds per case
-    "full": {"imports": 5, "mlp": 7, "cnn": 5, "data": 3, "checkpoint": 5, "cli": 10, "epoch": 3},
-    "quick": {"imports": 2, "mlp": 2, "cnn": 2, "data": 1, "checkpoint": 2, "cli": 3, "epoch": 1},
+    "full": {"imports": 5, "mlp": 7, "cnn": 5, "data": 3, "checkpoint": 5, "compile": 2, "cli": 10, "epoch": 3},
+    "quick": {"imports": 2, "mlp": 2, "cnn": 2, "data": 1, "checkpoint": 2, "compile": 1, "cli": 3, "epoch": 1},
 }
 FRAMEWORKS = tuple(v.framework for v in STANDARD)
 
@@ -99,6 +100,12 @@ def run_case(name: str, rounds: int, args: argparse.Namespace, scratch: Path, wa
         result = checkpoint_case.run(rounds, scratch)
         summary = summary_of.summarize_checkpoint(result)
         show(report.checkpoint_section(result, summary))
+    elif name == "compile":
+        from . import compile_case
+
+        result, summary = compile_case.run(rounds, scratch), None
+        if "error" not in result:
+            show(compile_case.section(result))
     elif name == "cli":
         from . import cli_startup
 

@@ -204,7 +204,7 @@ def markdown(results: dict, summary: dict) -> str:
         lines += ["## Targets (issue: performance)", ""]
         rows = [[t["target"], number(t["value"], 3, " " + t["unit"]), f"<= {t['limit']} {t['unit']}", "ok" if t["ok"] else "**over**"] for t in found]
         lines += _table(["target", "measured (median)", "limit", ""], rows) + [""]
-    for name in ("imports", "mlp", "cnn", "data", "checkpoint", "cli", "epoch"):
+    for name in ("imports", "mlp", "cnn", "data", "checkpoint", "compile", "cli", "epoch"):
         result = results.get(name)
         if result is None:
             continue
@@ -218,6 +218,10 @@ def markdown(results: dict, summary: dict) -> str:
             lines += data_section(result, summary[name], result.get("expresso_defaults", {}))
         elif name == "checkpoint":
             lines += checkpoint_section(result, summary[name])
+        elif name == "compile":
+            from .compile_case import section
+
+            lines += section(result)
         elif name == "cli":
             lines += cli_section(result)
         else:
