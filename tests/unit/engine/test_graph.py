@@ -234,6 +234,46 @@ def test_a_node_reading_a_missing_tensor_raises_key_error_naming_the_node_and_th
     assert caught.value.args[0] == "graph node 'head' reads tensor 'h', which is not in ['x', 'y', 'z']"
 
 
+def test_nodes_listed_out_of_order_run_writers_before_readers():
+    torch.manual_seed(0)
+    models = {"encoder": nn.Linear(4, 6), "head": nn.Linear(6, 3), "other": nn.Linear(4, 2)}
+    listed = Graph(models=models, nodes=[Node("head", ("z",), ("y_hat",)), Node("other", ("x",), ("o",)), Node("encoder", ("x",), ("z",))], losses=[])
+    assert [node.model for node in listed.ordered] == ["other", "encoder", "head"]  # free nodes keep the configured order
+    x = torch.randn(2, 4)
+    assert torch.equal(listed.forward({"x": x})["y_hat"], models["head"](models["encoder"](x)))
+
+
+def test_a_cycle_fails_naming_each_node_and_the_tensor_it_reads():
+    models = {"a": nn.Linear(4, 4), "b": nn.Linear(4, 4), "c": nn.Linear(4, 4)}
+    nodes = [Node("c", ("r",), ("out",)), Node("a", ("x2",), ("r",)), Node("b", ("r",), ("x2",))]
+    with pytest.raises(ValueError) as caught:
+        Graph(models=models, nodes=nodes, losses=[])
+    assert str(caught.value) == "graph nodes form a cycle: a reads 'x2' from b, b reads 'r' from a"
+
+
+def test_with_the_batch_names_known_an_unknown_tensor_fails_before_training_with_a_suggestion():
+    models = {"encoder": nn.Linear(4, 6), "head": nn.Linear(6, 3)}
+    with pytest.raises(ValueError) as caught:
+        Graph(models=models, nodes=[Node("encoder", ("x",), ("z",)), Node("head", ("zz",))], losses=[], batch=("x", "y"))
+    assert str(caught.value) == "graph node 1 (head) reads tensor 'zz', which neither the batch ['x', 'y'] nor any node writes; did you mean 'z'?"
+    with pytest.raises(ValueError) as caught:
+        Graph(models=models, nodes=[Node("encoder", ("x",), ("z",)), Node("head", ("z",))], losses=[LossTerm("ce", F.cross_entropy, ("y_hat", "label"))], batch=("x", "y"))
+    assert str(caught.value) == "loss term 'ce' reads tensor 'label', which neither the batch ['x', 'y'] nor any node writes"
+
+
+def test_a_node_overwriting_a_batch_tensor_fails():
+    with pytest.raises(ValueError) as caught:
+        Graph(models={"m": nn.Linear(4, 4)}, nodes=[Node("m", ("x",), ("y",))], losses=[], batch=("x", "y"))
+    assert str(caught.value) == "graph node 0 (m) writes tensor 'y', which the batch already provides"
+
+
+def test_a_model_in_no_node_fails_naming_it():
+    models = {"encoder": nn.Linear(4, 6), "head": nn.Linear(6, 3), "spare": nn.Linear(2, 2)}
+    with pytest.raises(ValueError) as caught:
+        Graph(models=models, nodes=[Node("encoder", ("x",), ("z",)), Node("head", ("z",))], losses=[])
+    assert str(caught.value) == "model(s) ['spare'] are in no graph node: add a node for each, or remove them"
+
+
 # -- the one-node case ---------------------------------------------------------
 
 
