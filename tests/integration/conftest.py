@@ -1,0 +1,103 @@
+"""The trainings and commands the run-command tests read, started together once per session.
+
+Each process spends ~3 s importing torch, so the trainings start together
+(``trained``), and so do the eval and predict commands (``on_base``): the
+cores overlap their start-up. What the runs are: test_cli_train.py's docstring.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli_runs import EXAMPLE_EXPERIMENTS, EXAMPLES, EXPERIMENTS, FIXTURES, FROZEN_CLOCK, FROZEN_TIME, only_run_dir, read_record, tiny_run, together
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """A copy of the digits example project, with the test experiments and fixtures/ (user code) in it."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(EXAMPLES / "configs", root / "configs")
+    shutil.copytree(FIXTURES, root / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
+    for name, text in EXPERIMENTS.items():
+        (root / "configs" / "experiments" / name).write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained(project, tmp_path_factory) -> dict:
+    """Every training the tests read, started at once; their results and runs roots by name."""
+    roots = tmp_path_factory.mktemp("runs")
+    tiny = "configs/experiments/tiny.yaml"
+    frozen = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(FROZEN_CLOCK), os.environ.get("PYTHONPATH")])),
+        "EXPRESSO_TEST_FROZEN_TIME": str(FROZEN_TIME),
+    }
+    commands = {
+        experiment: (["train", EXAMPLES / "configs" / "experiments" / experiment, "--dev-run", "2", "--runs-root", roots / "examples"], None)
+        for experiment in EXAMPLE_EXPERIMENTS
+    }
+    commands.update({
+        "base": (["train", tiny, "--runs-root", roots / "table"], frozen),
+        "lr-variant": (["train", tiny, "optimizer.lr=0.01", "--runs-root", roots / "table"], frozen),
+        "hooked": (["train", "configs/experiments/hooked.yaml", "--dev-run", "1", "--runs-root", roots / "hooked"], None),
+    })
+    results = together(commands, cwd=project)
+    return {"results": results, "roots": roots, "commands": {name: args for name, (args, _) in commands.items()}}
+
+
+@pytest.fixture(scope="session")
+def base(trained) -> Path:
+    run_dir = tiny_run(trained, 0.003)
+    summary = read_record(run_dir)["summary"]
+    # What the eval and predict tests rely on: two epochs, best.ckpt from the first, last.ckpt from the second.
+    assert (summary["epochs"], summary["best_epoch"]) == (2, 0), summary
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def hooked(trained) -> Path:
+    result = trained["results"]["hooked"]
+    assert result.returncode == 0, result.stderr
+    return only_run_dir(trained["roots"] / "hooked", "hooked")
+
+
+@pytest.fixture(scope="session")
+def digits_test_split():
+    from expresso.data import Digits
+
+    return Digits(split="test")
+
+
+@pytest.fixture(scope="session")
+def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
+    """The eval and predict commands, all at once; their results, and where inputs and outputs are."""
+    folder = tmp_path_factory.mktemp("predict")
+    flat = digits_test_split.inputs.reshape(len(digits_test_split), -1).numpy()
+    np.save(folder / "x.npy", flat[:5])  # the first 5 test images
+    np.savetxt(folder / "x.csv", flat[5:8], delimiter=",")  # the next 3, 64 values per row
+    paths = {
+        "folder": folder,
+        "p.npy": folder / "p.npy",
+        "nohook.csv": folder / "nohook.csv",
+        "hook.csv": folder / "hook.csv",
+        "missing": folder / "no-such-run",
+    }
+    commands = {
+        "eval-test": ["eval", base, "--split", "test"],
+        "eval-last-val": ["eval", base, "--checkpoint", "last", "--split", "val"],
+        "eval-missing": ["eval", paths["missing"], "--split", "test"],
+        "predict": ["predict", base],
+        "predict-npy": ["predict", base, "--input", folder / "x.npy"],
+        "predict-csv": ["predict", base, "--input", folder / "x.csv", "--output", paths["p.npy"]],
+        "predict-extra-no-hook": ["predict", base, "--output", paths["nohook.csv"], "scale=2.5"],
+        "predict-hook": ["predict", hooked, "--output", paths["hook.csv"], "scale=2.5", "shift=3"],
+    }
+    results = together({name: (args, None) for name, args in commands.items()}, cwd=folder)
+    return {"results": results, "paths": paths}
+

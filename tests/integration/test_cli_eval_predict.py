@@ -1,0 +1,102 @@
+"""``expresso eval`` and ``expresso predict`` on the runs conftest.py trains, all commands started together (``on_base``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli_runs import one_line_error, printed_metrics, read_history, read_record, table
+
+# -- expresso eval -----------------------------------------------------------------------------------------
+def test_eval_of_the_best_checkpoint_gives_the_test_metrics_the_training_reported(trained, base, on_base):
+    result = on_base["results"]["eval-test"]
+    assert result.returncode == 0, result.stderr
+    written = json.loads((base / "eval-test.json").read_text())
+    final = read_record(base)["summary"]["final"]
+    assert written["checkpoint"] == str(base / "checkpoints" / "best.ckpt")
+    assert written["split"] == "test"
+    assert written["metrics"] == {"test/loss": final["test/loss"], "test/acc": final["test/acc"]}
+    assert printed_metrics(trained["results"]["base"].stdout)["test/acc"] == f"{written['metrics']['test/acc']:.6g}"
+    assert table(result.stdout) == [
+        ["metric", "value"],
+        ["test/loss", f"{final['test/loss']:.6g}"],
+        ["test/acc", f"{final['test/acc']:.6g}"],
+        [f"written: {base / 'eval-test.json'}"],
+    ]
+
+
+def test_eval_of_the_last_checkpoint_on_val_gives_the_last_epochs_validation(base, on_base):
+    result = on_base["results"]["eval-last-val"]
+    assert result.returncode == 0, result.stderr
+    written = json.loads((base / "eval-val.json").read_text())
+    summary = read_record(base)["summary"]
+    last_epoch = read_history(base)[-1]
+    assert written["checkpoint"] == str(base / "checkpoints" / "last.ckpt")
+    assert written["metrics"] == {"val/loss": summary["metrics"]["val/loss"], "val/acc": summary["metrics"]["val/acc"]}
+    assert repr(written["metrics"]["val/acc"]) == last_epoch["val/acc"]
+    assert written["metrics"]["val/acc"] != summary["best"]  # not the best (first) epoch's weights
+
+
+def test_eval_of_a_missing_run_folder_exits_2(on_base):
+    line = one_line_error(on_base["results"]["eval-missing"])
+    assert line.startswith(f"expresso: error: {on_base['paths']['missing']}: not a run folder"), line
+    assert not on_base["paths"]["missing"].exists()
+
+
+# -- expresso predict --------------------------------------------------------------------------------------
+def read_csv_columns(path: Path) -> tuple[list[str], np.ndarray]:
+    header = path.read_text().splitlines()[0].split(",")
+    return header, np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+
+
+def test_predict_writes_one_row_per_test_sample_predicting_the_argmax(base, on_base, digits_test_split):
+    result = on_base["results"]["predict"]
+    assert result.returncode == 0, result.stderr
+    header, rows = read_csv_columns(base / "predictions-test.csv")
+    assert header == ["prediction", *(f"output_{i}" for i in range(10))]
+    assert rows.shape == (len(digits_test_split), 11)
+    assert np.array_equal(rows[:, 0], rows[:, 1:].argmax(1))
+    # The default checkpoint is best.ckpt: the one whose test accuracy the training reported.
+    accuracy = float((rows[:, 0] == digits_test_split.labels.numpy()).mean())
+    assert accuracy == pytest.approx(read_record(base)["summary"]["final"]["test/acc"], abs=1e-6)
+
+
+def test_predict_on_an_npy_file_gives_one_row_per_input(base, on_base):
+    result = on_base["results"]["predict-npy"]
+    assert result.returncode == 0, result.stderr
+    header, rows = read_csv_columns(base / "predictions-x.csv")
+    _, split_rows = read_csv_columns(base / "predictions-test.csv")
+    assert header[0] == "prediction"
+    assert rows.shape == (5, 11)
+    assert np.allclose(rows, split_rows[:5], rtol=1e-6, atol=1e-6)  # the same images give the same outputs
+
+
+def test_predict_on_a_csv_file_writes_the_npy_output_asked_for(base, on_base):
+    result = on_base["results"]["predict-csv"]
+    assert result.returncode == 0, result.stderr
+    written = np.load(on_base["paths"]["p.npy"])
+    _, split_rows = read_csv_columns(base / "predictions-test.csv")
+    assert written.shape == (3, 11)  # prediction, then the 10 outputs
+    assert np.array_equal(written[:, 0], written[:, 1:].argmax(1))
+    assert np.allclose(written, split_rows[5:8], rtol=1e-6, atol=1e-6)
+
+
+def test_predict_extra_arguments_without_a_predict_hook_exit_2(on_base):
+    line = one_line_error(on_base["results"]["predict-extra-no-hook"])
+    assert "['scale']" in line and "`predict` hook" in line, line
+    assert not on_base["paths"]["nohook.csv"].exists()
+
+
+def test_predict_extra_arguments_reach_the_configs_predict_hook(on_base, digits_test_split):
+    result = on_base["results"]["predict-hook"]
+    assert result.returncode == 0, result.stderr
+    header, rows = read_csv_columns(on_base["paths"]["hook.csv"])
+    assert header == ["prediction", "scale", "shift"]
+    assert rows.shape == (len(digits_test_split), 3)
+    assert set(rows[:, 1]) == {2.5} and set(rows[:, 2]) == {3.0}
+    assert set(rows[:, 0]) <= set(range(10))
+
+
