@@ -35,6 +35,8 @@ class Monitor:
         if self.key.startswith("val/") and not self.validated:
             return None
         if self.key not in state.metrics:
+            if self.key in state.metric_names:
+                return None  # a pipeline this stage does not run reports it
             raise KeyError(missing_message(self.owner, self.key, state.metrics))
         self.read_once = True
         return float(state.metrics[self.key])

@@ -44,6 +44,11 @@ class EarlyStopping(Callback):
             state.should_stop = True
             log.info("EarlyStopping: %s already stopped this run (no improvement in %d checks); nothing to train", self.monitor, self.wait)
 
+    def on_stage_start(self, state) -> None:
+        # A new stage trains something else: patience starts over (a resumed stage keeps its count).
+        if state.stage > 0 and state.stage_epoch == 0 and state.batch_index == 0:
+            self.best, self.best_epoch, self.wait = None, None, 0
+
     def on_epoch_start(self, state) -> None:
         self._metric.epoch_started()
 

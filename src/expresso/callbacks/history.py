@@ -49,10 +49,12 @@ class History(Callback):
 
     def on_batch_end(self, state) -> None:
         if state.step % self.log_every_n_steps == 0 and "loss" in state.outputs:
-            self._pending.append({"epoch": state.epoch, "step": state.step, "train/batch_loss": state.outputs["loss"].detach()})
+            stage = {"stage": state.stage_name} if len(state.stages) > 1 else {}
+            self._pending.append({"epoch": state.epoch, "step": state.step, **stage, "train/batch_loss": state.outputs["loss"].detach()})
 
     def on_epoch_end(self, state) -> None:
-        self._pending.append({"epoch": state.epoch, "step": state.step, **state.metrics})
+        stage = {"stage": state.stage_name} if len(state.stages) > 1 else {}
+        self._pending.append({"epoch": state.epoch, "step": state.step, **stage, **state.metrics})
         self.flush()
 
     def on_checkpoint_save(self, state) -> None:

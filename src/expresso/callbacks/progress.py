@@ -66,13 +66,13 @@ class Progress(Callback):
 
     def on_epoch_start(self, state) -> None:
         total = state.epoch_length or self._last_length
-        self._bar.reset(self._task, total=total, completed=state.batch_index, description=f"epoch {state.epoch + 1}/{state.max_epochs}", speed="", loss="")
+        self._bar.reset(self._task, total=total, completed=state.batch_index, description=state.describe_epoch(), speed="", loss="")
         self._epoch_start = (time.monotonic(), state.batch_index)
 
     def on_batch_end(self, state) -> None:
         if not self.terminal:
             if state.step % self.plain_every_n_steps == 0 and "loss" in state.outputs:
-                log.info("epoch %d/%d  step %d  loss=%s", state.epoch + 1, state.max_epochs, state.step, _number(state.outputs["loss"].item()))
+                log.info("%s  step %d  loss=%s", state.describe_epoch(), state.step, _number(state.outputs["loss"].item()))
             return
         now = time.monotonic()
         if now < self._next_update:
@@ -86,7 +86,7 @@ class Progress(Callback):
                 self._last_length = state.batch_index
             self._update(state, loss=None)  # state.outputs now holds a validation batch
         values = "  ".join(f"{key}={_number(value)}" for key, value in state.metrics.items())
-        log.info("epoch %d/%d  %s", state.epoch + 1, state.max_epochs, values)
+        log.info("%s  %s", state.describe_epoch(), values)
 
     def _update(self, state, loss: Any) -> None:
         fields = {}

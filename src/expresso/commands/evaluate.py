@@ -29,7 +29,7 @@ def _load(args: Namespace):
 
 def evaluate(args: Namespace) -> int:
     run_dir, checkpoint, _, trainer = _load(args)
-    if trainer.loaders[args.split] is None:
+    if not trainer.has_data(args.split):
         raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
     values = trainer.validate() if args.split == "val" else trainer.test()
     out = run_dir / f"eval-{args.split}.json"
@@ -52,13 +52,14 @@ def predict(args: Namespace) -> int:
     extra = _extra_arguments(args.extra)
     run_dir, _, config, trainer = _load(args)
     if args.input:
-        sample = trainer.loaders["train"].dataset[0][0] if trainer.loaders["train"] is not None else None
+        train = trainer.loader("train")
+        sample = train.dataset[0][0] if train is not None else None
         data = TensorDataset(_read_inputs(Path(args.input), sample))
         stem = Path(args.input).stem
     else:
-        if trainer.loaders[args.split] is None:
+        if trainer.loader(args.split) is None:
             raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
-        data, stem = trainer.loaders[args.split].dataset, args.split
+        data, stem = trainer.loader(args.split).dataset, args.split
     outputs = trainer.predict(data)
     if config.get("predict"):
         result = instantiate(config["predict"])(outputs, **extra)

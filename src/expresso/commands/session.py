@@ -49,9 +49,9 @@ def run_fit(trainer: Trainer, record: RunRecord, resume_from: Path | None = None
         if best.is_file():  # report the model the run selected, not merely the last one
             trainer.load_checkpoint(best, weights_only=True)
             log.info("final metrics with the weights of %s", best)
-            if trainer.loaders["val"] is not None:
+            if trainer.has_data("val"):
                 metrics.update(trainer.validate())
-        if trainer.loaders["test"] is not None:
+        if trainer.has_data("test"):
             metrics.update(trainer.test())
         summary = dict(record.data.get("summary") or {})
         summary["final"] = metrics

@@ -29,7 +29,7 @@ def train(args: Namespace) -> int:
     if args.name:
         overrides.append(f"name={args.name}")
     if args.dev_run:
-        overrides += [f"trainer.limit_batches={args.dev_run}", "trainer.max_epochs=1"]
+        overrides += [f"trainer.limit_batches={args.dev_run}", "trainer.max_epochs=1", "trainer.limit_epochs=1"]
     if args.offline:
         os.environ["EXPRESSO_OFFLINE"] = "1"
     config = load_config(args.config, overrides, check=True)

@@ -20,20 +20,56 @@ more nodes (see tests/unit/engine/test_graph.py).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import heapq
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 
+class GraphError(ValueError):
+    """A wiring mistake, found before training; ``at`` is where in the config it lies (("graph", 2), ("losses", "cls"), ...)."""
+
+    def __init__(self, message: str, at: tuple = ()):
+        super().__init__(message)
+        self.at = at
+
+
 @dataclass
 class Node:
-    model: str
+    """One call in the graph: a model (or a parameter-free ``function``) on named tensors.
+
+    ``name`` defaults to the model's name; a model used by several nodes
+    (a discriminator on real and on generated images) needs a name per node.
+    ``detach`` (true, or some input names) cuts the gradient into this node's
+    inputs: a GAN's discriminator step must not reach the generator.
+    ``forward_hooks`` are called as ``hook(node_name, outputs)`` after the
+    call and may return replaced outputs (a dict); ``backward_hooks`` as
+    ``hook(node_name, tensor_name, grad)`` when a gradient reaches an
+    output, and may return a replaced gradient.
+    """
+
+    model: str | None = None
     inputs: Sequence[str] = ("x",)
     outputs: Sequence[str] = ("y_hat",)
+    name: str | None = None
+    function: Callable | None = None
+    detach: bool | Sequence[str] = False
+    forward_hooks: Sequence[Callable] = ()
+    backward_hooks: Sequence[Callable] = ()
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.function is None):
+            raise GraphError(f"graph node {self.name or self.model!r} needs exactly one of a model or a function")
+        if self.name is None:
+            self.name = self.model if self.model is not None else getattr(self.function, "__name__", None) or repr(self.function)
+
+    def detached(self, name: str) -> bool:
+        return self.detach is True or (not isinstance(self.detach, bool) and name in self.detach)
 
 
 @dataclass
@@ -46,21 +82,42 @@ class LossTerm:
 
 @dataclass
 class OptimizerSpec:
+    """An optimizer over some models' parameters, with optional gradient clipping before each step."""
+
     optimizer: torch.optim.Optimizer
     models: Sequence[str]
+    clip_grad_norm: float | None = None
+    clip_grad_value: float | None = None
+
+    def clip(self) -> None:
+        if self.clip_grad_norm is None and self.clip_grad_value is None:
+            return
+        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if self.clip_grad_value is not None:
+            nn.utils.clip_grad_value_(params, self.clip_grad_value)
+        if self.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
 
 
-def batch_to_tensors(batch: Any) -> dict[str, Any]:
-    """Name a batch's parts: ``(x, y)`` -> {"x", "y"}; ``(x,)`` -> {"x"}; dicts keep their keys."""
+def batch_to_tensors(batch: Any, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Name a batch's parts: ``(x, y)`` -> {"x", "y"} (or ``names``); dicts keep their keys, dataclasses and named tuples their fields."""
     if isinstance(batch, Mapping):
         return dict(batch)
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
+    if isinstance(batch, tuple) and hasattr(batch, "_asdict"):
+        return batch._asdict()
     if isinstance(batch, (tuple, list)):
+        if names is not None:
+            if len(names) != len(batch):
+                raise ValueError(f"a batch of {len(batch)} parts cannot take the {len(names)} names {list(names)}")
+            return dict(zip(names, batch))
         if len(batch) == 2:
             return {"x": batch[0], "y": batch[1]}
         if len(batch) == 1:
             return {"x": batch[0]}
         raise ValueError(f"a batch of {len(batch)} parts needs names: return a dict from the dataset")
-    return {"x": batch}
+    return {names[0] if names else "x": batch}
 
 
 @dataclass
@@ -74,6 +131,7 @@ class Graph:
     def __post_init__(self) -> None:
         self.validate()
         self.callables: dict[str, Callable] = dict(self.models)  # what forward() calls: the models, or their compiled forms
+        self.frozen: set[str] = set()  # models a stage froze: kept in eval mode
 
     def compile(self, mode: str | None = None) -> None:
         """Run each model through ``torch.compile``; ``models`` keep the originals (checkpoints stay plain state dicts)."""
@@ -89,41 +147,69 @@ class Graph:
             optimizers={"optimizer": OptimizerSpec(optimizer, ["model"])} if optimizer is not None else {},
         )
 
+    # -- validation ---------------------------------------------------------
     def validate(self) -> None:
         """Fail before training on a wiring mistake, naming the node and the tensor; order the nodes by their data."""
-        written: dict[str, int] = {}  # tensor -> index of the node that writes it
+        self.writer: dict[str, int] = {}  # tensor -> index of the node that writes it
+        seen: dict[str, int] = {}
         for i, node in enumerate(self.nodes):
-            if node.model not in self.models:
-                raise ValueError(f"graph node {i} names model {node.model!r}, which is not among {sorted(self.models)}")
+            at = ("graph", i)
+            if node.name in seen:
+                raise GraphError(f"graph nodes {seen[node.name]} and {i} are both named {node.name!r}: give each node its own name", at)
+            seen[node.name] = i
+            if node.model is not None and node.model not in self.models:
+                raise GraphError(f"graph node {i} names model {node.model!r}, which is not among {sorted(self.models)}", at)
             for name in node.outputs:
-                if name in written:
-                    raise ValueError(f"graph node {i} ({node.model}) writes tensor {name!r}, already written by {self.nodes[written[name]].model}")
+                if name in self.writer:
+                    raise GraphError(f"graph node {i} ({node.name}) writes tensor {name!r}, already written by {self.nodes[self.writer[name]].name}", at)
                 if self.batch is not None and name in self.batch:
-                    raise ValueError(f"graph node {i} ({node.model}) writes tensor {name!r}, which the batch already provides")
-                written[name] = i
+                    raise GraphError(f"graph node {i} ({node.name}) writes tensor {name!r}, which the batch already provides", at)
+                self.writer[name] = i
         if self.batch is not None:
-            self._check_reads(set(self.batch) | set(written))
-        unused = [name for name in self.models if name not in {node.model for node in self.nodes}]
+            self.check_reads(range(len(self.nodes)), self.losses, self.batch)
+        used = {node.model for node in self.nodes}
+        unused = [name for name in self.models if name not in used]
         if unused:
-            raise ValueError(f"model(s) {unused} are in no graph node: add a node for each, or remove them")
+            raise GraphError(f"model(s) {unused} are in no graph node: add a node for each, or remove them", ("models", unused[0]))
         for spec_name, spec in self.optimizers.items():
             unknown = [m for m in spec.models if m not in self.models]
             if unknown:
-                raise ValueError(f"optimizer {spec_name!r} names unknown model(s) {unknown}")
-        self.ordered = [self.nodes[i] for i in self._data_order(written)]
+                raise GraphError(f"optimizer {spec_name!r} names unknown model(s) {unknown}", ("optimizers", spec_name))
+        self.order = self._data_order()
+        self.ordered = [self.nodes[i] for i in self.order]
+        self.node_index = {node.name: i for i, node in enumerate(self.nodes)}
 
-    def _check_reads(self, known: set[str]) -> None:
-        readers = [(f"graph node {i} ({node.model})", node.inputs) for i, node in enumerate(self.nodes)]
-        readers += [(f"loss term {term.name!r}", term.inputs) for term in self.losses]
-        for who, inputs in readers:
+    def check_reads(self, nodes: Iterable[int], losses: Iterable[LossTerm], batch: Sequence[str], who: str = "", reads: Mapping[str, Sequence[str]] = {}) -> None:  # noqa: B006
+        """Every tensor these nodes, loss terms (and ``reads``: other readers) read must come from the batch or one of these nodes."""
+        nodes = list(nodes)
+        known = set(batch) | {t for i in nodes for t in self.nodes[i].outputs}
+        readers = [(f"graph node {i} ({self.nodes[i].name})", self.nodes[i].inputs, ("graph", i)) for i in nodes]
+        readers += [(f"loss term {term.name!r}", term.inputs, ("losses", term.name)) for term in losses]
+        readers += [(reader, inputs, ()) for reader, inputs in reads.items()]
+        for reader, inputs, at in readers:
             for name in inputs:
                 if name not in known:
                     near = difflib.get_close_matches(name, sorted(known), n=1)
                     hint = f"; did you mean {near[0]!r}?" if near else ""
-                    raise ValueError(f"{who} reads tensor {name!r}, which neither the batch {list(self.batch)} nor any node writes{hint}")
+                    source = f"the batch {list(batch)}" + (f" of pipeline {who!r}" if who else "")
+                    raise GraphError(f"{reader} reads tensor {name!r}, which neither {source} nor any node writes{hint}", at)
 
-    def _data_order(self, written: dict[str, int]) -> list[int]:
+    def needed(self, tensors: Iterable[str], among: Iterable[int] | None = None) -> list[int]:
+        """Indices (in data order) of the nodes that must run to produce ``tensors``; ``among`` limits the candidates."""
+        allowed = set(range(len(self.nodes))) if among is None else set(among)
+        wanted: set[int] = set()
+        todo = [t for t in tensors]
+        while todo:
+            i = self.writer.get(todo.pop())
+            if i is None or i in wanted or i not in allowed:
+                continue
+            wanted.add(i)
+            todo.extend(self.nodes[i].inputs)
+        return [i for i in self.order if i in wanted]
+
+    def _data_order(self) -> list[int]:
         """Node indices with every writer before its readers (configured order among the free); a cycle is an error."""
+        written = self.writer
         needs = {i: {written[t] for t in node.inputs if t in written} for i, node in enumerate(self.nodes)}
         ready = [i for i, wanted in needs.items() if not wanted]
         heapq.heapify(ready)
@@ -137,11 +223,13 @@ class Graph:
                     if not wanted:
                         heapq.heappush(ready, i)
         if len(order) < len(self.nodes):
-            raise ValueError(f"graph nodes form a cycle: {self._cycle(written, set(order))}")
+            first = min(set(range(len(self.nodes))) - set(order))
+            raise GraphError(f"graph nodes form a cycle: {self._cycle(set(order))}", ("graph", first))
         return order
 
-    def _cycle(self, written: dict[str, int], placed: set[int]) -> str:
+    def _cycle(self, placed: set[int]) -> str:
         """One cycle among the nodes that could not be placed, as 'A reads 't' from B, ...'."""
+        written = self.writer
         path: list[tuple[int, str]] = []  # (node, the tensor it reads from the next node)
         seen: dict[int, int] = {}
         i = min(set(range(len(self.nodes))) - placed)
@@ -151,27 +239,38 @@ class Graph:
             path.append((i, tensor))
             i = written[tensor]
         loop = path[seen[i] :]
-        return ", ".join(f"{self.nodes[a].model} reads {t!r} from {self.nodes[written[t]].model}" for a, t in loop)
+        return ", ".join(f"{self.nodes[a].name} reads {t!r} from {self.nodes[written[t]].name}" for a, t in loop)
 
-    def forward(self, tensors: dict[str, Any]) -> dict[str, Any]:
-        for node in self.ordered:
+    # -- running ------------------------------------------------------------
+    def forward(self, tensors: dict[str, Any], nodes: Sequence[int] | None = None) -> dict[str, Any]:
+        """Run ``nodes`` (indices in data order; default: every node) on ``tensors``, adding their outputs."""
+        for i in self.order if nodes is None else nodes:
+            node = self.nodes[i]
             try:
                 args = [tensors[name] for name in node.inputs]
             except KeyError as exc:
-                raise KeyError(f"graph node {node.model!r} reads tensor {exc.args[0]!r}, which is not in {sorted(tensors)}") from None
-            out = self.callables[node.model](*args)
-            if len(node.outputs) == 1:
-                tensors[node.outputs[0]] = out
-            else:
-                tensors.update(zip(node.outputs, out))
+                raise KeyError(f"graph node {node.name!r} reads tensor {exc.args[0]!r}, which is not in {sorted(tensors)}") from None
+            if node.detach:
+                args = [a.detach() if node.detached(name) and isinstance(a, Tensor) else a for name, a in zip(node.inputs, args)]
+            out = self.callables[node.model](*args) if node.model is not None else node.function(*args)
+            produced = {node.outputs[0]: out} if len(node.outputs) == 1 else dict(zip(node.outputs, out))
+            for hook in node.forward_hooks:
+                produced = hook(node.name, produced) or produced
+            for hook in node.backward_hooks:
+                for name, value in produced.items():
+                    if isinstance(value, Tensor) and value.requires_grad:
+                        value.register_hook(functools.partial(hook, node.name, name))
+            tensors.update(produced)
         return tensors
 
-    def loss(self, tensors: dict[str, Any]) -> Tensor:
-        """Weighted sum of the loss terms; each term is also stored as ``loss/<name>``."""
+    def loss(self, tensors: dict[str, Any], terms: Sequence[LossTerm] | None = None, log_terms: bool | None = None) -> Tensor:
+        """Weighted sum of the loss terms (default: all); each term is also stored as ``loss/<name>`` when there are several."""
+        terms = self.losses if terms is None else terms
+        log_terms = len(terms) > 1 if log_terms is None else log_terms
         total = None
-        for term in self.losses:
+        for term in terms:
             value = term.fn(*(tensors[name] for name in term.inputs))
-            if len(self.losses) > 1:
+            if log_terms:
                 tensors[f"loss/{term.name}"] = value.detach()
             weighted = value if term.weight == 1.0 else term.weight * value
             total = weighted if total is None else total + weighted
@@ -179,8 +278,9 @@ class Graph:
         return total
 
     def train(self, mode: bool = True) -> None:
-        for model in self.models.values():
-            model.train(mode)
+        """Training or evaluation mode for every model; a frozen model stays in evaluation mode."""
+        for name, model in self.models.items():
+            model.train(mode and name not in self.frozen)
 
     def parameters_of(self, names: Sequence[str]) -> list[nn.Parameter]:
         return [p for name in names for p in self.models[name].parameters()]

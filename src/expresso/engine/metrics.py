@@ -15,7 +15,7 @@ before any compute or checkpoint); any other metric is updated every batch.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -32,47 +32,57 @@ def _concatenable(metric: Any) -> bool:
 
 
 class MetricSet:
-    def __init__(self, metrics: Mapping[str, Any] | None, prefix: str, device: torch.device, inputs=("y_hat", "y")):
-        self.prefix, self.inputs, self.device = prefix, inputs, device
+    """The metrics of one pipeline in one phase; ``inputs`` gives each metric its (prediction, target) tensor names."""
+
+    def __init__(self, metrics: Mapping[str, Any] | None, prefix: str, device: torch.device, inputs: Mapping[str, Sequence[str]] | None = None):
+        self.prefix, self.device = prefix, device
         self.metrics = {name: metric.to(device) for name, metric in (metrics or {}).items()}
+        self.inputs = {name: tuple((inputs or {}).get(name, ("y_hat", "y"))) for name in self.metrics}
         self.buffered = {name for name, metric in self.metrics.items() if _concatenable(metric)}
         self.reset()
 
     def reset(self) -> None:
         self.sums: dict[str, Tensor] = {}
         self.samples = 0
-        self._pending: list[tuple[Tensor, Tensor]] = []
+        self._pending: dict[tuple, list[tuple[Tensor, Tensor]]] = {}
         for metric in self.metrics.values():
             metric.reset()
 
+    def names(self, loss_terms: Sequence[str] = ()) -> set[str]:
+        """Every key ``compute`` can report (scalar metrics), for callbacks that ask whether a key exists at all."""
+        keys = ["loss", *(f"loss/{term}" for term in loss_terms), *self.metrics]
+        return {f"{self.prefix}/{key}" for key in keys}
+
     @torch.no_grad()
     def update(self, tensors: Mapping[str, Any]) -> None:
-        target = tensors.get(self.inputs[1])
+        target = tensors.get("y")
         size = len(target) if target is not None else len(next(iter(tensors.values())))
         self.samples += size
         for key, value in tensors.items():
             if key == "loss" or key.startswith("loss/"):
                 value = value.detach() * size
                 self.sums[key] = value if key not in self.sums else self.sums[key] + value
-        if self.metrics:
-            preds = tensors[self.inputs[0]].detach()
-            for name, metric in self.metrics.items():
-                if name not in self.buffered:
-                    metric.update(preds, target)
-            if self.buffered:
-                self._pending.append((preds, target))
-                if len(self._pending) >= BUFFERED_BATCHES:
-                    self._flush()
+        buffered_pairs = set()
+        for name, metric in self.metrics.items():
+            pred_key, target_key = self.inputs[name]
+            if name not in self.buffered:
+                metric.update(tensors[pred_key].detach(), tensors[target_key])
+            else:
+                buffered_pairs.add((pred_key, target_key))
+        for pair in buffered_pairs:
+            self._pending.setdefault(pair, []).append((tensors[pair[0]].detach(), tensors[pair[1]]))
+        if self._pending and max(len(items) for items in self._pending.values()) >= BUFFERED_BATCHES:
+            self._flush()
 
     @torch.no_grad()
     def _flush(self) -> None:
-        if not self._pending:
-            return
-        preds = torch.cat([p for p, _ in self._pending])
-        target = torch.cat([t for _, t in self._pending])
-        self._pending = []
-        for name in self.buffered:
-            self.metrics[name].update(preds, target)
+        pending, self._pending = self._pending, {}
+        for pair, items in pending.items():
+            preds = torch.cat([p for p, _ in items])
+            target = torch.cat([t for _, t in items])
+            for name in self.buffered:
+                if self.inputs[name] == pair:
+                    self.metrics[name].update(preds, target)
 
     def compute(self) -> dict[str, float]:
         """The epoch's values as floats: the one host sync per epoch."""

@@ -6,25 +6,30 @@
         seed (or restore a checkpoint: weights, optimizers, callbacks, RNG, position)
         FIT_START
         [validate()  if trainer.validate_before_fit]
-        while epoch < max_epochs and not stopped:
-            EPOCH_START
-            for batch in train loader (from the resumed position):
-                BATCH_START
-                outputs = step(graph, batch)          # forward + losses
-                AFTER_FORWARD
-                loss.backward()
-                AFTER_BACKWARD
-                BEFORE_OPTIMIZER_STEP
-                each optimizer.step(); zero_grad(set_to_none=True)
-                metrics.update(outputs)               # on device, no host sync
-                BATCH_END                             # LR step, step checkpoints
-            train metrics computed                    # the epoch's one host sync
-            every val_every_n_epochs:
-                VALIDATION_START
-                for batch in val loader: outputs = step(...)   (inference_mode)
-                                         EVAL_BATCH_END
-                VALIDATION_END
-            EPOCH_END                                 # history row, early stopping, checkpoints
+        for each stage (from the resumed one):        # a plain run: one stage, one pipeline
+            freeze its frozen models; STAGE_START
+            while stage epochs left and not stopped:
+                EPOCH_START
+                for (pipeline, batch) in its pipelines' loaders, interleaved (from the resumed position):
+                    BATCH_START
+                    for each update of the pipeline (usually one):
+                        forward the nodes it needs; its losses   # or the config's step
+                        AFTER_FORWARD
+                        loss.backward()
+                        AFTER_BACKWARD
+                        BEFORE_OPTIMIZER_STEP
+                        clip, step its optimizers; zero_grad(set_to_none=True)
+                    metrics.update(outputs)           # on device, no host sync
+                    BATCH_END                         # LR step, step checkpoints
+                train metrics computed                # the epoch's one host sync
+                every val_every_n_epochs:
+                    VALIDATION_START
+                    for each val pipeline, batch: outputs = forward + losses  (inference_mode)
+                                                  EVAL_BATCH_END
+                    VALIDATION_END
+                the stage's own stop condition (early_stopping, until)
+                EPOCH_END                             # history row, early stopping, checkpoints
+            STAGE_END; unfreeze
         FIT_END
         (an exception: EXCEPTION, then it propagates)
 
@@ -32,7 +37,7 @@
 
 Control flow: ``SkipBatch`` (drop the batch), ``StopEpoch`` (end the epoch
 now), ``StopTraining`` (end the epoch now, then the fit), or
-``state.should_stop = True`` (end the fit after this epoch). Checkpoints
+``state.should_stop = True`` (end the stage, in a plain run the fit, after this epoch). Checkpoints
 are written by callbacks through ``state.save_checkpoint(path)``; a callback
 that reads the file calls ``state.wait_for_checkpoints()`` first (a no-op while
 writes are synchronous, needed once they move to the background).
@@ -43,7 +48,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from collections import Counter
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -55,12 +61,15 @@ from .checkpoint_io import load_checkpoint, save_atomic
 from .data import ResumableLoader, make_loader, start_epoch
 from .devices import move, resolve_device
 from .events import Event, SkipBatch, StopEpoch, StopTraining
-from .graph import Graph, batch_to_tensors, default_step
+from .graph import Graph
 from .metrics import MetricSet
+from .pipeline import Pipeline, Plan, interleave
 from .seeding import rng_state, seed_everything, set_rng_state
+from .stages import Stage
 from .state import State
 
 Step = Callable[[Graph, dict], dict]
+SPLITS = ("train", "val", "test")
 
 
 def _settings(cls: type, given: Any) -> dict:
@@ -83,7 +92,9 @@ class Trainer:
     takes the model's parameters (``instantiate(config["optimizer"], _partial_...)``
     or ``functools.partial(torch.optim.AdamW, lr=1e-3)``). Data may be
     datasets (expresso builds resumable loaders from ``dataloader`` settings)
-    or ready DataLoaders.
+    or ready DataLoaders: ``train_data``/``val_data``/``test_data`` and
+    ``metrics`` make the one pipeline of a plain run, ``pipelines`` several;
+    ``stages`` (default: one over every pipeline) train them in steps.
     """
 
     def __init__(
@@ -97,6 +108,8 @@ class Trainer:
         val_data: Dataset | DataLoader | None = None,
         test_data: Dataset | DataLoader | None = None,
         metrics: Mapping[str, Any] | None = None,
+        pipelines: Sequence[Pipeline] | None = None,
+        stages: Sequence[Stage] | None = None,
         callbacks: Iterable[Callback] = (),
         step: Step | None = None,
         settings: TrainerConfig | Mapping | None = None,
@@ -120,20 +133,29 @@ class Trainer:
         self.graph = graph
         if self.settings["compile"]:
             graph.compile(mode=None if self.settings["compile"] is True else self.settings["compile"])
-        self.step_fn: Step = step or default_step
+        self.step_fn: Step | None = step
         pin = self.loader_settings["pin_memory"]
         self.pin_memory = self.device.type == "cuda" if pin == "auto" else bool(pin)
         self.non_blocking = self.device.type == "cuda" and self.pin_memory
-        self.loaders = {
-            "train": self._loader(train_data, train=True),
-            "val": self._loader(val_data, train=False),
-            "test": self._loader(test_data, train=False),
-        }
-        self.metric_sets = {
-            "train": MetricSet(metrics, "train", self.device),
-            "val": MetricSet(_copies(metrics), "val", self.device),
-            "test": MetricSet(_copies(metrics), "test", self.device),
-        }
+        if pipelines is None:
+            pipelines = [Pipeline("main", train_data, val_data, test_data, metrics=metrics)]
+        elif any(x is not None for x in (train_data, val_data, test_data, metrics)):
+            raise TypeError("give data and metrics either to the Trainer (one pipeline) or to each of `pipelines`, not both")
+        self.pipelines = {p.name: p for p in pipelines}
+        self.plans = {p.name: Plan(p, graph, graph.batch if graph.batch is not None else p.batch_names()) for p in pipelines}
+        self.stages = list(stages) if stages else [Stage()]
+        for index, stage in enumerate(self.stages):
+            stage.resolve(self.pipelines, graph, index)
+        self.loaders: dict[tuple[str, str], DataLoader] = {}
+        self.metric_sets: dict[tuple[str, str], MetricSet] = {}
+        for index, p in enumerate(pipelines):
+            for split in SPLITS:
+                loader = self._loader(p.data(split), train=split == "train", seed_offset=index)
+                if loader is not None:
+                    self.loaders[p.name, split] = loader
+                prefix = split if len(pipelines) == 1 else f"{split}/{p.name}"
+                given = p.metrics if split == "train" and index == 0 else _copies(p.metrics)
+                self.metric_sets[p.name, split] = MetricSet(given, prefix, self.device, self.plans[p.name].metric_inputs)
         self.callbacks = Dispatcher(callbacks)
         self.state = State(
             graph=graph,
@@ -143,17 +165,31 @@ class Trainer:
             config=config,
             save_checkpoint=self.save_checkpoint,
             wait_for_checkpoints=lambda: None,  # writes are synchronous for now (see save_checkpoint)
+            stages=[stage.name for stage in self.stages],
+            metric_names=set().union(*(m.names(self._terms(name)) for (name, _), m in self.metric_sets.items())),
         )
+        self._enter(self.stages[0])
+
+    def _terms(self, pipeline: str) -> list[str]:
+        plan = self.plans[pipeline]
+        return [term.name for term in plan.terms] if plan.log_terms else []
 
     # -- data -------------------------------------------------------------
-    def _loader(self, data: Any, train: bool) -> DataLoader | None:
+    def _loader(self, data: Any, train: bool, seed_offset: int = 0) -> DataLoader | None:
         if data is None or isinstance(data, DataLoader):
             return data
         batch = self.settings["batch_size"] if train else (self.loader_settings["eval_batch_size"] or self.settings["batch_size"])
-        return make_loader(data, batch_size=batch, train=train, settings=self.loader_settings, seed=self.settings["seed"], pin_memory=self.pin_memory)
+        seed = self.settings["seed"] + 100_003 * seed_offset  # pipelines over one dataset shuffle differently
+        return make_loader(data, batch_size=batch, train=train, settings=self.loader_settings, seed=seed, pin_memory=self.pin_memory)
 
-    def _tensors(self, batch: Any) -> dict[str, Any]:
-        tensors = batch_to_tensors(batch)
+    def loader(self, split: str, pipeline: str | None = None) -> DataLoader | None:
+        """The loader of ``split`` for ``pipeline`` (default: the first pipeline that has one)."""
+        if pipeline is not None:
+            return self.loaders.get((pipeline, split))
+        return next((self.loaders[name, split] for name in self.pipelines if (name, split) in self.loaders), None)
+
+    def _tensors(self, plan: Plan, batch: Any) -> dict[str, Any]:
+        tensors = plan.pipeline.tensors(batch)
         if self.device.type != "cpu":
             tensors = move(tensors, self.device, self.non_blocking)
         return tensors
@@ -163,10 +199,10 @@ class Trainer:
 
     # -- fit --------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> dict[str, float]:
-        """Train until max_epochs/max_steps or a stop; returns the last metrics."""
+        """Train every stage until its end, max_steps or a stop; returns the last metrics."""
         state = self.state
         state.phase = "fit"
-        if self.loaders["train"] is None:
+        if not any(split == "train" for _, split in self.loaders):
             raise ValueError("fit() needs train_data")
         if resume_from is not None:
             self.load_checkpoint(resume_from)
@@ -174,10 +210,10 @@ class Trainer:
             seed_everything(self.settings["seed"])
         try:
             self.fire(Event.FIT_START)
-            if self.settings["validate_before_fit"] and state.step == 0 and state.batch_index == 0:
-                self._validate()
-            while state.epoch < state.max_epochs and not state.should_stop and not self._steps_done():
-                self._train_epoch()
+            if self.settings["validate_before_fit"] and state.step == 0 and state.batch_index == 0 and state.stage_epoch == 0 and state.stage == 0:
+                self._validate(self.stages[0])
+            while state.stage < len(self.stages) and not state.stop_fit and not self._steps_done():
+                self._run_stage(self.stages[state.stage])
             self.fire(Event.FIT_END)
         except BaseException as exc:
             state.extra["exception"] = exc
@@ -188,24 +224,81 @@ class Trainer:
     def _steps_done(self) -> bool:
         return self.state.max_steps is not None and self.state.step >= self.state.max_steps
 
-    def _train_epoch(self) -> None:
-        state, loader, metrics = self.state, self.loaders["train"], self.metric_sets["train"]
+    def _enter(self, stage: Stage) -> None:
+        """Point the state at ``stage``: its name, its epoch budget, the optimizers each update steps."""
+        state = self.state
+        state.stage_name = stage.name
+        epochs = stage.epochs or self.settings["max_epochs"]
+        state.stage_epochs = min(epochs, self.settings["limit_epochs"] or epochs)
+        frozen = set(stage.frozen)
+        self._steps = {
+            name: [(update, nodes, terms, [self.graph.optimizers[o] for o in plan.optimizers_of(update, frozen)]) for update, nodes, terms in plan.steps]
+            for name, plan in self.plans.items()
+        }
+
+    def _run_stage(self, stage: Stage) -> None:
+        state = self.state
+        self._enter(stage)
+        stage.freeze(self.graph)
+        try:
+            self.fire(Event.STAGE_START)
+            while state.stage_epoch < state.stage_epochs and not state.should_stop and not state.stop_fit and not self._steps_done():
+                self._train_epoch(stage)
+        finally:
+            stage.unfreeze(self.graph)
+        if state.stop_fit or (self._steps_done() and state.stage_epoch < state.stage_epochs and not state.should_stop):
+            return  # the fit ends inside this stage
+        self.fire(Event.STAGE_END)
+        state.stage += 1
+        state.stage_epoch = 0
+        state.should_stop = False
+
+    def _batches(self, stage: Stage) -> Iterator[tuple[Plan, Any]]:
+        """The epoch's (plan, batch) pairs from the resumed position: one loader, or several interleaved."""
+        state, limit = self.state, self.settings["limit_batches"]
+        loaders = {name: self.loaders[name, "train"] for name in stage.train}
+        if len(loaders) == 1:
+            (name, loader), = loaders.items()
+            if isinstance(loader, ResumableLoader):
+                start_epoch(loader, state.epoch, state.batch_index)
+            state.epoch_length = _length(loader, state.batch_index, limit)
+            plan = self.plans[name]
+            return ((plan, batch) for batch in loader)
+        lengths = {}
+        for name, loader in loaders.items():
+            if isinstance(loader, ResumableLoader):
+                start_epoch(loader, state.epoch, 0)
+            lengths[name] = len(loader)
+        schedule = interleave(lengths, stage.train, stage.interleave)[:limit]
+        state.epoch_length = len(schedule)
+        done = Counter(schedule[: state.batch_index])
+        iterators = {}
+        for name, loader in loaders.items():
+            if isinstance(loader, ResumableLoader):
+                start_epoch(loader, state.epoch, done[name])
+            iterators[name] = iter(loader)
+        return ((self.plans[name], next(iterators[name])) for name in schedule[state.batch_index :])
+
+    def _train_epoch(self, stage: Stage) -> None:
+        state = self.state
         limit = self.settings["limit_batches"]
-        if isinstance(loader, ResumableLoader):
-            start_epoch(loader, state.epoch, state.batch_index)
+        sets = [self.metric_sets[name, "train"] for name in stage.train]
         if state.batch_index == 0:
-            metrics.reset()
+            for metrics in sets:
+                metrics.reset()
             state.metrics.clear()  # an epoch reports what it measured, never a stale value
-        state.epoch_length = _length(loader, state.batch_index, limit)
+        batches = self._batches(stage)
         state.epoch_finished = False
         self.graph.train(True)
+        if stage.early_stopping is not None:
+            stage.early_stopping.on_epoch_start(state)
         self.fire(Event.EPOCH_START)
         try:
-            for batch in loader:
+            for plan, batch in batches:
                 if limit is not None and state.batch_index >= limit:
                     break
                 try:
-                    self._train_batch(batch)
+                    self._train_batch(plan, batch)
                 except SkipBatch:
                     self._zero_grad()
                     state.batch_index += 1
@@ -218,58 +311,107 @@ class Trainer:
             self._zero_grad()  # a batch cancelled after backward must not leak into the next step
         except StopTraining:
             self._zero_grad()
-            state.should_stop = True
-        state.metrics.update(metrics.compute())
-        if (state.epoch + 1) % self.settings["val_every_n_epochs"] == 0 or state.should_stop or self._steps_done():
-            self._validate()
+            state.should_stop = state.stop_fit = True
+        for metrics in sets:
+            state.metrics.update(metrics.compute())
+        if (state.stage_epoch + 1) % self.settings["val_every_n_epochs"] == 0 or state.should_stop or self._steps_done():
+            self._validate(stage)
         state.epoch_finished = True
+        if stage.early_stopping is not None:
+            stage.early_stopping.on_epoch_end(state)
+        if stage.until is not None and stage.until(state):
+            state.should_stop = True
         self.fire(Event.EPOCH_END)
         state.epoch += 1
+        state.stage_epoch += 1
         state.batch_index = 0
         state.epoch_finished = False
 
-    def _train_batch(self, batch: Any) -> None:
+    def _train_batch(self, plan: Plan, batch: Any) -> None:
         state = self.state
-        state.batch = batch
+        state.batch, state.pipeline = batch, plan.pipeline.name
         self.fire(Event.BATCH_START)
-        tensors = self.step_fn(self.graph, self._tensors(batch))
+        tensors = self._tensors(plan, batch)
         state.outputs = tensors
+        steps = self._steps[plan.pipeline.name]
+        if self.step_fn is not None:  # the config's own step: one update over everything it computed
+            tensors = state.outputs = self.step_fn(self.graph, tensors)
+            self._update(tensors["loss"], steps[0][3])
+        elif len(steps) == 1:
+            _, nodes, terms, optimizers = steps[0]
+            self.graph.forward(tensors, nodes)
+            self._update(self.graph.loss(tensors, terms, plan.log_terms), optimizers)
+        else:
+            total = 0.0
+            for _, nodes, terms, optimizers in steps:
+                self.graph.forward(tensors, nodes)
+                loss = self.graph.loss(tensors, terms, plan.log_terms)
+                self._update(loss, optimizers)
+                total = total + loss.detach()
+            tensors["loss"] = total
+        if plan.rest:
+            with torch.no_grad():
+                self.graph.forward(tensors, plan.rest)
+        state.step += 1
+        self.metric_sets[plan.pipeline.name, "train"].update(tensors)
+
+    def _update(self, loss: torch.Tensor, optimizers: list) -> None:
+        """Backward one loss, then clip and step its optimizers."""
         self.fire(Event.AFTER_FORWARD)
-        tensors["loss"].backward()
+        loss.backward()
         self.fire(Event.AFTER_BACKWARD)
         self.fire(Event.BEFORE_OPTIMIZER_STEP)
-        for spec in self.graph.optimizers.values():
+        for spec in optimizers:
+            spec.clip()
             spec.optimizer.step()
         self._zero_grad()
-        state.step += 1
-        self.metric_sets["train"].update(tensors)
 
     def _zero_grad(self) -> None:
         for spec in self.graph.optimizers.values():
             spec.optimizer.zero_grad(set_to_none=True)
 
     # -- evaluation --------------------------------------------------------
-    def _validate(self) -> dict[str, float]:
-        if self.loaders["val"] is None:
+    def _validate(self, stage: Stage) -> dict[str, float]:
+        names = [name for name in stage.val if (name, "val") in self.loaders]
+        if not names:
             return {}
         self.fire(Event.VALIDATION_START)
-        values = self._evaluate("val")
+        values = {}
+        for name in names:
+            values.update(self._evaluate(name, "val"))
+        if stage.early_stopping is not None:
+            stage.early_stopping.on_validation_end(self.state)
         self.fire(Event.VALIDATION_END)
         return values
 
-    def _evaluate(self, split: str) -> dict[str, float]:
-        loader, metrics, state = self.loaders[split], self.metric_sets[split], self.state
+    def _forward_eval(self, plan: Plan, batch: Any) -> dict[str, Any]:
+        """A batch's outputs and losses without updates: what validation, test and eval report."""
+        tensors = self._tensors(plan, batch)
+        if self.step_fn is not None:
+            return self.step_fn(self.graph, tensors)
+        self.graph.forward(tensors, plan.nodes)
+        if plan.terms:
+            total = None
+            for _, _, terms in plan.steps:
+                loss = self.graph.loss(tensors, terms, plan.log_terms)
+                total = loss if total is None else total + loss
+            tensors["loss"] = total
+        return tensors
+
+    def _evaluate(self, pipeline: str, split: str) -> dict[str, float]:
+        loader, metrics, state, plan = self.loaders[pipeline, split], self.metric_sets[pipeline, split], self.state, self.plans[pipeline]
         limit = self.settings["limit_batches"]
         metrics.reset()
         was_training = [m.training for m in self.graph.models.values()]
         self.graph.train(False)
+        state.pipeline = pipeline
         try:
             with torch.inference_mode():
                 for index, batch in enumerate(loader):
                     if limit is not None and index >= limit:
                         break
                     state.batch = batch
-                    state.outputs = self.step_fn(self.graph, self._tensors(batch))
+                    state.outputs = self._forward_eval(plan, batch)
                     metrics.update(state.outputs)
                     self.fire(Event.EVAL_BATCH_END)
         finally:
@@ -280,32 +422,40 @@ class Trainer:
         return values
 
     def validate(self) -> dict[str, float]:
-        """One pass over the validation data; returns ``val/...`` metrics."""
+        """One pass over the validation data of every pipeline that has some; returns ``val/...`` metrics."""
         return self._standalone("validate", "val")
 
     def test(self) -> dict[str, float]:
-        """One pass over the test data; returns ``test/...`` metrics."""
+        """One pass over the test data of every pipeline that has some; returns ``test/...`` metrics."""
         return self._standalone("test", "test")
 
+    def has_data(self, split: str) -> bool:
+        return any(s == split for _, s in self.loaders)
+
     def _standalone(self, phase: str, split: str) -> dict[str, float]:
-        if self.loaders[split] is None:
+        if not self.has_data(split):
             raise ValueError(f"{phase}() needs {split}_data")
         self.state.phase = phase
         self.fire(Event.EVAL_START)
-        values = self._evaluate(split)
+        values = {}
+        for name in self.pipelines:
+            if (name, split) in self.loaders:
+                values.update(self._evaluate(name, split))
         self.fire(Event.EVAL_END)
         return values
 
     @torch.inference_mode()
-    def predict(self, data: Dataset | DataLoader, output: str = "y_hat") -> torch.Tensor:
-        """The named output of the graph for every sample, concatenated on the CPU."""
+    def predict(self, data: Dataset | DataLoader, output: str = "y_hat", pipeline: str | None = None) -> torch.Tensor:
+        """The named output of the graph for every sample (read as ``pipeline``'s batches), concatenated on the CPU."""
         loader = data if isinstance(data, DataLoader) else self._loader(data, train=False)
+        plan = self.plans[pipeline or next(iter(self.plans))]
+        nodes = self.graph.needed([output])
         self.state.phase = "predict"
         self.graph.train(False)
         self.fire(Event.EVAL_START)
         parts = []
         for batch in loader:
-            self.state.outputs = self.graph.forward(self._tensors(batch))
+            self.state.outputs = self.graph.forward(self._tensors(plan, batch), nodes)
             parts.append(self.state.outputs[output].cpu())
             self.fire(Event.EVAL_BATCH_END)
         self.fire(Event.EVAL_END)
@@ -322,14 +472,16 @@ class Trainer:
         """
         self.fire(Event.CHECKPOINT_SAVE)
         state = self.state
+        running = [] if state.epoch_finished else self.stages[state.stage].train
         payload = {
             "models": {name: model.state_dict() for name, model in self.graph.models.items()},
             "optimizers": {name: spec.optimizer.state_dict() for name, spec in self.graph.optimizers.items()},
             "grad_scaler": None,
             "callbacks": self.callbacks.state_dict(),
+            "stages": [stage.early_stopping.state_dict() if stage.early_stopping is not None else None for stage in self.stages],
             "rng": rng_state(),
             "loop": state.position(),
-            "train_metrics": None if state.epoch_finished else self.metric_sets["train"].state_dict(),
+            "train_metrics": {name: self.metric_sets[name, "train"].state_dict() for name in running} or None,
             "metrics": dict(state.metrics),
             "config": state.config,
         }
@@ -349,11 +501,23 @@ class Trainer:
         for name, spec in self.graph.optimizers.items():
             spec.optimizer.load_state_dict(payload["optimizers"][name])
         self.callbacks.load_state_dict(payload["callbacks"])
-        state = self.state
-        state.epoch, state.batch_index, state.step = (payload["loop"][k] for k in ("epoch", "batch_index", "step"))
+        for stage, saved in zip(self.stages, payload.get("stages") or []):
+            if stage.early_stopping is not None and saved is not None:
+                stage.early_stopping.load_state_dict(saved)
+        state, loop = self.state, payload["loop"]
+        state.epoch, state.batch_index, state.step = loop["epoch"], loop["batch_index"], loop["step"]
+        state.stage, state.stage_epoch = loop.get("stage", 0), loop.get("stage_epoch", loop["epoch"])
+        if loop.get("stage_stopped"):
+            state.stage, state.stage_epoch = state.stage + 1, 0
+        if state.stage < len(self.stages):
+            self._enter(self.stages[state.stage])
         state.metrics = dict(payload["metrics"])
-        if payload["train_metrics"] is not None and state.batch_index > 0:
-            self.metric_sets["train"].load_state_dict(payload["train_metrics"])
+        saved_metrics = payload["train_metrics"]
+        if saved_metrics is not None and "sums" in saved_metrics:  # written before pipelines: the one pipeline's
+            saved_metrics = {next(iter(self.pipelines)): saved_metrics}
+        if saved_metrics and state.batch_index > 0:
+            for name, saved in saved_metrics.items():
+                self.metric_sets[name, "train"].load_state_dict(saved)
         set_rng_state(payload["rng"])
         self.fire(Event.CHECKPOINT_LOAD)
         return payload

@@ -18,7 +18,7 @@ from expresso.callbacks import Checkpoint, EarlyStopping, History, LRScheduler
 from expresso.engine import Callback, Trainer
 from expresso.engine.checkpoint_io import CheckpointError, load_checkpoint
 
-KEYS = {"format", "version", "models", "optimizers", "grad_scaler", "callbacks", "rng", "loop", "train_metrics", "metrics", "config"}
+KEYS = {"format", "version", "models", "optimizers", "grad_scaler", "callbacks", "stages", "rng", "loop", "train_metrics", "metrics", "config"}
 
 
 def data(n: int) -> TensorDataset:
@@ -90,9 +90,9 @@ def test_last_ckpt_is_written_at_every_epoch_end(tmp_path):
     peek = Peek(look)
     trainer_for(tmp_path, Checkpoint(), peek).fit()
     assert peek.seen == [
-        ({"epoch": 1, "batch_index": 0, "step": 3}, True),
-        ({"epoch": 2, "batch_index": 0, "step": 6}, True),
-        ({"epoch": 3, "batch_index": 0, "step": 9}, True),
+        ({"epoch": 1, "batch_index": 0, "step": 3, "stage": 0, "stage_epoch": 1, "stage_stopped": False}, True),
+        ({"epoch": 2, "batch_index": 0, "step": 6, "stage": 0, "stage_epoch": 2, "stage_stopped": False}, True),
+        ({"epoch": 3, "batch_index": 0, "step": 9, "stage": 0, "stage_epoch": 3, "stage_stopped": False}, True),
     ]
     assert files(folder) == {"last.ckpt", "best.ckpt"}
 
@@ -109,7 +109,8 @@ def test_best_ckpt_holds_the_best_monitored_value_so_far(tmp_path, mode, expecte
     assert peek.seen == expected
     best_epoch = {"min": 3, "max": 4}[mode]
     assert (checkpoint.best, checkpoint.best_epoch) == (expected[-1], best_epoch)
-    assert read(folder / "best.ckpt")["loop"] == {"epoch": best_epoch + 1, "batch_index": 0, "step": 3 * (best_epoch + 1)}
+    position = {"stage": 0, "stage_epoch": best_epoch + 1, "stage_stopped": False}
+    assert read(folder / "best.ckpt")["loop"] == {"epoch": best_epoch + 1, "batch_index": 0, "step": 3 * (best_epoch + 1), **position}
     assert files(folder) == {"last.ckpt", "best.ckpt"}
 
 
@@ -166,14 +167,14 @@ def test_every_n_steps_writes_last_ckpt_at_those_steps(tmp_path):
     trainer_for(tmp_path, Checkpoint(every_n_steps=2), peek, max_epochs=2).fit()
     assert peek.seen == [
         (1, None, None),
-        (2, {"epoch": 0, "batch_index": 2, "step": 2}, True),
-        (3, {"epoch": 0, "batch_index": 2, "step": 2}, True),
-        (4, {"epoch": 1, "batch_index": 1, "step": 4}, True),
-        (5, {"epoch": 1, "batch_index": 1, "step": 4}, True),
-        (6, {"epoch": 1, "batch_index": 3, "step": 6}, True),
+        (2, {"epoch": 0, "batch_index": 2, "step": 2, "stage": 0, "stage_epoch": 0, "stage_stopped": False}, True),
+        (3, {"epoch": 0, "batch_index": 2, "step": 2, "stage": 0, "stage_epoch": 0, "stage_stopped": False}, True),
+        (4, {"epoch": 1, "batch_index": 1, "step": 4, "stage": 0, "stage_epoch": 1, "stage_stopped": False}, True),
+        (5, {"epoch": 1, "batch_index": 1, "step": 4, "stage": 0, "stage_epoch": 1, "stage_stopped": False}, True),
+        (6, {"epoch": 1, "batch_index": 3, "step": 6, "stage": 0, "stage_epoch": 1, "stage_stopped": False}, True),
     ]
     final = read(folder / "last.ckpt")
-    assert final["loop"] == {"epoch": 2, "batch_index": 0, "step": 6} and final["train_metrics"] is None
+    assert final["loop"] == {"epoch": 2, "batch_index": 0, "step": 6, "stage": 0, "stage_epoch": 2, "stage_stopped": False} and final["train_metrics"] is None
 
 
 def test_no_temporary_files_are_left_in_the_folder(tmp_path):
@@ -249,7 +250,8 @@ def test_a_checkpoint_loads_with_weights_only_and_holds_everything_a_resume_need
     assert np.array_equal(rng["numpy"]["keys"].numpy().astype(np.uint32), numpy)
     assert torch.equal(rng["torch"], torch_state)
 
-    assert payload["loop"] == {"epoch": 1, "batch_index": 0, "step": 3}
+    assert payload["loop"] == {"epoch": 1, "batch_index": 0, "step": 3, "stage": 0, "stage_epoch": 1, "stage_stopped": False}
+    assert payload["stages"] == [None]  # the one stage has no stop condition of its own
     assert payload["train_metrics"] is None  # an epoch-end checkpoint: the next epoch starts afresh
     assert payload["metrics"] == first["metrics"] and sorted(payload["metrics"]) == ["train/loss", "val/loss"]
     assert payload["config"] == config
@@ -327,7 +329,7 @@ def test_a_run_resumed_mid_epoch_ends_exactly_where_the_uninterrupted_run_ends(t
     resume_file = tmp_path / "resume.ckpt"
     whole = resumable_trainer(tmp_path / "whole", resume_file, save_step=6)  # epoch 1, after 2 of its 4 batches
     whole.fit()
-    assert read(resume_file)["loop"] == {"epoch": 1, "batch_index": 2, "step": 6}
+    assert read(resume_file)["loop"] == {"epoch": 1, "batch_index": 2, "step": 6, "stage": 0, "stage_epoch": 1, "stage_stopped": False}
     assert whole.state.step > 6
 
     resumed = resumable_trainer(tmp_path / "resumed", tmp_path / "unused.ckpt", save_step=6, model_seed=1)
@@ -342,7 +344,7 @@ def test_a_run_resumed_from_the_last_partial_batch_of_an_epoch_ends_like_the_uni
     resume_file = tmp_path / "resume.ckpt"
     whole = resumable_trainer(tmp_path / "whole", resume_file, save_step=3, train=10)  # batches 4, 4, 2: step 3 ends epoch 0
     whole.fit()
-    assert read(resume_file)["loop"] == {"epoch": 0, "batch_index": 3, "step": 3}
+    assert read(resume_file)["loop"] == {"epoch": 0, "batch_index": 3, "step": 3, "stage": 0, "stage_epoch": 0, "stage_stopped": False}
 
     resumed = resumable_trainer(tmp_path / "resumed", tmp_path / "unused.ckpt", save_step=3, train=10, model_seed=1)
     resumed.fit(resume_from=resume_file)

@@ -74,7 +74,7 @@ def test_a_callback_asking_for_model_task_run_dir_and_logger_gets_them(project):
 
 def test_the_step_override_replaces_forward_and_loss(project):
     trainer = build(project, "step: {class: my_project.user.Doubled}\n")
-    x, y = trainer.loaders["val"].dataset[0]
+    x, y = trainer.loader("val").dataset[0]
     tensors = trainer.step_fn(trainer.graph, {"x": x[None], "y": y[None]})
     with torch.no_grad():
         assert torch.equal(tensors["y_hat"], trainer.graph.models["model"](x[None]) * 2.0)
@@ -82,8 +82,8 @@ def test_the_step_override_replaces_forward_and_loss(project):
 
 def test_datasets_are_built_once_per_split_with_the_task_target(project):
     trainer = build(project, overrides=["+task.target=parity"])
-    assert [trainer.loaders[s].dataset.split for s in ("train", "val", "test")] == ["train", "val", "test"]
-    assert all(trainer.loaders[s].dataset.target == "parity" for s in ("train", "val", "test"))
+    assert [trainer.loader(s).dataset.split for s in ("train", "val", "test")] == ["train", "val", "test"]
+    assert all(trainer.loader(s).dataset.target == "parity" for s in ("train", "val", "test"))
 
 
 def test_default_callbacks_and_a_configured_one_replacing_its_default(project):

@@ -93,7 +93,7 @@ def test_a_fit_fires_the_events_in_the_documented_order():
     make_trainer(log, max_epochs=2, validate_before_fit=True).fit()
 
     epoch = [E.EPOCH_START, *TRAIN_BATCH * 3, *VALIDATION, E.EPOCH_END]
-    assert log.seen == [(event, "fit") for event in [E.FIT_START, *VALIDATION, *epoch, *epoch, E.FIT_END]]
+    assert log.seen == [(event, "fit") for event in [E.FIT_START, *VALIDATION, E.STAGE_START, *epoch, *epoch, E.STAGE_END, E.FIT_END]]
 
 
 def test_standalone_evaluation_fires_eval_events_in_its_own_phase():
@@ -224,7 +224,7 @@ def test_stop_epoch_ends_the_epoch_and_training_goes_on_with_the_next():
     assert trainer.state.epoch == 2
     events = [event for event, _ in log.seen]
     first_epoch = events[: events.index(E.EPOCH_END) + 1]
-    assert first_epoch == [E.FIT_START, E.EPOCH_START, *TRAIN_BATCH, E.BATCH_START, *VALIDATION, E.EPOCH_END]
+    assert first_epoch == [E.FIT_START, E.STAGE_START, E.EPOCH_START, *TRAIN_BATCH, E.BATCH_START, *VALIDATION, E.EPOCH_END]
 
 
 def test_stop_epoch_after_backward_discards_that_batchs_gradients():
@@ -245,7 +245,7 @@ def test_stop_training_ends_the_fit_after_the_current_epochs_end():
     assert trainer.state.step == 2
     assert trainer.state.should_stop
     assert log.of(E.EPOCH_START) == [(E.EPOCH_START, "fit")]
-    assert [event for event, _ in log.seen][-2:] == [E.EPOCH_END, E.FIT_END]
+    assert [event for event, _ in log.seen][-2:] == [E.EPOCH_END, E.FIT_END]  # the stage did not finish: no STAGE_END
 
 
 def test_should_stop_ends_the_fit_once_the_current_epoch_is_complete():
@@ -277,4 +277,4 @@ def test_limit_batches_caps_training_and_validation_batches_per_epoch():
     trainer.fit()
     assert trainer.state.step == 4
     epoch = [E.EPOCH_START, *TRAIN_BATCH * 2, *VALIDATION, E.EPOCH_END]
-    assert [event for event, _ in log.seen] == [E.FIT_START, *epoch, *epoch, E.FIT_END]
+    assert [event for event, _ in log.seen] == [E.FIT_START, E.STAGE_START, *epoch, *epoch, E.STAGE_END, E.FIT_END]
