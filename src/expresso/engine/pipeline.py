@@ -16,7 +16,6 @@ generator's, which runs the discriminator again with its new weights.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -128,25 +127,3 @@ class Plan:
             return list(update.optimizers)
         trainable = self.models() - frozen
         return [name for name, spec in self.graph.optimizers.items() if trainable & set(spec.models)]
-
-
-def interleave(lengths: Mapping[str, int], order: Sequence[str], mode: str | Mapping[str, int] = "round_robin") -> list[str]:
-    """The pipeline of each batch of an epoch, in order, until every pipeline's data is used up.
-
-    ``round_robin``: one batch of each in turn; ``sequential``: all of one,
-    then the next; a mapping ``{name: n}``: n batches of each in turn (a
-    ratio). A pipeline whose data runs out drops out of the turn.
-    """
-    if mode == "sequential":
-        return [name for name in order for _ in range(lengths[name])]
-    pattern = [name for name in order for _ in range(1 if mode == "round_robin" else mode.get(name, 0))]
-    left = dict(lengths)
-    schedule: list[str] = []
-    total = sum(left[name] for name in set(pattern))
-    for name in itertools.cycle(pattern):
-        if len(schedule) == total:
-            break
-        if left[name] > 0:
-            left[name] -= 1
-            schedule.append(name)
-    return schedule

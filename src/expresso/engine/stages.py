@@ -36,12 +36,12 @@ class Stage:
         """Fill the defaults and check every name against the pipelines and models."""
         at = ("stages", index)
         self.train = list(pipelines) if self.train is None else list(self.train)
+        for key in ("train", "val"):
+            for name in getattr(self, key) or []:
+                if name not in pipelines:
+                    raise GraphError(f"stage {self.name!r} {'trains' if key == 'train' else 'validates'} pipeline {name!r}, which is not among {list(pipelines)}", at)
         if self.val is None:
             self.val = [name for name in self.train if pipelines[name].val_data is not None]
-        for key in ("train", "val"):
-            for name in getattr(self, key):
-                if name not in pipelines:
-                    raise GraphError(f"stage {self.name!r} {key}s pipeline {name!r}, which is not among {list(pipelines)}", at)
         for name in self.frozen:
             if name not in graph.models:
                 raise GraphError(f"stage {self.name!r} freezes model {name!r}, which is not among {sorted(graph.models)}", at)

@@ -48,8 +48,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
-from collections import Counter
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -58,13 +57,16 @@ from torch.utils.data import DataLoader, Dataset
 from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
 from .checkpoint_io import load_checkpoint, save_atomic
-from .data import ResumableLoader, make_loader, start_epoch
+from .data import make_loader
 from .devices import move, resolve_device
+from .evaluation import Evaluation
 from .events import Event, SkipBatch, StopEpoch, StopTraining
 from .graph import Graph
 from .metrics import MetricSet
-from .pipeline import Pipeline, Plan, interleave
-from .seeding import rng_state, seed_everything, set_rng_state
+from .interleave import epoch_batches
+from .pipeline import Pipeline, Plan
+from .seeding import seed_everything
+from .snapshot import capture, restore
 from .stages import Stage
 from .state import State
 
@@ -84,7 +86,7 @@ def _settings(cls: type, given: Any) -> dict:
     return {**defaults, **given}
 
 
-class Trainer:
+class Trainer(Evaluation):
     """Trains a graph of models; the Python API takes the objects a config builds.
 
     Either ``model`` (+ ``loss``, ``optimizer``) for the one-node case, or a
@@ -253,32 +255,6 @@ class Trainer:
         state.stage_epoch = 0
         state.should_stop = False
 
-    def _batches(self, stage: Stage) -> Iterator[tuple[Plan, Any]]:
-        """The epoch's (plan, batch) pairs from the resumed position: one loader, or several interleaved."""
-        state, limit = self.state, self.settings["limit_batches"]
-        loaders = {name: self.loaders[name, "train"] for name in stage.train}
-        if len(loaders) == 1:
-            (name, loader), = loaders.items()
-            if isinstance(loader, ResumableLoader):
-                start_epoch(loader, state.epoch, state.batch_index)
-            state.epoch_length = _length(loader, state.batch_index, limit)
-            plan = self.plans[name]
-            return ((plan, batch) for batch in loader)
-        lengths = {}
-        for name, loader in loaders.items():
-            if isinstance(loader, ResumableLoader):
-                start_epoch(loader, state.epoch, 0)
-            lengths[name] = len(loader)
-        schedule = interleave(lengths, stage.train, stage.interleave)[:limit]
-        state.epoch_length = len(schedule)
-        done = Counter(schedule[: state.batch_index])
-        iterators = {}
-        for name, loader in loaders.items():
-            if isinstance(loader, ResumableLoader):
-                start_epoch(loader, state.epoch, done[name])
-            iterators[name] = iter(loader)
-        return ((self.plans[name], next(iterators[name])) for name in schedule[state.batch_index :])
-
     def _train_epoch(self, stage: Stage) -> None:
         state = self.state
         limit = self.settings["limit_batches"]
@@ -287,7 +263,7 @@ class Trainer:
             for metrics in sets:
                 metrics.reset()
             state.metrics.clear()  # an epoch reports what it measured, never a stale value
-        batches = self._batches(stage)
+        batches = epoch_batches({name: self.loaders[name, "train"] for name in stage.train}, self.plans, stage, state, limit)
         state.epoch_finished = False
         self.graph.train(True)
         if stage.early_stopping is not None:
@@ -370,97 +346,6 @@ class Trainer:
         for spec in self.graph.optimizers.values():
             spec.optimizer.zero_grad(set_to_none=True)
 
-    # -- evaluation --------------------------------------------------------
-    def _validate(self, stage: Stage) -> dict[str, float]:
-        names = [name for name in stage.val if (name, "val") in self.loaders]
-        if not names:
-            return {}
-        self.fire(Event.VALIDATION_START)
-        values = {}
-        for name in names:
-            values.update(self._evaluate(name, "val"))
-        if stage.early_stopping is not None:
-            stage.early_stopping.on_validation_end(self.state)
-        self.fire(Event.VALIDATION_END)
-        return values
-
-    def _forward_eval(self, plan: Plan, batch: Any) -> dict[str, Any]:
-        """A batch's outputs and losses without updates: what validation, test and eval report."""
-        tensors = self._tensors(plan, batch)
-        if self.step_fn is not None:
-            return self.step_fn(self.graph, tensors)
-        self.graph.forward(tensors, plan.nodes)
-        if plan.terms:
-            total = None
-            for _, _, terms in plan.steps:
-                loss = self.graph.loss(tensors, terms, plan.log_terms)
-                total = loss if total is None else total + loss
-            tensors["loss"] = total
-        return tensors
-
-    def _evaluate(self, pipeline: str, split: str) -> dict[str, float]:
-        loader, metrics, state, plan = self.loaders[pipeline, split], self.metric_sets[pipeline, split], self.state, self.plans[pipeline]
-        limit = self.settings["limit_batches"]
-        metrics.reset()
-        was_training = [m.training for m in self.graph.models.values()]
-        self.graph.train(False)
-        state.pipeline = pipeline
-        try:
-            with torch.inference_mode():
-                for index, batch in enumerate(loader):
-                    if limit is not None and index >= limit:
-                        break
-                    state.batch = batch
-                    state.outputs = self._forward_eval(plan, batch)
-                    metrics.update(state.outputs)
-                    self.fire(Event.EVAL_BATCH_END)
-        finally:
-            for model, mode in zip(self.graph.models.values(), was_training):
-                model.train(mode)
-        values = metrics.compute()
-        state.metrics.update(values)
-        return values
-
-    def validate(self) -> dict[str, float]:
-        """One pass over the validation data of every pipeline that has some; returns ``val/...`` metrics."""
-        return self._standalone("validate", "val")
-
-    def test(self) -> dict[str, float]:
-        """One pass over the test data of every pipeline that has some; returns ``test/...`` metrics."""
-        return self._standalone("test", "test")
-
-    def has_data(self, split: str) -> bool:
-        return any(s == split for _, s in self.loaders)
-
-    def _standalone(self, phase: str, split: str) -> dict[str, float]:
-        if not self.has_data(split):
-            raise ValueError(f"{phase}() needs {split}_data")
-        self.state.phase = phase
-        self.fire(Event.EVAL_START)
-        values = {}
-        for name in self.pipelines:
-            if (name, split) in self.loaders:
-                values.update(self._evaluate(name, split))
-        self.fire(Event.EVAL_END)
-        return values
-
-    @torch.inference_mode()
-    def predict(self, data: Dataset | DataLoader, output: str = "y_hat", pipeline: str | None = None) -> torch.Tensor:
-        """The named output of the graph for every sample (read as ``pipeline``'s batches), concatenated on the CPU."""
-        loader = data if isinstance(data, DataLoader) else self._loader(data, train=False)
-        plan = self.plans[pipeline or next(iter(self.plans))]
-        nodes = self.graph.needed([output])
-        self.state.phase = "predict"
-        self.graph.train(False)
-        self.fire(Event.EVAL_START)
-        parts = []
-        for batch in loader:
-            self.state.outputs = self.graph.forward(self._tensors(plan, batch), nodes)
-            parts.append(self.state.outputs[output].cpu())
-            self.fire(Event.EVAL_BATCH_END)
-        self.fire(Event.EVAL_END)
-        return torch.cat(parts)
-
     # -- checkpoints -------------------------------------------------------
     def save_checkpoint(self, path: str | Path, then: Callable[[], None] | None = None) -> None:
         """Everything a resumed run needs to continue bit for bit, written atomically.
@@ -471,20 +356,7 @@ class Trainer:
         Trainer does not use it until that is understood.
         """
         self.fire(Event.CHECKPOINT_SAVE)
-        state = self.state
-        running = [] if state.epoch_finished else self.stages[state.stage].train
-        payload = {
-            "models": {name: model.state_dict() for name, model in self.graph.models.items()},
-            "optimizers": {name: spec.optimizer.state_dict() for name, spec in self.graph.optimizers.items()},
-            "grad_scaler": None,
-            "callbacks": self.callbacks.state_dict(),
-            "stages": [stage.early_stopping.state_dict() if stage.early_stopping is not None else None for stage in self.stages],
-            "rng": rng_state(),
-            "loop": state.position(),
-            "train_metrics": {name: self.metric_sets[name, "train"].state_dict() for name in running} or None,
-            "metrics": dict(state.metrics),
-            "config": state.config,
-        }
+        payload = capture(self)
         save_atomic(payload, Path(path))
         if then is not None:
             then()
@@ -498,39 +370,9 @@ class Trainer:
             model.load_state_dict(payload["models"][name])
         if weights_only:
             return payload
-        for name, spec in self.graph.optimizers.items():
-            spec.optimizer.load_state_dict(payload["optimizers"][name])
-        self.callbacks.load_state_dict(payload["callbacks"])
-        for stage, saved in zip(self.stages, payload.get("stages") or []):
-            if stage.early_stopping is not None and saved is not None:
-                stage.early_stopping.load_state_dict(saved)
-        state, loop = self.state, payload["loop"]
-        state.epoch, state.batch_index, state.step = loop["epoch"], loop["batch_index"], loop["step"]
-        state.stage, state.stage_epoch = loop.get("stage", 0), loop.get("stage_epoch", loop["epoch"])
-        if loop.get("stage_stopped"):
-            state.stage, state.stage_epoch = state.stage + 1, 0
-        if state.stage < len(self.stages):
-            self._enter(self.stages[state.stage])
-        state.metrics = dict(payload["metrics"])
-        saved_metrics = payload["train_metrics"]
-        if saved_metrics is not None and "sums" in saved_metrics:  # written before pipelines: the one pipeline's
-            saved_metrics = {next(iter(self.pipelines)): saved_metrics}
-        if saved_metrics and state.batch_index > 0:
-            for name, saved in saved_metrics.items():
-                self.metric_sets[name, "train"].load_state_dict(saved)
-        set_rng_state(payload["rng"])
+        restore(self, payload)
         self.fire(Event.CHECKPOINT_LOAD)
         return payload
-
-
-def _length(loader: DataLoader, done: int, limit: int | None) -> int | None:
-    """Batches in the current epoch (counting those a resumed run already did), if known."""
-    try:
-        remaining = len(loader)
-    except TypeError:  # an iterable dataset without a length
-        return None
-    total = done + remaining
-    return min(total, limit) if limit is not None else total
 
 
 def _copies(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
