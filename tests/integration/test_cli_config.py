@@ -56,7 +56,7 @@ BAD_INPUTS = {
         None, ("reference cycle: configs/a.yaml -> configs/b.yaml -> configs/a.yaml",),
     ),
     "misspelt top-level key": BadInput(
-        {EXP: "modle: {class: a.Net}\n"}, [EXP], EXP, "modle", ("unknown top-level key; did you mean 'model'?",)
+        {EXP: "modle: {class: a.Net}\n"}, [EXP], EXP, "modle", ("unknown top-level key; did you mean 'model' or 'models'?",)
     ),
     "misspelt trainer key": BadInput(
         {EXP: "trainer: {max_epoch: 3}\n"}, [EXP], EXP, "trainer.max_epoch",
@@ -174,7 +174,7 @@ def test_several_problems_are_listed_together_one_per_line(write, in_tmp, capsys
     assert main(["config", EXP]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "expresso: error: 3 problems in the config:",
-        "  configs/exp.yaml: modle: unknown top-level key; did you mean 'model'?",
+        "  configs/exp.yaml: modle: unknown top-level key; did you mean 'model' or 'models'?",
         "  configs/exp.yaml: trainer.max_epochs: received 0, expected a value >= 1",
         "  configs/exp.yaml: trainer.mode: received 'maximum' (str), expected one of 'min', 'max'",
     ]

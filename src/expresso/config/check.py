@@ -27,21 +27,24 @@ from typing import Any, Callable, Literal
 
 from .callables import CallableNotFound, locate
 from .errors import Problem, close_matches, format_key, suggest
-from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, SECTION_KEYS, TASK_TARGETS
+from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, STRUCTURES, TASK_TARGETS
 from .validation import UNIONS, check_type
+from .wiring import framework_keys
 
 FIRST_ARGUMENT = "<first>"
 INJECTED_BY_NAME = ("model", "task", "run_dir", "logger")
 SUPPLIED_BY_ENGINE: dict[str, tuple[str, ...]] = {
     "optimizer": (FIRST_ARGUMENT,),
+    "optimizers": (FIRST_ARGUMENT,),
     "scheduler": (FIRST_ARGUMENT,),
     "dataset": ("split",),
+    "datasets": ("split",),
     "metrics": INJECTED_BY_NAME,
     "callbacks": INJECTED_BY_NAME,
     "step": INJECTED_BY_NAME,
 }
 # Sections whose entries (metrics.acc, callbacks.0, scheduler.1) are components of their own.
-_LISTED = ("metrics", "callbacks", "scheduler")
+_LISTED = ("metrics", "callbacks", "scheduler", "optimizers", "datasets", "models", "losses")
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
@@ -53,6 +56,10 @@ def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem
     for path, node in list(_class_nodes(tree, ())):
         inject = task if path[0] in TASK_TARGETS else {}
         _check_node(node, path, inject, where, problems)
+    if not problems:  # the classes import: now the wiring (a cycle, a tensor nobody writes), with placeholder models
+        from ..engine.assemble import wiring_problems
+
+        problems += wiring_problems(tree, where)
     return tree, problems
 
 
@@ -91,7 +98,7 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
     params = sig.parameters
     named = {n: p for n, p in params.items() if p.kind in _NAMED}
     takes_any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    framework = SECTION_KEYS.get(path[0], {}) if _is_section_top(path) else {}
+    framework = framework_keys(path)
     kwargs = {k: v for k, v in node.items() if k not in RESERVED_KEYS and k not in framework}
 
     for key in kwargs:
@@ -111,7 +118,7 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
             node[key] = copy.deepcopy(value)
             kwargs[key] = node[key]
 
-    if path == ("dataset",):
+    if path == ("dataset",) or (len(path) == 2 and path[0] == "datasets"):
         _record_defaults(node, named, supplied=set(SUPPLIED_BY_ENGINE["dataset"]))
 
     positional = node.get(ARGS_KEY) or []
@@ -121,7 +128,7 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
         report(path + (ARGS_KEY,) if positional else path, f"arguments do not fit {name}: {exc}")
         return
 
-    if not node.get(PARTIAL_KEY):
+    if not node.get(PARTIAL_KEY) and path[0] not in STRUCTURES:  # graph functions, hooks, adapters: called with tensors
         supplied = _supplied_by_engine(path, params)
         for pname, param in params.items():
             if param.default is param.empty and param.kind in (*_NAMED, inspect.Parameter.POSITIONAL_ONLY):
@@ -167,9 +174,12 @@ def _is_section_top(path: tuple) -> bool:
 
 
 def _supplied_by_engine(path: tuple, params: typing.Mapping[str, inspect.Parameter]) -> set[str]:
-    if not _is_section_top(path) or path[0] not in SUPPLIED_BY_ENGINE:
+    section = path[0]
+    if path[:1] == ("optimizers",) and len(path) in (3, 4) and path[2] == "scheduler":
+        section = "scheduler"  # an optimizer's own scheduler: built on that optimizer
+    elif not _is_section_top(path) or section not in SUPPLIED_BY_ENGINE:
         return set()
-    names = set(SUPPLIED_BY_ENGINE[path[0]])
+    names = set(SUPPLIED_BY_ENGINE[section])
     if FIRST_ARGUMENT in names and params:
         names.add(next(iter(params)))
     return names

@@ -149,7 +149,7 @@ def _with_defaults(tree: dict, default_name: str) -> dict:
     """The tree with the name first and every framework section present, defaults filled."""
     out = {"name": tree.get("name", default_name)}
     out.update(tree)
-    for key in VALUES + tuple(COLLECTIONS):
+    for key in _EMPTY:  # the graph sections (models, losses...) appear only when a config uses them
         out.setdefault(key, copy.deepcopy(_EMPTY[key]))
     for key, cls in SETTINGS.items():
         given = out.get(key, {})

@@ -16,7 +16,11 @@ A config's root keys fall into a few kinds:
   outputs and extra arguments to); ``scheduler`` may also be a list, and each of
   its entries may carry ``interval: epoch|step`` (SECTION_KEYS);
 - collections of components: ``metrics`` (name -> component),
-  ``callbacks`` (list), ``loggers`` (list of names or components);
+  ``callbacks`` (list), ``loggers`` (list of names or components), and for
+  several models ``models``, ``datasets``, ``losses``, ``optimizers`` (name ->
+  component);
+- the wiring of several models: ``graph``, ``pipelines``, ``stages``
+  (config/wiring.py);
 - ``task``: plain values injected into the components that take them;
 - settings: ``trainer`` and ``dataloader``, typed below;
 - ``name``: the experiment's name (defaults to the config file's stem);
@@ -33,10 +37,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
 COMPONENTS = ("dataset", "model", "loss", "optimizer", "scheduler", "step", "predict")
-COLLECTIONS = {"metrics": dict, "callbacks": list, "loggers": list}
+COLLECTIONS = {"metrics": dict, "callbacks": list, "loggers": list, "models": dict, "datasets": dict, "losses": dict, "optimizers": dict}
+# The wiring of several models (config/wiring.py): graph nodes, pipelines, stages.
+STRUCTURES = {"graph": list, "pipelines": dict, "stages": list}
 VALUES = ("task",)
 # Components that receive task values (task injection).
-TASK_TARGETS = ("dataset", "model", "metrics")
+TASK_TARGETS = ("dataset", "model", "metrics", "models", "datasets")
 # Loggers that exist today; the trackers (tensorboard, mlflow, ...) join as they are built.
 BUILTIN_LOGGERS = ("csv",)
 # Framework keys a section's component may carry besides the callable's arguments.
@@ -98,7 +104,7 @@ class DataLoaderConfig:
 
 
 SETTINGS = {"trainer": TrainerConfig, "dataloader": DataLoaderConfig}
-ROOT_KEYS = ("name", "init_from", *COMPONENTS, *VALUES, *COLLECTIONS, *SETTINGS)
+ROOT_KEYS = ("name", "init_from", *COMPONENTS, *VALUES, *COLLECTIONS, *STRUCTURES, *SETTINGS)
 
 
 def is_reference_slot(path: tuple) -> bool:

@@ -24,8 +24,10 @@ from .schema import (
     ROOT_KEYS,
     SECTION_KEYS,
     SETTINGS,
+    STRUCTURES,
     VALUES,
 )
+from .wiring import structure_problems
 
 UNIONS = (Union, types.UnionType)  # Optional[int] and int | None alike
 Where = Callable[[tuple], str]  # key path -> the file (or "command line") it came from
@@ -63,8 +65,22 @@ def validate(tree: dict, where: Where) -> list[Problem]:
                 report(path, f"received {describe(value)}, expected a mapping of values (e.g. num_classes: 10)")
         elif key in SETTINGS:
             _settings(SETTINGS[key], value, path, report)
+        elif key in STRUCTURES:
+            if not isinstance(value, STRUCTURES[key]):
+                report(path, f"received {describe(value)}, expected {'a list' if STRUCTURES[key] is list else 'a mapping of name: entry'}")
+            else:
+                _nested(value, path, report)
         else:
             _collection(key, value, path, report)
+            if key == "optimizers" and isinstance(value, dict):
+                for name, entry in value.items():
+                    scheduler = entry.get("scheduler") if isinstance(entry, dict) else None
+                    for index, item in enumerate(scheduler if isinstance(scheduler, list) else [scheduler] if scheduler else []):
+                        at = path + (name, "scheduler") + ((index,) if isinstance(scheduler, list) else ())
+                        _component(item, at, report)
+                        _section_keys("scheduler", item, at, report)
+    if not problems:
+        problems += structure_problems(tree, where)
     return problems
 
 

@@ -31,6 +31,7 @@ class Digits(Dataset):
     """
 
     supports_batch_indexing = True
+    sample_names = ("x", "y")  # image, label: what a graph's nodes and losses may read
 
     def __init__(
         self,

@@ -16,15 +16,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from ..config import Config, ConfigError, Problem, instantiate
 from ..config.callables import locate
 from ..config.check import signature_of
-from ..config.schema import SECTION_KEYS
+from .assemble import assemble, building
 from .seeding import seed_everything
 from .trainer import Trainer
 
@@ -41,38 +40,26 @@ def build_trainer(
     _require_sections(config, tree, training)
     seed_everything(tree["trainer"]["seed"])  # the initial weights are part of what a seed reproduces
     logger = logging.getLogger("expresso")
-    with building(config, "model"):
-        model = instantiate(tree["model"])
-    available = {"model": model, "task": tree["task"], "run_dir": run_dir, "logger": logger}
-    data = {}
-    if tree.get("dataset"):
-        with building(config, "dataset"):
-            data = _datasets(tree["dataset"])
-    metrics = {}
-    for name, node in tree["metrics"].items():
-        with building(config, "metrics", name):
-            metrics[name] = _build(node, available)
+    available = {"task": tree["task"], "run_dir": run_dir, "logger": logger}
+
+    def build_metric(node: dict, path: tuple) -> Any:
+        with building(config, *path):
+            return _build(node, available)
+
+    def models_built(models: dict) -> None:  # before the metrics and callbacks that may ask for ``model``
+        available["model"] = next(iter(models.values())) if len(models) == 1 else models
+
+    parts = assemble(config, tree, build_metric, _datasets, models_built)
+    graph = parts["graph"]
     callbacks = list(extra_callbacks)
     if training:
-        callbacks = _callbacks(config, tree, available) + callbacks
-    optimizer = tree.get("optimizer")
-
-    def make_optimizer(params):
-        with building(config, "optimizer"):
-            return instantiate(optimizer, params)
-
-    with building(config, "loss"):
-        loss = instantiate(tree["loss"]) if tree.get("loss") else None
+        callbacks = _callbacks(config, tree, available, parts["schedulers"], len(graph.optimizers)) + callbacks
     with building(config, "step"):
         step = _build(tree["step"], available) if tree.get("step") else None
     trainer = Trainer(
-        model=model,
-        loss=loss,
-        optimizer=make_optimizer if optimizer else None,
-        train_data=data.get("train"),
-        val_data=data.get("val"),
-        test_data=data.get("test"),
-        metrics=metrics,
+        graph=graph,
+        pipelines=parts["pipelines"],
+        stages=parts["stages"],
         callbacks=callbacks,
         step=step,
         settings=tree["trainer"],
@@ -87,27 +74,17 @@ def build_trainer(
 
 
 def _require_sections(config: Config, tree: dict, training: bool) -> None:
-    """Training needs a model, a dataset, an optimizer and a loss (or a ``step`` that computes it)."""
-    needed = ["model", "dataset"]
+    """Training needs a model, data, an optimizer and a loss (or a ``step`` that computes it), in either form."""
+    needed = [("model", "models"), ("dataset", "datasets")]
     if training:
-        needed += ["optimizer"] + ([] if tree.get("step") else ["loss"])
-    missing = [key for key in needed if not tree.get(key)]
+        needed += [("optimizer", "optimizers")] + ([] if tree.get("step") else [("loss", "losses")])
+    missing = [single for single, plural in needed if not tree.get(single) and not tree.get(plural)]
+    pipelines = tree.get("pipelines") or {}
+    if pipelines and all(isinstance(p, dict) and isinstance(p.get("dataset"), dict) for p in pipelines.values()):
+        missing = [key for key in missing if key != "dataset"]  # each pipeline brings its own
     if missing:
         where = config.where(())
         raise ConfigError([Problem(where, key, "missing: training needs this section") for key in missing])
-
-
-@contextlib.contextmanager
-def building(config: Config, *path: Any) -> Iterator[None]:
-    """A component that rejects its configured arguments is bad input: name the file and key."""
-    try:
-        yield
-    except ConfigError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = f"building it raised {type(exc).__name__}: {first}" if first else f"building it raised {type(exc).__name__}"
-        raise ConfigError([Problem(config.where(path), ".".join(map(str, path)), message)]) from exc
 
 
 def _datasets(node: dict) -> dict[str, Any]:
@@ -126,7 +103,7 @@ def _build(node: dict, available: Mapping[str, Any]) -> Any:
     return instantiate(node, **wanted)
 
 
-def _callbacks(config: Config, tree: dict, available: Mapping[str, Any]) -> list:
+def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedulers: dict, optimizers: int) -> list:
     from ..callbacks import Checkpoint, History, LRScheduler, ModelSummary, Progress
 
     settings = tree["trainer"]
@@ -139,17 +116,14 @@ def _callbacks(config: Config, tree: dict, available: Mapping[str, Any]) -> list
             configured.append(_build(node, available))
     replaced = {type(cb) for cb in configured}
     callbacks = [cb for cb in defaults if type(cb) not in replaced] + configured
-    scheduler = tree.get("scheduler")
-    if scheduler:
-        entries = scheduler if isinstance(scheduler, list) else [scheduler]
+    for name, (path, entries) in schedulers.items():
         by_interval: dict[str, list] = {}
         for entry in entries:
-            node = {k: v for k, v in entry.items() if k not in SECTION_KEYS["scheduler"]}
-            by_interval.setdefault(entry.get("interval", "epoch"), []).append(
-                lambda optimizer, node=node: instantiate(node, optimizer)
-            )
+            node = {k: v for k, v in entry.items() if k != "interval"}
+            by_interval.setdefault(entry.get("interval", "epoch"), []).append(lambda optimizer, node=node: instantiate(node, optimizer))
         for interval, builders in by_interval.items():
-            callbacks.append(LRScheduler(builders, interval=interval, monitor=settings["monitor"]))
+            # one optimizer: no name, so the plain config's checkpoints keep the key "LRScheduler"
+            callbacks.append(LRScheduler(builders, interval=interval, optimizer=name if optimizers > 1 else None, monitor=settings["monitor"]))
     return callbacks
 
 

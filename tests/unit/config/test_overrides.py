@@ -232,7 +232,7 @@ def test_value_set_on_the_command_line_is_validated_and_blamed_on_it(experiment)
 
 def test_added_unknown_top_level_key_is_refused_by_validation(experiment):
     assert problems(experiment, "+optimiser={class: a.B}") == [
-        "command line: optimiser: unknown top-level key; did you mean 'optimizer'?"
+        "command line: optimiser: unknown top-level key; did you mean 'optimizer' or 'optimizers'?"
     ]
 
 

@@ -36,7 +36,7 @@ def load_text(write, in_tmp):
 
 
 def test_unknown_top_level_key_is_an_error_with_a_suggestion(check_text):
-    assert check_text("modle: {class: a.Net}\n") == ["exp.yaml: modle: unknown top-level key; did you mean 'model'?"]
+    assert check_text("modle: {class: a.Net}\n") == ["exp.yaml: modle: unknown top-level key; did you mean 'model' or 'models'?"]
 
 
 def test_unknown_top_level_key_without_a_close_match_has_no_suggestion(check_text):
