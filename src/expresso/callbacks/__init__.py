@@ -6,9 +6,10 @@ Each lives in its own file with its test beside it in tests/unit/callbacks.
 from .checkpoint import Checkpoint
 from .early_stopping import EarlyStopping
 from .history import History
+from .image_grid import ImageGrid
 from .lr_schedule import LRScheduler
 from .model_summary import ModelSummary
 from .nan_guard import NaNGuard, NonFiniteLossError
 from .progress import Progress
 
-__all__ = ["Checkpoint", "EarlyStopping", "History", "LRScheduler", "ModelSummary", "NaNGuard", "NonFiniteLossError", "Progress"]
+__all__ = ["Checkpoint", "EarlyStopping", "History", "ImageGrid", "LRScheduler", "ModelSummary", "NaNGuard", "NonFiniteLossError", "Progress"]

@@ -92,7 +92,11 @@ def general_form(tree: dict) -> Wiring:
     elif len(w.models) == 1:
         w.graph = [(("model",), {"model": next(iter(w.models))})]
     if tree.get("pipelines"):
-        w.pipelines = {name: (("pipelines", name), node if node is not None else {}) for name, node in tree["pipelines"].items()}
+        w.pipelines = {name: (("pipelines", name), dict(node) if isinstance(node, dict) else {} if node is None else node) for name, node in tree["pipelines"].items()}
+        if len(w.datasets) == 1:  # one dataset: the pipelines read it unless they say otherwise
+            for _, node in w.pipelines.values():
+                if isinstance(node, dict):
+                    node.setdefault("dataset", next(iter(w.datasets)))
     else:
         w.pipelines = {"main": ((), {"dataset": next(iter(w.datasets), None), "metrics": list(tree.get("metrics") or {})})}
     w.stages = [(("stages", i), node) for i, node in enumerate(tree.get("stages") or [{}])]

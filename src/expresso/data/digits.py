@@ -3,7 +3,8 @@
 1797 grey 8x8 images shipped inside scikit-learn, so a real training runs
 anywhere without a download. The split is stratified and depends only on
 ``seed`` and the fractions, so every run, model and task sees the same
-images in the same split. ``target`` selects what is predicted, so one
+images in the same split; ``train_fraction`` keeps a stratified part of the
+training split (a small labelled set beside the whole one). ``target`` selects what is predicted, so one
 dataset serves several tasks (a task config sets it by injection).
 """
 
@@ -40,6 +41,7 @@ class Digits(Dataset):
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         seed: int = 0,
+        train_fraction: float = 1.0,
     ):
         if split not in SPLITS:
             raise ValueError(f"Invalid value for argument `split`. Received: split={split!r}; expected one of {SPLITS}")
@@ -58,6 +60,10 @@ class Digits(Dataset):
         rest, test = train_test_split(indices, test_size=test_fraction, random_state=seed, stratify=digits.target)
         val_share = val_fraction / (1 - test_fraction)
         train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=digits.target[rest])
+        if not 0 < train_fraction <= 1:
+            raise ValueError(f"Invalid value for argument `train_fraction`. Received: train_fraction={train_fraction}; expected a value in (0, 1]")
+        if train_fraction < 1:  # a small labelled subset (semi-supervised examples): stratified, fixed by seed
+            train, _ = train_test_split(train, train_size=train_fraction, random_state=seed, stratify=digits.target[train])
         chosen = {"train": train, "val": val, "test": test}[split]
 
         self.split, self.target = split, target

@@ -1,0 +1,77 @@
+"""Image grids: what a generator draws, saved as a PNG after every N epochs.
+
+Numbers say little about a GAN; a grid of its samples says whether it
+learns. ``ImageGrid`` keeps one graph tensor (``x_fake``) from the first
+validation batch of an epoch (or, without validation, the epoch's last
+training batch) and writes ``images/<tensor>-epoch<E>.png`` into the run
+folder. It reads the tensor once per epoch, so it costs nothing per step.
+matplotlib draws the file (``pip install torch-expresso[plots]``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..engine.callback import Callback
+
+
+class ImageGrid(Callback):
+    order = 60
+    phases = ("fit",)
+
+    def __init__(self, tensor: str = "x_fake", every_n_epochs: int = 1, columns: int = 10, max_images: int = 100, folder: str | None = None):
+        if every_n_epochs < 1 or columns < 1 or max_images < 1:
+            raise ValueError(f"ImageGrid: every_n_epochs, columns and max_images must be >= 1. Received: {every_n_epochs}, {columns}, {max_images}")
+        self.tensor, self.every_n_epochs, self.columns, self.max_images = tensor, every_n_epochs, columns, max_images
+        self.folder = Path(folder) if folder else None
+        self._images: torch.Tensor | None = None
+        self.written: list[Path] = []
+
+    def on_validation_start(self, state) -> None:
+        self._images = None
+
+    def on_eval_batch_end(self, state) -> None:
+        if self._images is None and self.tensor in state.outputs:
+            self._images = state.outputs[self.tensor].detach()[: self.max_images].float().cpu()
+
+    def on_epoch_end(self, state) -> None:
+        if (state.epoch + 1) % self.every_n_epochs:
+            return
+        images = self._images
+        if images is None and self.tensor in state.outputs:
+            images = state.outputs[self.tensor].detach()[: self.max_images].float().cpu()
+        if images is None:
+            raise KeyError(f"ImageGrid: no tensor {self.tensor!r} this epoch; the outputs are {sorted(state.outputs)}")
+        folder = self.folder or Path(state.run_dir) / "images"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.tensor}-epoch{state.epoch + 1:03d}.png"
+        save_grid(images, path, self.columns)
+        self.written.append(path)
+        self._images = None
+
+
+def grid(images: torch.Tensor, columns: int, pad: int = 1) -> torch.Tensor:
+    """(N, C, H, W) or (N, H, W) images -> one (H', W'[, C]) array, ``columns`` wide, separated by ``pad`` blank pixels."""
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    n, channels, height, width = images.shape
+    rows = -(-n // columns)
+    cols = min(columns, n)
+    out = torch.ones(channels, rows * (height + pad) + pad, cols * (width + pad) + pad)
+    for index, image in enumerate(images.clamp(0, 1)):
+        r, c = divmod(index, columns)
+        top, left = pad + r * (height + pad), pad + c * (width + pad)
+        out[:, top : top + height, left : left + width] = image
+    return out[0] if channels == 1 else out.permute(1, 2, 0)
+
+
+def save_grid(images: torch.Tensor, path: Path, columns: int = 10) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    picture = grid(images, columns).numpy()
+    plt.imsave(path, picture, cmap="gray" if picture.ndim == 2 else None, vmin=0.0, vmax=1.0)
