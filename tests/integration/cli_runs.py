@@ -29,6 +29,12 @@ EXAMPLE_EXPERIMENTS = {
     "digits_gru.json": "digits-gru",
     "digits_mlp_parity.py": "digits-mlp-parity",
 }
+# The multi-model examples (config/wiring.py): stages, a GAN, interleaved pipelines.
+GRAPH_EXAMPLES = {
+    "digits_ae_classifier.yaml": "digits-ae-classifier",
+    "digits_gan.yaml": "digits-gan",
+    "digits_semi_supervised.yaml": "digits-semi-supervised",
+}
 STEPS_PER_EPOCH = 10  # ceil(1257 training images / 128)
 EXPERIMENTS = {
     "tiny.yaml": """\

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_runs import EXAMPLE_EXPERIMENTS, EXAMPLES, EXPERIMENTS, FIXTURES, FROZEN_CLOCK, FROZEN_TIME, only_run_dir, read_record, tiny_run, together
+from cli_runs import EXAMPLE_EXPERIMENTS, EXAMPLES, GRAPH_EXAMPLES, EXPERIMENTS, FIXTURES, FROZEN_CLOCK, FROZEN_TIME, only_run_dir, read_record, tiny_run, together
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +40,7 @@ def trained(project, tmp_path_factory) -> dict:
     }
     commands = {
         experiment: (["train", EXAMPLES / "configs" / "experiments" / experiment, "--dev-run", "2", "--runs-root", roots / "examples"], None)
-        for experiment in EXAMPLE_EXPERIMENTS
+        for experiment in [*EXAMPLE_EXPERIMENTS, *GRAPH_EXAMPLES]
     }
     commands.update({
         "base": (["train", tiny, "--runs-root", roots / "table"], frozen),
