@@ -56,11 +56,14 @@ def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem
     for path, node in list(_class_nodes(tree, ())):
         inject = task if path[0] in TASK_TARGETS else {}
         _check_node(node, path, inject, where, problems)
-    if not problems:  # the classes import: now the wiring (a cycle, a tensor nobody writes), with placeholder models
-        from ..engine.assemble import wiring_problems
-
-        problems += wiring_problems(tree, where)
     return tree, problems
+
+
+def wiring(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
+    """Once everything else holds: the graph's wiring (a cycle, a tensor nobody writes), checked with placeholder models."""
+    from ..engine.assemble import wiring_problems
+
+    return wiring_problems(tree, where)
 
 
 def _class_nodes(value: Any, path: tuple):

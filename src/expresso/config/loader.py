@@ -75,6 +75,7 @@ class Config(Mapping):
             return self
         add_project_to_path(self.project_root)
         tree, problems = _check.check(self._tree, self.where)
+        problems = problems or _check.wiring(tree, self.where)
         if problems:
             raise ConfigError(problems)
         return Config(tree, self._composer, self.source, self.project_root, checked=True)
@@ -117,6 +118,8 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
     if check:  # one report: schema problems and signature problems together
         tree, signature_problems = _check.check(tree, composer.where)
         problems += signature_problems
+        if not problems:
+            problems = _check.wiring(tree, composer.where)
     if problems:
         raise ConfigError(problems)
     return Config(tree, composer, path, project_root, checked=check)

@@ -183,13 +183,14 @@ class Graph:
         """Every tensor these nodes, loss terms (and ``reads``: other readers) read must come from the batch or one of these nodes."""
         nodes = list(nodes)
         known = set(batch) | {t for i in nodes for t in self.nodes[i].outputs}
+        near_names = sorted(set(batch) | set(self.writer))  # a suggestion may name a tensor of another pipeline
         readers = [(f"graph node {i} ({self.nodes[i].name})", self.nodes[i].inputs, ("graph", i)) for i in nodes]
         readers += [(f"loss term {term.name!r}", term.inputs, ("losses", term.name)) for term in losses]
         readers += [(reader, inputs, ()) for reader, inputs in reads.items()]
         for reader, inputs, at in readers:
             for name in inputs:
                 if name not in known:
-                    near = difflib.get_close_matches(name, sorted(known), n=1)
+                    near = difflib.get_close_matches(name, near_names, n=1)
                     hint = f"; did you mean {near[0]!r}?" if near else ""
                     source = f"the batch {list(batch)}" + (f" of pipeline {who!r}" if who else "")
                     raise GraphError(f"{reader} reads tensor {name!r}, which neither {source} nor any node writes{hint}", at)
