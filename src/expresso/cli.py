@@ -49,6 +49,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     config.set_defaults(handler=_config_command)
 
+    graph = commands.add_parser(
+        "graph",
+        parents=[common],
+        help="describe the config's models, graph, losses, optimizers, pipelines and stages (builds nothing)",
+        description=(
+            "Check the config as `config --check` does, then print its graph in data order with its losses, optimizers, "
+            "pipelines and stages; --output also draws it (needs matplotlib: the `plots` extra)."
+        ),
+    )
+    graph.add_argument("config", metavar="CONFIG", help="a .yaml, .yml, .json or .py config file")
+    graph.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides: key.sub=value, +new.key=value, ~key")
+    graph.add_argument("--output", metavar="FILE", help="also draw the graph to FILE.svg or FILE.png")
+    graph.set_defaults(handler=_lazy("graph", "graph"))
+
     train = commands.add_parser("train", parents=[common], help="train from a config; creates a run folder")
     train.add_argument("config", metavar="CONFIG")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE")

@@ -34,12 +34,13 @@ def _partial(node: Any) -> Callable:
 
 def _node(spec: dict, build: bool) -> Node:
     function = spec.get("function")
+    default_name = function["class"].rsplit(".", 1)[-1].rsplit(":", 1)[-1] if isinstance(function, dict) else None  # torch.argmax -> argmax
     return Node(
         model=spec.get("model"),
         function=(_partial(function) if build else _placeholder) if function is not None else None,
         inputs=spec.get("inputs", DEFAULT_INPUTS),
         outputs=spec.get("outputs", DEFAULT_OUTPUTS),
-        name=spec.get("name"),
+        name=spec.get("name") or default_name,
         detach=spec.get("detach", False),
         forward_hooks=[_partial(h) for h in spec.get("forward_hooks") or []] if build else (),
         backward_hooks=[_partial(h) for h in spec.get("backward_hooks") or []] if build else (),
@@ -132,9 +133,7 @@ def wiring_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
     """The wiring checks of ``assemble`` (cycles, unknown tensors, ...) with placeholder models: nothing is built."""
     w = general_form(tree)
     try:
-        losses = [LossTerm(name, None, node.get("inputs", ["y_hat", "y"]), node.get("weight", 1.0)) for name, (_, node) in w.losses.items()]
-        optimizers = {name: OptimizerSpec(None, node["models"]) for name, (_, node) in w.optimizers.items()}
-        graph = Graph(models=dict.fromkeys(w.models), nodes=[_node(spec, build=False) for _, spec in w.graph], losses=losses, optimizers=optimizers)
+        graph = placeholder_graph(w)
         pipelines = {}
         for name, (_, node) in w.pipelines.items():
             metrics = node.get("metrics", list(tree.get("metrics") or {}) if len(w.pipelines) == 1 else [])
@@ -149,6 +148,13 @@ def wiring_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
         at = _config_path(w, exc.at)
         return [Problem(where(at), format_key(at) if at else "(root)", str(exc))]
     return []
+
+
+def placeholder_graph(w: Wiring) -> Graph:
+    """The config's graph with placeholder models, functions and losses: its wiring, nothing instantiated."""
+    losses = [LossTerm(name, None, node.get("inputs", ["y_hat", "y"]), node.get("weight", 1.0)) for name, (_, node) in w.losses.items()]
+    optimizers = {name: OptimizerSpec(None, node["models"]) for name, (_, node) in w.optimizers.items()}
+    return Graph(models=dict.fromkeys(w.models), nodes=[_node(spec, build=False) for _, spec in w.graph], losses=losses, optimizers=optimizers)
 
 
 def _sample_names(w: Wiring, node: dict) -> list[str] | None:

@@ -324,5 +324,5 @@ def test_injected_value_follows_a_task_override(project, write):
 def test_check_records_the_datasets_defaulted_arguments_but_not_split(write, in_tmp):
     write({"exp.yaml": "dataset: {class: expresso.data.Digits}\ntask: {target: parity}\n"})
     dataset = load_config("exp.yaml", check=True)["dataset"]
-    assert dataset == {"class": "expresso.data.Digits", "target": "parity", "val_fraction": 0.15, "test_fraction": 0.15, "seed": 0}
+    assert dataset == {"class": "expresso.data.Digits", "target": "parity", "val_fraction": 0.15, "test_fraction": 0.15, "seed": 0, "train_fraction": 1.0}
     assert load_config("exp.yaml")["dataset"] == {"class": "expresso.data.Digits"}

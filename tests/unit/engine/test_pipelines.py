@@ -197,3 +197,27 @@ def test_one_model_in_two_nodes_needs_a_name_per_node():
     with pytest.raises(GraphError) as caught:
         Graph(models={"d": nn.Linear(4, 1)}, nodes=[Node("d", ("a",), ("da",)), Node("d", ("b",), ("db",))], losses=[])
     assert str(caught.value) == "graph nodes 0 and 1 are both named 'd': give each node its own name"
+
+
+# -- input adapters ----------------------------------------------------------------------
+
+
+def test_input_adapters_name_tuple_dataclass_and_named_tuple_batches_or_call_a_function():
+    import collections
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Batch:
+        image: torch.Tensor
+        label: torch.Tensor
+
+    Pair = collections.namedtuple("Pair", ["image", "label"])
+    x, y = torch.zeros(2, 4), torch.ones(2)
+    assert Pipeline(batch=["image", "label"]).tensors((x, y)) == {"image": x, "label": y}
+    assert Pipeline().tensors(Batch(x, y)) == {"image": x, "label": y}
+    assert Pipeline().tensors(Pair(x, y)) == {"image": x, "label": y}
+    assert Pipeline(batch=lambda b: {"x": b[0] * 2}).tensors((x, y))["x"].eq(0).all()
+    with pytest.raises(ValueError, match=r"a batch of 2 parts cannot take the 3 names \['a', 'b', 'c'\]"):
+        Pipeline(batch=["a", "b", "c"]).tensors((x, y))
+    names = Pipeline(train_data=data(4, 0, labelled=False), batch=None).batch_names()
+    assert names == ["x"]  # read from one sample when the dataset does not declare them

@@ -1,0 +1,65 @@
+"""Every snippet in docs/*.md runs, and shows what it claims (the rules of test_readme.py, for the docs pages).
+
+- ```bash lines that start with `expresso` run from the repository root and
+  must exit 0 (`train` shortened by --dev-run, into a scratch runs root);
+- a ```yaml block whose first line is `# <path>` must match that file;
+- a ```text block that starts with `$ expresso ...` must be that command's
+  output: stdout when it succeeds, stderr (exit status 2) when it fails.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
+
+
+def blocks(kind: str) -> list[tuple[str, str]]:
+    return [(page.name, body) for page in PAGES for lang, body in BLOCK.findall(page.read_text()) if lang == kind]
+
+
+def expresso(args: list[str], runs_root: Path) -> subprocess.CompletedProcess:
+    if args[0] == "train":
+        args = [*args, "--dev-run", "2", "--runs-root", str(runs_root)]
+    return subprocess.run([sys.executable, "-m", "expresso", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def commands() -> list[tuple[str, str]]:
+    return [(page, line.split("#")[0].strip()) for page, body in blocks("bash") for line in body.splitlines() if line.strip().startswith("expresso ")]
+
+
+def test_the_docs_have_pages_with_commands():
+    assert PAGES and commands()
+
+
+@pytest.mark.parametrize("page, line", commands(), ids=lambda value: str(value)[:60])
+def test_command_runs(page, line, tmp_path):
+    result = expresso(shlex.split(line)[1:], tmp_path)
+    assert result.returncode == 0, f"{page}: {line}\n{result.stderr}"
+
+
+@pytest.mark.parametrize("page, body", [b for b in blocks("yaml") if b[1].startswith("# ")], ids=lambda value: str(value)[:60])
+def test_yaml_snippet_matches_the_file_it_names(page, body):
+    first, *rest = body.splitlines()
+
+    def code(lines):
+        return [line.split("#")[0].rstrip() for line in lines if line.split("#")[0].strip()]
+
+    assert code(rest) == code((ROOT / first[2:].strip()).read_text().splitlines()), page
+
+
+@pytest.mark.parametrize("page, body", [b for b in blocks("text") if b[1].startswith("$ expresso")], ids=lambda value: str(value)[:60])
+def test_shown_output_is_what_the_command_prints(page, body, tmp_path):
+    command, *expected = body.rstrip("\n").splitlines()
+    result = expresso(shlex.split(command[2:])[1:], tmp_path)
+    shown = result.stdout if result.returncode == 0 else result.stderr
+    assert result.returncode in (0, 2)
+    assert shown.rstrip("\n").splitlines() == expected, page
