@@ -41,6 +41,14 @@ EARLY_STOPPING_KEYS = ("monitor", "mode", "patience", "min_delta")
 SINGULAR = {"models": "model", "datasets": "dataset", "losses": "loss", "optimizers": "optimizer"}
 
 
+def node_name(spec: dict) -> str | None:
+    """A graph node's name: its ``name``, else its model's, else its function's last dotted part (``torch.argmax`` -> ``argmax``)."""
+    function = spec.get("function")
+    if spec.get("name") or spec.get("model") or not isinstance(function, dict) or not isinstance(function.get("class"), str):
+        return spec.get("name") or spec.get("model")
+    return function["class"].rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+
+
 def framework_keys(path: tuple) -> tuple[str, ...]:
     """The engine's keys in the component at ``path`` (``optimizers.adam``, ``losses.cls``, ``scheduler.0``...)."""
     if len(path) == 2 and path[0] in ("losses", "metrics", "optimizers"):
@@ -155,7 +163,7 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
             value = node.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 report(path + (key,), f"received {describe(value)}, expected a number > 0")
-    nodes = [node.get("name") or node.get("model") for _, node in w.graph if isinstance(node, dict)]
+    nodes = [node_name(node) for _, node in w.graph if isinstance(node, dict)]
     for name, (path, node) in w.pipelines.items():
         if not tree.get("pipelines"):
             break

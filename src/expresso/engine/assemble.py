@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Mapping
 from ..config import ConfigError, Problem, instantiate
 from ..config.callables import CallableNotFound, locate
 from ..config.errors import format_key
-from ..config.wiring import FRAMEWORK_KEYS, Wiring, general_form
+from ..config.wiring import FRAMEWORK_KEYS, Wiring, general_form, node_name
 from .graph import Graph, GraphError, LossTerm, Node, OptimizerSpec
 from .pipeline import Pipeline, Plan, Update
 from .stages import Stage
@@ -34,13 +34,12 @@ def _partial(node: Any) -> Callable:
 
 def _node(spec: dict, build: bool) -> Node:
     function = spec.get("function")
-    default_name = function["class"].rsplit(".", 1)[-1].rsplit(":", 1)[-1] if isinstance(function, dict) else None  # torch.argmax -> argmax
     return Node(
         model=spec.get("model"),
         function=(_partial(function) if build else _placeholder) if function is not None else None,
         inputs=spec.get("inputs", DEFAULT_INPUTS),
         outputs=spec.get("outputs", DEFAULT_OUTPUTS),
-        name=spec.get("name") or default_name,
+        name=node_name(spec),
         detach=spec.get("detach", False),
         forward_hooks=[_partial(h) for h in spec.get("forward_hooks") or []] if build else (),
         backward_hooks=[_partial(h) for h in spec.get("backward_hooks") or []] if build else (),

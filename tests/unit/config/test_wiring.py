@@ -109,3 +109,31 @@ def test_clipping_bounds_the_gradient_norm_the_optimizer_steps_with():
     spec.clip()
     spec.optimizer.step()
     assert torch.allclose(weight.detach(), torch.tensor([-0.6, -0.8, 0.0]))
+
+
+def test_function_nodes_hooks_and_a_stage_condition_come_from_the_config(write, in_tmp):
+    write({
+        "base.yaml": BASE,
+        "hooks.py": "def scale(node, outputs, factor):\n    return {k: v * factor for k, v in outputs.items()}\n\n"
+                    "def after_one_epoch(state):\n    return state.stage_epoch == 0\n",
+        "exp.yaml": "extends: base.yaml\n" + textwrap.dedent("""\
+            graph:
+              - {model: encoder, inputs: [x], outputs: [z]}
+              - {model: head, inputs: [z], outputs: [y_hat], forward_hooks: [{class: hooks.py:scale, factor: 2.0}]}
+              - {function: {class: torch.argmax, dim: 1}, inputs: [y_hat], outputs: [pred]}
+            pipelines:
+              main: {nodes: [encoder, head, argmax]}
+            stages:
+              - {epochs: 5, until: {class: hooks.py:after_one_epoch}}
+            trainer: {device: cpu, limit_batches: 2}
+            """),
+    })
+    trainer = build_trainer(load_config("exp.yaml", check=True), None, training=False)
+    graph = trainer.graph
+    x = torch.rand(3, 1, 8, 8)
+    tensors = graph.forward({"x": x})
+    expected = graph.models["head"](graph.models["encoder"](x)) * 2.0
+    assert torch.equal(tensors["y_hat"], expected) and torch.equal(tensors["pred"], expected.argmax(dim=1))
+    assert [node.name for node in graph.ordered] == ["encoder", "head", "argmax"]
+    trainer.fit()
+    assert (trainer.state.epoch, trainer.state.step) == (1, 2)  # `until` ended the 5-epoch stage after its first epoch
