@@ -28,7 +28,7 @@ from .errors import ConfigError, Problem, suggest
 from .files import EXTENSIONS, dump_yaml
 from .interpolation import escape, resolve
 from .overrides import apply_overrides
-from .schema import COLLECTIONS, SETTINGS, VALUES
+from .schema import SETTINGS
 from .validation import settings_defaults, validate
 
 _EMPTY = {"metrics": {}, "callbacks": [], "loggers": ["csv"], "task": {}}
