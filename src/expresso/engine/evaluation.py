@@ -97,6 +97,8 @@ class Evaluation:
         """The named output of the graph for every sample (read as ``pipeline``'s batches), concatenated on the CPU."""
         loader = data if isinstance(data, DataLoader) else self._loader(data, train=False)
         plan = self.plans[pipeline or next(iter(self.plans))]
+        if output not in self.graph.writer:
+            raise ValueError(f"predict: no graph node writes {output!r}; the nodes write {sorted(self.graph.writer)}")
         nodes = self.graph.needed([output])
         self.state.phase = "predict"
         self.graph.train(False)

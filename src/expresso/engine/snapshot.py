@@ -45,7 +45,7 @@ def restore(trainer, payload: dict[str, Any]) -> None:
     if loop.get("stage_stopped"):  # a stop condition ended that stage: go on with the next
         state.stage, state.stage_epoch = state.stage + 1, 0
     if state.stage < len(trainer.stages):
-        trainer._enter(trainer.stages[state.stage])
+        trainer.enter_stage(trainer.stages[state.stage])
     state.metrics = dict(payload["metrics"])
     saved_metrics = payload["train_metrics"]
     if saved_metrics is not None and "sums" in saved_metrics:  # written before pipelines existed: the one pipeline's

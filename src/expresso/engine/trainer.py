@@ -170,7 +170,7 @@ class Trainer(Evaluation):
             stages=[stage.name for stage in self.stages],
             metric_names=set().union(*(m.names(self._terms(name)) for (name, _), m in self.metric_sets.items())),
         )
-        self._enter(self.stages[0])
+        self.enter_stage(self.stages[0])
 
     def _terms(self, pipeline: str) -> list[str]:
         plan = self.plans[pipeline]
@@ -226,7 +226,7 @@ class Trainer(Evaluation):
     def _steps_done(self) -> bool:
         return self.state.max_steps is not None and self.state.step >= self.state.max_steps
 
-    def _enter(self, stage: Stage) -> None:
+    def enter_stage(self, stage: Stage) -> None:
         """Point the state at ``stage``: its name, its epoch budget, the optimizers each update steps."""
         state = self.state
         state.stage_name = stage.name
@@ -240,7 +240,7 @@ class Trainer(Evaluation):
 
     def _run_stage(self, stage: Stage) -> None:
         state = self.state
-        self._enter(stage)
+        self.enter_stage(stage)
         stage.freeze(self.graph)
         try:
             self.fire(Event.STAGE_START)
