@@ -111,7 +111,7 @@ class Plan:
             self.steps.append((update, nodes, chosen))
         wanted = [t for inputs in self.metric_inputs.values() for t in inputs]
         rest = graph.needed(wanted, among) + ([i for i in graph.order if i in among] if among is not None else [])
-        self.rest = list(dict.fromkeys(i for i in rest if i not in done))
+        self.rest = sorted({i for i in rest if i not in done}, key=graph.order.index)
         self.nodes = sorted(done | set(self.rest), key=graph.order.index)
         self.terms = [term for _, _, chosen in self.steps for term in chosen]
         self.log_terms = len(self.terms) > 1

@@ -61,7 +61,7 @@ from .data import make_loader
 from .devices import move, resolve_device
 from .evaluation import Evaluation
 from .events import Event, SkipBatch, StopEpoch, StopTraining
-from .graph import Graph
+from .graph import Graph, GraphError
 from .metrics import MetricSet
 from .interleave import epoch_batches
 from .pipeline import Pipeline, Plan
@@ -206,6 +206,10 @@ class Trainer(Evaluation):
         state.phase = "fit"
         if not any(split == "train" for _, split in self.loaders):
             raise ValueError("fit() needs train_data")
+        for index, stage in enumerate(self.stages):
+            untrainable = [name for name in stage.train if not self.plans[name].terms and self.step_fn is None]
+            if untrainable:
+                raise GraphError(f"stage {stage.name!r} trains pipeline(s) {untrainable}, which have no loss term to train with", ("stages", index))
         if resume_from is not None:
             self.load_checkpoint(resume_from)
         else:

@@ -139,3 +139,15 @@ def test_a_stage_naming_an_unknown_pipeline_or_model_fails_naming_the_stage():
     with pytest.raises(GraphError) as caught:
         trainer([Stage("probe", frozen=["enc"])])
     assert str(caught.value) == "stage 'probe' freezes model 'enc', which is not among ['decoder', 'encoder', 'head']"
+
+
+def test_fitting_a_pipeline_without_loss_terms_fails_before_any_step():
+    from test_pipelines import data
+
+    from expresso.engine.pipeline import Pipeline
+
+    fit = Trainer(graph=ae_graph(), pipelines=[Pipeline("look", train_data=data(8, 1), losses=[])], settings={"device": "cpu"})
+    with pytest.raises(GraphError) as caught:
+        fit.fit()
+    assert str(caught.value) == "stage 'main' trains pipeline(s) ['look'], which have no loss term to train with"
+    assert fit.state.step == 0
