@@ -93,6 +93,22 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="extra arguments for the config's `predict` hook")
     predict.set_defaults(handler=_lazy("evaluate", "predict"))
 
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="write a run's model weights to one safetensors file",
+        description=(
+            "Read a checkpoint (weights only, no code runs) and write every model's tensors to one safetensors file, "
+            "keys <model>.<param>, with metadata (expresso and format versions, experiment, epoch, step, model names). "
+            "Load it back with expresso.export.load_weights."
+        ),
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--checkpoint", default="best", help="best, last or a path (default: best; last when there is no best)")
+    export.add_argument("--format", choices=("safetensors",), default="safetensors", help="file format (default: safetensors)")
+    export.add_argument("--output", metavar="PATH", help="the file to write (default: RUN_DIR/export/<checkpoint name>.safetensors)")
+    export.set_defaults(handler=_lazy("export", "export"))
+
     runs = commands.add_parser("runs", parents=[common], help="table of runs: status, epochs, best metric, differing settings")
     runs.add_argument("root", nargs="?", metavar="ROOT", help="folder of runs (default: ./runs)")
     runs.set_defaults(handler=_lazy("runs", "runs"))

@@ -1,6 +1,7 @@
 """Checkpoints: ``last.ckpt`` always, ``best.ckpt`` by the monitored metric, optional top-k and step checkpoints.
 
-``last.ckpt`` is the resume point: written at every epoch end and, with
+``last.ckpt`` is the resume point (the one it replaced stays as
+``previous.ckpt``, the fallback when ``last.ckpt`` is found damaged): written at every epoch end and, with
 ``every_n_steps``, every N optimizer steps (mid-epoch: the loader position,
 RNG states and running metric sums are in it, so a resume continues bit for
 bit). ``best.ckpt`` is the checkpoint with the best monitored value so far
@@ -17,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..engine import manifest
 from ..engine.callback import Callback
 from ..engine.events import Event
 from ._monitor import Monitor
@@ -72,7 +74,7 @@ class Checkpoint(Callback):
 
     def on_batch_end(self, state) -> None:
         if self.every_n_steps and state.step % self.every_n_steps == 0:
-            state.save_checkpoint(self.dirpath / "last.ckpt")
+            state.save_checkpoint(self.dirpath / "last.ckpt", keep_previous=True)
 
     def on_epoch_end(self, state) -> None:
         value = self._monitor.read(state) if self._monitor else None  # None: not measured this epoch
@@ -92,12 +94,15 @@ class Checkpoint(Callback):
         def after_write() -> None:  # runs once last.ckpt is on disk
             if improved and self.save_top_k > 0:
                 _copy_atomic(last, folder / "best.ckpt")
+                manifest.alias(folder, "best.ckpt", "last.ckpt")
             if kept:
                 _copy_atomic(last, folder / kept)
+                manifest.alias(folder, kept, "last.ckpt")
             for _, name in dropped:
                 (folder / name).unlink(missing_ok=True)
+                manifest.forget(folder, name)
 
-        state.save_checkpoint(last, then=after_write)
+        state.save_checkpoint(last, then=after_write, keep_previous=True)
         if improved and self.save_top_k > 0:
             log.info("epoch %d: %s improved to %.6g; saving best.ckpt", state.epoch + 1, self.monitor, value)
 

@@ -23,9 +23,12 @@ until it is, the Trainer writes synchronously (``save_atomic``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
+import shutil
 import tempfile
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
@@ -36,14 +39,27 @@ FORMAT = "expresso-checkpoint"
 VERSION = 1
 
 
+PAUSE_ENV = "EXPRESSO_TEST_PAUSE_DURING_WRITE"  # test hook: a marker file to create, then sleep, after the first bytes
+
+
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, or is not an expresso checkpoint."""
+    """A checkpoint that cannot be read, is not an expresso checkpoint, or does not match its manifest entry."""
 
 
-def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    """Serialize straight into the temporary file (no copy in memory): for callers that wait anyway."""
-    with _atomic_file(Path(path)) as handle:
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, permissions); the previous one is intact."""
+
+
+def save_atomic(payload: dict[str, Any], path: Path, *, before_replace: Callable[[dict], None] | None = None, previous: Path | None = None) -> dict[str, Any]:
+    """Serialize straight into the temporary file (no copy in memory); returns its size and sha256.
+
+    ``before_replace(entry)`` runs once the bytes are durable, before the
+    rename (the manifest records them there, see manifest.py); with
+    ``previous``, the file being replaced stays there under that name.
+    """
+    with _atomic_file(Path(path), before_replace, previous) as handle:
         torch.save(_framed(payload), handle)
+    return handle.entry()
 
 
 def serialize(payload: dict[str, Any]) -> memoryview:
@@ -58,25 +74,75 @@ def write_atomic(data: bytes | memoryview, path: Path) -> None:
         handle.write(data)
 
 
+class _Hashing:
+    """A write-only file wrapper that counts and hashes what passes through (torch.save needs only write and flush)."""
+
+    def __init__(self, handle: BinaryIO):
+        self.handle, self.sha256, self.size = handle, hashlib.sha256(), 0
+        self._pause = os.environ.get(PAUSE_ENV)
+
+    def write(self, data: Any) -> int:
+        self.sha256.update(data)
+        self.size += memoryview(data).nbytes
+        written = self.handle.write(data)
+        if self._pause:  # test hook: the kill-during-write test stops the process here, half written
+            self.handle.flush()
+            Path(self._pause).touch()
+            time.sleep(600)
+        return written
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def entry(self) -> dict[str, Any]:
+        return {"size": self.size, "sha256": self.sha256.hexdigest()}
+
+
 def _framed(payload: dict[str, Any]) -> dict[str, Any]:
     return {"format": FORMAT, "version": VERSION, **payload}
 
 
 @contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A temporary file beside ``path``; renamed over it, durably, only if the block succeeds."""
+def _atomic_file(path: Path, before_replace: Callable[[dict], None] | None = None, previous: Path | None = None) -> Iterator[_Hashing]:
+    """A temporary file beside ``path``; renamed over it, durably, only if the block succeeds.
+
+    A failure (a full disk, a permission error) removes the temporary file
+    and raises ``CheckpointWriteError``: the file at ``path`` is untouched.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointWriteError(f"{path}: cannot write ({exc.strerror or exc}); the previous file is intact") from exc
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            handle = _Hashing(raw)
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            raw.flush()
+            os.fsync(raw.fileno())
+        if before_replace is not None:
+            before_replace(handle.entry())
+        if previous is not None and path.exists():
+            _link_over(path, previous)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CheckpointWriteError(f"{path}: cannot write ({exc.strerror or exc}); the previous file is intact") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_folder(path.parent)
+
+
+def _link_over(source: Path, target: Path) -> None:
+    """Make ``target`` another name of ``source``'s file, atomically (a copy where links are not supported)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -91,14 +157,22 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a checkpoint after checking it against its folder's manifest (when it has one)."""
+    from .manifest import verify
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    verify(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first})") from None
+        text = str(exc).strip()
+        if "Weights only load failed" in text:  # torch's advice (weights_only=False) would let the file run code: not ours to give
+            reason = "it holds objects other than tensors and plain data, which expresso never unpickles"
+        else:
+            reason = text.splitlines()[0] if text else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an expresso checkpoint (no '{FORMAT}' marker)")
     return payload

@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
+from . import manifest
 from .checkpoint_io import load_checkpoint, save_atomic
 from .data import make_loader
 from .devices import move, resolve_device
@@ -351,17 +352,24 @@ class Trainer(Evaluation):
             spec.optimizer.zero_grad(set_to_none=True)
 
     # -- checkpoints -------------------------------------------------------
-    def save_checkpoint(self, path: str | Path, then: Callable[[], None] | None = None) -> None:
-        """Everything a resumed run needs to continue bit for bit, written atomically.
+    def save_checkpoint(self, path: str | Path, then: Callable[[], None] | None = None, keep_previous: bool = False) -> None:
+        """Everything a resumed run needs to continue bit for bit, written atomically and recorded in the folder's manifest.
 
-        ``then`` runs once the file is on disk (e.g. linking it as best.ckpt).
+        ``then`` runs once the file is on disk (e.g. linking it as best.ckpt);
+        ``keep_previous`` keeps the file it replaces as ``previous.ckpt``, the
+        fallback when the newest is found damaged (manifest.py).
         Written on the training thread: with checkpoint_io.BackgroundWriter the
         SIGKILL resume test diverges now and then (see that module), so the
         Trainer does not use it until that is understood.
         """
         self.fire(Event.CHECKPOINT_SAVE)
-        payload = capture(self)
-        save_atomic(payload, Path(path))
+        payload, path = capture(self), Path(path)
+        position = {k: payload["loop"][k] for k in ("step", "epoch", "stage")}
+        entry = save_atomic(
+            payload, path, before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
+            previous=path.with_name(manifest.PREVIOUS) if keep_previous else None,
+        )
+        manifest.written(path.parent, path.name, {**entry, **position}, rotated=keep_previous)
         if then is not None:
             then()
 

@@ -73,6 +73,9 @@ class Peek(Callback):
         self.seen.append(self.look(state))
 
 
+ALWAYS = {"last.ckpt", "previous.ckpt", "manifest.json"}  # the resume point, its fallback, their sizes and hashes
+
+
 def files(folder: Path) -> set[str]:
     return {path.name for path in folder.iterdir()}
 
@@ -94,7 +97,7 @@ def test_last_ckpt_is_written_at_every_epoch_end(tmp_path):
         ({"epoch": 2, "batch_index": 0, "step": 6, "stage": 0, "stage_epoch": 2, "stage_stopped": False}, True),
         ({"epoch": 3, "batch_index": 0, "step": 9, "stage": 0, "stage_epoch": 3, "stage_stopped": False}, True),
     ]
-    assert files(folder) == {"last.ckpt", "best.ckpt"}
+    assert files(folder) == ALWAYS | {"best.ckpt"}
 
 
 @pytest.mark.parametrize(
@@ -111,12 +114,12 @@ def test_best_ckpt_holds_the_best_monitored_value_so_far(tmp_path, mode, expecte
     assert (checkpoint.best, checkpoint.best_epoch) == (expected[-1], best_epoch)
     position = {"stage": 0, "stage_epoch": best_epoch + 1, "stage_stopped": False}
     assert read(folder / "best.ckpt")["loop"] == {"epoch": best_epoch + 1, "batch_index": 0, "step": 3 * (best_epoch + 1), **position}
-    assert files(folder) == {"last.ckpt", "best.ckpt"}
+    assert files(folder) == ALWAYS | {"best.ckpt"}
 
 
 def test_save_top_k_keeps_exactly_the_k_best_epochs_and_deletes_the_others(tmp_path):
     folder = tmp_path / "checkpoints"
-    peek = Peek(lambda state: sorted(files(folder) - {"last.ckpt", "best.ckpt"}))
+    peek = Peek(lambda state: sorted(files(folder) - ALWAYS - {"best.ckpt"}))
     checkpoint = Checkpoint(monitor="val/x", save_top_k=3)
     trainer_for(tmp_path, Script([5.0, 3.0, 4.0, 1.0, 2.0, 6.0]), checkpoint, peek, max_epochs=6).fit()
 
@@ -140,12 +143,12 @@ def test_save_top_k_keeps_exactly_the_k_best_epochs_and_deletes_the_others(tmp_p
 def test_epochs_that_did_not_validate_never_enter_the_top_k(tmp_path):
     folder = tmp_path / "checkpoints"
     trainer_for(tmp_path, Checkpoint(save_top_k=3), max_epochs=4, val_every_n_epochs=2).fit()
-    assert files(folder) == {"last.ckpt", "best.ckpt", "epoch=1-step=6.ckpt", "epoch=3-step=12.ckpt"}
+    assert files(folder) == ALWAYS | {"best.ckpt", "epoch=1-step=6.ckpt", "epoch=3-step=12.ckpt"}
 
 
 def test_save_top_k_zero_writes_only_last_ckpt(tmp_path):
     trainer_for(tmp_path, Checkpoint(save_top_k=0)).fit()
-    assert files(tmp_path / "checkpoints") == {"last.ckpt"}
+    assert files(tmp_path / "checkpoints") == ALWAYS
 
 
 def test_every_n_steps_writes_last_ckpt_at_those_steps(tmp_path):
@@ -179,7 +182,7 @@ def test_every_n_steps_writes_last_ckpt_at_those_steps(tmp_path):
 
 def test_no_temporary_files_are_left_in_the_folder(tmp_path):
     trainer_for(tmp_path, Script([3.0, 1.0, 2.0]), Checkpoint(monitor="val/x", save_top_k=2, every_n_steps=1)).fit()
-    assert files(tmp_path / "checkpoints") == {"last.ckpt", "best.ckpt", "epoch=1-step=6.ckpt", "epoch=2-step=9.ckpt"}
+    assert files(tmp_path / "checkpoints") == ALWAYS | {"best.ckpt", "epoch=1-step=6.ckpt", "epoch=2-step=9.ckpt"}
 
 
 def test_a_misspelt_monitor_fails_at_the_first_epoch_end_naming_the_metrics(tmp_path):

@@ -1,0 +1,52 @@
+"""``expresso export``: a run's model weights as one safetensors file (see expresso/export.py for the file).
+
+The checkpoint is read with ``weights_only=True`` and checked before
+anything is written: a bad run folder, a missing checkpoint or one that is
+not an expresso checkpoint exits with status 2, one line naming the file,
+and leaves no export file behind.
+"""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from pathlib import Path
+
+from . import UsageError
+from .train import checkpoint_path, open_run
+
+
+def export(args: Namespace) -> int:
+    from ..export import SUFFIX, WeightsError, checkpoint_weights, save_weights
+
+    run_dir = open_run(args.run_dir)
+    checkpoint = checkpoint_path(run_dir, args.checkpoint)
+    output = Path(args.output) if args.output else run_dir / "export" / f"{checkpoint.stem}{SUFFIX}"
+    if output.is_dir():
+        raise UsageError(f"{output}: is a folder; --output takes a file path, e.g. {output / (checkpoint.stem + SUFFIX)}")
+    models, metadata = checkpoint_weights(checkpoint, experiment=_experiment(run_dir))  # CheckpointError: exit 2, nothing written
+    try:
+        written = save_weights(models, output, metadata)
+    except WeightsError as exc:
+        raise UsageError(f"{checkpoint}: cannot export: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot write ({exc.strerror or exc})") from None
+    tensors, count = len(written.tensors), len(written.models)
+    print(f"written: {output} ({tensors} {_plural(tensors, 'tensor')}, {count} {_plural(count, 'model')})")
+    return 0
+
+
+def _experiment(run_dir: Path) -> str | None:
+    """The run's experiment name from run.json (None if unreadable: the checkpoint's config names it then)."""
+    import json
+
+    from ..runs.folder import RECORD_FILE
+
+    try:
+        name = json.loads((run_dir / RECORD_FILE).read_text()).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else word + "s"

@@ -1,0 +1,129 @@
+"""checkpoints/manifest.json: the size, sha256 and loop position of every checkpoint written, so a damaged file is caught.
+
+A checkpoint that lost bytes (a truncated copy, a bad disk block, a flipped
+bit) may still unpickle into wrong weights; comparing its size and sha256
+with what the writer recorded catches it before anything is loaded.
+
+Why a list of recent entries beside the names: the manifest and the
+checkpoint are two files, and no rename moves both at once. Each write
+records its entry in ``recent`` before the checkpoint is renamed into place,
+and the names (``last.ckpt``, ``previous.ckpt``, ``best.ckpt``...) after, so
+at every moment each file on disk matches an entry: a file is valid when its
+size and hash equal any entry of the manifest. A folder without a manifest
+(checkpoints written before it existed, or copied alone) is not verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .checkpoint_io import CheckpointError
+
+MANIFEST = "manifest.json"
+PREVIOUS = "previous.ckpt"  # the last.ckpt before the newest: the fallback of a damaged last.ckpt
+RECENT = 4
+
+
+def _read(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {"files": {}, "recent": []}
+    if not isinstance(data, dict):
+        return {"files": {}, "recent": []}
+    return {"files": dict(data.get("files") or {}), "recent": list(data.get("recent") or [])}
+
+
+def _write(folder: Path, data: dict[str, Any]) -> None:
+    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, folder / MANIFEST)
+
+
+def about_to_write(folder: Path, entry: dict[str, Any]) -> None:
+    """Record a checkpoint's bytes before they are renamed into place."""
+    data = _read(folder)
+    data["recent"] = [{**entry, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, *data["recent"]][:RECENT]
+    _write(folder, data)
+
+
+def written(folder: Path, name: str, entry: dict[str, Any], rotated: bool = False) -> None:
+    """``name`` now holds ``entry``; with ``rotated``, what it held before is ``previous.ckpt``."""
+    data = _read(folder)
+    if rotated and name in data["files"]:
+        data["files"][PREVIOUS] = data["files"][name]
+    data["files"][name] = data["recent"][0] if data["recent"] and data["recent"][0]["sha256"] == entry["sha256"] else entry
+    _write(folder, data)
+
+
+def alias(folder: Path, name: str, of: str) -> None:
+    """``name`` is a copy (a link) of ``of``: e.g. best.ckpt of last.ckpt."""
+    data = _read(folder)
+    if of in data["files"]:
+        data["files"][name] = data["files"][of]
+        _write(folder, data)
+
+
+def forget(folder: Path, name: str) -> None:
+    data = _read(folder)
+    if data["files"].pop(name, None) is not None:
+        _write(folder, data)
+
+
+def entry_of(path: Path) -> dict[str, Any] | None:
+    """The manifest entry matching the file at ``path`` (None when it matches none)."""
+    data = _read(path.parent)
+    size = path.stat().st_size
+    candidates = [e for e in [*data["files"].values(), *data["recent"]] if e.get("size") == size]
+    if not candidates:
+        return None
+    digest = sha256_of(path)
+    return next((e for e in candidates if e.get("sha256") == digest), None)
+
+
+def verify(path: Path) -> None:
+    """Raise ``CheckpointError`` when ``path``'s folder has a manifest and the file matches none of its entries."""
+    if not (path.parent / MANIFEST).is_file():
+        return
+    if entry_of(path) is None:
+        recorded = _read(path.parent)["files"].get(path.name)
+        expected = f" (recorded: {recorded['size']} bytes, sha256 {recorded['sha256'][:12]})" if recorded else ""
+        raise CheckpointError(
+            f"{path}: damaged: {path.stat().st_size} bytes, sha256 {sha256_of(path)[:12]}, matching no checkpoint in {path.parent / MANIFEST}{expected}"
+        )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resume_point(folder: Path, log) -> Path:
+    """``last.ckpt`` if it is sound, else ``previous.ckpt`` (saying why); ``CheckpointError`` when neither is."""
+    last, previous = folder / "last.ckpt", folder / PREVIOUS
+    try:
+        if not last.is_file():
+            raise CheckpointError(f"{last}: checkpoint not found")
+        verify(last)
+        return last
+    except CheckpointError as first:
+        if not previous.is_file():
+            raise
+        try:
+            verify(previous)
+        except CheckpointError as second:
+            raise CheckpointError(f"{first}; and the fallback {second}") from None
+        step = (entry_of(previous) or {}).get("step")
+        log(f"{first}\nresuming from the previous checkpoint instead: {previous}" + (f" (step {step})" if step is not None else ""))
+        return previous
