@@ -70,6 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-root", help="where run folders go (default: ./runs)")
     train.add_argument("--dev-run", type=_positive, metavar="N", help="N batches of each split, one epoch, run folder under a scratch root")
     train.add_argument("--offline", action="store_true", help="hosted trackers stay offline")
+    train.add_argument("--run-id", help="a fixed run folder name (a job id), so a restarted job finds its run again")
+    train.add_argument("--resume-if-exists", action="store_true", help="if the --run-id folder holds an unfinished run, resume it")
+    train.add_argument("--force", action="store_true", help="if the --run-id folder holds a run, move it aside and start over")
     train.set_defaults(handler=_lazy("train", "train"))
 
     resume = commands.add_parser("resume", parents=[common], help="continue a run exactly where it stopped")

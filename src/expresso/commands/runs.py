@@ -14,6 +14,7 @@ MAX_HPARAMS = 5
 
 def runs(args: Namespace) -> int:
     from ..config.files import parse_yaml
+    from ..runs.record import shown_status
 
     root = Path(args.root or "runs")
     if not root.is_dir():
@@ -37,7 +38,7 @@ def runs(args: Namespace) -> int:
         best = summary.get("best")
         best_text = f"{summary.get('monitor')}={best:.4g}" if isinstance(best, (int, float)) else "-"
         rows.append(
-            [record.get("name", "?"), record.get("run_id", "?"), record.get("status", "?"), str(summary.get("epochs", 0)), best_text]
+            [record.get("name", "?"), record.get("run_id", "?"), shown_status(record), str(summary.get("epochs", 0)), best_text]
             + [_short(flat.get(key)) for key in varying]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from ..engine.trainer import Trainer
 from ..runs.folder import LOG_FILE
+from ..runs.preemption import EXIT_PREEMPTED, Preempted, Preemption
 from ..runs.record import RunRecord
 
 log = logging.getLogger("expresso")
@@ -37,10 +41,11 @@ def detach_logging(handlers: list[logging.Handler]) -> None:
         handler.close()
 
 
-def run_fit(trainer: Trainer, record: RunRecord, resume_from: Path | None = None) -> int:
+def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, resume_from: Path | None = None) -> int:
     """Fit (then test, when there is test data); record the outcome in run.json; print the result."""
     run_dir = record.path.parent
     handlers = attach_logging(run_dir)
+    preemption.install()
     try:
         if resume_from is not None:
             log.info("resuming %s from %s", run_dir, resume_from)
@@ -57,6 +62,13 @@ def run_fit(trainer: Trainer, record: RunRecord, resume_from: Path | None = None
         summary["final"] = metrics
         record.update(summary=summary)
         record.finish("completed")
+    except Preempted as stop:
+        record.update(interrupted_by=signal.Signals(stop.signum).name)
+        record.finish("interrupted")
+        log.info("%s: checkpoint written at step %d; resume with: expresso resume %s", stop, trainer.state.step, run_dir)
+        if trainer.settings["requeue"]:
+            requeue()
+        return EXIT_PREEMPTED
     except KeyboardInterrupt:
         record.finish("interrupted")
         log.info("interrupted; resume with: expresso resume %s", run_dir)
@@ -65,9 +77,27 @@ def run_fit(trainer: Trainer, record: RunRecord, resume_from: Path | None = None
         record.finish("failed")
         raise
     finally:
+        preemption.uninstall()
         detach_logging(handlers)
     print(f"run folder: {run_dir}")
     width = max(map(len, metrics), default=0)
     for key, value in metrics.items():
         print(f"  {key:<{width}}  {value:.6g}")
     return 0
+
+
+def requeue() -> None:
+    """``scontrol requeue $SLURM_JOB_ID``: SLURM starts the job again (its command should resume: --resume-if-exists)."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        log.warning("trainer.requeue is on, but this is not a SLURM job (no SLURM_JOB_ID): nothing requeued")
+        return
+    try:
+        result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("scontrol requeue %s failed: %s", job, exc)
+        return
+    if result.returncode == 0:
+        log.info("requeued SLURM job %s", job)
+    else:
+        log.warning("scontrol requeue %s failed (exit %d): %s", job, result.returncode, result.stderr.strip())

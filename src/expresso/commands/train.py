@@ -3,13 +3,23 @@
 Everything that can be wrong with the input (config, classes, arguments,
 datasets, init_from) is found before the run folder is created: a bad run
 leaves nothing behind that claims to be a run.
+
+For jobs that restart (SLURM requeues, torchrun's elastic restarts), a run
+folder can have a fixed name: ``--run-id ID`` (default with
+``--resume-if-exists``: the scheduler's job id). Training into an id that
+holds an unfinished run resumes it with ``--resume-if-exists`` (or
+``trainer.auto_resume``); one that holds a completed run is refused unless
+``--force``, which moves it aside (nothing is deleted).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import sys
 import tempfile
+import time
 from argparse import Namespace
 from pathlib import Path
 
@@ -21,7 +31,8 @@ DEV_ROOT = Path(tempfile.gettempdir()) / "expresso-dev-runs"
 def train(args: Namespace) -> int:
     from ..config import load_config
     from ..engine.build import build_trainer
-    from ..runs.folder import CONFIG_FILE, create_run_dir, plan_run_dir
+    from ..runs.folder import CONFIG_FILE, create_run_dir, plan_run_dir, safe_name
+    from ..runs.preemption import Preemption
     from ..runs.record import RecordSummary, RunRecord
     from .session import run_fit
 
@@ -38,42 +49,88 @@ def train(args: Namespace) -> int:
 
         torch.autograd.set_detect_anomaly(True)
     runs_root = Path(args.runs_root) if args.runs_root else (DEV_ROOT if args.dev_run else Path("runs"))
-    run_dir = plan_run_dir(runs_root, config["name"])
     settings = config["trainer"]
+    run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
+    if run_id is not None:
+        run_dir = runs_root / safe_name(config["name"]) / safe_name(run_id)
+        if _claimed(run_dir, resume=args.resume_if_exists or settings["auto_resume"], force=args.force):
+            return resume(Namespace(run_dir=str(run_dir), overrides=[], checkpoint=None, debug=getattr(args, "debug", False)))
+    else:
+        run_dir = plan_run_dir(runs_root, config["name"])
     record = RunRecord(run_dir, {})
-    trainer = build_trainer(config, run_dir, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]),))
+    preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
+    trainer = build_trainer(config, run_dir, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption))
     create_run_dir(run_dir)
     (run_dir / CONFIG_FILE).write_text(config.to_yaml())
     record.data = RunRecord.fields(
         run_dir, name=config["name"], seed=settings["seed"], device=str(trainer.device), project_root=config.project_root
     )
     record.update(offline=bool(args.offline), dev_run=args.dev_run)
-    return run_fit(trainer, record)
+    return run_fit(trainer, record, preemption)
+
+
+def _scheduler_job_id() -> str:
+    """The run id a requeued job finds again: SLURM's or torchrun's job id."""
+    for variable in ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    raise UsageError("--resume-if-exists (trainer.auto_resume) needs --run-id ID, or a SLURM_JOB_ID/TORCHELASTIC_RUN_ID to use as one")
+
+
+def _claimed(run_dir: Path, *, resume: bool, force: bool) -> bool:
+    """Whether the --run-id folder holds a run to resume; moves a run aside with --force; refuses to overwrite one."""
+    from ..runs.folder import RECORD_FILE
+
+    if not run_dir.exists():
+        return False
+    try:
+        status = json.loads((run_dir / RECORD_FILE).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    resumable = any((run_dir / "checkpoints" / name).is_file() for name in ("last.ckpt", "previous.ckpt"))
+    if force:
+        aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.rename(aside)
+        print(f"--force: moved the earlier run to {aside}", file=sys.stderr)
+        return False
+    if status == "completed":
+        raise UsageError(f"{run_dir}: holds a completed run; use another --run-id, or --force to move it aside and start over")
+    if resume and resumable:
+        print(f"resuming the unfinished run in {run_dir} (status {status})", file=sys.stderr)
+        return True
+    what = "no checkpoint to resume from" if resume else f"a run (status {status}); --resume-if-exists continues it"
+    raise UsageError(f"{run_dir}: already holds {what}; --force moves it aside and starts over")
 
 
 def resume(args: Namespace) -> int:
     from ..config import load_config
     from ..config.callables import add_project_to_path
     from ..engine.build import build_trainer
+    from ..engine.manifest import resume_point
     from ..runs.folder import CONFIG_FILE
+    from ..runs.preemption import Preemption
     from ..runs.record import RecordSummary, RunRecord, now
     from .session import run_fit
 
     run_dir = open_run(args.run_dir)
     record = RunRecord(run_dir)
     add_project_to_path(Path(record.data.get("project_root") or os.getcwd()))
-    checkpoint = checkpoint_path(run_dir, args.checkpoint or "last")
+    if args.checkpoint:
+        checkpoint = checkpoint_path(run_dir, args.checkpoint)
+    else:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
+        checkpoint = resume_point(run_dir / "checkpoints", log=lambda message: print(f"expresso: {message}", file=sys.stderr))
     config = load_config(run_dir / CONFIG_FILE, args.overrides, check=True)
     settings = config["trainer"]
+    preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
     trainer = build_trainer(
-        config, run_dir, init_weights=False, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]),)
+        config, run_dir, init_weights=False, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
     )
     if args.overrides:
         (run_dir / CONFIG_FILE).write_text(config.to_yaml())
     resumes = list(record.data.get("resumes") or [])
     resumes.append({"at": now(), "checkpoint": str(checkpoint), "overrides": list(args.overrides), "command": " ".join(["expresso", *sys.argv[1:]])})
-    record.update(status="running", ended_at=None, resumes=resumes)
-    return run_fit(trainer, record, resume_from=checkpoint)
+    record.update(status="running", ended_at=None, resumes=resumes, pid=os.getpid(), host=socket.gethostname())
+    return run_fit(trainer, record, preemption, resume_from=checkpoint)
 
 
 def open_run(path: str) -> Path:

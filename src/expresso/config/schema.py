@@ -83,6 +83,8 @@ class TrainerConfig:
     log_every_n_steps: int = setting(50, min=1, doc="write a training row to the history every N steps")
     limit_batches: Optional[int] = setting(None, min=1, doc="use at most N batches of each split per epoch (--dev-run sets it)")
     limit_epochs: Optional[int] = setting(None, min=1, doc="train at most N epochs per stage (--dev-run sets 1)")
+    auto_resume: bool = setting(False, doc="train on a --run-id folder that holds an unfinished run resumes it (what --resume-if-exists does)")
+    requeue: bool = setting(False, doc="on SIGTERM/SIGUSR1 under SLURM, after the checkpoint: scontrol requeue the job")
     compile: Union[bool, Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]] = setting(
         False, doc="torch.compile every model (true, or a torch.compile mode); opt-in: the first steps pay for compiling"
     )

@@ -39,7 +39,8 @@ FORMAT = "expresso-checkpoint"
 VERSION = 1
 
 
-PAUSE_ENV = "EXPRESSO_TEST_PAUSE_DURING_WRITE"  # test hook: a marker file to create, then sleep, after the first bytes
+PAUSE_ENV = "EXPRESSO_TEST_PAUSE_DURING_WRITE"  # test hook "N:MARKER": in the N-th write, after its first bytes, touch MARKER and sleep
+_writes = 0  # atomic writes started by this process (for the test hook)
 
 
 class CheckpointError(ValueError):
@@ -78,8 +79,11 @@ class _Hashing:
     """A write-only file wrapper that counts and hashes what passes through (torch.save needs only write and flush)."""
 
     def __init__(self, handle: BinaryIO):
+        global _writes
+        _writes += 1
         self.handle, self.sha256, self.size = handle, hashlib.sha256(), 0
-        self._pause = os.environ.get(PAUSE_ENV)
+        count, _, marker = os.environ.get(PAUSE_ENV, "").partition(":")
+        self._pause = marker if count.isdigit() and int(count) == _writes else None
 
     def write(self, data: Any) -> int:
         self.sha256.update(data)

@@ -3,6 +3,12 @@
 Written atomically (temporary file, then rename) at the start, after every
 epoch (progress summary) and at the end, so a reader never sees half a file
 and a crashed run is visibly not ``completed``.
+
+A run that dies without a word (SIGKILL, a node lost) stays ``running`` on
+disk. To tell it from a live one, a running fit refreshes ``heartbeat`` at
+least every ``HEARTBEAT_SECONDS`` and records its ``host`` and ``pid``:
+``crashed`` is a ``running`` record whose process is gone (same host) or
+whose heartbeat is older than ``STALE_AFTER_SECONDS`` (another host).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,8 @@ from ..engine.callback import Callback
 from .folder import RECORD_FILE
 
 STATUSES = ("running", "completed", "failed", "interrupted")
+HEARTBEAT_SECONDS = 30
+STALE_AFTER_SECONDS = 10 * HEARTBEAT_SECONDS
 
 
 def now() -> str:
@@ -70,6 +79,8 @@ class RunRecord:
             "command": " ".join(["expresso", *sys.argv[1:]]),
             "started_at": now(),
             "ended_at": None,
+            "heartbeat": now(),
+            "pid": os.getpid(),
             "git": git_state(Path(project_root)),
             "host": socket.gethostname(),
             "platform": platform.platform(),
@@ -95,13 +106,40 @@ class RunRecord:
         os.replace(tmp, self.path)
 
 
+def shown_status(record: dict[str, Any], timestamp: float | None = None) -> str:
+    """The record's status, or ``crashed`` for a ``running`` one whose process is gone or whose heartbeat went stale."""
+    status = record.get("status", "?")
+    if status != "running":
+        return status
+    pid = record.get("pid")
+    if record.get("host") == socket.gethostname() and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "crashed"
+        except PermissionError:  # alive, another user's
+            pass
+    try:
+        beat = datetime.strptime(record.get("heartbeat") or "", "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return status
+    return "crashed" if (timestamp or time.time()) - beat > STALE_AFTER_SECONDS else status
+
+
 class RecordSummary(Callback):
-    """Keeps run.json's summary (epochs done, latest and best monitored value) current."""
+    """Keeps run.json's summary (epochs done, latest and best monitored value) and heartbeat current."""
 
     order = 200
 
     def __init__(self, record: RunRecord, monitor: str, mode: str):
         self.record, self.monitor, self.mode = record, monitor, mode
+        self._next_beat = 0.0
+
+    def on_batch_end(self, state) -> None:
+        moment = time.monotonic()
+        if moment >= self._next_beat:  # one clock read per step; a write every HEARTBEAT_SECONDS
+            self._next_beat = moment + HEARTBEAT_SECONDS
+            self.record.update(heartbeat=now())
 
     def on_epoch_end(self, state) -> None:
         summary = dict(self.record.data.get("summary") or {})
@@ -110,4 +148,4 @@ class RecordSummary(Callback):
         if value is not None and (best is None or (value < best if self.mode == "min" else value > best)):
             summary["best"], summary["best_epoch"] = value, state.epoch
         summary.update(epochs=state.epoch + 1, step=state.step, monitor=self.monitor, mode=self.mode, metrics=dict(state.metrics))
-        self.record.update(summary=summary)
+        self.record.update(summary=summary, heartbeat=now())

@@ -1,0 +1,64 @@
+"""Preemption: SIGTERM or SIGUSR1 (SLURM's warning before the end of a job) stop a run cleanly, to be resumed.
+
+A signal only sets a flag: the handler runs between two Python bytecodes,
+possibly in the middle of a checkpoint write, so it must not write anything
+itself. At the next step boundary (a batch's end, or an epoch's end) the
+callback writes ``last.ckpt`` (atomically, keeping the one it replaces), then
+raises ``Preempted``: the command marks run.json ``interrupted``, asks SLURM
+to requeue the job when ``trainer.requeue`` is on, and exits with
+``EXIT_PREEMPTED``. A second signal while that happens changes nothing: the
+flag is already set, and the write is atomic either way.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from ..engine.callback import Callback
+
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL (sysexits.h): "temporary failure, try again": what a scheduler should requeue
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class Preempted(Exception):
+    """The run stopped at a step boundary after a preemption signal; its last.ckpt is the resume point."""
+
+    def __init__(self, signum: int, checkpoint: Path):
+        self.signum, self.checkpoint = signum, checkpoint
+        super().__init__(f"stopped by {signal.Signals(signum).name}; checkpoint {checkpoint}")
+
+
+class Preemption(Callback):
+    order = 9_000  # after every built-in callback of the same event: the epoch's own checkpoint is already written
+    phases = ("fit",)
+
+    def __init__(self, checkpoint: Path):
+        self.checkpoint = Path(checkpoint)
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        for signum in SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def uninstall(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+
+    def on_batch_end(self, state) -> None:
+        if self.received is not None:
+            self._stop(state)
+
+    def on_epoch_end(self, state) -> None:
+        if self.received is not None:
+            self._stop(state)
+
+    def _stop(self, state) -> None:
+        state.save_checkpoint(self.checkpoint, keep_previous=True)
+        raise Preempted(self.received, self.checkpoint)

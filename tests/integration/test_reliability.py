@@ -1,0 +1,186 @@
+"""Surviving preemption, kills during a checkpoint write, damaged checkpoints and restarts: real processes, real signals.
+
+One config (shuffled batches, dropout, step checkpoints) trains once
+undisturbed (A); every other run is disturbed in one way, then finished,
+and must end with A's weights, bit for bit:
+
+- SIGTERM mid-epoch (and SIGUSR1 during the checkpoint it triggers): exit 75,
+  run.json ``interrupted``, ``expresso resume`` finishes it;
+- SIGKILL while the temporary checkpoint file is half written (a test hook
+  pauses the write): the previous last.ckpt is intact, ``expresso runs``
+  shows the run ``crashed``, resume finishes it;
+- last.ckpt with one flipped byte, or truncated: resume says the file is
+  damaged and continues from previous.ckpt;
+- a job restarted with the same command (``--run-id --resume-if-exists``)
+  continues its run; a completed run is not overwritten without ``--force``;
+- ``trainer.requeue`` calls ``scontrol requeue $SLURM_JOB_ID`` (a fake
+  scontrol on PATH records its arguments).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from test_resume import EXAMPLE_CONFIGS, FIXTURES, differences, load, read_record
+
+EXPERIMENT = textwrap.dedent(
+    """\
+    extends: ../defaults/classification.yaml
+    name: sturdy
+    model: {class: expresso.models.MLP, in_features: 64, hidden: [64], dropout: 0.1}
+    trainer: {max_epochs: 3, batch_size: 128, log_every_n_steps: 5}
+    dataloader: {shuffle: true}
+    callbacks:
+      - {class: expresso.callbacks.Checkpoint, monitor: val/acc, mode: max, every_n_steps: 4}
+      - {class: fixtures/signals.py:SignalAt}
+    """
+)
+SIGNAL_AT = 15  # 10 steps per epoch: mid-epoch 2; the preemption checkpoint holds step 15
+PAUSE_IN_WRITE = 5  # the 5th checkpoint write (steps 4, 8, epoch 1 end, 12, then 16) is killed half written
+
+
+def run(args, project, env=None, wait=True):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "expresso", *map(str, args)], cwd=project, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    if not wait:
+        return process
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def one_run(root: Path) -> Path:
+    found = sorted(p for p in (root / "sturdy").iterdir() if ".replaced-" not in p.name)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def same_end(a_dir: Path, b_dir: Path) -> list[str]:
+    a, b = load(a_dir / "checkpoints" / "last.ckpt"), load(b_dir / "checkpoints" / "last.ckpt")
+    return differences(a["models"], b["models"]) + differences(a["optimizers"], b["optimizers"]) + differences(a["loop"], b["loop"])
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    project = tmp_path_factory.mktemp("sturdy")
+    shutil.copytree(EXAMPLE_CONFIGS, project / "configs")
+    shutil.copytree(FIXTURES, project / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "configs" / "experiments" / "sturdy.yaml").write_text(EXPERIMENT)
+    fake = project / "bin"
+    fake.mkdir()
+    (fake / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {project / 'scontrol.log'}\n")
+    (fake / "scontrol").chmod(0o755)
+    return project
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(project):
+    result = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "A"], project)
+    assert result.returncode == 0, result.stderr
+    return one_run(project / "A")
+
+
+@pytest.fixture(scope="module")
+def preempted(project):
+    """A run sent SIGTERM at step 15 (SIGUSR1 during its checkpoint), under SLURM with requeue on."""
+    env = {"EXPRESSO_TEST_SIGNAL_AT_STEP": str(SIGNAL_AT), "SLURM_JOB_ID": "4242", "PATH": f"{project / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    result = run(["train", "configs/experiments/sturdy.yaml", "trainer.requeue=true", "--runs-root", project / "B"], project, env)
+    run_dir = one_run(project / "B")
+    return {"result": result, "run_dir": run_dir, "record": read_record(run_dir), "loop": load(run_dir / "checkpoints" / "last.ckpt")["loop"]}
+
+
+def test_sigterm_checkpoints_at_the_step_boundary_marks_interrupted_and_exits_75(preempted, project):
+    assert preempted["result"].returncode == 75, preempted["result"].stderr
+    assert preempted["record"]["status"] == "interrupted" and preempted["record"]["interrupted_by"] == "SIGTERM"
+    assert preempted["loop"] == {"epoch": 1, "batch_index": 5, "step": SIGNAL_AT, "stage": 0, "stage_epoch": 1, "stage_stopped": False}
+    assert "stopped by SIGTERM" in preempted["result"].stderr and "resume with: expresso resume" in preempted["result"].stderr
+    assert (project / "scontrol.log").read_text() == "requeue 4242\n"  # trainer.requeue under SLURM
+
+
+def test_a_preempted_run_resumes_to_the_uninterrupted_runs_weights_bit_for_bit(preempted, uninterrupted, project):
+    result = run(["resume", preempted["run_dir"]], project)
+    assert result.returncode == 0, result.stderr
+    assert read_record(preempted["run_dir"])["status"] == "completed"
+    assert same_end(uninterrupted, preempted["run_dir"]) == []
+    assert (preempted["run_dir"] / "metrics.csv").read_text() == (uninterrupted / "metrics.csv").read_text()
+
+
+def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_and_resume_finishes(uninterrupted, project):
+    marker = project / "paused"
+    process = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "C"], project,
+                  {"EXPRESSO_TEST_PAUSE_DURING_WRITE": f"{PAUSE_IN_WRITE}:{marker}"}, wait=False)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
+        time.sleep(0.05)
+    process.kill()  # SIGKILL, half way through writing the temporary file
+    process.communicate()
+    run_dir = one_run(project / "C")
+    folder = run_dir / "checkpoints"
+    assert [p.name for p in folder.glob(".last.ckpt.*.tmp")], "the half-written temporary file is there"
+    assert load(folder / "last.ckpt")["loop"]["step"] == 12  # the write before the killed one, whole and verified
+    table = run(["runs", project / "C"], project)
+    assert "crashed" in table.stdout.splitlines()[1], table.stdout
+    result = run(["resume", run_dir], project)
+    assert result.returncode == 0, result.stderr
+    assert same_end(uninterrupted, run_dir) == []
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
+def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_one(damage, uninterrupted, project, tmp_path):
+    killed = project / f"D-{damage.replace(' ', '-')}"
+    result = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", killed], project, {"EXPRESSO_TEST_SIGNAL_AT_STEP": "18"})
+    assert result.returncode == 75
+    run_dir = one_run(killed)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    data = bytearray(last.read_bytes())
+    if damage == "flipped byte":
+        data[len(data) // 2] ^= 0x01
+    else:
+        data = data[: len(data) * 3 // 4]
+    last.write_bytes(bytes(data))
+
+    result = run(["resume", run_dir], project)
+    assert result.returncode == 0, result.stderr
+    assert f"{last}: damaged" in result.stderr
+    assert f"resuming from the previous checkpoint instead: {run_dir / 'checkpoints' / 'previous.ckpt'} (step 16)" in result.stderr
+    assert same_end(uninterrupted, run_dir) == []
+
+
+def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritten(uninterrupted, project):
+    command = ["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "E", "--run-id", "job-7", "--resume-if-exists"]
+    first = run(command, project, {"EXPRESSO_TEST_SIGNAL_AT_STEP": "7"})
+    assert first.returncode == 75, first.stderr
+    run_dir = project / "E" / "sturdy" / "job-7"
+    again = run(command, project)  # what a requeued job runs: the same command
+    assert again.returncode == 0, again.stderr
+    assert "resuming the unfinished run" in again.stderr
+    assert same_end(uninterrupted, run_dir) == []
+    refused = run(command, project)
+    assert refused.returncode == 2 and "holds a completed run" in refused.stderr
+    forced = run([*command, "--force"], project)
+    assert forced.returncode == 0, forced.stderr
+    assert read_record(run_dir)["status"] == "completed" and len(list((project / "E" / "sturdy").glob("job-7.replaced-*"))) == 1
+
+
+def test_eight_runs_started_at_once_under_one_root_each_get_their_own_complete_folder(project):
+    root = project / "F"
+    processes = [run(["train", "configs/experiments/sturdy.yaml", "--dev-run", "2", "--runs-root", root], project, wait=False) for _ in range(8)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in processes]
+    assert [code for _, _, code in results] == [0] * 8, [err for _, err, _ in results]
+    folders = sorted((root / "sturdy").iterdir())
+    assert len(folders) == 8
+    for folder in folders:
+        assert read_record(folder)["status"] == "completed"
+        assert load(folder / "checkpoints" / "last.ckpt")["loop"]["step"] == 2
+    table = run(["runs", root], project).stdout.splitlines()
+    assert len(table) == 9 and all(" completed " in line for line in table[1:])
