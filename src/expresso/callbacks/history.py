@@ -104,7 +104,11 @@ class History(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.columns = list(state["columns"])
         self.rows_written = state["rows_written"]
-        self._truncate_to = self.rows_written  # applied at fit start, once the file is known
+        self._pending = []  # rows of a stretch a rollback undoes
+        if self.path is not None and self.path.exists():  # a rollback during the fit: cut the file back now
+            self._truncate(self.rows_written)
+        else:
+            self._truncate_to = self.rows_written  # applied at fit start, once the file is known
 
 
 def _plain(value: Any) -> Any:

@@ -3,8 +3,15 @@
 A NaN loss silently poisons every weight at the next optimizer step, and the
 run then trains on garbage for hours. ``NaNGuard`` checks ``loss`` and every
 ``loss/<term>`` after each forward (and, with ``check_gradients``, every
-gradient after backward) and either stops the fit with an error naming the
-step and tensor, or skips the batch with a warning.
+gradient after backward), then, by ``action``:
+
+- ``stop``: end the fit with an error naming the step and the tensor;
+- ``skip_step``: drop the batch (no update) with a warning;
+- ``rollback``: go back to the last checkpoint whose weights are finite
+  (``last.ckpt``, else ``previous.ckpt``), multiply every learning rate by
+  ``lr_factor`` and train on; after ``max_rollbacks`` it stops. The lowered
+  rate holds until a schedule sets the rate from its own base values
+  (``StepLR`` scales the current rate and keeps it; ``OneCycleLR`` does not).
 
 It is opt-in because the check is a host sync per step: the device must
 finish the forward before Python can read one flag, which stalls the queue
@@ -15,11 +22,14 @@ with one sync; finding which one failed costs more, but only on failure.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
 from ..engine.callback import Callback
-from ..engine.events import SkipBatch
+from ..engine.events import Rollback, SkipBatch
+
+ACTIONS = ("stop", "skip_step", "rollback")
 
 log = logging.getLogger("expresso")
 
@@ -32,10 +42,19 @@ class NaNGuard(Callback):
     order = -100  # before anything else sees the step's outputs
     phases = ("fit",)
 
-    def __init__(self, action: str = "stop", check_gradients: bool = False):
-        if action not in ("stop", "skip"):
-            raise ValueError(f"Invalid value for argument `action`. Received: action={action!r}; expected 'stop' or 'skip'")
-        self.action, self.check_gradients = action, check_gradients
+    def __init__(self, action: str = "stop", check_gradients: bool = False, lr_factor: float = 0.5, max_rollbacks: int = 3, checkpoint: str | None = None):
+        action = {"skip": "skip_step"}.get(action, action)  # the earlier name
+        if action not in ACTIONS:
+            raise ValueError(f"Invalid value for argument `action`. Received: action={action!r}; expected one of {ACTIONS}")
+        if not 0 < lr_factor <= 1:
+            raise ValueError(f"Invalid value for argument `lr_factor`. Received: lr_factor={lr_factor!r}; expected a number in (0, 1]")
+        self.action, self.check_gradients, self.lr_factor, self.max_rollbacks = action, check_gradients, lr_factor, max_rollbacks
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.rollbacks = 0  # not in the checkpoint: a rollback restores callback states, and must not forget it happened
+
+    def on_fit_start(self, state) -> None:
+        if self.checkpoint is None and state.run_dir is not None:
+            self.checkpoint = Path(state.run_dir) / "checkpoints" / "last.ckpt"
 
     def on_after_forward(self, state) -> None:
         losses = {key: value for key, value in state.outputs.items() if (key == "loss" or key.startswith("loss/")) and isinstance(value, torch.Tensor)}
@@ -61,8 +80,29 @@ class NaNGuard(Callback):
         where = f"step {state.step + 1} (epoch {state.epoch + 1}, batch {state.batch_index + 1})"
         if self.action == "stop":
             raise NonFiniteLossError(f"non-finite {what} {names} at {where}; NaNGuard(action='stop') ended the fit")
-        log.warning("NaNGuard: non-finite %s %s at %s; skipping the batch", what, names, where)
-        raise SkipBatch
+        if self.action == "skip_step":
+            log.warning("NaNGuard: non-finite %s %s at %s; skipping the batch", what, names, where)
+            raise SkipBatch
+        if self.rollbacks >= self.max_rollbacks:
+            raise NonFiniteLossError(f"non-finite {what} {names} at {where} after {self.rollbacks} rollback(s); NaNGuard(max_rollbacks={self.max_rollbacks}) ended the fit")
+        target = self._sound_checkpoint(where)
+        self.rollbacks += 1
+        log.warning("NaNGuard: non-finite %s %s at %s; rolling back to %s with the learning rates x%g", what, names, where, target, self.lr_factor)
+        raise Rollback(target, self.lr_factor, f"non-finite {what} {names} at {where}")
+
+    def _sound_checkpoint(self, where: str) -> Path:
+        """last.ckpt, or previous.ckpt when last.ckpt already holds non-finite weights."""
+        from ..engine.checkpoint_io import load_checkpoint
+        from ..engine.manifest import PREVIOUS
+
+        if self.checkpoint is None:
+            raise NonFiniteLossError(f"non-finite value at {where}; NaNGuard(action='rollback') needs a run folder or `checkpoint` to roll back to")
+        for path in (self.checkpoint, self.checkpoint.with_name(PREVIOUS)):
+            if path.is_file():
+                weights = load_checkpoint(path)["models"]
+                if not _non_finite({f"{m}.{k}": v for m, sd in weights.items() for k, v in sd.items() if v.is_floating_point()}):
+                    return path
+        raise NonFiniteLossError(f"non-finite value at {where}, and no checkpoint with finite weights to roll back to in {self.checkpoint.parent}")
 
 
 def _non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:

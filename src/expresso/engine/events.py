@@ -42,6 +42,14 @@ class SkipBatch(Cancel):
     """Drop the current batch: no backward, no optimizer step, no metrics."""
 
 
+class Rollback(Cancel):
+    """Go back to the checkpoint at ``path`` and train on from there, the learning rates scaled by ``lr_factor``."""
+
+    def __init__(self, path, lr_factor: float, reason: str = ""):
+        super().__init__(reason)
+        self.path, self.lr_factor, self.reason = path, lr_factor, reason
+
+
 class StopEpoch(Cancel):
     """End the current training epoch now; validation and checkpoints still run."""
 

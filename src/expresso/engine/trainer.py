@@ -61,7 +61,7 @@ from .checkpoint_io import load_checkpoint, save_atomic
 from .data import make_loader
 from .devices import move, resolve_device
 from .evaluation import Evaluation
-from .events import Event, SkipBatch, StopEpoch, StopTraining
+from .events import Event, Rollback, SkipBatch, StopEpoch, StopTraining
 from .graph import Graph, GraphError
 from .metrics import MetricSet
 from .interleave import epoch_batches
@@ -220,13 +220,24 @@ class Trainer(Evaluation):
             if self.settings["validate_before_fit"] and state.step == 0 and state.batch_index == 0 and state.stage_epoch == 0 and state.stage == 0:
                 self._validate(self.stages[0])
             while state.stage < len(self.stages) and not state.stop_fit and not self._steps_done():
-                self._run_stage(self.stages[state.stage])
+                try:
+                    self._run_stage(self.stages[state.stage])
+                except Rollback as back:
+                    self._roll_back(back)
             self.fire(Event.FIT_END)
         except BaseException as exc:
             state.extra["exception"] = exc
             self.fire(Event.EXCEPTION)
             raise
         return dict(state.metrics)
+
+    def _roll_back(self, back: Rollback) -> None:
+        """Restore the checkpoint (weights, optimizers, callbacks, RNG, position), then scale every learning rate."""
+        self._zero_grad()
+        self.load_checkpoint(back.path)
+        for spec in self.graph.optimizers.values():
+            for group in spec.optimizer.param_groups:
+                group["lr"] *= back.lr_factor
 
     def _steps_done(self) -> bool:
         return self.state.max_steps is not None and self.state.step >= self.state.max_steps

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from expresso.callbacks import NaNGuard, NonFiniteLossError
-from expresso.engine import Graph, LossTerm, Node, OptimizerSpec, Trainer
+from expresso.callbacks import Checkpoint, NaNGuard, NonFiniteLossError
+from expresso.engine import Callback, Graph, LossTerm, Node, OptimizerSpec, Trainer
 
 POISONED_SAMPLE = 9  # batches of 4, no shuffling: the third batch of every epoch
 
@@ -106,5 +106,38 @@ def test_skipping_a_nan_gradient_keeps_the_weights_finite(make_trainer, caplog):
 
 
 def test_an_unknown_action_is_refused():
-    with pytest.raises(ValueError, match=r"^Invalid value for argument `action`. Received: action='ignore'; expected 'stop' or 'skip'$"):
+    with pytest.raises(ValueError, match=r"^Invalid value for argument `action`. Received: action='ignore'; expected one of \('stop', 'skip_step', 'rollback'\)$"):
         NaNGuard(action="ignore")
+
+
+class PoisonOnce(Callback):
+    """At the end of step ``at`` (once), the model's weights become NaN: the next forward's loss is NaN."""
+
+    def __init__(self, at: int):
+        self.at, self.done = at, False
+
+    def on_batch_end(self, state):
+        if state.step == self.at and not self.done:
+            self.done = True
+            with torch.no_grad():
+                state.models["model"].weight.fill_(float("nan"))
+
+
+def test_rollback_reloads_the_last_sound_checkpoint_lowers_the_learning_rate_and_trains_on(make_trainer, tmp_path, caplog):
+    folder = tmp_path / "checkpoints"
+    guard = NaNGuard(action="rollback", checkpoint=str(folder / "last.ckpt"), lr_factor=0.5)
+    trainer = make_trainer(Checkpoint(monitor=None, dirpath=str(folder), every_n_steps=2), PoisonOnce(5), guard, max_epochs=3, val=False)
+    with caplog.at_level(logging.WARNING, logger="expresso"):
+        trainer.fit()
+    assert weights_finite(trainer) and trainer.state.step == 12  # 4 batches an epoch; steps 5 and 6 were trained again, from step 4's checkpoint
+    assert guard.rollbacks == 1
+    assert trainer.graph.optimizers["optimizer"].optimizer.param_groups[0]["lr"] == 0.05
+    assert caplog.messages == [f"NaNGuard: non-finite loss 'loss' at step 6 (epoch 2, batch 2); rolling back to {folder / 'last.ckpt'} with the learning rates x0.5"]
+
+
+def test_rollback_gives_up_after_max_rollbacks(make_trainer, tmp_path):
+    folder = tmp_path / "checkpoints"
+    guard = NaNGuard(action="rollback", checkpoint=str(folder / "last.ckpt"), max_rollbacks=0)
+    trainer = make_trainer(Checkpoint(monitor=None, dirpath=str(folder), every_n_steps=2), PoisonOnce(5), guard, max_epochs=3, val=False)
+    with pytest.raises(NonFiniteLossError, match=r"after 0 rollback\(s\); NaNGuard\(max_rollbacks=0\) ended the fit"):
+        trainer.fit()
