@@ -41,6 +41,7 @@ EXPERIMENT = textwrap.dedent(
     callbacks:
       - {class: expresso.callbacks.Checkpoint, monitor: val/acc, mode: max, every_n_steps: 4}
       - {class: fixtures/signals.py:SignalAt}
+      - {class: fixtures/limits.py:FileSizeLimitAt}
     """
 )
 SIGNAL_AT = 15  # 10 steps per epoch: mid-epoch 2; the preemption checkpoint holds step 15
@@ -170,6 +171,18 @@ def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritte
     forced = run([*command, "--force"], project)
     assert forced.returncode == 0, forced.stderr
     assert read_record(run_dir)["status"] == "completed" and len(list((project / "E" / "sturdy").glob("job-7.replaced-*"))) == 1
+
+
+def test_a_checkpoint_write_that_fails_for_want_of_space_keeps_the_previous_one_and_fails_the_run_clearly(project):
+    result = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "G"], project, {"EXPRESSO_TEST_FSIZE_AT_STEP": "9"})
+    run_dir = one_run(project / "G")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert result.returncode == 1, result.stderr
+    assert f"expresso: the run failed: {last}: cannot write (File too large); the previous file is intact" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert read_record(run_dir)["status"] == "failed"
+    assert load(last)["loop"]["step"] == 8  # the checkpoint before the failed one (step 10's end of epoch), whole and verified
+    assert not list(last.parent.glob(".*.tmp"))  # the failed temporary file is gone
 
 
 def test_eight_runs_started_at_once_under_one_root_each_get_their_own_complete_folder(project):

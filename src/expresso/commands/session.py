@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..engine.checkpoint_io import CheckpointWriteError
 from ..engine.trainer import Trainer
 from ..runs.folder import LOG_FILE
 from ..runs.preemption import EXIT_PREEMPTED, Preempted, Preemption
@@ -69,6 +70,10 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, resume_
         if trainer.settings["requeue"]:
             requeue()
         return EXIT_PREEMPTED
+    except CheckpointWriteError as exc:  # a full disk, a lost mount: the run cannot go on, and says why
+        record.finish("failed")
+        log.error("expresso: the run failed: %s", exc)
+        return 1
     except KeyboardInterrupt:
         record.finish("interrupted")
         log.info("interrupted; resume with: expresso resume %s", run_dir)
