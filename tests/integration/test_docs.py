@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import re
 import shlex
 import subprocess
@@ -29,7 +31,8 @@ def blocks(kind: str) -> list[tuple[str, str]]:
 def expresso(args: list[str], runs_root: Path) -> subprocess.CompletedProcess:
     if args[0] == "train":
         args = [*args, "--dev-run", "2", "--runs-root", str(runs_root)]
-    return subprocess.run([sys.executable, "-m", "expresso", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "SLURM_JOB_ID": "docs-test"}  # the SLURM pattern in reliability.md runs as inside a job
+    return subprocess.run([sys.executable, "-m", "expresso", *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 
 def commands() -> list[tuple[str, str]]:
@@ -63,3 +66,20 @@ def test_shown_output_is_what_the_command_prints(page, body, tmp_path):
     shown = result.stdout if result.returncode == 0 else result.stderr
     assert result.returncode in (0, 2)
     assert shown.rstrip("\n").splitlines() == expected, page
+
+
+def cited_tests() -> list[tuple[str, str, str]]:
+    """Every `tests/...py::name` a page cites (``::name`` alone continues the previous file)."""
+    found = []
+    for page in PAGES:
+        current = None
+        for file, name in re.findall(r"(tests/[\w/]+\.py)?::(\w+)", page.read_text()):
+            current = file or current
+            found.append((page.name, current, name))
+    return found
+
+
+@pytest.mark.parametrize("page, file, name", cited_tests(), ids=lambda value: str(value)[:70])
+def test_every_test_a_page_cites_exists(page, file, name):
+    tree = ast.parse((ROOT / file).read_text())
+    assert name in {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}, f"{page} cites {file}::{name}"

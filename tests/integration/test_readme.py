@@ -57,7 +57,7 @@ def _expresso_lines() -> list[str]:
 def test_readme_commands_run_in_order(tmp_path):
     """The README's command block, run as written in a fresh folder (train shortened by --dev-run)."""
     lines = _expresso_lines()
-    assert [line.split()[1] for line in lines] == ["train", "resume", "eval", "predict", "runs", "config", "graph", "config"]
+    assert [line.split()[1] for line in lines] == ["train", "resume", "eval", "predict", "export", "runs", "config", "graph", "config"]
     run_dir = None
     for line in lines:
         if run_dir is None and "<run id>" in line:
