@@ -180,5 +180,5 @@ def _is_bad_input(exc: Exception) -> bool:
 
     if isinstance(exc, (ConfigError, UsageError)):
         return True
-    module = sys.modules.get("expresso.engine.checkpoint_io")
-    return module is not None and isinstance(exc, module.CheckpointError)
+    bad = [("expresso.engine.checkpoint_io", "CheckpointError"), ("expresso.runs.record", "RecordError")]
+    return any(name in sys.modules and isinstance(exc, getattr(sys.modules[name], error)) for name, error in bad)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -13,20 +13,25 @@ MAX_HPARAMS = 5
 
 
 def runs(args: Namespace) -> int:
+    import yaml
+
     from ..config.files import parse_yaml
-    from ..runs.record import shown_status
+    from ..runs.record import read_record, shown_status
 
     root = Path(args.root or "runs")
     if not root.is_dir():
         raise UsageError(f"{root}: no such folder of runs")
-    found = []
+    found, unreadable = [], []
     for record_path in sorted(root.glob("**/run.json")):
         try:
-            record = json.loads(record_path.read_text())
-            config = parse_yaml((record_path.parent / "config.yaml").read_text()) or {}
-        except (OSError, ValueError):
+            record = read_record(record_path)
+            config = parse_yaml((record_path.parent / "config.yaml").read_text())
+        except (OSError, ValueError, yaml.YAMLError):  # RecordError is a ValueError
+            unreadable.append(record_path.parent)
             continue
-        found.append((record, _flatten(config)))
+        found.append((record, _flatten(config if isinstance(config, dict) else {})))
+    for folder in unreadable:
+        print(f"expresso: skipped {folder}: unreadable run.json or config.yaml", file=sys.stderr)
     if not found:
         print(f"no runs under {root}")
         return 0

@@ -137,8 +137,12 @@ def open_run(path: str) -> Path:
     from ..runs.folder import CONFIG_FILE, RECORD_FILE
 
     run_dir = Path(path)
-    missing = [name for name in (CONFIG_FILE, RECORD_FILE) if not (run_dir / name).is_file()]
-    if not run_dir.is_dir() or missing:
+    try:
+        missing = [name for name in (CONFIG_FILE, RECORD_FILE) if not (run_dir / name).is_file()]
+        found = run_dir.is_dir()
+    except OSError as exc:  # a name too long, a permission error on the way
+        raise UsageError(f"{path}: not a run folder ({exc.strerror or exc})") from None
+    if not found or missing:
         raise UsageError(f"{path}: not a run folder (missing {', '.join(missing) or 'the folder'})")
     return run_dir
 

@@ -179,7 +179,25 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an expresso checkpoint (no '{FORMAT}' marker)")
+    _check_payload(payload, path)
     return payload
+
+
+# What every checkpoint of this format holds, and the kind of each part.
+PARTS = {"models": dict, "optimizers": dict, "callbacks": dict, "loop": dict, "metrics": dict, "rng": dict}
+LOOP_KEYS = ("epoch", "batch_index", "step")
+
+
+def _check_payload(payload: dict[str, Any], path: Path) -> None:
+    """A file with the marker but missing parts (or parts of the wrong kind) is refused here, not by a KeyError later."""
+    for key, kind in PARTS.items():
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{path}: incomplete checkpoint: {key!r} is {type(payload.get(key)).__name__}, expected a {kind.__name__}")
+    if not all(isinstance(state, dict) for state in payload["models"].values()):
+        raise CheckpointError(f"{path}: incomplete checkpoint: 'models' must map each model's name to its state dict")
+    loop = payload["loop"]
+    if not all(type(loop.get(key)) is int and loop[key] >= 0 for key in LOOP_KEYS):
+        raise CheckpointError(f"{path}: incomplete checkpoint: 'loop' needs integers {list(LOOP_KEYS)}, found {loop!r}")
 
 
 class BackgroundWriter:

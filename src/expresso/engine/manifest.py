@@ -30,13 +30,21 @@ RECENT = 4
 
 
 def _read(folder: Path) -> dict[str, Any]:
+    """The manifest, keeping only well-formed entries: a damaged manifest verifies nothing rather than crash."""
     try:
         data = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {"files": {}, "recent": []}
-    if not isinstance(data, dict):
-        return {"files": {}, "recent": []}
-    return {"files": dict(data.get("files") or {}), "recent": list(data.get("recent") or [])}
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    files = data.get("files") if isinstance(data, dict) else None
+    recent = data.get("recent") if isinstance(data, dict) else None
+    return {
+        "files": {name: e for name, e in files.items() if _sound(e)} if isinstance(files, dict) else {},
+        "recent": [e for e in recent if _sound(e)] if isinstance(recent, list) else [],
+    }
+
+
+def _sound(entry: Any) -> bool:
+    return isinstance(entry, dict) and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str)
 
 
 def _write(folder: Path, data: dict[str, Any]) -> None:
@@ -90,8 +98,12 @@ def entry_of(path: Path) -> dict[str, Any] | None:
 
 
 def verify(path: Path) -> None:
-    """Raise ``CheckpointError`` when ``path``'s folder has a manifest and the file matches none of its entries."""
-    if not (path.parent / MANIFEST).is_file():
+    """Raise ``CheckpointError`` when the manifest records ``path``'s name and the file matches none of its entries.
+
+    A name the manifest never recorded (a checkpoint written before manifests
+    existed, or copied in) is not verified: there is nothing to compare with.
+    """
+    if not (path.parent / MANIFEST).is_file() or path.name not in _read(path.parent)["files"]:
         return
     if entry_of(path) is None:
         recorded = _read(path.parent)["files"].get(path.name)

@@ -57,7 +57,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
 from . import manifest
-from .checkpoint_io import load_checkpoint, save_atomic
+from .checkpoint_io import CheckpointError, load_checkpoint, save_atomic
 from .data import make_loader
 from .devices import move, resolve_device
 from .evaluation import Evaluation
@@ -389,11 +389,19 @@ class Trainer(Evaluation):
         payload = load_checkpoint(path, map_location=self.device)
         for name, model in self.graph.models.items():
             if name not in payload["models"]:
-                raise KeyError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(payload['models'])})")
-            model.load_state_dict(payload["models"][name])
+                raise CheckpointError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(payload['models'])})")
+            try:
+                model.load_state_dict(payload["models"][name])
+            except (RuntimeError, KeyError, TypeError) as exc:
+                raise CheckpointError(f"{path}: model {name!r} does not fit the checkpoint's weights ({str(exc).strip().splitlines()[0]})") from None
         if weights_only:
             return payload
-        restore(self, payload)
+        try:
+            restore(self, payload)
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"{path}: the checkpoint does not fit this run ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
         self.fire(Event.CHECKPOINT_LOAD)
         return payload
 

@@ -64,10 +64,33 @@ def versions() -> dict[str, str]:
     }
 
 
+class RecordError(ValueError):
+    """A run.json that cannot be read, or holds a field of the wrong kind: bad input (exit 2), never a traceback."""
+
+
+# The fields expresso reads back, and the kinds they must have (None allowed for all).
+FIELD_KINDS = {"name": str, "status": str, "project_root": str, "summary": dict, "resumes": list, "heartbeat": str, "host": str, "pid": int}
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """run.json as a dict, checked: ``RecordError`` naming the file and the field otherwise."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+        raise RecordError(f"{path}: not a readable run record ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: not a run record (a JSON {type(data).__name__}, expected an object)")
+    for key, kind in FIELD_KINDS.items():
+        value = data.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise RecordError(f"{path}: field {key!r} holds {value!r}, expected a {kind.__name__}")
+    return data
+
+
 class RunRecord:
     def __init__(self, run_dir: Path, data: dict[str, Any] | None = None):
         self.path = Path(run_dir) / RECORD_FILE
-        self.data = data if data is not None else json.loads(self.path.read_text())
+        self.data = data if data is not None else read_record(self.path)
 
     @staticmethod
     def fields(run_dir: Path, *, name: str, seed: int, device: str, project_root: Path) -> dict[str, Any]:
