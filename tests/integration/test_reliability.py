@@ -66,7 +66,9 @@ def one_run(root: Path) -> Path:
 
 
 def same_end(a_dir: Path, b_dir: Path) -> list[str]:
+    """Where the final checkpoints differ in weights, optimizer states or position; every other difference is printed (shown on failure)."""
     a, b = load(a_dir / "checkpoints" / "last.ckpt"), load(b_dir / "checkpoints" / "last.ckpt")
+    print(f"{b_dir.name}: every difference from the uninterrupted run: {differences(a, b)}")
     return differences(a["models"], b["models"]) + differences(a["optimizers"], b["optimizers"]) + differences(a["loop"], b["loop"])
 
 
