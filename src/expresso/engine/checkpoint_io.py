@@ -189,15 +189,15 @@ LOOP_KEYS = ("epoch", "batch_index", "step")
 
 
 def _check_payload(payload: dict[str, Any], path: Path) -> None:
-    """A file with the marker but missing parts (or parts of the wrong kind) is refused here, not by a KeyError later."""
+    """Parts of the wrong kind are refused here, not by a TypeError later; a missing part is the reader's to report."""
     for key, kind in PARTS.items():
-        if not isinstance(payload.get(key), kind):
-            raise CheckpointError(f"{path}: incomplete checkpoint: {key!r} is {type(payload.get(key)).__name__}, expected a {kind.__name__}")
-    if not all(isinstance(state, dict) for state in payload["models"].values()):
-        raise CheckpointError(f"{path}: incomplete checkpoint: 'models' must map each model's name to its state dict")
-    loop = payload["loop"]
-    if not all(type(loop.get(key)) is int and loop[key] >= 0 for key in LOOP_KEYS):
-        raise CheckpointError(f"{path}: incomplete checkpoint: 'loop' needs integers {list(LOOP_KEYS)}, found {loop!r}")
+        if key in payload and not isinstance(payload[key], kind):
+            raise CheckpointError(f"{path}: damaged checkpoint: {key!r} is {type(payload[key]).__name__}, expected a {kind.__name__}")
+    if not all(isinstance(state, dict) for state in payload.get("models", {}).values()):
+        raise CheckpointError(f"{path}: damaged checkpoint: 'models' must map each model's name to its state dict")
+    loop = payload.get("loop", {})
+    if loop and not all(type(loop.get(key)) is int and loop[key] >= 0 for key in LOOP_KEYS):
+        raise CheckpointError(f"{path}: damaged checkpoint: 'loop' needs integers {list(LOOP_KEYS)}, found {loop!r}")
 
 
 class BackgroundWriter:

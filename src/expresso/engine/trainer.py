@@ -387,11 +387,12 @@ class Trainer(Evaluation):
     def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict[str, Any]:
         """Restore a checkpoint; ``weights_only`` restores the models alone (``init_from``)."""
         payload = load_checkpoint(path, map_location=self.device)
+        saved = payload.get("models") or {}
         for name, model in self.graph.models.items():
-            if name not in payload["models"]:
-                raise CheckpointError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(payload['models'])})")
+            if name not in saved:
+                raise CheckpointError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(saved)})")
             try:
-                model.load_state_dict(payload["models"][name])
+                model.load_state_dict(saved[name])
             except (RuntimeError, KeyError, TypeError) as exc:
                 raise CheckpointError(f"{path}: model {name!r} does not fit the checkpoint's weights ({str(exc).strip().splitlines()[0]})") from None
         if weights_only:
