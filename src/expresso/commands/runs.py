@@ -19,7 +19,11 @@ def runs(args: Namespace) -> int:
     from ..runs.record import read_record, shown_status
 
     root = Path(args.root or "runs")
-    if not root.is_dir():
+    try:
+        found_root = root.is_dir()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        raise UsageError(f"{str(root)[:200]}: not a folder of runs ({getattr(exc, 'strerror', None) or exc})") from None
+    if not found_root:
         raise UsageError(f"{root}: no such folder of runs")
     found, unreadable = [], []
     for record_path in sorted(root.glob("**/run.json")):
