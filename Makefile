@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install -q -c constraints.txt
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow fuzz bench clean
 
 $(BIN)/expresso: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# The hostile-input fuzz tests with 10,000 examples each (make test runs them bounded); about 20 minutes.
+fuzz: setup
+	EXPRESSO_FUZZ_PROFILE=long $(BIN)/python -m pytest -q tests/fuzz
 
 bench: setup
 	$(BIN)/python -m benchmarks

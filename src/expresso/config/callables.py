@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import suggest
+from .files import is_file
 
 
 class CallableNotFound(Exception):
@@ -112,9 +113,9 @@ def _find_source(file: Path) -> tuple[Path, Path] | None:
     if file.suffix != ".py":
         return None
     if file.is_absolute():
-        return (file, file.parent) if file.is_file() else None
+        return (file, file.parent) if is_file(file) else None
     for folder in [Path.cwd(), *(Path(p) for p in sys.path if p)]:
-        if (folder / file).is_file():
+        if is_file(folder / file):
             return (folder / file).resolve(), folder.resolve()
     return None
 

@@ -51,9 +51,11 @@ _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONL
 def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem]]:
     """A copy of ``tree`` with task values injected, and every problem found."""
     tree = copy.deepcopy(tree)
-    task = tree.get("task") or {}
+    task = tree.get("task") if isinstance(tree.get("task"), dict) else {}  # validation reports a task that is no mapping
     problems: list[Problem] = []
     for path, node in list(_class_nodes(tree, ())):
+        if not path:  # a `class` key at the root is no component: validation reports it as an unknown top-level key
+            continue
         inject = task if path[0] in TASK_TARGETS else {}
         _check_node(node, path, inject, where, problems)
     return tree, problems

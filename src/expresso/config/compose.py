@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Problem, close_matches, format_key
-from .files import EXTENSIONS, FileProblem, read_file
+from .files import EXTENSIONS, FileProblem, config_files_in, is_dir, is_file, read_file
 from .schema import CLASS_KEY, is_reference_slot
 
 EXTENDS_KEY = "extends"
@@ -154,7 +154,7 @@ class Composer:
         if self.configs_root is not None and not os.path.isabs(ref):
             candidates.append(self.configs_root / ref)
         for candidate in candidates:
-            if candidate.is_file():
+            if is_file(candidate):
                 return candidate
         looked = " and ".join(display(c.parent) for c in dict.fromkeys(candidates))
         self.problems.append(
@@ -166,8 +166,8 @@ class Composer:
 def _similar_file(candidates: list[Path]) -> str | None:
     """A close file name in the folders looked in, compared without the shared extension."""
     for candidate in candidates:
-        if candidate.parent.is_dir():
-            files = {p.stem: p.name for p in candidate.parent.iterdir() if p.suffix.lower() in EXTENSIONS}
+        if is_dir(candidate.parent):
+            files = {p.stem: p.name for p in config_files_in(candidate.parent)}
             stems = close_matches(candidate.stem, files)
             if stems:
                 return " or ".join(f"'{display(candidate.parent / files[stem])}'" for stem in stems)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +82,54 @@ class _Loader(_with_fixed_resolvers(yaml.SafeLoader)):  # type: ignore[misc]
 _Dumper = _with_fixed_resolvers(yaml.SafeDumper)
 
 
+class UnreadableYAML(yaml.YAMLError):
+    """YAML that parses but holds a value PyYAML fails to build with a plain Python error, or nests too deep to parse."""
+
+
 def parse_yaml(text: str) -> Any:
-    """Parse YAML text in expresso's dialect (used for files and override values)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    """Parse YAML text in expresso's dialect (used for files and override values).
+
+    Every failure is a ``yaml.YAMLError``: PyYAML's constructors raise plain
+    ValueError, KeyError or AttributeError for some tagged or oversized scalars
+    (``!!int x``, ``!!bool maybe``, ``!!timestamp x``, an integer of 5,000
+    digits), and its parser recurses once per level of nesting.
+    """
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except yaml.YAMLError:
+        raise
+    except RecursionError:
+        raise UnreadableYAML("nested too deeply to read") from None
+    except Exception as exc:  # noqa: BLE001 - reading text into data: any failure means the text is bad
+        raise UnreadableYAML(f"a value cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 def dump_yaml(tree: Any) -> str:
     return yaml.dump(tree, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, but false rather than an error for a name the system cannot look up (too long, a NUL byte)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, but false rather than an error for a name the system cannot look up."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def config_files_in(folder: Path) -> list[Path]:
+    """The config files in ``folder`` (for suggestions); none if it cannot be listed."""
+    try:
+        return [p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS]
+    except (OSError, ValueError):
+        return []
 
 
 class FileProblem(Exception):
@@ -149,12 +191,16 @@ def _read_json(text: str, shown: str) -> Any:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
         raise FileProblem([Problem(shown, "", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
+    except RecursionError:
+        raise FileProblem([Problem(shown, "", "invalid JSON: nested too deeply to read")]) from None
     except _DuplicateKey as exc:
         key = exc.args[0]
         # The hook sees no positions: the second place the key is written is the duplicate.
         places = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
         where = f" at line {text.count(chr(10), 0, places[1]) + 1}" if len(places) > 1 else ""
         raise FileProblem([Problem(shown, "", f"invalid JSON{where}: duplicate key {key!r}")]) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise FileProblem([Problem(shown, "", f"invalid JSON: {exc}")]) from None
 
 
 def _read_python(path: Path, shown: str) -> Any:
@@ -175,23 +221,64 @@ def _read_python(path: Path, shown: str) -> Any:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+# Limits that keep hostile files from crashing or stalling the loader. Real configs are far from them:
+# the resolver (OmegaConf) recurses about ten frames per level, and YAML aliases expand exponentially
+# ("billion laughs": nine aliases of nine aliases of ...).
+MAX_DEPTH = 32
+MAX_VALUES = 100_000
 
 
-def _plain(value: Any, path: tuple, shown: str, problems: list[Problem]) -> Any:
+def index_key(text: str) -> int | None:
+    """``"12"`` -> 12: a string of ASCII digits that names a list index or an integer key; else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
+def plain_data(value: Any, path: tuple, shown: str) -> tuple[Any, list[Problem]]:
+    """``value`` as plain data (tuples become lists) and what is wrong with it; ``path`` is where it sits in the config."""
+    problems: list[Problem] = []
+    return _plain(value, path, shown, problems), problems
+
+
+class _Walk:
+    """What ``_plain`` tracks across one tree: the containers on the current path (cycles) and the values seen."""
+
+    def __init__(self) -> None:
+        self.open: set[int] = set()
+        self.count, self.stopped = 0, False
+
+
+def _plain(value: Any, path: tuple, shown: str, problems: list[Problem], walk: _Walk | None = None) -> Any:
     """Check that ``value`` is plain data (tuples become lists); record what is not."""
-    if isinstance(value, dict):
-        out = {}
-        both = {k for k in value if isinstance(k, int)} & {int(k) for k in value if isinstance(k, str) and k.isdigit()}
-        if both:  # 0 and "0" cannot both survive interpolation or a JSON record
-            problems.append(Problem(shown, format_key(path), f"holds both {min(both)} and '{min(both)}' as keys; keep one"))
-        for key, item in value.items():
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                problems.append(Problem(shown, format_key(path), f"keys must be strings or integers, received {describe(key)}"))
-                continue
-            out[key] = _plain(item, path + (key,), shown, problems)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_plain(item, path + (i,), shown, problems) for i, item in enumerate(value)]
+    walk = walk or _Walk()
+    if walk.stopped:
+        return None
+    walk.count += 1
+    if walk.count > MAX_VALUES:
+        walk.stopped = True
+        problems.append(Problem(shown, "", f"holds more than {MAX_VALUES:,} values (YAML aliases count at every place they are used)"))
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in walk.open:
+            problems.append(Problem(shown, format_key(path), "contains itself (a YAML alias used inside its own anchor)"))
+            return None
+        if len(path) >= MAX_DEPTH:
+            walk.stopped = True
+            shown_key = format_key(path)
+            shown_key = shown_key if len(shown_key) <= 60 else shown_key[:57] + "..."
+            problems.append(Problem(shown, shown_key, f"nested more than {MAX_DEPTH} levels deep"))
+            return None
+        walk.open.add(id(value))
+        try:
+            return _plain_container(value, path, shown, problems, walk)
+        finally:
+            walk.open.discard(id(value))
+    if isinstance(value, int) and _too_many_digits(value):
+        limit = sys.get_int_max_str_digits()
+        problems.append(Problem(shown, format_key(path), f"received an integer of about {limit:,} digits or more, which Python will not print"))
+        return None
+    if isinstance(value, str) and not encodable(value):
+        problems.append(Problem(shown, format_key(path), f"received {describe(value)}, which holds half of a surrogate pair: not text"))
+        return None
     if isinstance(value, _SCALARS):
         return value
     problems.append(
@@ -203,3 +290,58 @@ def _plain(value: Any, path: tuple, shown: str, problems: list[Problem]) -> Any:
         )
     )
     return None
+
+
+def clashing_keys(tree: Any, where) -> list[Problem]:
+    """Mappings that hold both an integer key and its string (``5`` and ``"5"``), e.g. merged from a YAML and a JSON file.
+
+    Neither interpolation (OmegaConf) nor a JSON printout can hold both; each file alone was checked by ``read_file``.
+    """
+    problems: list[Problem] = []
+
+    def walk(value: Any, path: tuple) -> None:
+        if isinstance(value, dict):
+            both = sorted(k for k in value if isinstance(k, int) and not isinstance(k, bool) and str(k) in value)
+            if both:
+                problems.append(Problem(where(path), format_key(path), f"holds both {both[0]} and '{both[0]}' as keys (merged from different files?); keep one"))
+            for key, child in value.items():
+                walk(child, path + (key,))
+        elif isinstance(value, list):
+            for i, child in enumerate(value):
+                walk(child, path + (i,))
+
+    walk(tree, ())
+    return problems
+
+
+def encodable(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: JSON and YAML escapes can produce lone surrogates (``"\\ud800"``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _too_many_digits(value: int) -> bool:
+    """More decimal digits than ``str(value)`` converts (a hexadecimal literal can be that long)."""
+    limit = sys.get_int_max_str_digits()
+    return bool(limit) and value.bit_length() * 0.30103 >= limit - 1
+
+
+def _plain_container(value: Any, path: tuple, shown: str, problems: list[Problem], walk: _Walk) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        both = {k for k in value if isinstance(k, int)} & {index_key(k) for k in value if isinstance(k, str)}
+        if both:  # 0 and "0" cannot both survive interpolation or a JSON record
+            problems.append(Problem(shown, format_key(path), f"holds both {min(both)} and '{min(both)}' as keys; keep one"))
+        for key, item in value.items():
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                problems.append(Problem(shown, format_key(path), f"keys must be strings or integers, received {describe(key)}"))
+                continue
+            if isinstance(key, str) and not encodable(key):
+                problems.append(Problem(shown, format_key(path), f"the key {describe(key)} holds half of a surrogate pair: not text"))
+                continue
+            out[key] = _plain(item, path + (key,), shown, problems, walk)
+        return out
+    return [_plain(item, path + (i,), shown, problems, walk) for i, item in enumerate(value)]

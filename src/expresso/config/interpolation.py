@@ -57,19 +57,39 @@ def resolve(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Probl
     from omegaconf.errors import OmegaConfBaseException
 
     OmegaConf = _omegaconf()
+    problems = _syntax_problems(tree, where)
+    if problems:  # OmegaConf.create stops at the first malformed interpolation: report every one first
+        return tree, problems
     cfg = OmegaConf.create(tree)
-    problems = []
     for path, raw in _interpolated_leaves(tree, ()):
         try:
             node = cfg
             for part in path:
                 node = node[part]
-        except OmegaConfBaseException as exc:
+            if OmegaConf.is_config(node):  # a resolver may return a container, even one holding itself (oc.deprecated)
+                OmegaConf.to_container(node, resolve=True)
+        except (OmegaConfBaseException, RecursionError) as exc:  # a resolver that loops (oc.deprecated) overflows the stack
             message, hint = _explain(raw, exc, tree)
             problems.append(Problem(where(path), format_key(path), message, hint))
     if problems:
         return tree, problems
     return OmegaConf.to_container(cfg, resolve=True), []
+
+
+def _syntax_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
+    """Interpolations that do not parse (``${``, ``${}``, ``${a``): what OmegaConf.create would raise on."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    OmegaConf = _omegaconf()
+    problems = []
+    for path, raw in _interpolated_leaves(tree, ()):
+        try:
+            OmegaConf.create({"value": raw})
+        except OmegaConfBaseException as exc:
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = f"interpolation {raw!r} is not valid: {first_line}"
+            problems.append(Problem(where(path), format_key(path), message, "\\${ for a literal ${"))
+    return problems
 
 
 def _interpolated_leaves(value: Any, path: tuple):
@@ -84,6 +104,8 @@ def _interpolated_leaves(value: Any, path: tuple):
 
 
 def _explain(raw: str, exc: Exception, tree: dict) -> tuple[str, str | None]:
+    if isinstance(exc, RecursionError):
+        return f"interpolation {raw!r} cannot be resolved: it refers to itself, or to a node that contains it", None
     cause = _find_in_chain(exc, MissingEnvironmentVariable)
     if cause is not None:
         name = cause.args[0]

@@ -25,7 +25,7 @@ from . import check as _check
 from .callables import add_project_to_path
 from .compose import Composer, display, find_configs_root
 from .errors import ConfigError, Problem, suggest
-from .files import EXTENSIONS, dump_yaml
+from .files import clashing_keys, config_files_in, dump_yaml, is_dir, is_file
 from .interpolation import escape, resolve
 from .overrides import apply_overrides
 from .schema import SETTINGS
@@ -111,6 +111,9 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
     if composer.problems:
         raise ConfigError(composer.problems)
     tree = _with_defaults(tree, default_name)  # `~metrics` or `~trainer.seed` is "back to the default", not "gone"
+    problems = clashing_keys(tree, composer.where)
+    if problems:
+        raise ConfigError(problems)
     tree, problems = resolve(tree, composer.where)
     if problems:
         raise ConfigError(problems)
@@ -127,24 +130,24 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
 
 def _run_project(path: Path | None) -> Path | None:
     """A run folder's config.yaml resolves classes against the project the run came from."""
-    if path is None or not (path.parent / "run.json").is_file():
+    if path is None or not is_file(path.parent / "run.json"):
         return None
     try:
         root = json.loads((path.parent / "run.json").read_text()).get("project_root")
     except (OSError, ValueError, AttributeError):
         return None
-    return Path(root) if root and Path(root).is_dir() else None
+    return Path(root) if isinstance(root, str) and root and is_dir(Path(root)) else None
 
 
 def _require_file(path: Path) -> None:
-    if path.is_file():
+    if is_file(path):
         return
     hint = None
-    if path.parent.is_dir():
-        names = [p.name for p in path.parent.iterdir() if p.suffix.lower() in EXTENSIONS]
+    if is_dir(path.parent):
+        names = [p.name for p in config_files_in(path.parent)]
         parent = display(path.parent).replace("{", "{{").replace("}", "}}")
         hint = suggest(path.name, names, "'" + parent + "/{}'")
-    what = "is a folder, not a config file" if path.is_dir() else "config file not found"
+    what = "is a folder, not a config file" if is_dir(path) else "config file not found"
     raise ConfigError([Problem(display(path), "", what, hint)])
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from .compose import Composer, is_reference, strip_markers
 from .errors import Problem, format_key, suggest
-from .files import parse_yaml
+from .files import MAX_DEPTH, encodable, index_key, parse_yaml, plain_data
 from .schema import is_reference_slot
 
 WHERE = "command line"
@@ -44,9 +44,15 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
         if not sep:
             problem(key_text, f"override {text!r} has no '='; write key.sub=value, +key=value or ~key")
             return
-    path = tuple(int(p) if p.isdigit() else p for p in key_text.split("."))
+    path = tuple(p if (index := index_key(p)) is None else index for p in key_text.split("."))
     if not key_text or any(p == "" for p in path):
         problem(key_text, f"override {text!r} names no valid key path")
+        return
+    if not encodable(key_text):  # an undecodable byte in argv arrives as half of a surrogate pair
+        problem(key_text, "the key path holds half of a surrogate pair (a byte that is not UTF-8): not text")
+        return
+    if len(path) > MAX_DEPTH:
+        problem(key_text if len(key_text) <= 60 else key_text[:57] + "...", f"the key path is {len(path)} levels deep; a config nests at most {MAX_DEPTH}")
         return
 
     found = _walk(tree, path, mode, problem)
@@ -61,7 +67,12 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
         value = parse_yaml(raw) if raw != "" else ""
     except yaml.YAMLError as exc:
         detail = str(getattr(exc, "problem", "") or exc).strip()
-        problem(key_text, f"cannot read the value {raw!r} as YAML: {detail}")
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        problem(key_text, f"cannot read the value {shown!r} as YAML: {detail}")
+        return
+    value, problems = plain_data(value, path, WHERE)
+    if problems:
+        composer.problems.extend(problems)
         return
     if is_reference_slot(path) and is_reference(value):
         value = strip_markers(composer.load_reference(value, path, Path.cwd(), WHERE))

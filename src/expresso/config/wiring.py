@@ -137,6 +137,8 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
                 report(path, "a graph node needs exactly one of 'model' (a name in models) or 'function' (a component)")
             elif "model" in node:
                 _names(node["model"], path + ("model",), w.models, "model", report, single=True)
+            if node.get("name") is not None and not isinstance(node["name"], str):
+                report(path + ("name",), f"received {describe(node['name'])}, expected a string")
             for key in ("inputs", "outputs"):
                 if key in node:
                     _strings(node[key], path + (key,), report)
@@ -152,6 +154,7 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
     for name, (path, node) in w.optimizers.items():
         if not isinstance(node, dict):
             continue
+        _not_null(node, ("models",), path, report)
         _names(node.get("models"), path + ("models",), w.models, "model", report)
         for i, group in enumerate(node.get("param_groups") or []):
             at = path + ("param_groups", i)
@@ -163,7 +166,7 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
             value = node.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 report(path + (key,), f"received {describe(value)}, expected a number > 0")
-    nodes = [node_name(node) for _, node in w.graph if isinstance(node, dict)]
+    nodes = [node_name(node) for _, node in w.graph if isinstance(node, dict) and isinstance(node_name(node), str)]
     for name, (path, node) in w.pipelines.items():
         if not tree.get("pipelines"):
             break
@@ -173,7 +176,8 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
         if "dataset" in node and not isinstance(node["dataset"], dict):
             _names(node["dataset"], path + ("dataset",), w.datasets, "dataset", report, single=True)
         elif "dataset" not in node and len(w.datasets) != 1:
-            report(path, f"missing 'dataset': name one of {sorted(w.datasets)}")
+            report(path, f"missing 'dataset': name one of {sorted(w.datasets, key=str)}")
+        _not_null(node, ("metrics",), path, report)
         _names(node.get("losses"), path + ("losses",), w.losses, "loss term", report)
         _names(node.get("metrics"), path + ("metrics",), tree.get("metrics") or {}, "metric", report)
         _names(node.get("nodes"), path + ("nodes",), dict.fromkeys(nodes), "graph node", report)
@@ -193,6 +197,7 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
         _keys(node, path, STAGE_KEYS, "stage", report)
         if not isinstance(node, dict):
             continue
+        _not_null(node, ("frozen",), path, report)
         for key in ("train", "val"):
             _names(node.get(key), path + (key,), w.pipelines, "pipeline", report)
         _names(node.get("frozen"), path + ("frozen",), w.models, "model", report)
@@ -218,6 +223,13 @@ def _keys(node: Any, path: tuple, allowed: tuple, what: str, report) -> None:
             report(path + (key,), f"unknown key of a {what} (it takes: {', '.join(allowed)})", suggest(str(key), allowed))
 
 
+def _not_null(node: dict, keys: tuple, path: tuple, report) -> None:
+    """Keys whose absence means a default (every model, every metric, nothing frozen): null is not that default."""
+    for key in keys:
+        if key in node and node[key] is None:
+            report(path + (key,), f"received None, expected a list of names (leave '{key}' out for the default)")
+
+
 def _strings(value: Any, path: tuple, report, length: int | None = None) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (length and len(value) != length):
         expected = f"a list of {length} tensor names" if length else "a list of tensor names"
@@ -230,8 +242,8 @@ def _names(value: Any, path: tuple, known, what: str, report, single: bool = Fal
         return
     items = [value] if single else value
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        report(path, f"received {describe(value)}, expected {'a name' if single else 'a list of names'} among {sorted(known)}")
+        report(path, f"received {describe(value)}, expected {'a name' if single else 'a list of names'} among {sorted(known, key=str)}")
         return
     for item in items:
         if item not in known:
-            report(path, f"unknown {what} {item!r}; expected one of {sorted(known)}", suggest(item, list(known)))
+            report(path, f"unknown {what} {item!r}; expected one of {sorted(known, key=str)}", suggest(item, list(known)))

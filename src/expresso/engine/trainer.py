@@ -390,16 +390,16 @@ class Trainer(Evaluation):
         saved = payload.get("models") or {}
         for name, model in self.graph.models.items():
             if name not in saved:
-                raise CheckpointError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(saved)})")
+                raise CheckpointError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(map(str, saved))})")
             try:
                 model.load_state_dict(saved[name])
-            except (RuntimeError, KeyError, TypeError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a state dict from a damaged or foreign file
                 raise CheckpointError(f"{path}: model {name!r} does not fit the checkpoint's weights ({str(exc).strip().splitlines()[0]})") from None
         if weights_only:
             return payload
         try:
             restore(self, payload)
-        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged payload breaks (an RNG state out of range...), it is the file's fault
             if isinstance(exc, CheckpointError):
                 raise
             raise CheckpointError(f"{path}: the checkpoint does not fit this run ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
