@@ -208,7 +208,8 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
             _keys(node["early_stopping"], path + ("early_stopping",), EARLY_STOPPING_KEYS, "early_stopping", report)
         mode = node.get("interleave", "round_robin")
         if isinstance(mode, dict):
-            _names(list(mode), path + ("interleave",), dict.fromkeys(node.get("train") or w.pipelines), "trained pipeline", report)
+            trained = node.get("train") if isinstance(node.get("train"), list) else list(w.pipelines)
+            _names(list(mode), path + ("interleave",), dict.fromkeys(t for t in trained if isinstance(t, str)), "trained pipeline", report)
         elif mode not in ("round_robin", "sequential"):
             report(path + ("interleave",), f"received {describe(mode)}, expected round_robin, sequential or a mapping of pipeline: batches")
     return problems
