@@ -11,6 +11,7 @@ exits with status 2; ``--debug`` shows the full traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -148,6 +149,9 @@ def _config_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before torch loads MKL: with MKL_DYNAMIC on, MKL may run a kernel on fewer threads when the machine is busy,
+    # which changes the order of float sums, so two runs of one config differed in the last bits under load.
+    os.environ.setdefault("MKL_DYNAMIC", "FALSE")
     parser = _build_parser()
     args, rest = parser.parse_known_args(argv)
     # KEY=VALUE items after a flag (`config C --json a=1`) are still overrides.
