@@ -148,10 +148,21 @@ def _config_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fix_thread_counts() -> None:
+    """Keep MKL and OpenMP from changing their thread counts at run time (unless the user says otherwise).
+
+    A kernel run on fewer threads may sum in another order, so under load one
+    uninterrupted run once differed from its resumed twins in the last bits.
+    Intel's conditions for run-to-run reproducible results are a fixed thread
+    count with MKL_DYNAMIC and OMP_DYNAMIC false; both libraries read these
+    when torch loads them, which is why this runs before any torch import.
+    """
+    for name in ("MKL_DYNAMIC", "OMP_DYNAMIC"):
+        os.environ.setdefault(name, "FALSE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    # Before torch loads MKL: with MKL_DYNAMIC on, MKL may run a kernel on fewer threads when the machine is busy,
-    # which changes the order of float sums, so two runs of one config differed in the last bits under load.
-    os.environ.setdefault("MKL_DYNAMIC", "FALSE")
+    _fix_thread_counts()
     parser = _build_parser()
     args, rest = parser.parse_known_args(argv)
     # KEY=VALUE items after a flag (`config C --json a=1`) are still overrides.

@@ -8,6 +8,7 @@ what gets imported).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -341,3 +342,13 @@ def test_expresso_help_imports_neither_torch_nor_omegaconf(tmp_path):
     result = run([sys.executable, "-c", NO_HEAVY_IMPORTS.format(call=call)], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "imported: []"
+
+
+def test_every_command_fixes_mkl_and_openmp_thread_counts_before_torch_loads_unless_the_user_set_them(write, in_tmp, monkeypatch):
+    # The tests above show no command imports torch before main() runs, so these reach MKL and OpenMP when they load.
+    write({EXP: GOOD})
+    monkeypatch.delenv("OMP_DYNAMIC", raising=False)
+    monkeypatch.setenv("MKL_DYNAMIC", "TRUE")
+    assert main(["config", EXP]) == 0
+    assert os.environ["OMP_DYNAMIC"] == "FALSE"
+    assert os.environ["MKL_DYNAMIC"] == "TRUE"  # what the user asked for stays
