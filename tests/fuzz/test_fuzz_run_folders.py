@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 
 import yaml
 from hypothesis import example, given
@@ -52,6 +53,9 @@ def test_damaged_run_config_exits_0_or_2(trained_run, content, command):
 @given(content=st.one_of(st.binary(max_size=300), trees.map(lambda tree: json.dumps(tree).encode())), command=st.sampled_from(sorted(COMMANDS)))
 @example(content=b"", command="eval")
 @example(content=b"[]", command="runs")
+@example(content=b'{"name": null}', command="runs")
+@example(content=b'{"status": null, "run_id": 7}', command="runs")
+@example(content=json.dumps({"status": "running", "host": socket.gethostname(), "pid": 10**30}).encode(), command="runs")
 @example(content=b'{"project_root": 5}', command="resume")
 @example(content=b'{"project_root": 5}', command="config")
 @example(content=b'{"project_root": "' + b"x" * 300 + b'"}', command="config")

@@ -33,21 +33,21 @@ def runs(args: Namespace) -> int:
         except (OSError, ValueError, yaml.YAMLError):  # RecordError is a ValueError
             unreadable.append(record_path.parent)
             continue
-        found.append((record, _flatten(config if isinstance(config, dict) else {})))
+        found.append((record_path.parent, record, _flatten(config if isinstance(config, dict) else {})))
     for folder in unreadable:
         print(f"expresso: skipped {folder}: unreadable run.json or config.yaml", file=sys.stderr)
     if not found:
         print(f"no runs under {root}")
         return 0
-    varying = _varying([flat for _, flat in found])
+    varying = _varying([flat for _, _, flat in found])
     header = ["experiment", "run id", "status", "epochs", "best", *varying]
     rows = [header]
-    for record, flat in found:
+    for run_dir, record, flat in found:
         summary = record.get("summary") or {}
         best = summary.get("best")
         best_text = f"{summary.get('monitor')}={best:.4g}" if isinstance(best, (int, float)) else "-"
         rows.append(
-            [record.get("name", "?"), record.get("run_id", "?"), shown_status(record), str(summary.get("epochs", 0)), best_text]
+            [str(record.get("name") or "?"), str(record.get("run_id") or run_dir.name), shown_status(record), str(summary.get("epochs", 0)), best_text]
             + [_short(flat.get(key)) for key in varying]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

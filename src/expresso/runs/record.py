@@ -131,11 +131,11 @@ class RunRecord:
 
 def shown_status(record: dict[str, Any], timestamp: float | None = None) -> str:
     """The record's status, or ``crashed`` for a ``running`` one whose process is gone or whose heartbeat went stale."""
-    status = record.get("status", "?")
+    status = record.get("status") or "?"
     if status != "running":
         return status
     pid = record.get("pid")
-    if record.get("host") == socket.gethostname() and isinstance(pid, int):
+    if record.get("host") == socket.gethostname() and isinstance(pid, int) and 0 < pid < 2**31:  # 0 or -N: process groups
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
