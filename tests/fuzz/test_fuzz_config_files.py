@@ -52,6 +52,8 @@ def load_or_config_error(path: Path):
 @example(tree={"class": "torch.optim.AdamW"}, other={}, fmt=FORMATS[0], other_fmt=FORMATS[0])  # was: IndexError in check
 # was: KeyValidationError from OmegaConf (5 and "5" merged into one mapping)
 @example(tree={"extends": "other.json", "task": {5: "a", "b": "${name}"}}, other={"task": {"5": "b"}}, fmt=FORMATS[0], other_fmt=FORMATS[2])
+# was: printed as '\x85' in single quotes, which YAML reads back as a space
+@example(tree={"name": "\x85", "task": {"a": "b\u2028"}}, other={}, fmt=FORMATS[2], other_fmt=FORMATS[0])
 def test_random_config_trees_load_or_raise_config_error(tree, other, fmt, other_fmt):
     with isolated() as folder:
         main = folder / f"main{fmt[0]}"

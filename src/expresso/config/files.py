@@ -80,6 +80,16 @@ class _Loader(_with_fixed_resolvers(yaml.SafeLoader)):  # type: ignore[misc]
 
 
 _Dumper = _with_fixed_resolvers(yaml.SafeDumper)
+_UNICODE_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    # PyYAML writes "\x85" inside single quotes, where a reader folds it into a space: escape it in double quotes.
+    style = '"' if any(mark in text for mark in _UNICODE_LINE_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 class UnreadableYAML(yaml.YAMLError):
