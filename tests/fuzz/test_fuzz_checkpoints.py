@@ -151,3 +151,20 @@ def test_garbled_manifest_exits_0_or_2(trained_run, content, command):
         (run / "checkpoints" / "manifest.json").write_bytes(content)
         code, out, err = quiet_main([part.format(run=run) for part in COMMANDS[command]])
         assert_clean_failure(code, err)
+
+
+def test_an_optimizer_state_key_with_a_flipped_bit_is_refused_naming_the_key(trained_run):
+    """Found by the long fuzz run: one flipped bit turned ``exp_avg_sq`` into ``exp_avg_sp``; with no manifest
+    the file loaded, and the first step after the resume died with a KeyError inside torch's AdamW."""
+    with isolated() as folder:
+        run = folder / "run"
+        shutil.copytree(trained_run, run)
+        (run / "checkpoints" / "manifest.json").unlink(missing_ok=True)
+        payload = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+        for entry in payload["optimizers"]["optimizer"]["state"].values():
+            entry["exp_avg_sp"] = entry.pop("exp_avg_sq")
+        torch.save(payload, run / "checkpoints" / "last.ckpt")
+        code, out, err = quiet_main(["resume", run, "trainer.max_epochs=2", "trainer.limit_epochs=2"])
+        assert code == 2, err
+        assert str(run / "checkpoints" / "last.ckpt") in err
+        assert "optimizer 'optimizer': the state of parameter 0 has keys ['exp_avg', 'exp_avg_sp', 'step'], AdamW keeps ['exp_avg', 'exp_avg_sq', 'step']" in err

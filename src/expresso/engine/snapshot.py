@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .optimizer_state import state_problem
 from .seeding import rng_state, set_rng_state
 
 
@@ -34,6 +35,9 @@ def capture(trainer) -> dict[str, Any]:
 def restore(trainer, payload: dict[str, Any]) -> None:
     """Everything but the models (loaded first, also alone for ``init_from``) back into ``trainer``."""
     for name, spec in trainer.graph.optimizers.items():
+        problem = state_problem(spec.optimizer, payload["optimizers"][name])
+        if problem:
+            raise ValueError(f"optimizer {name!r}: {problem}")
         spec.optimizer.load_state_dict(payload["optimizers"][name])
     trainer.callbacks.load_state_dict(payload["callbacks"])
     for stage, saved in zip(trainer.stages, payload.get("stages") or []):
