@@ -151,11 +151,9 @@ def _config_command(args: argparse.Namespace) -> int:
 def _fix_thread_counts() -> None:
     """Keep MKL and OpenMP from changing their thread counts at run time (unless the user says otherwise).
 
-    A kernel run on fewer threads may sum in another order, so under load one
-    uninterrupted run once differed from its resumed twins in the last bits.
-    Intel's conditions for run-to-run reproducible results are a fixed thread
-    count with MKL_DYNAMIC and OMP_DYNAMIC false; both libraries read these
-    when torch loads them, which is why this runs before any torch import.
+    Intel lists a fixed thread count with MKL_DYNAMIC and OMP_DYNAMIC false
+    among its conditions for run-to-run reproducible results. Both libraries
+    read them when torch loads them, so this runs before any torch import.
     """
     for name in ("MKL_DYNAMIC", "OMP_DYNAMIC"):
         os.environ.setdefault(name, "FALSE")
