@@ -23,7 +23,7 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
-# The hostile-input fuzz tests with 10,000 examples each (make test runs them bounded); about 20 minutes.
+# The hostile-input fuzz tests with 10,000 examples each (make test runs them bounded); about 35 minutes on 2 cores.
 fuzz: setup
 	EXPRESSO_FUZZ_PROFILE=long $(BIN)/python -m pytest -q tests/fuzz
 

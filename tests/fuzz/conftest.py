@@ -5,7 +5,7 @@ Two settings profiles:
 - ``fuzz-ci`` (the default, what ``make test`` runs): bounded, each test a few seconds;
 - ``long`` (``EXPRESSO_FUZZ_PROFILE=long``, what ``make fuzz`` runs): 10,000 examples per test,
   except the tests that copy a run folder per example, capped at 2,000 or 3,000
-  (``fuzz_support.at_most``); about 20 minutes in all.
+  (``fuzz_support.at_most``); about 35 minutes in all on 2 cores.
 
 The profile is loaded for the session, but only tests/fuzz uses it: every other
 hypothesis test in the suite sets its own ``max_examples`` and ``deadline``.
