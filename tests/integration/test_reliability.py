@@ -20,8 +20,6 @@ and must end with A's weights, bit for bit:
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -29,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_resume import EXAMPLE_CONFIGS, FIXTURES, differences, load, read_record
+from test_resume import differences, load, make_project, only_run_dir, read_record
 
 EXPERIMENT = textwrap.dedent(
     """\
@@ -59,12 +57,6 @@ def run(args, project, env=None, wait=True):
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def one_run(root: Path) -> Path:
-    found = sorted(p for p in (root / "sturdy").iterdir() if ".replaced-" not in p.name)
-    assert len(found) == 1, found
-    return found[0]
-
-
 def same_end(a_dir: Path, b_dir: Path) -> list[str]:
     """Where the final checkpoints differ in weights, optimizer states or position; every other difference is printed (shown on failure)."""
     a, b = load(a_dir / "checkpoints" / "last.ckpt"), load(b_dir / "checkpoints" / "last.ckpt")
@@ -74,10 +66,7 @@ def same_end(a_dir: Path, b_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    project = tmp_path_factory.mktemp("sturdy")
-    shutil.copytree(EXAMPLE_CONFIGS, project / "configs")
-    shutil.copytree(FIXTURES, project / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
-    (project / "configs" / "experiments" / "sturdy.yaml").write_text(EXPERIMENT)
+    project = make_project(tmp_path_factory, "sturdy", EXPERIMENT)
     fake = project / "bin"
     fake.mkdir()
     (fake / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {project / 'scontrol.log'}\n")
@@ -89,7 +78,7 @@ def project(tmp_path_factory):
 def uninterrupted(project):
     result = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "A"], project)
     assert result.returncode == 0, result.stderr
-    return one_run(project / "A")
+    return only_run_dir(project / "A", "sturdy")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +86,7 @@ def preempted(project):
     """A run sent SIGTERM at step 15 (SIGUSR1 during its checkpoint), under SLURM with requeue on."""
     env = {"EXPRESSO_TEST_SIGNAL_AT_STEP": str(SIGNAL_AT), "SLURM_JOB_ID": "4242", "PATH": f"{project / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     result = run(["train", "configs/experiments/sturdy.yaml", "trainer.requeue=true", "--runs-root", project / "B"], project, env)
-    run_dir = one_run(project / "B")
+    run_dir = only_run_dir(project / "B", "sturdy")
     return {"result": result, "run_dir": run_dir, "record": read_record(run_dir), "loop": load(run_dir / "checkpoints" / "last.ckpt")["loop"]}
 
 
@@ -127,7 +116,7 @@ def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_and_resume_fi
         time.sleep(0.05)
     process.kill()  # SIGKILL, half way through writing the temporary file
     process.communicate()
-    run_dir = one_run(project / "C")
+    run_dir = only_run_dir(project / "C", "sturdy")
     folder = run_dir / "checkpoints"
     assert [p.name for p in folder.glob(".last.ckpt.*.tmp")], "the half-written temporary file is there"
     assert load(folder / "last.ckpt")["loop"]["step"] == 12  # the write before the killed one, whole and verified
@@ -143,7 +132,7 @@ def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_o
     killed = project / f"D-{damage.replace(' ', '-')}"
     result = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", killed], project, {"EXPRESSO_TEST_SIGNAL_AT_STEP": "18"})
     assert result.returncode == 75
-    run_dir = one_run(killed)
+    run_dir = only_run_dir(killed, "sturdy")
     last = run_dir / "checkpoints" / "last.ckpt"
     data = bytearray(last.read_bytes())
     if damage == "flipped byte":
@@ -177,7 +166,7 @@ def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritte
 
 def test_a_checkpoint_write_that_fails_for_want_of_space_keeps_the_previous_one_and_fails_the_run_clearly(project):
     result = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "G"], project, {"EXPRESSO_TEST_FSIZE_AT_STEP": "9"})
-    run_dir = one_run(project / "G")
+    run_dir = only_run_dir(project / "G", "sturdy")
     last = run_dir / "checkpoints" / "last.ckpt"
     assert result.returncode == 1, result.stderr
     assert f"expresso: the run failed: {last}: cannot write (File too large); the previous file is intact" in result.stderr

@@ -106,8 +106,18 @@ def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def only_run_dir(runs_root: Path) -> Path:
-    found = sorted(runs_root.glob("resume/*"))
+def make_project(tmp_path_factory, name: str, experiment: str) -> Path:
+    """A project folder with the example configs, the test fixtures and ``configs/experiments/<name>.yaml``."""
+    project = tmp_path_factory.mktemp(f"{name}-project")
+    shutil.copytree(EXAMPLE_CONFIGS, project / "configs")
+    shutil.copytree(FIXTURES, project / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "configs" / "experiments" / f"{name}.yaml").write_text(experiment)
+    return project
+
+
+def only_run_dir(runs_root: Path, experiment: str = "resume") -> Path:
+    """The one run folder of ``experiment`` under ``runs_root`` (folders moved aside by ``--force`` do not count)."""
+    found = sorted(p for p in runs_root.glob(f"{experiment}/*") if ".replaced-" not in p.name)
     assert len(found) == 1, found
     return found[0]
 
@@ -139,10 +149,7 @@ def differences(a, b, where: str = "") -> list[str]:
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory):
     """A trained through; each B killed at its step, with what it left behind read right after the kill."""
-    project = tmp_path_factory.mktemp("resume-project")
-    shutil.copytree(EXAMPLE_CONFIGS, project / "configs")
-    shutil.copytree(FIXTURES, project / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
-    (project / "configs" / "experiments" / "resume.yaml").write_text(EXPERIMENT)
+    project = make_project(tmp_path_factory, "resume", EXPERIMENT)
     per_epoch = steps_per_epoch()
     kill_steps = choose_kill_steps(per_epoch)
     train = ["train", "configs/experiments/resume.yaml", "--runs-root"]

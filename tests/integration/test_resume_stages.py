@@ -10,13 +10,12 @@ checkpoints, histories and records equal the uninterrupted run's.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import textwrap
 
 import pytest
 import torch
-from test_resume import EXAMPLE_CONFIGS, FIXTURES, differences, finish, load, read_record, start
+from test_resume import differences, finish, load, make_project, only_run_dir, read_record, start
 
 EVERY_N_STEPS = 7
 # 1257 training images in batches of 128: 10 batches per epoch and pipeline.
@@ -41,25 +40,16 @@ EXPERIMENT = textwrap.dedent(
 )
 
 
-def only_run_dir(root):
-    found = sorted(root.glob("staged/*"))
-    assert len(found) == 1, found
-    return found[0]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    project = tmp_path_factory.mktemp("staged-project")
-    shutil.copytree(EXAMPLE_CONFIGS, project / "configs")
-    shutil.copytree(FIXTURES, project / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
-    (project / "configs" / "experiments" / "staged.yaml").write_text(EXPERIMENT)
+    project = make_project(tmp_path_factory, "staged", EXPERIMENT)
     train = ["train", "configs/experiments/staged.yaml", "--runs-root"]
     processes = {"A": start([*train, project / "runs-A"], project)}
     for case, step in KILL_STEPS.items():
         processes[case] = start([*train, project / f"runs-{case}"], project, kill_step=step)
     killed = {name: finish(process) for name, process in processes.items()}
     assert killed["A"].returncode == 0, killed["A"].stderr
-    dirs = {name: only_run_dir(project / f"runs-{name}") for name in processes}
+    dirs = {name: only_run_dir(project / f"runs-{name}", "staged") for name in processes}
     loops = {case: load(dirs[case] / "checkpoints" / "last.ckpt")["loop"] for case in KILL_STEPS}
     resumed = {case: start(["resume", dirs[case]], project) for case in KILL_STEPS}
     resumed = {case: finish(process) for case, process in resumed.items()}
