@@ -8,7 +8,10 @@ per pipeline the stage trains).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from .checkpoint_io import CheckpointError
 
 from .optimizer_state import state_problem
 from .seeding import rng_state, set_rng_state
@@ -32,8 +35,30 @@ def capture(trainer) -> dict[str, Any]:
     }
 
 
-def restore(trainer, payload: dict[str, Any]) -> None:
-    """Everything but the models (loaded first, also alone for ``init_from``) back into ``trainer``."""
+def load_models(models: dict[str, Any], payload: dict[str, Any], path: Path | str) -> None:
+    """The weights of every model, strictly; a CheckpointError naming ``path`` and the model otherwise."""
+    saved = payload.get("models") or {}
+    for name, model in models.items():
+        if name not in saved:
+            raise CheckpointError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(map(str, saved))})")
+        try:
+            model.load_state_dict(saved[name])
+        except Exception as exc:  # noqa: BLE001 - a state dict from a damaged or foreign file
+            raise CheckpointError(f"{path}: model {name!r} does not fit the checkpoint's weights ({str(exc).strip().splitlines()[0]})") from None
+
+
+def restore(trainer, payload: dict[str, Any], path: Path | str) -> None:
+    """Everything but the models (``load_models``) back into ``trainer``; whatever the payload breaks is a CheckpointError."""
+    try:
+        _restore(trainer, payload)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged payload breaks (an RNG state out of range...), it is the file's fault
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(f"{path}: the checkpoint does not fit this run ({type(exc).__name__}: {detail})") from None
+
+
+def _restore(trainer, payload: dict[str, Any]) -> None:
     for name, spec in trainer.graph.optimizers.items():
         problem = state_problem(spec.optimizer, payload["optimizers"][name])
         if problem:

@@ -35,12 +35,11 @@
 
     test() / validate() / predict():  EVAL_START, EVAL_BATCH_END per batch, EVAL_END
 
-Control flow: ``SkipBatch`` (drop the batch), ``StopEpoch`` (end the epoch
-now), ``StopTraining`` (end the epoch now, then the fit), or
-``state.should_stop = True`` (end the stage, in a plain run the fit, after this epoch). Checkpoints
-are written by callbacks through ``state.save_checkpoint(path)``; a callback
-that reads the file calls ``state.wait_for_checkpoints()`` first (a no-op while
-writes are synchronous, needed once they move to the background).
+Control flow: ``SkipBatch`` (drop the batch), ``StopEpoch`` (end the epoch now), ``StopTraining``
+(end the epoch now, then the fit), ``Rollback`` (reload the last finite checkpoint: NaNGuard), or
+``state.should_stop = True`` (end the stage, in a plain run the fit, after this epoch). Callbacks
+write checkpoints through ``state.save_checkpoint(path)`` and call ``state.wait_for_checkpoints()``
+before reading one (a no-op while writes are synchronous).
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
 from . import manifest
-from .checkpoint_io import CheckpointError, load_checkpoint, save_atomic
+from .checkpoint_io import load_checkpoint, save_atomic
 from .data import make_loader
 from .devices import move, resolve_device
 from .evaluation import Evaluation
@@ -67,7 +66,7 @@ from .metrics import MetricSet
 from .interleave import epoch_batches
 from .pipeline import Pipeline, Plan
 from .seeding import seed_everything
-from .snapshot import capture, restore
+from .snapshot import capture, load_models, restore
 from .stages import Stage
 from .state import State
 
@@ -369,9 +368,8 @@ class Trainer(Evaluation):
         ``then`` runs once the file is on disk (e.g. linking it as best.ckpt);
         ``keep_previous`` keeps the file it replaces as ``previous.ckpt``, the
         fallback when the newest is found damaged (manifest.py).
-        Written on the training thread: with checkpoint_io.BackgroundWriter the
-        SIGKILL resume test diverges now and then (see that module), so the
-        Trainer does not use it until that is understood.
+        Written on the training thread; BackgroundWriter stays unused (a divergence
+        blamed on it was later seen without it: docs/reliability.md).
         """
         self.fire(Event.CHECKPOINT_SAVE)
         payload, path = capture(self), Path(path)
@@ -387,22 +385,10 @@ class Trainer(Evaluation):
     def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict[str, Any]:
         """Restore a checkpoint; ``weights_only`` restores the models alone (``init_from``)."""
         payload = load_checkpoint(path, map_location=self.device)
-        saved = payload.get("models") or {}
-        for name, model in self.graph.models.items():
-            if name not in saved:
-                raise CheckpointError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(map(str, saved))})")
-            try:
-                model.load_state_dict(saved[name])
-            except Exception as exc:  # noqa: BLE001 - a state dict from a damaged or foreign file
-                raise CheckpointError(f"{path}: model {name!r} does not fit the checkpoint's weights ({str(exc).strip().splitlines()[0]})") from None
+        load_models(self.graph.models, payload, path)
         if weights_only:
             return payload
-        try:
-            restore(self, payload)
-        except Exception as exc:  # noqa: BLE001 - whatever a damaged payload breaks (an RNG state out of range...), it is the file's fault
-            if isinstance(exc, CheckpointError):
-                raise
-            raise CheckpointError(f"{path}: the checkpoint does not fit this run ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+        restore(self, payload, path)
         self.fire(Event.CHECKPOINT_LOAD)
         return payload
 
