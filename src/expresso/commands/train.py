@@ -14,7 +14,6 @@ holds an unfinished run resumes it with ``--resume-if-exists`` (or
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -80,12 +79,13 @@ def _scheduler_job_id() -> str:
 def _claimed(run_dir: Path, *, resume: bool, force: bool) -> bool:
     """Whether the --run-id folder holds a run to resume; moves a run aside with --force; refuses to overwrite one."""
     from ..runs.folder import RECORD_FILE
+    from ..runs.record import read_record
 
     if not run_dir.exists():
         return False
     try:
-        status = json.loads((run_dir / RECORD_FILE).read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
+        status = read_record(run_dir / RECORD_FILE).get("status")
+    except ValueError:  # RecordError: missing, unreadable or of the wrong shape
         status = None
     resumable = any((run_dir / "checkpoints" / name).is_file() for name in ("last.ckpt", "previous.ckpt"))
     if force:
