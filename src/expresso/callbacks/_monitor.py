@@ -5,7 +5,8 @@ did not validate (``val_every_n_epochs`` > 1) ``val/loss`` still holds the
 previous validation's value. Counting it again would make patience run out
 on epochs that measured nothing; a ``val/`` metric is therefore read only on
 epochs whose validation pass ran. A fit with no validation at all never reads
-it: ``finished`` then warns rather than let that pass in silence.
+it: ``finished`` then warns rather than let that pass in silence (a fit that
+trained no epoch, e.g. a resume with nothing left, has nothing to warn about).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ class Monitor:
         self.key, self.owner = key, owner
         self.validated = False
         self.read_once = False
+        self.epochs = 0  # epochs started in this fit
 
     def epoch_started(self) -> None:
         self.validated = False
+        self.epochs += 1
 
     def validation_ended(self) -> None:
         self.validated = True
@@ -43,7 +46,7 @@ class Monitor:
 
     def finished(self) -> None:
         """At fit end: warn when no epoch of the fit validated, so the metric was never read."""
-        if not self.read_once and self.key.startswith("val/"):
+        if self.epochs and not self.read_once and self.key.startswith("val/"):
             log.warning("%s never read %r: no validation ran in this fit (no val_data?)", self.owner, self.key)
 
 

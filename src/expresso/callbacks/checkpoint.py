@@ -6,7 +6,7 @@
 RNG states and running metric sums are in it, so a resume continues bit for
 bit). ``best.ckpt`` is the checkpoint with the best monitored value so far
 (a hard link to that epoch's ``last.ckpt``, so it costs no second write); ``save_top_k`` > 1 keeps that many best epochs as
-``epoch=E-step=S.ckpt`` too. Every file is replaced atomically.
+``epoch=E-step=S.ckpt`` too (E counted from 1). Every file is replaced atomically.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ log = logging.getLogger("expresso")
 
 
 class Checkpoint(Callback):
-    order = 100  # after history, schedules and early stopping: it saves what they decided
+    order = 100  # its file is written after every handler of the event (the trainer defers it): order only sorts the log lines
 
     def __init__(
         self,
@@ -47,7 +47,7 @@ class Checkpoint(Callback):
         self._monitor = Monitor(monitor, "Checkpoint") if monitor else None
         self.dirpath = Path(dirpath) if dirpath else None
         self.best: float | None = None
-        self.best_epoch: int | None = None
+        self.best_epoch: int | None = None  # counted from 1
         self.top: list[tuple[float, str]] = []  # (value, file name) of the top-k epochs kept, best first
 
     def on_fit_start(self, state) -> None:
@@ -82,11 +82,11 @@ class Checkpoint(Callback):
             value = None
         improved = value is not None and self._better(value, self.best)
         if improved:
-            self.best, self.best_epoch = value, state.epoch
+            self.best, self.best_epoch = value, state.epoch + 1
         # Bookkeeping first, so the checkpoint written below already holds it.
         kept, dropped = None, []
         if value is not None and self.save_top_k > 1 and (len(self.top) < self.save_top_k or self._better(value, self.top[-1][0])):
-            kept = f"epoch={state.epoch}-step={state.step}.ckpt"
+            kept = f"epoch={state.epoch + 1}-step={state.step}.ckpt"
             self.top = sorted([*self.top, (value, kept)], key=lambda item: item[0], reverse=self.mode == "max")
             self.top, dropped = self.top[: self.save_top_k], self.top[self.save_top_k :]
         last, folder = self.dirpath / "last.ckpt", self.dirpath
@@ -112,9 +112,12 @@ class Checkpoint(Callback):
         return value < than if self.mode == "min" else value > than
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "top": [list(item) for item in self.top]}
+        return {"best": self.best, "best_epoch": self.best_epoch, "top": [list(item) for item in self.top], "monitor": self.monitor, "mode": self.mode}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if (state.get("monitor", self.monitor), state.get("mode", self.mode)) != (self.monitor, self.mode):
+            log.info("Checkpoint: now selecting by %s (%s), not %s (%s): the next measured value starts the best anew", self.monitor, self.mode, state["monitor"], state["mode"])
+            return
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.top = [(value, name) for value, name in state["top"]]
 

@@ -6,7 +6,9 @@ epoch end that measured it (``val/`` metrics: epochs that validated, so
 ``patience`` counts validation checks) and sets ``state.should_stop`` after
 ``patience`` checks in a row without an improvement larger than
 ``min_delta``. Its best value and wait count travel in the checkpoint, so a
-resumed run stops at the epoch the uninterrupted one would have.
+resumed run stops at the epoch the uninterrupted one would have; a run it
+ended, resumed with a larger ``patience`` (or without it), trains on.
+Epochs in its messages and ``best_epoch`` count from 1.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ log = logging.getLogger("expresso")
 
 
 class EarlyStopping(Callback):
-    order = 10  # after the LR schedule, before the checkpoint that records the decision
+    order = 60  # after the progress line, so "stopping after epoch N" follows the line of epoch N
     phases = ("fit",)
+    stop_key: str | None = None  # who asks to stop (state.stops): a stage's own sets "stages.N.early_stopping"
 
     def __init__(self, monitor: str = "val/loss", mode: str = "min", patience: int = 3, min_delta: float = 0.0):
         if mode not in ("min", "max"):
@@ -35,14 +38,8 @@ class EarlyStopping(Callback):
         self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, float(min_delta)
         self._metric = Monitor(monitor, "EarlyStopping")
         self.best: float | None = None
-        self.best_epoch: int | None = None
+        self.best_epoch: int | None = None  # counted from 1
         self.wait = 0  # checks in a row without improvement
-
-    def on_fit_start(self, state) -> None:
-        # A run resumed from the checkpoint of the epoch that stopped it stops again.
-        if self._exhausted():
-            state.should_stop = True
-            log.info("EarlyStopping: %s already stopped this run (no improvement in %d checks); nothing to train", self.monitor, self.wait)
 
     def on_stage_start(self, state) -> None:
         # A new stage trains something else: patience starts over (a resumed stage keeps its count).
@@ -60,16 +57,14 @@ class EarlyStopping(Callback):
         if value is None:
             return
         if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, state.epoch, 0
+            self.best, self.best_epoch, self.wait = value, state.epoch + 1, 0
             return
         self.wait += 1
         if self._exhausted():
-            state.should_stop = True
-            best = "no finite value yet" if self.best is None else f"best {self.best:.6g} at epoch {self.best_epoch + 1}"
-            log.info(
-                "EarlyStopping: %s has not improved by more than %g in %d check(s) (%s, now %.6g); stopping after epoch %d",
-                self.monitor, self.min_delta, self.wait, best, value, state.epoch + 1,
-            )
+            best = "no finite value yet" if self.best is None else f"best {self.best:.6g} at epoch {self.best_epoch}"
+            reason = f"{self.monitor} did not improve by more than {self.min_delta:g} in {self.wait} check(s) ({best}, patience {self.patience})"
+            state.request_stop(self.stop_key or self.state_key, reason)
+            log.info("EarlyStopping: %s; last %.6g; stopping after epoch %d", reason, value, state.epoch + 1)
 
     def on_fit_end(self, state) -> None:
         self._metric.finished()
@@ -87,8 +82,14 @@ class EarlyStopping(Callback):
         # patience 0 stops at the first check without improvement.
         return self.wait >= max(self.patience, 1)
 
+    def still_stops(self, state) -> bool:
+        return self._exhausted()
+
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "monitor": self.monitor, "mode": self.mode}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if (state.get("monitor", self.monitor), state.get("mode", self.mode)) != (self.monitor, self.mode):
+            log.info("EarlyStopping: now watching %s (%s), not %s (%s) as before the resume: counting afresh", self.monitor, self.mode, state["monitor"], state["mode"])
+            return
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]

@@ -2,8 +2,14 @@
 
 Step rows (every ``log_every_n_steps`` optimizer steps) hold the batch loss
 as ``train/batch_loss``; epoch rows hold every value in ``state.metrics``
-(``train/loss``, ``val/acc``, ``lr``...). Step losses stay tensors in a
-buffer until the epoch ends, so logging costs no host sync per step.
+(``train/loss``, ``val/acc``, ``lr``...). Epochs count from 1, as the
+console shows them. Step losses stay tensors in a buffer until the epoch
+ends, so logging costs no host sync per step.
+
+History runs after every other callback (``order`` is infinite), so a value
+any callback puts into ``state.metrics`` at epoch end is in that epoch's row,
+whatever its own order; the trainer writes the epoch's checkpoints after all
+handlers, so they count the row.
 
 Resume without duplicates: rows are flushed before every checkpoint and the
 checkpoint records how many were written; a resumed run first cuts the file
@@ -15,6 +21,7 @@ header; rows are few, so this is cheap.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -27,7 +34,7 @@ FIXED = ("epoch", "step")
 
 
 class History(Callback):
-    order = -50  # before anything that might stop or checkpoint at the same event
+    order = math.inf  # the last of every event: the row holds what every other callback wrote
 
     def __init__(self, path: str | None = None, log_every_n_steps: int = 50):
         self.path = Path(path) if path else None
@@ -50,11 +57,11 @@ class History(Callback):
     def on_batch_end(self, state) -> None:
         if state.step % self.log_every_n_steps == 0 and "loss" in state.outputs:
             stage = {"stage": state.stage_name} if len(state.stages) > 1 else {}
-            self._pending.append({"epoch": state.epoch, "step": state.step, **stage, "train/batch_loss": state.outputs["loss"].detach()})
+            self._pending.append({"epoch": state.epoch + 1, "step": state.step, **stage, "train/batch_loss": state.outputs["loss"].detach()})
 
     def on_epoch_end(self, state) -> None:
         stage = {"stage": state.stage_name} if len(state.stages) > 1 else {}
-        self._pending.append({"epoch": state.epoch, "step": state.step, **stage, **state.metrics})
+        self._pending.append({"epoch": state.epoch + 1, "step": state.step, **stage, **state.metrics})
         self.flush()
 
     def on_checkpoint_save(self, state) -> None:

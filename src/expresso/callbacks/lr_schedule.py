@@ -31,7 +31,7 @@ SchedulerLike = Union[TorchScheduler, Callable[[torch.optim.Optimizer], TorchSch
 
 
 class LRScheduler(Callback):
-    order = 0  # after the history (it records this epoch's rate), before early stopping and checkpoints
+    order = 0  # the epoch's ``lr`` (recorded at its start) stays the rate it trained with when this steps at its end
     phases = ("fit",)
 
     def __init__(

@@ -5,7 +5,10 @@ events it cares about. ``order`` sorts callbacks (lower first, ties keep the
 configured order); ``phases`` limits a callback to some of "fit",
 "validate", "test", "predict" (None: all). A stateful callback returns its
 state from ``state_dict`` and restores it in ``load_state_dict``: the
-checkpoint carries it so a resumed run continues bit for bit.
+checkpoint carries it so a resumed run continues bit for bit. A callback
+that ends a stage asks through ``state.request_stop(self.state_key, why)``;
+when that run is resumed, ``still_stops`` is asked again after the states are
+restored (a larger patience may have changed its mind).
 
 The dispatcher pre-computes, per event, the callbacks that override its
 method (and whose ``listens(event)`` agrees), so an event nobody listens to
@@ -30,6 +33,10 @@ class Callback:
 
     def state_dict(self) -> dict[str, Any]:
         return {}
+
+    def still_stops(self, state: Any) -> bool:
+        """Asked on resume when this callback had ended the stage: whether it would still end it (by default, yes)."""
+        return True
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
@@ -77,6 +84,10 @@ class Dispatcher:
 
     def state_dict(self) -> dict[str, Any]:
         return {cb.state_key: cb.state_dict() for cb in self.callbacks}
+
+    def find(self, state_key: str) -> Callback | None:
+        """The callback whose checkpoint key is ``state_key``, if this run has it."""
+        return next((cb for cb in self.callbacks if cb.state_key == state_key), None)
 
     def load_state_dict(self, states: dict[str, Any]) -> None:
         for cb in self.callbacks:

@@ -35,6 +35,31 @@ def capture(trainer) -> dict[str, Any]:
     }
 
 
+def stop_holds(trainer, state, stops: dict[str, str]) -> bool:
+    """Whether a stage that ended early stays ended on resume: some condition that ended it still would.
+
+    A stop nobody named (``should_stop`` set directly) holds; a callback this
+    run no longer has, or one whose ``still_stops`` says no (EarlyStopping
+    with a larger patience), or a stage condition that changed its mind, lifts.
+    """
+    if not stops:
+        return True
+    conditions = {key: value for index, stage in enumerate(trainer.stages) for key, value in stage.stop_keys(index).items()}
+    for key in stops:
+        if key in conditions:
+            condition = conditions[key]
+            if key.endswith(".until"):
+                holds = condition is not None and bool(condition(state))
+            else:
+                holds = condition is not None and condition.still_stops(state)
+        else:
+            callback = trainer.callbacks.find(key)
+            holds = callback is not None and callback.still_stops(state)
+        if holds:
+            return True
+    return False
+
+
 def load_models(models: dict[str, Any], payload: dict[str, Any], path: Path | str) -> None:
     """The weights of every model, strictly; a CheckpointError naming ``path`` and the model otherwise."""
     saved = payload.get("models") or {}
@@ -71,11 +96,17 @@ def _restore(trainer, payload: dict[str, Any]) -> None:
     state, loop = trainer.state, payload["loop"]
     state.epoch, state.batch_index, state.step = loop["epoch"], loop["batch_index"], loop["step"]
     state.stage, state.stage_epoch = loop.get("stage", 0), loop.get("stage_epoch", loop["epoch"])
-    if loop.get("stage_stopped"):  # a stop condition ended that stage: go on with the next
-        state.stage, state.stage_epoch = state.stage + 1, 0
+    state.metrics = dict(payload["metrics"])
+    state.should_stop, state.stops, state.stop_fit = False, {}, bool(loop.get("stop_fit"))
+    if loop.get("stage_stopped"):
+        stops = dict(loop.get("stops") or {})
+        if stop_holds(trainer, state, stops):  # a stop condition ended that stage: go on with the next
+            state.stage, state.stage_epoch = state.stage + 1, 0
+            state.stops = stops  # the reason stays known (expresso resume says why nothing is left to train)
+        else:
+            state.extra["lifted_stops"] = stops
     if state.stage < len(trainer.stages):
         trainer.enter_stage(trainer.stages[state.stage])
-    state.metrics = dict(payload["metrics"])
     saved_metrics = payload["train_metrics"]
     if saved_metrics is not None and "sums" in saved_metrics:  # written before pipelines existed: the one pipeline's
         saved_metrics = {next(iter(trainer.pipelines)): saved_metrics}

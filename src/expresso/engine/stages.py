@@ -53,6 +53,12 @@ class Stage:
                 raise GraphError(f"stage {self.name!r}: interleave ratios must give each trained pipeline {self.train} a count >= 1", at)
         elif self.interleave not in ("round_robin", "sequential"):
             raise GraphError(f"stage {self.name!r}: interleave must be round_robin, sequential or a mapping of pipeline: batches", at)
+        if self.early_stopping is not None:  # its stop requests (state.stops) name the config entry
+            self.early_stopping.stop_key = f"stages.{index}.early_stopping"
+
+    def stop_keys(self, index: int) -> dict[str, Any]:
+        """The stop conditions of this stage by the key their stop requests carry: asked again on resume."""
+        return {f"stages.{index}.early_stopping": self.early_stopping, f"stages.{index}.until": self.until}
 
     def freeze(self, graph: Graph) -> None:
         for name in self.frozen:

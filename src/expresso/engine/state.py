@@ -17,9 +17,11 @@ class State:
     the number of batches of it already consumed; ``step`` counts optimizer
     steps over the whole fit. ``metrics`` holds the latest computed values
     (``train/loss``, ``val/acc``...), ``outputs`` the named tensors of the
-    current batch. Setting ``should_stop`` ends the current stage (in a
-    plain run, the fit) after the current epoch; ``StopTraining`` ends the
-    whole fit. ``stage`` is the index of the current stage, ``stage_epoch``
+    current batch. ``request_stop`` (or setting ``should_stop``) ends the
+    current stage (in a plain run, the fit) after the current epoch;
+    ``StopTraining`` ends the whole fit. ``stops`` says who asked and why:
+    a resumed run asks each of them again (``Callback.still_stops``), so a
+    run that early stopping ended trains on once its patience is raised. ``stage`` is the index of the current stage, ``stage_epoch``
     the epochs it has finished, ``stage_epochs`` its budget; ``pipeline`` names
     the pipeline of the current batch.
     """
@@ -41,6 +43,7 @@ class State:
     epoch_finished: bool = False
     should_stop: bool = False
     stop_fit: bool = False
+    stops: dict[str, str] = field(default_factory=dict)  # who asked to stop (a callback's state_key, "stage N until"...) -> why
     batch: Any = None
     outputs: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -59,16 +62,29 @@ class State:
     def optimizers(self):
         return {name: spec.optimizer for name, spec in self.graph.optimizers.items()}
 
+    def request_stop(self, by: str, reason: str) -> None:
+        """End the current stage after this epoch, saying who asks (a callback's ``state_key``) and why."""
+        self.should_stop = True
+        self.stops.setdefault(by, reason)
+
     def position(self) -> dict[str, Any]:
         """Where a run resumed from this state continues (after a finished epoch: the next one).
 
-        ``stage_stopped``: the stage ended early (a stop condition), so a resume
-        starts the next stage; a stage that used up its epochs is not marked,
-        so resuming with more epochs (``trainer.max_epochs=20``) trains on.
+        ``stage_stopped``: the stage ended early (a stop condition, named in
+        ``stops``), so a resume starts the next stage unless every condition
+        that stopped it has changed its mind; a stage that used up its epochs
+        is not marked, so resuming with more epochs (``trainer.max_epochs=20``)
+        trains on. ``stop_fit``: ``StopTraining`` ended the whole fit.
         """
         if not self.epoch_finished:
-            return {"epoch": self.epoch, "batch_index": self.batch_index, "step": self.step, "stage": self.stage, "stage_epoch": self.stage_epoch, "stage_stopped": False}
-        return {"epoch": self.epoch + 1, "batch_index": 0, "step": self.step, "stage": self.stage, "stage_epoch": self.stage_epoch + 1, "stage_stopped": self.should_stop}
+            return {
+                "epoch": self.epoch, "batch_index": self.batch_index, "step": self.step, "stage": self.stage, "stage_epoch": self.stage_epoch,
+                "stage_stopped": False, "stops": {}, "stop_fit": False,
+            }
+        return {
+            "epoch": self.epoch + 1, "batch_index": 0, "step": self.step, "stage": self.stage, "stage_epoch": self.stage_epoch + 1,
+            "stage_stopped": self.should_stop, "stops": dict(self.stops) if self.should_stop else {}, "stop_fit": self.stop_fit,
+        }
 
     def describe_epoch(self) -> str:
         """``epoch 3/10``; in a staged fit ``stage 2/3 probe, epoch 1/5`` (counted from 1, as a person counts)."""

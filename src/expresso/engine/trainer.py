@@ -20,7 +20,7 @@
                         BEFORE_OPTIMIZER_STEP
                         clip, step its optimizers; zero_grad(set_to_none=True)
                     metrics.update(outputs)           # on device, no host sync
-                    BATCH_END                         # LR step, step checkpoints
+                    BATCH_END                         # LR step; step checkpoints written after every handler
                 train metrics computed                # the epoch's one host sync
                 every val_every_n_epochs:
                     VALIDATION_START
@@ -28,7 +28,8 @@
                                                   EVAL_BATCH_END
                     VALIDATION_END
                 the stage's own stop condition (early_stopping, until)
-                EPOCH_END                             # history row, early stopping, checkpoints
+                EPOCH_END                             # early stopping, progress line, history row (last)
+                checkpoints asked for during BATCH_END/EPOCH_END, written now: they hold every handler's work
             STAGE_END; unfreeze
         FIT_END
         (an exception: EXCEPTION, then it propagates)
@@ -37,9 +38,11 @@
 
 Control flow: ``SkipBatch`` (drop the batch), ``StopEpoch`` (end the epoch now), ``StopTraining``
 (end the epoch now, then the fit), ``Rollback`` (reload the last finite checkpoint: NaNGuard), or
-``state.should_stop = True`` (end the stage, in a plain run the fit, after this epoch). Callbacks
+``state.request_stop(by, why)`` (end the stage, in a plain run the fit, after this epoch). Callbacks
 write checkpoints through ``state.save_checkpoint(path)`` and call ``state.wait_for_checkpoints()``
-before reading one (a no-op while writes are synchronous).
+before reading one (a no-op while writes are synchronous). A checkpoint asked for during BATCH_END or
+EPOCH_END is written once every handler of that event has run, so whatever order a callback has, its
+work (a metric in the history row, its own state) is in the checkpoint of that step or epoch.
 """
 
 from __future__ import annotations
@@ -148,6 +151,9 @@ class Trainer(Evaluation):
         self.stages = list(stages) if stages else [Stage()]
         for index, stage in enumerate(self.stages):
             stage.resolve(self.pipelines, graph, index)
+        self._restored = False  # load_checkpoint restored a whole run: fit continues it instead of seeding
+        self._deferred: list | None = None  # checkpoints asked for while BATCH_END/EPOCH_END handlers run
+        self.initialised_from: Path | None = None  # init_from: the checkpoint the weights came from
         self.loaders: dict[tuple[str, str], DataLoader] = {}
         self.metric_sets: dict[tuple[str, str], MetricSet] = {}
         for index, p in enumerate(pipelines):
@@ -199,6 +205,16 @@ class Trainer(Evaluation):
     def fire(self, event: Event) -> None:
         self.callbacks(event, self.state)
 
+    def _fire_then_save(self, event: Event) -> None:
+        """Fire ``event``; the checkpoints its handlers ask for are written after the last one (also when one raises)."""
+        self._deferred = []
+        try:
+            self.callbacks(event, self.state)
+        finally:
+            pending, self._deferred = self._deferred, None
+            for path, then, keep_previous in pending:
+                self._write_checkpoint(path, then, keep_previous)
+
     # -- fit --------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> dict[str, float]:
         """Train every stage until its end, max_steps or a stop; returns the last metrics."""
@@ -212,7 +228,7 @@ class Trainer(Evaluation):
                 raise GraphError(f"stage {stage.name!r} trains pipeline(s) {untrainable}, which have no loss term to train with", ("stages", index))
         if resume_from is not None:
             self.load_checkpoint(resume_from)
-        else:
+        elif not self._restored:
             seed_everything(self.settings["seed"])
         try:
             self.fire(Event.FIT_START)
@@ -224,6 +240,7 @@ class Trainer(Evaluation):
                 except Rollback as back:
                     self._roll_back(back)
             self.fire(Event.FIT_END)
+            self._restored = False  # a second fit() starts afresh
         except BaseException as exc:
             state.extra["exception"] = exc
             self.fire(Event.EXCEPTION)
@@ -241,12 +258,33 @@ class Trainer(Evaluation):
     def _steps_done(self) -> bool:
         return self.state.max_steps is not None and self.state.step >= self.state.max_steps
 
+    def _stage_epochs(self, stage: Stage) -> int:
+        epochs = stage.epochs or self.settings["max_epochs"]
+        return min(epochs, self.settings["limit_epochs"] or epochs)
+
+    def nothing_left(self) -> str | None:
+        """Why ``fit()`` from the current position would train nothing (None: it would train).
+
+        Asked by ``expresso resume`` before it writes anything: a resume that
+        cannot train says what would have to change instead of exiting 0.
+        """
+        state = self.state
+        if self._steps_done():
+            return f"it has made its trainer.max_steps={state.max_steps} optimizer steps"
+        if state.stop_fit:
+            return "StopTraining ended it"
+        left = [self._stage_epochs(stage) - (state.stage_epoch if index == state.stage else 0) for index, stage in enumerate(self.stages) if index >= state.stage]
+        if any(epochs > 0 for epochs in left):
+            return None
+        if state.stops:
+            return "; ".join(f"{by} stopped it: {why}" for by, why in state.stops.items())
+        return "it has trained every epoch its stages allow"
+
     def enter_stage(self, stage: Stage) -> None:
         """Point the state at ``stage``: its name, its epoch budget, the optimizers each update steps."""
         state = self.state
         state.stage_name = stage.name
-        epochs = stage.epochs or self.settings["max_epochs"]
-        state.stage_epochs = min(epochs, self.settings["limit_epochs"] or epochs)
+        state.stage_epochs = self._stage_epochs(stage)
         frozen = set(stage.frozen)
         self._steps = {
             name: [(update, nodes, terms, [self.graph.optimizers[o] for o in plan.optimizers_of(update, frozen)]) for update, nodes, terms in plan.steps]
@@ -269,6 +307,7 @@ class Trainer(Evaluation):
         state.stage += 1
         state.stage_epoch = 0
         state.should_stop = False
+        state.stops = {}
 
     def _train_epoch(self, stage: Stage) -> None:
         state = self.state
@@ -295,7 +334,7 @@ class Trainer(Evaluation):
                     state.batch_index += 1
                     continue
                 state.batch_index += 1
-                self.fire(Event.BATCH_END)
+                self._fire_then_save(Event.BATCH_END)
                 if self._steps_done():
                     break
         except StopEpoch:
@@ -311,8 +350,8 @@ class Trainer(Evaluation):
         if stage.early_stopping is not None:
             stage.early_stopping.on_epoch_end(state)
         if stage.until is not None and stage.until(state):
-            state.should_stop = True
-        self.fire(Event.EPOCH_END)
+            state.request_stop(f"stages.{state.stage}.until", "its until condition held")
+        self._fire_then_save(Event.EPOCH_END)
         state.epoch += 1
         state.stage_epoch += 1
         state.batch_index = 0
@@ -371,6 +410,12 @@ class Trainer(Evaluation):
         Written on the training thread; BackgroundWriter stays unused (a divergence
         blamed on it was later seen without it: docs/reliability.md).
         """
+        if self._deferred is not None:
+            self._deferred.append((path, then, keep_previous))
+            return
+        self._write_checkpoint(path, then, keep_previous)
+
+    def _write_checkpoint(self, path: str | Path, then: Callable[[], None] | None, keep_previous: bool) -> None:
         self.fire(Event.CHECKPOINT_SAVE)
         payload, path = capture(self), Path(path)
         position = {k: payload["loop"][k] for k in ("step", "epoch", "stage")}
@@ -389,6 +434,7 @@ class Trainer(Evaluation):
         if weights_only:
             return payload
         restore(self, payload, path)
+        self._restored = True
         self.fire(Event.CHECKPOINT_LOAD)
         return payload
 

@@ -30,7 +30,7 @@ class Preempted(Exception):
 
 
 class Preemption(Callback):
-    order = 9_000  # after every built-in callback of the same event: the epoch's own checkpoint is already written
+    order = 9_000  # its checkpoint is asked for after the others of the same event, so it is written last
     phases = ("fit",)
 
     def __init__(self, checkpoint: Path):
@@ -60,5 +60,9 @@ class Preemption(Callback):
             self._stop(state)
 
     def _stop(self, state) -> None:
-        state.save_checkpoint(self.checkpoint, keep_previous=True)
-        raise Preempted(self.received, self.checkpoint)
+        signum, checkpoint = self.received, self.checkpoint
+
+        def stop() -> None:  # once the checkpoint is on disk: the trainer writes it after every handler of the event
+            raise Preempted(signum, checkpoint)
+
+        state.save_checkpoint(self.checkpoint, then=stop, keep_previous=True)

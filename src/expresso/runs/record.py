@@ -169,6 +169,6 @@ class RecordSummary(Callback):
         value = state.metrics.get(self.monitor)
         best = summary.get("best")
         if value is not None and (best is None or (value < best if self.mode == "min" else value > best)):
-            summary["best"], summary["best_epoch"] = value, state.epoch
+            summary["best"], summary["best_epoch"] = value, state.epoch + 1  # epochs count from 1 in every record
         summary.update(epochs=state.epoch + 1, step=state.step, monitor=self.monitor, mode=self.mode, metrics=dict(state.metrics))
         self.record.update(summary=summary, heartbeat=now())

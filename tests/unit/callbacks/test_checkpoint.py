@@ -61,16 +61,28 @@ class Script(Callback):
 
 
 class Peek(Callback):
-    """After the Checkpoint callback, at each epoch end, calls ``look(state)`` and keeps what it returns."""
+    """Once each epoch's checkpoints are on disk, calls ``look(state)`` and keeps what it returns.
 
-    order = 200
+    The trainer writes an epoch's checkpoints after every EPOCH_END handler, so
+    this looks at the next epoch's start and at the fit's end: nothing trains
+    in between, the weights are those the files were written from.
+    """
 
     def __init__(self, look):
         self.look, self.seen = look, []
 
-    def on_epoch_end(self, state):
-        state.wait_for_checkpoints()  # checkpoints are written in the background
+    def on_epoch_start(self, state):
+        if state.epoch > 0:
+            self.seen.append(self.look(state))
+
+    def on_fit_end(self, state):
         self.seen.append(self.look(state))
+
+
+def loop(epoch: int, batch_index: int, step: int, stage_epoch: int | None = None, stopped: bool = False) -> dict:
+    """A checkpoint's loop position (stage 0, no stop)."""
+    stage_epoch = epoch if stage_epoch is None else stage_epoch
+    return {"epoch": epoch, "batch_index": batch_index, "step": step, "stage": 0, "stage_epoch": stage_epoch, "stage_stopped": stopped, "stops": {}, "stop_fit": False}
 
 
 ALWAYS = {"last.ckpt", "previous.ckpt", "manifest.json"}  # the resume point, its fallback, their sizes and hashes
@@ -92,11 +104,7 @@ def test_last_ckpt_is_written_at_every_epoch_end(tmp_path):
 
     peek = Peek(look)
     trainer_for(tmp_path, Checkpoint(), peek).fit()
-    assert peek.seen == [
-        ({"epoch": 1, "batch_index": 0, "step": 3, "stage": 0, "stage_epoch": 1, "stage_stopped": False}, True),
-        ({"epoch": 2, "batch_index": 0, "step": 6, "stage": 0, "stage_epoch": 2, "stage_stopped": False}, True),
-        ({"epoch": 3, "batch_index": 0, "step": 9, "stage": 0, "stage_epoch": 3, "stage_stopped": False}, True),
-    ]
+    assert peek.seen == [(loop(1, 0, 3), True), (loop(2, 0, 6), True), (loop(3, 0, 9), True)]
     assert files(folder) == ALWAYS | {"best.ckpt"}
 
 
@@ -110,10 +118,9 @@ def test_best_ckpt_holds_the_best_monitored_value_so_far(tmp_path, mode, expecte
     peek = Peek(lambda state: read(folder / "best.ckpt")["metrics"]["val/x"])
     trainer_for(tmp_path, Script([3.0, 1.0, 2.0, 0.5, 4.0]), checkpoint, peek, max_epochs=5).fit()
     assert peek.seen == expected
-    best_epoch = {"min": 3, "max": 4}[mode]
+    best_epoch = {"min": 4, "max": 5}[mode]  # counted from 1
     assert (checkpoint.best, checkpoint.best_epoch) == (expected[-1], best_epoch)
-    position = {"stage": 0, "stage_epoch": best_epoch + 1, "stage_stopped": False}
-    assert read(folder / "best.ckpt")["loop"] == {"epoch": best_epoch + 1, "batch_index": 0, "step": 3 * (best_epoch + 1), **position}
+    assert read(folder / "best.ckpt")["loop"] == loop(best_epoch, 0, 3 * best_epoch)
     assert files(folder) == ALWAYS | {"best.ckpt"}
 
 
@@ -123,19 +130,19 @@ def test_save_top_k_keeps_exactly_the_k_best_epochs_and_deletes_the_others(tmp_p
     checkpoint = Checkpoint(monitor="val/x", save_top_k=3)
     trainer_for(tmp_path, Script([5.0, 3.0, 4.0, 1.0, 2.0, 6.0]), checkpoint, peek, max_epochs=6).fit()
 
-    assert peek.seen == [
-        ["epoch=0-step=3.ckpt"],
-        ["epoch=0-step=3.ckpt", "epoch=1-step=6.ckpt"],
-        ["epoch=0-step=3.ckpt", "epoch=1-step=6.ckpt", "epoch=2-step=9.ckpt"],
-        ["epoch=1-step=6.ckpt", "epoch=2-step=9.ckpt", "epoch=3-step=12.ckpt"],
-        ["epoch=1-step=6.ckpt", "epoch=3-step=12.ckpt", "epoch=4-step=15.ckpt"],
-        ["epoch=1-step=6.ckpt", "epoch=3-step=12.ckpt", "epoch=4-step=15.ckpt"],
+    assert peek.seen == [  # epochs counted from 1 in the file names
+        ["epoch=1-step=3.ckpt"],
+        ["epoch=1-step=3.ckpt", "epoch=2-step=6.ckpt"],
+        ["epoch=1-step=3.ckpt", "epoch=2-step=6.ckpt", "epoch=3-step=9.ckpt"],
+        ["epoch=2-step=6.ckpt", "epoch=3-step=9.ckpt", "epoch=4-step=12.ckpt"],
+        ["epoch=2-step=6.ckpt", "epoch=4-step=12.ckpt", "epoch=5-step=15.ckpt"],
+        ["epoch=2-step=6.ckpt", "epoch=4-step=12.ckpt", "epoch=5-step=15.ckpt"],
     ]
-    assert checkpoint.top == [(1.0, "epoch=3-step=12.ckpt"), (2.0, "epoch=4-step=15.ckpt"), (3.0, "epoch=1-step=6.ckpt")]
+    assert checkpoint.top == [(1.0, "epoch=4-step=12.ckpt"), (2.0, "epoch=5-step=15.ckpt"), (3.0, "epoch=2-step=6.ckpt")]
     assert {name: read(folder / name)["metrics"]["val/x"] for _, name in checkpoint.top} == {
-        "epoch=3-step=12.ckpt": 1.0,
-        "epoch=4-step=15.ckpt": 2.0,
-        "epoch=1-step=6.ckpt": 3.0,
+        "epoch=4-step=12.ckpt": 1.0,
+        "epoch=5-step=15.ckpt": 2.0,
+        "epoch=2-step=6.ckpt": 3.0,
     }
     assert read(folder / "best.ckpt")["metrics"]["val/x"] == 1.0
 
@@ -143,7 +150,7 @@ def test_save_top_k_keeps_exactly_the_k_best_epochs_and_deletes_the_others(tmp_p
 def test_epochs_that_did_not_validate_never_enter_the_top_k(tmp_path):
     folder = tmp_path / "checkpoints"
     trainer_for(tmp_path, Checkpoint(save_top_k=3), max_epochs=4, val_every_n_epochs=2).fit()
-    assert files(folder) == ALWAYS | {"best.ckpt", "epoch=1-step=6.ckpt", "epoch=3-step=12.ckpt"}
+    assert files(folder) == ALWAYS | {"best.ckpt", "epoch=2-step=6.ckpt", "epoch=4-step=12.ckpt"}
 
 
 def test_save_top_k_zero_writes_only_last_ckpt(tmp_path):
@@ -154,35 +161,34 @@ def test_save_top_k_zero_writes_only_last_ckpt(tmp_path):
 def test_every_n_steps_writes_last_ckpt_at_those_steps(tmp_path):
     folder = tmp_path / "checkpoints"
 
-    class AtBatchEnd(Callback):
-        order = 200
+    class BeforeEachBatch(Callback):
+        """What last.ckpt holds when a batch starts: the previous step's checkpoint is on disk by then."""
 
         def __init__(self):
             self.seen = []
 
-        def on_batch_end(self, state):
-            state.wait_for_checkpoints()
+        def on_batch_start(self, state):
             last = folder / "last.ckpt"
             payload = read(last) if last.exists() else None
             self.seen.append((state.step, payload and payload["loop"], payload and payload["train_metrics"] is not None))
 
-    peek = AtBatchEnd()
+    peek = BeforeEachBatch()
     trainer_for(tmp_path, Checkpoint(every_n_steps=2), peek, max_epochs=2).fit()
     assert peek.seen == [
+        (0, None, None),
         (1, None, None),
-        (2, {"epoch": 0, "batch_index": 2, "step": 2, "stage": 0, "stage_epoch": 0, "stage_stopped": False}, True),
-        (3, {"epoch": 0, "batch_index": 2, "step": 2, "stage": 0, "stage_epoch": 0, "stage_stopped": False}, True),
-        (4, {"epoch": 1, "batch_index": 1, "step": 4, "stage": 0, "stage_epoch": 1, "stage_stopped": False}, True),
-        (5, {"epoch": 1, "batch_index": 1, "step": 4, "stage": 0, "stage_epoch": 1, "stage_stopped": False}, True),
-        (6, {"epoch": 1, "batch_index": 3, "step": 6, "stage": 0, "stage_epoch": 1, "stage_stopped": False}, True),
+        (2, loop(0, 2, 2), True),  # mid-epoch: the running metric sums are in it
+        (3, loop(1, 0, 3), False),  # the first epoch's end
+        (4, loop(1, 1, 4), True),
+        (5, loop(1, 1, 4), True),
     ]
     final = read(folder / "last.ckpt")
-    assert final["loop"] == {"epoch": 2, "batch_index": 0, "step": 6, "stage": 0, "stage_epoch": 2, "stage_stopped": False} and final["train_metrics"] is None
+    assert final["loop"] == loop(2, 0, 6) and final["train_metrics"] is None
 
 
 def test_no_temporary_files_are_left_in_the_folder(tmp_path):
     trainer_for(tmp_path, Script([3.0, 1.0, 2.0]), Checkpoint(monitor="val/x", save_top_k=2, every_n_steps=1)).fit()
-    assert files(tmp_path / "checkpoints") == ALWAYS | {"best.ckpt", "epoch=1-step=6.ckpt", "epoch=2-step=9.ckpt"}
+    assert files(tmp_path / "checkpoints") == ALWAYS | {"best.ckpt", "epoch=2-step=6.ckpt", "epoch=3-step=9.ckpt"}
 
 
 def test_a_misspelt_monitor_fails_at_the_first_epoch_end_naming_the_metrics(tmp_path):
@@ -234,7 +240,7 @@ def test_a_checkpoint_loads_with_weights_only_and_holds_everything_a_resume_need
         }
 
     peek = Peek(capture)
-    trainer_for(tmp_path, History(log_every_n_steps=2), Checkpoint(), peek, max_epochs=2, config=config).fit()
+    trainer_for(tmp_path, History(log_every_n_steps=2), Checkpoint(), peek, max_epochs=1, config=config).fit()
     first = peek.seen[0]
     payload = first["payload"]
 
@@ -253,7 +259,7 @@ def test_a_checkpoint_loads_with_weights_only_and_holds_everything_a_resume_need
     assert np.array_equal(rng["numpy"]["keys"].numpy().astype(np.uint32), numpy)
     assert torch.equal(rng["torch"], torch_state)
 
-    assert payload["loop"] == {"epoch": 1, "batch_index": 0, "step": 3, "stage": 0, "stage_epoch": 1, "stage_stopped": False}
+    assert payload["loop"] == loop(1, 0, 3)
     assert payload["stages"] == [None]  # the one stage has no stop condition of its own
     assert payload["train_metrics"] is None  # an epoch-end checkpoint: the next epoch starts afresh
     assert payload["metrics"] == first["metrics"] and sorted(payload["metrics"]) == ["train/loss", "val/loss"]
@@ -261,7 +267,7 @@ def test_a_checkpoint_loads_with_weights_only_and_holds_everything_a_resume_need
     assert sorted(payload["callbacks"]) == ["Checkpoint", "History", "Peek"]
     columns = ["epoch", "step", "train/batch_loss", "train/loss", "val/loss"]
     assert payload["callbacks"]["History"] == {"columns": columns, "rows_written": 2}
-    assert payload["callbacks"]["Checkpoint"] == {"best": first["metrics"]["val/loss"], "best_epoch": 0, "top": []}
+    assert payload["callbacks"]["Checkpoint"] == {"best": first["metrics"]["val/loss"], "best_epoch": 1, "top": [], "monitor": "val/loss", "mode": "min"}
 
 
 # -- resume ---------------------------------------------------------------------------
@@ -332,7 +338,7 @@ def test_a_run_resumed_mid_epoch_ends_exactly_where_the_uninterrupted_run_ends(t
     resume_file = tmp_path / "resume.ckpt"
     whole = resumable_trainer(tmp_path / "whole", resume_file, save_step=6)  # epoch 1, after 2 of its 4 batches
     whole.fit()
-    assert read(resume_file)["loop"] == {"epoch": 1, "batch_index": 2, "step": 6, "stage": 0, "stage_epoch": 1, "stage_stopped": False}
+    assert read(resume_file)["loop"] == loop(1, 2, 6)
     assert whole.state.step > 6
 
     resumed = resumable_trainer(tmp_path / "resumed", tmp_path / "unused.ckpt", save_step=6, model_seed=1)
@@ -347,7 +353,7 @@ def test_a_run_resumed_from_the_last_partial_batch_of_an_epoch_ends_like_the_uni
     resume_file = tmp_path / "resume.ckpt"
     whole = resumable_trainer(tmp_path / "whole", resume_file, save_step=3, train=10)  # batches 4, 4, 2: step 3 ends epoch 0
     whole.fit()
-    assert read(resume_file)["loop"] == {"epoch": 0, "batch_index": 3, "step": 3, "stage": 0, "stage_epoch": 0, "stage_stopped": False}
+    assert read(resume_file)["loop"] == loop(0, 3, 3)
 
     resumed = resumable_trainer(tmp_path / "resumed", tmp_path / "unused.ckpt", save_step=3, train=10, model_seed=1)
     resumed.fit(resume_from=resume_file)

@@ -25,10 +25,11 @@ def test_stops_after_patience_checks_without_improvement(make_trainer, recorder,
     with caplog.at_level(logging.INFO, logger="expresso"):
         trainer.fit()
     assert recorder.epochs == [0, 1, 2, 3, 4]
-    assert stopper.state_dict() == {"best": 0.8, "best_epoch": 1, "wait": 3}
+    assert stopper.state_dict() == {"best": 0.8, "best_epoch": 2, "wait": 3, "monitor": "val/loss", "mode": "min"}  # epochs counted from 1
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("EarlyStopping")] == [
-        "EarlyStopping: val/loss has not improved by more than 0 in 3 check(s) (best 0.8 at epoch 2, now 0.95); stopping after epoch 5"
+        "EarlyStopping: val/loss did not improve by more than 0 in 3 check(s) (best 0.8 at epoch 2, patience 3); last 0.95; stopping after epoch 5"
     ]
+    assert trainer.state.stops == {}  # the stage ended: its stop is spent
 
 
 def test_an_improvement_smaller_than_min_delta_does_not_count(make_trainer, recorder):
@@ -98,18 +99,31 @@ def test_a_resumed_run_stops_at_the_epoch_the_uninterrupted_run_stopped(make_tra
     resumed.fit(resume_from=save_at().path)
     # Without the restored wait count (1 after epoch 2) it would run on to epoch 6.
     assert resumed_recorder.epochs == [3, 4]
-    assert resumed_stopper.state_dict() == whole_stopper.state_dict() == {"best": 0.5, "best_epoch": 1, "wait": 3}
+    assert resumed_stopper.state_dict() == whole_stopper.state_dict() == {"best": 0.5, "best_epoch": 2, "wait": 3, "monitor": "val/loss", "mode": "min"}
     assert torch.equal(resumed.graph.models["model"].weight, whole.graph.models["model"].weight)
 
 
-def test_resuming_from_the_epoch_that_stopped_the_run_trains_no_further(make_trainer, recorder, save_at, caplog):
+def test_resuming_from_the_epoch_that_stopped_the_run_trains_no_further_and_says_why(make_trainer, recorder, save_at):
     values = [1.0, 1.1, 1.2, 0.1]
     make_trainer(Feed(values), EarlyStopping(patience=2), save_at(epoch=2), max_epochs=4).fit()
     resumed = make_trainer(Feed(values), EarlyStopping(patience=2), recorder, max_epochs=4)
-    with caplog.at_level(logging.INFO, logger="expresso"):
-        resumed.fit(resume_from=save_at().path)
+    resumed.load_checkpoint(save_at().path)
+    assert resumed.nothing_left() == (
+        "EarlyStopping stopped it: val/loss did not improve by more than 0 in 2 check(s) (best 1 at epoch 1, patience 2)"
+    )
+    resumed.fit()
     assert recorder.epochs == []
-    assert "EarlyStopping: val/loss already stopped this run (no improvement in 2 checks); nothing to train" in caplog.messages
+
+
+@pytest.mark.parametrize("stopper", [EarlyStopping(patience=3), None], ids=["larger patience", "early stopping removed"])
+def test_a_run_early_stopping_ended_trains_on_when_resumed_with_a_larger_patience_or_without_it(make_trainer, recorder, save_at, stopper):
+    values = [1.0, 1.1, 1.2, 0.1, 0.2]
+    make_trainer(Feed(values), EarlyStopping(patience=2), save_at(epoch=2), max_epochs=5).fit()
+    resumed = make_trainer(*filter(None, [Feed(values), stopper, recorder]), max_epochs=5)
+    resumed.load_checkpoint(save_at().path)
+    assert resumed.nothing_left() is None
+    resumed.fit()
+    assert recorder.epochs == [3, 4]  # epoch 4 improved (0.1), so patience 3 does not stop after epoch 5 either
 
 
 @pytest.mark.parametrize(

@@ -67,17 +67,18 @@ def test_metrics_csv_holds_step_rows_and_epoch_rows_with_exact_values(tmp_path):
     assert list(epochs[0]) == ["train/loss", "val/loss"]
     assert (tmp_path / "metrics.csv").read_bytes().decode() == csv_text(
         ["epoch", "step", "train/batch_loss", "train/loss", "val/loss"],
-        [0, 2, repr(loss[2]), "", ""],
-        [0, 3, "", repr(epochs[0]["train/loss"]), repr(epochs[0]["val/loss"])],
-        [1, 4, repr(loss[4]), "", ""],
-        [1, 6, repr(loss[6]), "", ""],
-        [1, 6, "", repr(epochs[1]["train/loss"]), repr(epochs[1]["val/loss"])],
+        [1, 2, repr(loss[2]), "", ""],  # epochs counted from 1, as the console shows them
+        [1, 3, "", repr(epochs[0]["train/loss"]), repr(epochs[0]["val/loss"])],
+        [2, 4, repr(loss[4]), "", ""],
+        [2, 6, repr(loss[6]), "", ""],
+        [2, 6, "", repr(epochs[1]["train/loss"]), repr(epochs[1]["val/loss"])],
     )
 
 
-def test_a_column_appearing_later_widens_the_header_and_keeps_earlier_rows(tmp_path):
+@pytest.mark.parametrize("order", [-100, 0, 10_000])
+def test_a_column_appearing_later_widens_the_header_and_keeps_earlier_rows(tmp_path, order):
     class Extra(Callback):
-        order = -100
+        """Writes a metric at epoch end; whatever its order, the epoch's row holds it."""
 
         def on_epoch_end(self, state):
             if state.epoch == 1:
@@ -85,14 +86,16 @@ def test_a_column_appearing_later_widens_the_header_and_keeps_earlier_rows(tmp_p
 
     recorder = Recorder()
     # No step rows; validation only after epoch 1 (the 2nd), so val/loss and extra both arrive then.
-    trainer_for(tmp_path, Extra(), History(log_every_n_steps=100), recorder, max_epochs=3, val_every_n_epochs=2).fit()
+    extra = Extra()
+    extra.order = order
+    trainer_for(tmp_path, extra, History(log_every_n_steps=100), recorder, max_epochs=3, val_every_n_epochs=2).fit()
 
     epochs = recorder.epochs
     assert (tmp_path / "metrics.csv").read_bytes().decode() == csv_text(
         ["epoch", "step", "train/loss", "val/loss", "extra"],
-        [0, 3, repr(epochs[0]["train/loss"]), "", ""],
-        [1, 6, repr(epochs[1]["train/loss"]), repr(epochs[1]["val/loss"]), "1.5"],
-        [2, 9, repr(epochs[2]["train/loss"]), "", ""],
+        [1, 3, repr(epochs[0]["train/loss"]), "", ""],
+        [2, 6, repr(epochs[1]["train/loss"]), repr(epochs[1]["val/loss"]), "1.5"],
+        [3, 9, repr(epochs[2]["train/loss"]), "", ""],
     )
 
 
@@ -161,7 +164,7 @@ def test_a_resume_drops_the_rows_written_after_the_checkpoint_so_the_file_equals
     whole, after_crash, resumed = crash_then_resume(tmp_path, save_step=6, crash_step=10)
     assert resumed == whole
     assert len(whole.splitlines()) == 1 + 4 + 3  # header, step rows 3 6 9 12, epoch rows 4 8 12
-    assert [line.split(",")[:2] for line in after_crash.splitlines()[1:]] == [["0", "3"], ["0", "4"], ["1", "6"], ["1", "8"], ["2", "9"]]
+    assert [line.split(",")[:2] for line in after_crash.splitlines()[1:]] == [["1", "3"], ["1", "4"], ["2", "6"], ["2", "8"], ["3", "9"]]
     assert whole.startswith(after_crash)  # what the crash left was right, only longer than the checkpoint knew
 
 

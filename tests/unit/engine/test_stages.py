@@ -89,20 +89,29 @@ def test_a_checkpoint_after_a_stopped_stage_resumes_with_the_next_stage(tmp_path
     whole = trainer(stages, [Checkpoint(monitor=None, dirpath=str(tmp_path))], max_epochs=5)
 
     class Keep(Callback):
-        order = 200  # after the checkpoint
-
-        def on_epoch_end(self, state):
-            if state.epoch == 0:
+        def on_stage_end(self, state):  # the epoch's checkpoint is on disk once its EPOCH_END handlers have run
+            if state.stage == 0:
                 (tmp_path / "last.ckpt").rename(tmp_path / "after-pretrain.ckpt")
 
     whole.callbacks = type(whole.callbacks)([*whole.callbacks.callbacks, Keep()])
     whole.fit()
     payload = torch.load(tmp_path / "after-pretrain.ckpt", weights_only=True)
-    assert payload["loop"] == {"epoch": 1, "batch_index": 0, "step": 4, "stage": 0, "stage_epoch": 1, "stage_stopped": True}
+    assert payload["loop"] == {
+        "epoch": 1, "batch_index": 0, "step": 4, "stage": 0, "stage_epoch": 1,
+        "stage_stopped": True, "stops": {"stages.0.until": "its until condition held"}, "stop_fit": False,
+    }
     seen = Seen()
     resumed = trainer(three_stages(until=lambda state: True), [seen], graph=ae_graph())
     resumed.fit(resume_from=tmp_path / "after-pretrain.ckpt")
     assert seen.pipelines[0] == "classify" and resumed.state.stage_name == "finetune"
+
+    # Resumed with an until that no longer holds, the stopped stage trains on (pretrain: 2 epochs, 1 done).
+    seen = Seen()
+    resumed = trainer(three_stages(until=lambda state: False), [seen], graph=ae_graph())
+    resumed.load_checkpoint(tmp_path / "after-pretrain.ckpt")
+    assert (resumed.state.stage, resumed.state.stage_epoch) == (0, 1)
+    resumed.fit()
+    assert seen.pipelines[0] == "reconstruct" and "classify" in seen.pipelines
 
 
 class SaveAt(Callback):
