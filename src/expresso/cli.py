@@ -76,11 +76,11 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="if the --run-id folder holds a run, move it aside and start over")
     train.set_defaults(handler=_lazy("train", "train"))
 
-    resume = commands.add_parser("resume", parents=[common], help="continue a run exactly where it stopped")
+    resume = commands.add_parser("resume", parents=[common], help="continue a run where it stopped (KEY=VALUE: with these settings from there on)")
     resume.add_argument("run_dir", metavar="RUN_DIR")
     resume.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=20")
     resume.add_argument("--checkpoint", help="a checkpoint file (default: the run's last.ckpt)")
-    resume.set_defaults(handler=_lazy("train", "resume"))
+    resume.set_defaults(handler=_lazy("resume", "resume"))
 
     evaluate = commands.add_parser("eval", parents=[common], help="evaluate a run's checkpoint; writes eval-<split>.json")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")

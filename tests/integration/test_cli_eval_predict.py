@@ -15,7 +15,7 @@ def test_eval_of_the_best_checkpoint_gives_the_test_metrics_the_training_reporte
     result = on_base["results"]["eval-test"]
     assert result.returncode == 0, result.stderr
     written = json.loads((base / "eval-test.json").read_text())
-    final = read_record(base)["summary"]["final"]
+    final = read_record(base)["summary"]["final"]["metrics"]
     assert written["checkpoint"] == str(base / "checkpoints" / "best.ckpt")
     assert written["split"] == "test"
     assert written["metrics"] == {"test/loss": final["test/loss"], "test/acc": final["test/acc"]}
@@ -61,7 +61,7 @@ def test_predict_writes_one_row_per_test_sample_predicting_the_argmax(base, on_b
     assert np.array_equal(rows[:, 0], rows[:, 1:].argmax(1))
     # The default checkpoint is best.ckpt: the one whose test accuracy the training reported.
     accuracy = float((rows[:, 0] == digits_test_split.labels.numpy()).mean())
-    assert accuracy == pytest.approx(read_record(base)["summary"]["final"]["test/acc"], abs=1e-6)
+    assert accuracy == pytest.approx(read_record(base)["summary"]["final"]["metrics"]["test/acc"], abs=1e-6)
 
 
 def test_predict_on_an_npy_file_gives_one_row_per_input(base, on_base):

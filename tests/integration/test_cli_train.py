@@ -78,11 +78,11 @@ def test_train_dev_run_of_each_example_leaves_a_complete_run_folder(trained, exp
     assert config["name"] == name
     assert [config["trainer"][key] for key in ("max_epochs", "limit_epochs", "limit_batches")] == [1, 1, 2]  # what --dev-run 2 means
     history = read_history(run_dir)
-    assert [(row["epoch"], row["step"]) for row in history] == [("0", "2")]
+    assert [(row["epoch"], row["step"]) for row in history] == [("1", "2")]  # epochs count from 1
     assert {"train/loss", "val/loss", "val/acc"} <= history[0].keys()
     epoch_lines = [line for line in (run_dir / "log.txt").read_text().splitlines() if line.startswith("epoch 1/1  ")]
     assert len(epoch_lines) == 1 and f"val/acc={float(history[0]['val/acc']):.4g}" in epoch_lines[0]
-    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 1, "batch_index": 0, "step": 2, "stage": 0, "stage_epoch": 1, "stage_stopped": False}
+    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 1, "batch_index": 0, "step": 2, "stage": 0, "stage_epoch": 1, "stage_stopped": False, "stops": {}, "stop_fit": False}
 
 
 def test_config_yaml_of_a_run_reproduces_its_weights(trained, tmp_path):
@@ -149,18 +149,20 @@ def test_resume_with_two_more_epochs_continues_a_completed_run(base, tmp_path):
     assert result.returncode == 0, result.stderr
 
     history = read_history(run_dir)
-    assert [(row["epoch"], row["step"]) for row in history] == [(str(e), str((e + 1) * STEPS_PER_EPOCH)) for e in range(4)]
+    assert [(row["epoch"], row["step"]) for row in history] == [(str(e), str(e * STEPS_PER_EPOCH)) for e in range(1, 5)]
     assert (run_dir / "metrics.csv").read_text().splitlines()[:3] == before_history  # header and the 2 first epochs kept
-    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 4, "batch_index": 0, "step": 4 * STEPS_PER_EPOCH, "stage": 0, "stage_epoch": 4, "stage_stopped": False}
+    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 4, "batch_index": 0, "step": 4 * STEPS_PER_EPOCH, "stage": 0, "stage_epoch": 4, "stage_stopped": False, "stops": {}, "stop_fit": False}
     record = read_record(run_dir)
     assert record["status"] == "completed"
     assert record["summary"]["epochs"] == 4
     assert [resume["overrides"] for resume in record["resumes"]] == [["trainer.max_epochs=4"]]
     config = read_config(run_dir)
     assert config["trainer"]["max_epochs"] == 4
-    assert config == {**before_config, "trainer": {**before_config["trainer"], "max_epochs": 4}}
+    # T_max: ${trainer.max_epochs} in the example's defaults: the schedule follows the new length, and the record says so
+    assert config == {**before_config, "trainer": {**before_config["trainer"], "max_epochs": 4}, "scheduler": {**before_config["scheduler"], "T_max": 4}}
+    assert record["resumes"][0]["changes"] == {"scheduler.T_max": {"from": 2, "to": 4}, "trainer.max_epochs": {"from": 2, "to": 4}}
     # the final printout reports the best checkpoint's model: its validation equals that epoch's row
-    best = history[record["summary"]["best_epoch"]]
+    best = history[record["summary"]["best_epoch"] - 1]  # counted from 1
     assert printed_metrics(result.stdout)["val/acc"] == f"{float(best['val/acc']):.6g}"
 
 

@@ -18,16 +18,16 @@ def dev_run(trained, experiment: str):
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(trained["roots"] / "examples", GRAPH_EXAMPLES[experiment])
     assert read_record(run_dir)["status"] == "completed"
-    return run_dir, read_history(run_dir), read_record(run_dir)["summary"]["final"]
+    return run_dir, read_history(run_dir), read_record(run_dir)["summary"]["final"]["metrics"]
 
 
 def test_the_staged_example_runs_each_stage_and_records_it_in_history_and_checkpoint(trained):
     run_dir, history, final = dev_run(trained, "digits_ae_classifier.yaml")
     # --dev-run 2: one epoch of two batches per stage
-    assert [(row["epoch"], row["step"], row["stage"]) for row in history] == [("0", "2", "pretrain"), ("1", "4", "probe"), ("2", "6", "finetune")]
+    assert [(row["epoch"], row["step"], row["stage"]) for row in history] == [("1", "2", "pretrain"), ("2", "4", "probe"), ("3", "6", "finetune")]
     assert history[0]["train/reconstruct/loss"] and not history[0]["train/classify/loss"]  # pretrain trains reconstruction only
     assert history[1]["val/classify/acc"] and not history[1]["train/reconstruct/loss"]
-    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 3, "batch_index": 0, "step": 6, "stage": 2, "stage_epoch": 1, "stage_stopped": False}
+    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 3, "batch_index": 0, "step": 6, "stage": 2, "stage_epoch": 1, "stage_stopped": False, "stops": {}, "stop_fit": False}
     assert {"test/classify/acc", "test/reconstruct/loss"} <= final.keys()
     log = (run_dir / "log.txt").read_text()
     assert "stage 2/3 probe, epoch 1/1  " in log and "stage 3/3 finetune, epoch 1/1  " in log
@@ -58,7 +58,7 @@ def test_each_graph_example_trains_fully(experiment, tmp_path):
     result = expresso("train", EXAMPLES / "configs" / "experiments" / experiment, "--runs-root", tmp_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path, GRAPH_EXAMPLES[experiment])
-    final = read_record(run_dir)["summary"]["final"]
+    final = read_record(run_dir)["summary"]["final"]["metrics"]
     print(experiment, {k: round(v, 4) for k, v in final.items() if k.startswith("test/")})
     if experiment == "digits_ae_classifier.yaml":
         assert final["test/classify/acc"] >= 0.90  # the bar; this config reaches ~0.978

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import csv
+import math
 import re
 import shlex
 import subprocess
@@ -55,7 +57,7 @@ def _expresso_lines() -> list[str]:
 
 
 def test_readme_commands_run_in_order(tmp_path):
-    """The README's command block, run as written in a fresh folder (train shortened by --dev-run)."""
+    """The README's command block, run as written in a fresh folder (each epoch shortened to 2 batches)."""
     lines = _expresso_lines()
     assert [line.split()[1] for line in lines] == ["train", "resume", "eval", "predict", "export", "runs", "config", "graph", "config"]
     run_dir = None
@@ -65,9 +67,12 @@ def test_readme_commands_run_in_order(tmp_path):
         line = line.replace("examples/", f"{ROOT}/examples/").replace("runs/digits-mlp/<run id>", str(run_dir))
         args = shlex.split(line)[1:]
         if args[0] == "train":
-            args += ["--dev-run", "2", "--runs-root", "runs"]
+            args += ["trainer.limit_batches=2", "--runs-root", "runs"]
         result = subprocess.run([sys.executable, "-m", "expresso", *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{line}\n{result.stderr}"
+        if args[0] == "resume":  # trained on from epoch 5 to 8, the schedule stretched to the new length
+            lrs = [float(row["lr"]) for row in csv.DictReader((run_dir / "metrics.csv").open()) if row["lr"]]
+            assert lrs == pytest.approx([3e-3 * (1 + math.cos(math.pi * e / t)) / 2 for t, epochs in ((5, range(5)), (8, range(5, 8))) for e in epochs], rel=1e-12)
     assert (tmp_path / "predictions.csv").is_file()
     assert (run_dir / "eval-test.json").is_file()
 

@@ -93,7 +93,7 @@ def preempted(project):
 def test_sigterm_checkpoints_at_the_step_boundary_marks_interrupted_and_exits_75(preempted, project):
     assert preempted["result"].returncode == 75, preempted["result"].stderr
     assert preempted["record"]["status"] == "interrupted" and preempted["record"]["interrupted_by"] == "SIGTERM"
-    assert preempted["loop"] == {"epoch": 1, "batch_index": 5, "step": SIGNAL_AT, "stage": 0, "stage_epoch": 1, "stage_stopped": False}
+    assert preempted["loop"] == {"epoch": 1, "batch_index": 5, "step": SIGNAL_AT, "stage": 0, "stage_epoch": 1, "stage_stopped": False, "stops": {}, "stop_fit": False}
     assert "stopped by SIGTERM" in preempted["result"].stderr and "resume with: expresso resume" in preempted["result"].stderr
     assert (project / "scontrol.log").read_text() == "requeue 4242\n"  # trainer.requeue under SLURM
 

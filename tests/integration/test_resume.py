@@ -199,7 +199,7 @@ def test_resume_after_sigkill_ends_bit_for_bit_like_the_uninterrupted_run(killed
 
     a_last, b_last = load(a_dir / "checkpoints" / "last.ckpt"), load(b_dir / "checkpoints" / "last.ckpt")
     print(f"killed at step {kill_step}; every difference: {differences(a_last, b_last)}")  # shown when an assert below fails
-    assert b_last["loop"] == {"epoch": EPOCHS, "batch_index": 0, "step": EPOCHS * killed["per_epoch"], "stage": 0, "stage_epoch": EPOCHS, "stage_stopped": False}
+    assert b_last["loop"] == {"epoch": EPOCHS, "batch_index": 0, "step": EPOCHS * killed["per_epoch"], "stage": 0, "stage_epoch": EPOCHS, "stage_stopped": False, "stops": {}, "stop_fit": False}
     a_weights, b_weights = a_last["models"]["model"], b_last["models"]["model"]
     assert a_weights.keys() == b_weights.keys()
     assert [k for k in a_weights if not torch.equal(a_weights[k], b_weights[k])] == [], f"killed at step {kill_step}"

@@ -13,10 +13,18 @@ rate from the value the table set.
 With ``interval="epoch"`` the ``lr`` metric is the rate the epoch trained
 with; with ``"step"`` it is the rate of the next step, written after each
 step (what the history's step rows, written earlier in the same event, used).
+
+A resume restores the schedulers' states, unless ``rebuild`` is set (by
+``expresso resume`` when it changes the schedule or its optimizer's
+settings): then they are built anew from the optimizer's base rate and
+stepped to the resumed position, so the rate is what a run with the new
+settings would have there. A ``ReduceLROnPlateau`` cannot be replayed (it
+follows measured values): it keeps what it has counted, with its new settings.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Sequence, Union
 
 import torch
@@ -59,6 +67,7 @@ class LRScheduler(Callback):
         self.metric_key = "lr"
         self._monitor = Monitor(monitor, "LRScheduler (ReduceLROnPlateau)")
         self._pending: list[dict[str, Any]] | None = None
+        self.rebuild = False  # at fit start: build the schedules anew and step them to the resumed position
 
     def listens(self, event: Event) -> bool:
         return event is not Event.BATCH_END or self.interval == "step"
@@ -76,6 +85,10 @@ class LRScheduler(Callback):
             self.metric_key = "lr" if len(state.optimizers) == 1 else f"lr/{name}"
             # Building a torch scheduler sets the learning rate for its first epoch; on a
             # resume the optimizer already holds the checkpoint's rate: keep that one.
+            if self.rebuild:
+                self._rebuild(optimizer, state)
+                self._record(state)
+                return
             rates = [group["lr"] for group in optimizer.param_groups]
             self.schedulers = [e if isinstance(e, TorchScheduler) else e(optimizer) for e in self.entries]
             if self._pending is not None:
@@ -139,6 +152,29 @@ class LRScheduler(Callback):
                     f"{chosen!r}; pass a callable (functools.partial) so it is built on the trainer's optimizer"
                 )
         return chosen, optimizers[chosen]
+
+    def _rebuild(self, optimizer: torch.optim.Optimizer, state) -> None:
+        saved, self._pending = self._pending or [], None
+        plateau = any(_is_plateau(entry) for entry in self.entries)
+        if not plateau:  # the schedule starts again from the base rate (a plateau's reductions are history it keeps)
+            for group in optimizer.param_groups:
+                if "initial_lr" in group:
+                    group["lr"] = group.pop("initial_lr")
+        rates = [group["lr"] for group in optimizer.param_groups]
+        self.schedulers = [e if isinstance(e, TorchScheduler) else e(optimizer) for e in self.entries]
+        if plateau:
+            for scheduler, old in zip(self.schedulers, saved):
+                if isinstance(scheduler, ReduceLROnPlateau) and old and "num_bad_epochs" in old:
+                    for key in ("best", "num_bad_epochs", "cooldown_counter", "last_epoch"):
+                        setattr(scheduler, key, old[key])
+            for group, rate in zip(optimizer.param_groups, rates):
+                group["lr"] = rate
+            return
+        with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()": replaying, on purpose
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(state.epoch if self.interval == "epoch" else state.step):
+                for scheduler in self.schedulers:
+                    scheduler.step()
 
     def _restore(self) -> None:
         saved, self._pending = self._pending, None

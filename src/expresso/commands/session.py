@@ -1,4 +1,10 @@
-"""What train and resume share: logging to log.txt, running the fit, recording how it ended."""
+"""What train and resume share: logging to log.txt, running the fit, recording how it ended.
+
+After the fit, the model the run selected (best.ckpt, else the last weights)
+is evaluated on the validation and test data: the final table holds only
+figures of those weights, and says which they are. The last epoch's
+training figures are in its progress line and in metrics.csv.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Sequence
 
 from ..engine.checkpoint_io import CheckpointWriteError
 from ..engine.trainer import Trainer
@@ -23,11 +30,32 @@ class _Plain(logging.Formatter):
         return record.getMessage()
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each line.
+
+    While the progress bar is drawn on a terminal, rich swaps ``sys.stderr``
+    for a proxy that prints each line above the bar; a handler bound to the
+    original stream would write into the bar's line instead
+    (``... 3.9 it/s loss 0.588epoch 1/3 ...``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # noqa: D102 - see the class docstring
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def attach_logging(run_dir: Path | None) -> list[logging.Handler]:
     """Console (stderr) and, with a run folder, log.txt: the same lines, no progress-bar noise."""
     log.setLevel(logging.INFO)
     log.propagate = False
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [ConsoleHandler()]
     if run_dir is not None:
         handlers.append(logging.FileHandler(Path(run_dir) / LOG_FILE, encoding="utf-8"))
     for handler in handlers:
@@ -42,25 +70,21 @@ def detach_logging(handlers: list[logging.Handler]) -> None:
         handler.close()
 
 
-def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, resume_from: Path | None = None) -> int:
-    """Fit (then test, when there is test data); record the outcome in run.json; print the result."""
+def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: Sequence[str] = ()) -> int:
+    """Fit (a resumed trainer has loaded its checkpoint already), evaluate the selected weights, record and print the outcome.
+
+    ``notes`` are logged first, once log.txt exists (what a resume changed, where init_from's weights came from).
+    """
     run_dir = record.path.parent
     handlers = attach_logging(run_dir)
     preemption.install()
     try:
-        if resume_from is not None:
-            log.info("resuming %s from %s", run_dir, resume_from)
-        metrics = trainer.fit(resume_from=resume_from)
-        best = run_dir / "checkpoints" / "best.ckpt"
-        if best.is_file():  # report the model the run selected, not merely the last one
-            trainer.load_checkpoint(best, weights_only=True)
-            log.info("final metrics with the weights of %s", best)
-            if trainer.has_data("val"):
-                metrics.update(trainer.validate())
-        if trainer.has_data("test"):
-            metrics.update(trainer.test())
+        for note in notes:
+            log.info("%s", note)
+        trainer.fit()
+        final = evaluate_selected(trainer, run_dir)
         summary = dict(record.data.get("summary") or {})
-        summary["final"] = metrics
+        summary["final"] = final
         record.update(summary=summary)
         record.finish("completed")
     except Preempted as stop:
@@ -85,10 +109,39 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, resume_
         preemption.uninstall()
         detach_logging(handlers)
     print(f"run folder: {run_dir}")
-    width = max(map(len, metrics), default=0)
-    for key, value in metrics.items():
-        print(f"  {key:<{width}}  {value:.6g}")
+    if not final["metrics"]:
+        print("no validation or test data: the final weights were not evaluated (the last epoch's metrics are in metrics.csv)")
+    else:
+        print(f"final metrics, {described(final)}:")
+        width = max(map(len, final["metrics"]))
+        for key, value in final["metrics"].items():
+            print(f"  {key:<{width}}  {value:.6g}")
     return 0
+
+
+def evaluate_selected(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
+    """The validation and test metrics of one set of weights: best.ckpt's, else the last; and which they are."""
+    best = run_dir / "checkpoints" / "best.ckpt"
+    if best.is_file():
+        loop = trainer.load_checkpoint(best, weights_only=True)["loop"]
+        final: dict[str, Any] = {"weights": "checkpoints/best.ckpt", "epoch": loop["epoch"], "step": loop["step"]}
+    else:
+        final = {"weights": "last", "epoch": trainer.state.epoch, "step": trainer.state.step}
+    metrics: dict[str, float] = {}
+    if trainer.has_data("val"):
+        metrics.update(trainer.validate())
+    if trainer.has_data("test"):
+        metrics.update(trainer.test())
+    if metrics:
+        log.info("final metrics, %s: %s", described(final), "  ".join(f"{key}={value:.6g}" for key, value in metrics.items()))
+    final["metrics"] = metrics
+    return final
+
+
+def described(final: dict[str, Any]) -> str:
+    """``with the weights of best.ckpt (epoch 7, step 70)``: which weights a final table measured (epochs count from 1)."""
+    which = "the weights of best.ckpt" if final["weights"] != "last" else "the last weights"
+    return f"with {which} (epoch {final['epoch']}, step {final['step']})"
 
 
 def requeue() -> None:

@@ -1,4 +1,4 @@
-"""``expresso train`` and ``expresso resume``.
+"""``expresso train``, and what the commands that open a run folder share (``open_run``, ``checkpoint_path``).
 
 Everything that can be wrong with the input (config, classes, arguments,
 datasets, init_from) is found before the run folder is created: a bad run
@@ -53,6 +53,8 @@ def train(args: Namespace) -> int:
     if run_id is not None:
         run_dir = runs_root / safe_name(config["name"]) / safe_name(run_id)
         if _claimed(run_dir, resume=args.resume_if_exists or settings["auto_resume"], force=args.force):
+            from .resume import resume
+
             return resume(Namespace(run_dir=str(run_dir), overrides=[], checkpoint=None, debug=getattr(args, "debug", False)))
     else:
         run_dir = plan_run_dir(runs_root, config["name"])
@@ -64,8 +66,12 @@ def train(args: Namespace) -> int:
     record.data = RunRecord.fields(
         run_dir, name=config["name"], seed=settings["seed"], device=str(trainer.device), project_root=config.project_root
     )
-    record.update(offline=bool(args.offline), dev_run=args.dev_run)
-    return run_fit(trainer, record, preemption)
+    record.update(offline=bool(args.offline), dev_run=args.dev_run, interpolations=[[list(path), raw] for path, raw in config.interpolations])
+    notes = []
+    if trainer.initialised_from is not None:
+        record.update(init_from=str(trainer.initialised_from))
+        notes.append(f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})")
+    return run_fit(trainer, record, preemption, notes)
 
 
 def _scheduler_job_id() -> str:
@@ -100,37 +106,6 @@ def _claimed(run_dir: Path, *, resume: bool, force: bool) -> bool:
         return True
     what = "no checkpoint to resume from" if resume else f"a run (status {status}); --resume-if-exists continues it"
     raise UsageError(f"{run_dir}: already holds {what}; --force moves it aside and starts over")
-
-
-def resume(args: Namespace) -> int:
-    from ..config import load_config
-    from ..config.callables import add_project_to_path
-    from ..engine.build import build_trainer
-    from ..engine.manifest import resume_point
-    from ..runs.folder import CONFIG_FILE
-    from ..runs.preemption import Preemption
-    from ..runs.record import RecordSummary, RunRecord, now
-    from .session import run_fit
-
-    run_dir = open_run(args.run_dir)
-    record = RunRecord(run_dir)
-    add_project_to_path(Path(record.data.get("project_root") or os.getcwd()))
-    if args.checkpoint:
-        checkpoint = checkpoint_path(run_dir, args.checkpoint)
-    else:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
-        checkpoint = resume_point(run_dir / "checkpoints", log=lambda message: print(f"expresso: {message}", file=sys.stderr))
-    config = load_config(run_dir / CONFIG_FILE, args.overrides, check=True)
-    settings = config["trainer"]
-    preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
-    trainer = build_trainer(
-        config, run_dir, init_weights=False, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
-    )
-    if args.overrides:
-        (run_dir / CONFIG_FILE).write_text(config.to_yaml())
-    resumes = list(record.data.get("resumes") or [])
-    resumes.append({"at": now(), "checkpoint": str(checkpoint), "overrides": list(args.overrides), "command": " ".join(["expresso", *sys.argv[1:]])})
-    record.update(status="running", ended_at=None, resumes=resumes, pid=os.getpid(), host=socket.gethostname())
-    return run_fit(trainer, record, preemption, resume_from=checkpoint)
 
 
 def open_run(path: str) -> Path:

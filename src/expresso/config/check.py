@@ -27,6 +27,7 @@ from typing import Any, Callable, Literal
 
 from .callables import CallableNotFound, locate
 from .errors import Problem, close_matches, format_key, suggest
+from .loggers import logger_problems
 from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, STRUCTURES, TASK_TARGETS
 from .validation import UNIONS, check_type
 from .wiring import framework_keys
@@ -42,9 +43,10 @@ SUPPLIED_BY_ENGINE: dict[str, tuple[str, ...]] = {
     "metrics": INJECTED_BY_NAME,
     "callbacks": INJECTED_BY_NAME,
     "step": INJECTED_BY_NAME,
+    "loggers": INJECTED_BY_NAME,
 }
 # Sections whose entries (metrics.acc, callbacks.0, scheduler.1) are components of their own.
-_LISTED = ("metrics", "callbacks", "scheduler", "optimizers", "datasets", "models", "losses")
+_LISTED = ("metrics", "callbacks", "loggers", "scheduler", "optimizers", "datasets", "models", "losses")
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
@@ -58,6 +60,7 @@ def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem
             continue
         inject = task if path[0] in TASK_TARGETS else {}
         _check_node(node, path, inject, where, problems)
+    problems += logger_problems(tree, where)
     return tree, problems
 
 

@@ -92,6 +92,24 @@ def _syntax_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]
     return problems
 
 
+_REFERENCE = re.compile(r"(?<!\\)\$\{([^}]*)\}")
+
+
+def key_interpolations(tree: dict) -> list[tuple[tuple, str]]:
+    """The values that follow other keys of the config (``T_max: ${trainer.max_epochs}``), before resolution.
+
+    Only references to config keys count; a resolver's value (``${env:DATA}``)
+    is a fact of the machine it ran on, kept as resolved. A resume puts these
+    expressions back, so a value that followed a key follows it again.
+    """
+    found = []
+    for path, raw in _interpolated_leaves(tree, ()):
+        references = _REFERENCE.findall(raw)
+        if references and "\\${" not in raw and all(":" not in reference for reference in references):
+            found.append((path, raw))
+    return found
+
+
 def _interpolated_leaves(value: Any, path: tuple):
     if isinstance(value, str) and "${" in value:
         yield path, value

@@ -26,7 +26,7 @@ from .callables import add_project_to_path
 from .compose import Composer, display, find_configs_root
 from .errors import ConfigError, Problem, suggest
 from .files import clashing_keys, config_files_in, dump_yaml, is_dir, is_file
-from .interpolation import escape, resolve
+from .interpolation import escape, key_interpolations, resolve
 from .overrides import apply_overrides
 from .schema import SETTINGS
 from .validation import settings_defaults, validate
@@ -37,12 +37,17 @@ _EMPTY = {"metrics": {}, "callbacks": [], "loggers": ["csv"], "task": {}}
 class Config(Mapping):
     """A resolved config: a read-only mapping over plain data that knows where each key came from."""
 
-    def __init__(self, tree: dict, composer: Composer, source: Path | None, project_root: Path, checked: bool = False):
+    def __init__(
+        self, tree: dict, composer: Composer, source: Path | None, project_root: Path, checked: bool = False,
+        interpolations: Sequence[tuple[tuple, str]] = (),
+    ):
         self._tree = tree
         self._composer = composer
         self.source = source
         self.project_root = project_root
         self.checked = checked
+        # (key path, expression) of the values that followed other keys before resolution: run.json keeps them for resume
+        self.interpolations = list(interpolations)
 
     def __getitem__(self, key: str) -> Any:
         return self._tree[key]
@@ -78,16 +83,22 @@ class Config(Mapping):
         problems = problems or _check.wiring(tree, self.where)
         if problems:
             raise ConfigError(problems)
-        return Config(tree, self._composer, self.source, self.project_root, checked=True)
+        return Config(tree, self._composer, self.source, self.project_root, checked=True, interpolations=self.interpolations)
 
 
-def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = (), *, check: bool = False) -> Config:
+def load_config(
+    source: str | os.PathLike | Mapping, overrides: Sequence[str] = (), *, check: bool = False, interpolations: Sequence[tuple[Sequence, str]] = ()
+) -> Config:
     """Load, compose, override, resolve and validate a config; raise ConfigError listing every problem.
 
     ``source`` is a YAML, JSON or Python file, or a dict written in Python (its
     file references resolve against the working directory). With
     ``check=True`` every ``class`` is imported and its arguments checked, as
-    ``expresso train`` does before it creates anything.
+    ``expresso train`` does before it creates anything. ``interpolations``
+    ((key path, expression) pairs: ``Config.interpolations`` of an earlier
+    load) are put back before the overrides, so a run folder's resolved
+    config.yaml follows its keys again (``T_max: ${trainer.max_epochs}``);
+    an override of such a key replaces its expression.
     """
     if isinstance(source, Mapping):
         configs_root = Path.cwd() / "configs" if (Path.cwd() / "configs").is_dir() else None
@@ -107,6 +118,7 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
         raise ConfigError(composer.problems)
 
     tree = _with_defaults(tree, default_name)
+    _put_back(tree, interpolations)
     apply_overrides(tree, list(overrides), composer)
     if composer.problems:
         raise ConfigError(composer.problems)
@@ -114,6 +126,7 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
     problems = clashing_keys(tree, composer.where)
     if problems:
         raise ConfigError(problems)
+    followed = key_interpolations(tree)
     tree, problems = resolve(tree, composer.where)
     if problems:
         raise ConfigError(problems)
@@ -125,7 +138,18 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
             problems = _check.wiring(tree, composer.where)
     if problems:
         raise ConfigError(problems)
-    return Config(tree, composer, path, project_root, checked=check)
+    return Config(tree, composer, path, project_root, checked=check, interpolations=followed)
+
+
+def _put_back(tree: dict, interpolations: Sequence[tuple[Sequence, str]]) -> None:
+    """Set each expression at its key path, where that path still exists."""
+    for path, expression in interpolations:
+        node: Any = tree
+        for part in path[:-1]:
+            node = node[part] if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node) else None
+        last = path[-1] if path else None
+        if isinstance(node, dict) and last in node or isinstance(node, list) and isinstance(last, int) and last < len(node):
+            node[last] = expression
 
 
 def _run_project(path: Path | None) -> Path | None:

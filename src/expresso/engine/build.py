@@ -10,7 +10,8 @@
   whose config does not set it) receives it.
 - Default callbacks: model summary, progress, history (the ``csv`` logger)
   and checkpoints by ``trainer.monitor``/``mode``; a configured callback of
-  the same class replaces the default one.
+  the same class replaces the default one. Logger components
+  (``expresso.loggers.Logger`` subclasses) join the callbacks.
 - ``init_from: RUN_DIR[:best|last]`` loads another run's weights (only).
 """
 
@@ -68,8 +69,8 @@ def build_trainer(
         config=tree,
     )
     if tree.get("init_from") and training and init_weights:
-        trainer.load_checkpoint(resolve_init_from(tree["init_from"], config), weights_only=True)
-        logger.info("initialised weights from %s", tree["init_from"])
+        trainer.initialised_from = resolve_init_from(tree["init_from"], config)
+        trainer.load_checkpoint(trainer.initialised_from, weights_only=True)  # the command logs it, once log.txt exists
     return trainer
 
 
@@ -114,6 +115,10 @@ def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedul
     for index, node in enumerate(tree["callbacks"]):
         with building(config, "callbacks", index):
             configured.append(_build(node, available))
+    for index, node in enumerate(tree["loggers"]):
+        if isinstance(node, dict):  # "csv" is the History above; a component is a Logger (checked at --check)
+            with building(config, "loggers", index):
+                configured.append(_build(node, available))
     replaced = {type(cb) for cb in configured}
     callbacks = [cb for cb in defaults if type(cb) not in replaced] + configured
     for name, (path, entries) in schedulers.items():

@@ -262,23 +262,24 @@ class Trainer(Evaluation):
         epochs = stage.epochs or self.settings["max_epochs"]
         return min(epochs, self.settings["limit_epochs"] or epochs)
 
-    def nothing_left(self) -> str | None:
-        """Why ``fit()`` from the current position would train nothing (None: it would train).
+    def nothing_left(self) -> tuple[str, str] | None:
+        """Why ``fit()`` from the current position would train nothing: (``steps``, ``stopped`` or ``epochs``, why); None: it would train.
 
         Asked by ``expresso resume`` before it writes anything: a resume that
         cannot train says what would have to change instead of exiting 0.
         """
         state = self.state
         if self._steps_done():
-            return f"it has made its trainer.max_steps={state.max_steps} optimizer steps"
+            return "steps", f"it has made its max_steps={state.max_steps} optimizer steps"
         if state.stop_fit:
-            return "StopTraining ended it"
+            return "stopped", "StopTraining ended it"
         left = [self._stage_epochs(stage) - (state.stage_epoch if index == state.stage else 0) for index, stage in enumerate(self.stages) if index >= state.stage]
         if any(epochs > 0 for epochs in left):
             return None
         if state.stops:
-            return "; ".join(f"{by} stopped it: {why}" for by, why in state.stops.items())
-        return "it has trained every epoch its stages allow"
+            return "stopped", "; ".join(f"{by} stopped it: {why}" for by, why in state.stops.items())
+        limit = f", limit_epochs={self.settings['limit_epochs']}" if self.settings["limit_epochs"] else ""
+        return "epochs", f"it has trained every epoch its stages allow (max_epochs={self.settings['max_epochs']}{limit})"
 
     def enter_stage(self, stage: Stage) -> None:
         """Point the state at ``stage``: its name, its epoch budget, the optimizers each update steps."""

@@ -24,6 +24,8 @@ SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 class Preempted(Exception):
     """The run stopped at a step boundary after a preemption signal; its last.ckpt is the resume point."""
 
+    run_status = "interrupted"  # what loggers are told (Logger.finish)
+
     def __init__(self, signum: int, checkpoint: Path):
         self.signum, self.checkpoint = signum, checkpoint
         super().__init__(f"stopped by {signal.Signals(signum).name}; checkpoint {checkpoint}")

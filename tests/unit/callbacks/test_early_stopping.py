@@ -109,7 +109,7 @@ def test_resuming_from_the_epoch_that_stopped_the_run_trains_no_further_and_says
     resumed = make_trainer(Feed(values), EarlyStopping(patience=2), recorder, max_epochs=4)
     resumed.load_checkpoint(save_at().path)
     assert resumed.nothing_left() == (
-        "EarlyStopping stopped it: val/loss did not improve by more than 0 in 2 check(s) (best 1 at epoch 1, patience 2)"
+        "stopped", "EarlyStopping stopped it: val/loss did not improve by more than 0 in 2 check(s) (best 1 at epoch 1, patience 2)"
     )
     resumed.fit()
     assert recorder.epochs == []
@@ -138,3 +138,12 @@ def test_invalid_arguments_are_refused_showing_the_value(arguments, message):
     with pytest.raises(ValueError) as caught:
         EarlyStopping(**arguments)
     assert str(caught.value) == message
+
+
+def test_the_stop_message_follows_the_line_of_the_epoch_it_refers_to(make_trainer, caplog):
+    from expresso.callbacks import Progress
+
+    trainer = make_trainer(Feed([1.0, 1.1]), Progress(), EarlyStopping(patience=1), max_epochs=2)
+    with caplog.at_level(logging.INFO, logger="expresso"):
+        trainer.fit()
+    assert [message.split("  ")[0].split(":")[0] for message in caplog.messages] == ["epoch 1/2", "epoch 2/2", "EarlyStopping"]

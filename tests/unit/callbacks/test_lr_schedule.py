@@ -180,3 +180,42 @@ def test_two_schedules_of_one_run_need_distinct_checkpoint_keys():
     epoch, step = LRScheduler(functools.partial(StepLR, step_size=1)), LRScheduler(functools.partial(StepLR, step_size=1), "step")
     assert (epoch.state_key, step.state_key) == ("LRScheduler", "LRScheduler[interval=step]")
     assert LRScheduler(functools.partial(StepLR, step_size=1), optimizer="b").state_key == "LRScheduler[optimizer=b]"
+
+
+# -- rebuilt on resume (expresso resume with a changed schedule or rate) -----------------------------------------
+
+
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+def test_a_rebuilt_schedule_resumes_at_the_rate_a_run_with_the_new_settings_has_at_that_position(make_trainer, recorder, save_at, interval):
+    cosine = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=4 if interval == "epoch" else 16)
+    make_trainer(LRScheduler(cosine, interval=interval), save_at(epoch=1), max_epochs=2, lr=0.1).fit()
+
+    longer = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=6 if interval == "epoch" else 24)
+    schedule = LRScheduler([functools.partial(Piecewise, values={0: 0.05}), longer], interval=interval)
+    schedule.rebuild = True
+    resumed = make_trainer(schedule, recorder, max_epochs=4, lr=0.05)
+    resumed.load_checkpoint(save_at().path)
+    for group in resumed.graph.optimizers["optimizer"].optimizer.param_groups:  # what expresso resume does for a changed rate
+        group.pop("initial_lr", None)
+        group["lr"] = 0.05
+    resumed.fit()
+
+    fresh_recorder = type(recorder)()  # the new settings from the start
+    fresh_schedule = LRScheduler([functools.partial(Piecewise, values={0: 0.05}), longer], interval=interval)
+    make_trainer(fresh_schedule, fresh_recorder, max_epochs=4, lr=0.05).fit()
+    assert recorder.batch_lrs == fresh_recorder.batch_lrs[8:]  # epochs 3 and 4, 4 batches each
+
+
+def test_a_rebuilt_plateau_keeps_what_it_counted_and_takes_its_new_patience(make_trainer, recorder, save_at):
+    class Worse(Callback):
+        def on_validation_end(self, state):
+            state.metrics["val/loss"] = float(state.epoch)  # rises every epoch
+
+    make_trainer(Worse(), LRScheduler(functools.partial(ReduceLROnPlateau, patience=5)), save_at(epoch=1), max_epochs=2, lr=0.1).fit()
+    schedule = LRScheduler(functools.partial(ReduceLROnPlateau, patience=1, factor=0.5))
+    schedule.rebuild = True
+    resumed = make_trainer(Worse(), schedule, recorder, max_epochs=4, lr=0.1)
+    resumed.load_checkpoint(save_at().path)
+    resumed.fit()
+    # Two bad epochs counted before the resume: the third (epoch 3) exceeds patience 1, so epoch 4 trains at half.
+    assert first_batch_lrs(recorder) == [0.1, 0.05]

@@ -1,0 +1,103 @@
+"""``expresso resume RUN_DIR [KEY=VALUE ...]``: continue a run where it stopped, with these settings.
+
+Without overrides the run continues bit for bit. With them, the run goes on
+"with these settings": each change is applied on top of the checkpoint, or
+the command is refused before anything is written (resume_changes.py says
+which keys may change, and how). A value that followed another key when the
+run started (``T_max: ${trainer.max_epochs}``) follows it again.
+
+The record keeps the past: config.yaml holds the settings the run continues
+with, and run.json's ``resumes`` holds one entry per resume: when, from which
+epoch and step, the command line, and every setting it changed (from, to).
+A resume that would train nothing (every epoch done, early stopping still
+holding) says why and what to change, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+from . import UsageError
+from .train import checkpoint_path, open_run
+
+WHAT_WOULD_TRAIN = {
+    "steps": "raise trainer.max_steps to train on",
+    "stopped": "raise the patience of what stopped it or remove it ('~callbacks.N'), with more epochs if needed (trainer.max_epochs=N)",
+    "epochs": "raise trainer.max_epochs (or a stage's epochs, or trainer.limit_epochs) to train on",
+}
+
+
+def resume(args: Namespace) -> int:
+    from ..config import load_config
+    from ..config.callables import add_project_to_path
+    from ..engine.build import build_trainer
+    from ..engine.manifest import resume_point
+    from ..runs.folder import CONFIG_FILE
+    from ..runs.preemption import Preemption
+    from ..runs.record import RecordSummary, RunRecord, now
+    from . import resume_changes
+    from .session import run_fit
+
+    run_dir = open_run(args.run_dir)
+    record = RunRecord(run_dir)
+    add_project_to_path(Path(record.data.get("project_root") or os.getcwd()))
+    if args.checkpoint:
+        checkpoint = checkpoint_path(run_dir, args.checkpoint)
+    else:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
+        checkpoint = resume_point(run_dir / "checkpoints", log=lambda message: print(f"expresso: {message}", file=sys.stderr))
+    ran_with = load_config(run_dir / CONFIG_FILE, check=True)
+    followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
+    config = load_config(run_dir / CONFIG_FILE, args.overrides, check=True, interpolations=followed)
+    changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
+    resume_changes.check_changes(changes)
+
+    settings = config["trainer"]
+    preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
+    trainer = build_trainer(
+        config, run_dir, init_weights=False, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
+    )
+    built = resume_changes.hyperparameters(trainer)
+    loop = trainer.load_checkpoint(checkpoint)["loop"]
+    resume_changes.apply_changes(trainer, changes, built, schedules=set(_scheduled(config)))
+    nothing = trainer.nothing_left()
+    if nothing is not None:
+        kind, why = nothing
+        raise UsageError(f"{run_dir}: nothing to train: {why}; {WHAT_WOULD_TRAIN[kind]}")
+
+    notes = [f"resuming {run_dir} from {checkpoint} (epoch {loop['epoch']}, step {loop['step']})"]
+    notes += [f"resume changes {key}: {_shown(change.get('from'))} -> {_shown(change.get('to'))}" for key, change in resume_changes.describe(changes).items()]
+    lifted = trainer.state.extra.pop("lifted_stops", None)
+    if lifted:
+        notes += [f"{by} had stopped this run ({why}); with the new settings it does not: training on" for by, why in lifted.items()]
+    if changes:
+        _write_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+    resumes = list(record.data.get("resumes") or [])
+    resumes.append({
+        "at": now(), "checkpoint": str(checkpoint), "from": {"epoch": loop["epoch"], "step": loop["step"]},
+        "overrides": list(args.overrides), "changes": resume_changes.describe(changes), "command": " ".join(["expresso", *sys.argv[1:]]),
+    })
+    record.update(
+        status="running", ended_at=None, resumes=resumes, pid=os.getpid(), host=socket.gethostname(),
+        interpolations=[[list(path), raw] for path, raw in config.interpolations],
+    )
+    return run_fit(trainer, record, preemption, notes)
+
+
+def _scheduled(config) -> list[str]:
+    """The optimizers that have a schedule in ``config`` (the plain form's one optimizer is named ``optimizer``)."""
+    names = ["optimizer"] if config.get("scheduler") else []
+    return names + [name for name, node in (config.get("optimizers") or {}).items() if isinstance(node, dict) and node.get("scheduler")]
+
+
+def _shown(value) -> str:
+    return "(unset)" if value is None else repr(value)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

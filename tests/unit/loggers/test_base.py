@@ -1,0 +1,72 @@
+"""The Logger interface: what a tracker is told, and when."""
+
+import functools
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from expresso.engine import Callback, Trainer
+from expresso.loggers import Logger
+from expresso.runs.preemption import Preempted
+
+
+class Told(Logger):
+    def __init__(self):
+        self.calls = []
+
+    def log_hyperparams(self, params):
+        self.calls.append(("hyperparams", params))
+
+    def log_metrics(self, metrics, step, epoch):
+        self.calls.append(("metrics", epoch, step, sorted(metrics)))
+
+    def finish(self, status):
+        self.calls.append(("finish", status))
+
+
+class WritesLate(Callback):
+    order = 10_000  # late, yet before every logger
+
+    def on_epoch_end(self, state):
+        state.metrics["late"] = 1.0
+
+
+class Raises(Callback):
+    def __init__(self, error):
+        self.error = error
+
+    def on_epoch_end(self, state):
+        raise self.error
+
+
+def fit(*callbacks, epochs=2):
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    trainer = Trainer(
+        model=torch.nn.Linear(3, 2), loss=torch.nn.functional.cross_entropy, optimizer=functools.partial(torch.optim.SGD, lr=0.1),
+        train_data=TensorDataset(x, (x.sum(1) > 0).long()), callbacks=callbacks, settings={"max_epochs": epochs, "batch_size": 4},
+        config={"name": "told"},
+    )
+    trainer.fit()
+
+
+def test_a_logger_gets_the_config_once_every_epochs_metrics_with_late_ones_and_the_end():
+    told = Told()
+    fit(told, WritesLate())
+    assert told.calls == [
+        ("hyperparams", {"name": "told"}),
+        ("metrics", 1, 2, ["late", "train/loss"]),
+        ("metrics", 2, 4, ["late", "train/loss"]),
+        ("finish", "completed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(RuntimeError("boom"), "failed"), (KeyboardInterrupt(), "interrupted"), (Preempted(15, "last.ckpt"), "interrupted")],
+)
+def test_a_logger_is_told_how_a_fit_that_raised_ended(error, status):
+    told = Told()
+    with pytest.raises(type(error)):
+        fit(told, Raises(error))
+    assert told.calls[-1] == ("finish", status)
