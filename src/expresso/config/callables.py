@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
@@ -59,6 +60,15 @@ def locate(path: str) -> Callable[..., Any]:
     if not callable(obj):
         raise CallableNotFound(f"{path!r} names a {type(obj).__name__}, which is not callable")
     return obj
+
+
+def instances_callable(cls: type) -> bool:
+    """Whether a class's instances can be called: a ``__call__`` of its own or inherited.
+
+    ``hasattr(cls, "__call__")`` is always true (``type.__call__`` builds the
+    instances), so the class's own MRO is searched instead.
+    """
+    return any("__call__" in vars(klass) for klass in inspect.getmro(cls) if klass is not object)
 
 
 def _import_longest_prefix(parts: list[str], path: str):

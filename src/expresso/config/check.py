@@ -16,6 +16,17 @@ not have to be in the config: an optimizer's first argument (the model's
 parameters), a scheduler's first argument (its optimizer), a dataset's
 ``split`` (train, val or test), and for metrics, callbacks and ``step`` the
 runtime objects injected by name (``model``, ``task``, ``run_dir``, ``logger``).
+
+A function slot (a graph node's ``function`` and hooks, a pipeline's
+``batch`` adapter, a stage's ``until``, a metric) holds something the engine
+calls later with its own arguments (config/instantiate.py
+``instantiate_function``): a function there is only bound to its keys, so its
+required arguments are the runtime's; a class there is built from its keys
+(its constructor's required arguments are checked as for any component) and
+must define ``__call__``. A metric function's first two parameters are the
+prediction and the target: task values are not injected into them (the
+digits task's ``target: digit`` must not become ``accuracy(output, target)``'s
+target).
 """
 
 from __future__ import annotations
@@ -25,7 +36,8 @@ import inspect
 import typing
 from typing import Any, Callable, Literal
 
-from .callables import CallableNotFound, locate
+from .callables import CallableNotFound, instances_callable, locate
+from .instantiate import bound_later
 from .errors import Problem, close_matches, format_key, suggest
 from .loggers import logger_problems
 from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, STRUCTURES, TASK_TARGETS
@@ -100,6 +112,11 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
     except CallableNotFound as exc:
         report(path + (CLASS_KEY,), f"cannot import {name!r}: {exc}", exc.hint)
         return
+    slot = _function_slot(path)
+    # Bound to its keys now, called later: the engine supplies its other arguments (a function in a function slot, or _partial_).
+    later = bound_later(node, target) if slot else bool(node.get(PARTIAL_KEY))
+    if slot and not later and inspect.isclass(target) and not instances_callable(target):
+        report(path + (CLASS_KEY,), f"{name} is a class without __call__, but {slot[0]}; give a function, or a class whose instances are callable")
     sig = signature_of(target)
     if sig is None:
         return
@@ -109,7 +126,12 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
     framework = framework_keys(path)
     kwargs = {k: v for k, v in node.items() if k not in RESERVED_KEYS and k not in framework}
 
+    positional = node.get(ARGS_KEY) or []
+    runtime = _runtime_parameters(params, len(positional), slot[1]) if slot and later else ()
     for key in kwargs:
+        if key in runtime:
+            report(path + (key,), f"{key!r} is an argument of {name} that the engine passes ({slot[0]}); it cannot be set in the config")
+            continue
         if key in named:
             continue
         if not takes_any_keyword:
@@ -122,21 +144,20 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
                 report(path + (key,), f"unknown argument of {name}, passed on through **kwargs", suggest(str(key), unset))
 
     for key, value in task.items():
-        if key in named and key not in node:
+        if key in named and key not in node and key not in runtime:
             node[key] = copy.deepcopy(value)
             kwargs[key] = node[key]
 
     if path == ("dataset",) or (len(path) == 2 and path[0] == "datasets"):
         _record_defaults(node, named, supplied=set(SUPPLIED_BY_ENGINE["dataset"]))
 
-    positional = node.get(ARGS_KEY) or []
     try:
         bound = sig.bind_partial(*positional, **{k: v for k, v in kwargs.items() if k in named or takes_any_keyword})
     except TypeError as exc:
         report(path + (ARGS_KEY,) if positional else path, f"arguments do not fit {name}: {exc}")
         return
 
-    if not node.get(PARTIAL_KEY) and path[0] not in STRUCTURES:  # graph functions, hooks, adapters: called with tensors
+    if not later and (slot or path[0] not in STRUCTURES):
         supplied = _supplied_by_engine(path, params)
         for pname, param in params.items():
             if param.default is param.empty and param.kind in (*_NAMED, inspect.Parameter.POSITIONAL_ONLY):
@@ -155,6 +176,32 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
         message = check_type(value, annotation)
         if message:
             report(path + (key,), message)
+
+
+def _function_slot(path: tuple) -> tuple[str, int | None] | None:
+    """How the engine calls the component at ``path`` later, and with how many arguments (None: the node's inputs); None: no function slot."""
+    match path:
+        case ("graph", int(), "function"):
+            return "the graph calls it with the node's input tensors", None
+        case ("graph", int(), "forward_hooks", int()):
+            return "the graph calls it as hook(node_name, outputs)", 2
+        case ("graph", int(), "backward_hooks", int()):
+            return "the graph calls it as hook(node_name, tensor_name, grad)", 3
+        case ("pipelines", _, "batch"):
+            return "the pipeline calls it with each batch", 1
+        case ("stages", int(), "until"):
+            return "the stage calls it as until(state) after every epoch", 1
+        case ("metrics", _):
+            return "a metric that is not a torchmetrics Metric is called as metric(prediction, target) on every batch", 2
+    return None
+
+
+def _runtime_parameters(params: typing.Mapping[str, inspect.Parameter], bound: int, count: int | None) -> tuple[str, ...]:
+    """The positional parameters the engine's call fills: ``count`` of them after the ``bound`` given in ``_args_`` (None: unknown here)."""
+    if count is None:
+        return ()
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(name for name, p in params.items() if p.kind in positional)[bound : bound + count]
 
 
 def _record_defaults(node: dict, named: typing.Mapping[str, inspect.Parameter], supplied: set[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Mapping
 from ..config import ConfigError, Problem, instantiate
 from ..config.callables import CallableNotFound, locate
 from ..config.errors import format_key
+from ..config.instantiate import instantiate_function
 from ..config.wiring import FRAMEWORK_KEYS, Wiring, general_form, node_name
 from .graph import Graph, GraphError, LossTerm, Node, OptimizerSpec
 from .pipeline import Pipeline, Plan, Update
@@ -27,22 +28,17 @@ def _plain(node: dict, section: str) -> dict:
     return {k: v for k, v in node.items() if k not in FRAMEWORK_KEYS[section]}
 
 
-def _partial(node: Any) -> Callable:
-    """A function component called later with tensors (graph functions, hooks, batch adapters, ``until``)."""
-    return instantiate({**node, "_partial_": True})
-
-
 def _node(spec: dict, build: bool) -> Node:
     function = spec.get("function")
     return Node(
         model=spec.get("model"),
-        function=(_partial(function) if build else _placeholder) if function is not None else None,
+        function=(instantiate_function(function) if build else _placeholder) if function is not None else None,
         inputs=spec.get("inputs", DEFAULT_INPUTS),
         outputs=spec.get("outputs", DEFAULT_OUTPUTS),
         name=node_name(spec),
         detach=spec.get("detach", False),
-        forward_hooks=[_partial(h) for h in spec.get("forward_hooks") or []] if build else (),
-        backward_hooks=[_partial(h) for h in spec.get("backward_hooks") or []] if build else (),
+        forward_hooks=[instantiate_function(h) for h in spec.get("forward_hooks") or []] if build else (),
+        backward_hooks=[instantiate_function(h) for h in spec.get("backward_hooks") or []] if build else (),
     )
 
 
@@ -88,8 +84,12 @@ def assemble(
         with building(config, *path):
             built = instantiate({k: v for k, v in _plain(node, "optimizers").items()}, _param_groups(node, models))
             optimizers[name] = OptimizerSpec(built, node["models"], node.get("clip_grad_norm"), node.get("clip_grad_value"))
+    nodes = []
+    for path, spec in w.graph:
+        with building(config, *path):  # a function node's class is built here, and may reject its arguments
+            nodes.append(_node(spec, build=True))
     with wired(config, w):
-        graph = Graph(models=models, nodes=[_node(spec, build=True) for _, spec in w.graph], losses=losses, optimizers=optimizers)
+        graph = Graph(models=models, nodes=nodes, losses=losses, optimizers=optimizers)
     pipelines = []
     for name, (path, node) in w.pipelines.items():
         with building(config, *path):
@@ -98,13 +98,19 @@ def assemble(
             metrics = {m: build_metric({k: v for k, v in tree["metrics"][m].items() if k != "inputs"}, ("metrics", m)) for m in metric_names}
             inputs = {m: tree["metrics"][m]["inputs"] for m in metric_names if "inputs" in tree["metrics"][m]}
             batch = node.get("batch")
-            pipelines.append(_pipeline(name, node, data, metrics, inputs, _partial(batch) if isinstance(batch, dict) else batch))
+            if isinstance(batch, dict):
+                with building(config, *path, "batch"):
+                    batch = instantiate_function(batch)
+            pipelines.append(_pipeline(name, node, data, metrics, inputs, batch))
     stages = []
     for path, node in w.stages:
         with building(config, *path):
             stopping = node.get("early_stopping")
-            until = node.get("until")
-            stages.append(_stage(node, EarlyStopping(**stopping) if stopping else None, _partial(until) if until else None))
+            until = None
+            if node.get("until"):
+                with building(config, *path, "until"):
+                    until = instantiate_function(node["until"])
+            stages.append(_stage(node, EarlyStopping(**stopping) if stopping else None, until))
     with wired(config, w):
         for p in pipelines:
             Plan(p, graph, p.batch_names())

@@ -5,6 +5,10 @@
 - ``optimizer`` receives the model's parameters, ``scheduler`` (one or a
   list, each with ``interval: epoch|step``) its optimizer, through the
   ``LRScheduler`` callback.
+- ``metrics``: a torchmetrics ``Metric`` as configured; anything else
+  callable (a function bound to its keys, or a class built from them whose
+  instances are called) is called as ``fn(prediction, target)`` on every
+  batch and reported as its batch-size-weighted mean (engine/batch_mean.py).
 - Dependency injection by name: a metric, callback or ``step`` whose
   signature asks for ``model``, ``task``, ``run_dir`` or ``logger`` (and
   whose config does not set it) receives it.
@@ -24,6 +28,7 @@ from typing import Any, Mapping
 from ..config import Config, ConfigError, Problem, instantiate
 from ..config.callables import locate
 from ..config.check import signature_of
+from ..config.instantiate import bound_later, instantiate_function
 from .assemble import assemble, building
 from .seeding import seed_everything
 from .trainer import Trainer
@@ -45,7 +50,7 @@ def build_trainer(
 
     def build_metric(node: dict, path: tuple) -> Any:
         with building(config, *path):
-            return _build(node, available)
+            return _metric(node, available, f"metric {path[-1]!r} ({node['class']})")
 
     def models_built(models: dict) -> None:  # before the metrics and callbacks that may ask for ``model``
         available["model"] = next(iter(models.values())) if len(models) == 1 else models
@@ -97,11 +102,27 @@ def _datasets(node: dict) -> dict[str, Any]:
 
 def _build(node: dict, available: Mapping[str, Any]) -> Any:
     """Instantiate a component, injecting the runtime objects its signature asks for."""
+    return instantiate(node, **_injected(node, available))
+
+
+def _injected(node: dict, available: Mapping[str, Any], skip: int = 0) -> dict[str, Any]:
+    """The runtime objects (model, task, ...) the callable's signature asks for and the config does not set; ``skip``: its first parameters are the caller's."""
     sig = signature_of(locate(node["class"]))
-    wanted = {}
-    if sig is not None:
-        wanted = {name: available[name] for name in INJECTABLE if name in sig.parameters and name not in node}
-    return instantiate(node, **wanted)
+    if sig is None:
+        return {}
+    params = list(sig.parameters)[skip:]
+    return {name: available[name] for name in INJECTABLE if name in params and name not in node}
+
+
+def _metric(node: dict, available: Mapping[str, Any], name: str) -> Any:
+    """A torchmetrics Metric as configured; any other callable wrapped as the batch-size-weighted mean of its values."""
+    from torchmetrics import Metric
+
+    from .batch_mean import BatchMean
+
+    skip = 2 if bound_later(node, locate(node["class"])) else 0  # a function's first two parameters: prediction, target
+    built = instantiate_function(node, **_injected(node, available, skip))
+    return built if isinstance(built, Metric) else BatchMean(built, name)
 
 
 def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedulers: dict, optimizers: int) -> list:

@@ -45,6 +45,9 @@ class Node:
 
     ``name`` defaults to the model's name; a model used by several nodes
     (a discriminator on real and on generated images) needs a name per node.
+    A returned list or tuple is spread over ``outputs`` by position (a
+    model's ``return [x]`` fills one name, a pair two); a count that differs
+    from the names is a GraphError at the first batch, naming the node.
     ``detach`` (true, or some input names) cuts the gradient into this node's
     inputs: a GAN's discriminator step must not reach the generator.
     ``forward_hooks`` are called as ``hook(node_name, outputs)`` after the
@@ -254,7 +257,12 @@ class Graph:
             if node.detach:
                 args = [a.detach() if node.detached(name) and isinstance(a, Tensor) else a for name, a in zip(node.inputs, args)]
             out = self.callables[node.model](*args) if node.model is not None else node.function(*args)
-            produced = {node.outputs[0]: out} if len(node.outputs) == 1 else dict(zip(node.outputs, out))
+            if isinstance(out, (tuple, list)) and len(out) == len(node.outputs):
+                produced = dict(zip(node.outputs, out))  # by position: [x] to one name, (a, b) to two
+            elif len(node.outputs) == 1 and not isinstance(out, (tuple, list)):
+                produced = {node.outputs[0]: out}  # a tensor, a dict, anything else: the one name holds it
+            else:
+                raise _outputs_mismatch(node, out, i)
             for hook in node.forward_hooks:
                 produced = hook(node.name, produced) or produced
             for hook in node.backward_hooks:
@@ -285,6 +293,21 @@ class Graph:
 
     def parameters_of(self, names: Sequence[str]) -> list[nn.Parameter]:
         return [p for name in names for p in self.models[name].parameters()]
+
+
+def _outputs_mismatch(node: Node, out: Any, index: int) -> GraphError:
+    """A node returned a different number of values than it has output names: say which node, what came back and the fix."""
+    sequence = isinstance(out, (tuple, list))
+    count, declared = (len(out) if sequence else 1), len(node.outputs)
+    what = f"a {'list' if isinstance(out, list) else 'tuple'} of {count} value{'s' * (count != 1)}" if sequence else f"one {type(out).__name__}"
+    names = ", ".join([*node.outputs[:count], *(f"{node.outputs[0]}_{k}" for k in range(declared, count))])
+    fix = f"{{model: {node.model}, inputs: [{', '.join(node.inputs)}], outputs: [{names}]}}" if node.model is not None else f"outputs: [{names}]"
+    model = f" (model {node.model!r})" if node.model is not None else ""
+    return GraphError(
+        f"graph node {node.name!r}{model} returned {what}, but declares {declared} output name{'s' * (declared != 1)} {list(node.outputs)}: "
+        f"declare one name per value in the config's graph node ({fix}), or return {declared} value{'s' * (declared != 1)}",
+        ("graph", index),
+    )
 
 
 def default_step(graph: Graph, tensors: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,9 @@ A torchmetrics ``update`` costs a fraction of a millisecond of Python, a real
 share of a small model's step. A metric whose every state is reduced by sum
 or concatenation gives the same result updated once on several batches
 concatenated, so those are updated every ``BUFFERED_BATCHES`` batches (and
-before any compute or checkpoint); any other metric is updated every batch.
+before any compute or checkpoint); any other metric is updated every batch,
+as is one that says ``per_batch = True`` (engine/batch_mean.py: a mean of
+per-batch values, whose states are sums but whose batches must stay apart).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def _concatenable(metric: Any) -> bool:
     """Whether updating on concatenated batches equals updating batch by batch."""
     from torchmetrics.utilities.data import dim_zero_cat, dim_zero_sum
 
+    if getattr(metric, "per_batch", False):
+        return False
     reductions = getattr(metric, "_reductions", None)
     return bool(reductions) and all(fn in (dim_zero_sum, dim_zero_cat) for fn in reductions.values())
 

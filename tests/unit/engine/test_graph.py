@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from expresso.engine import Callback, Graph, LossTerm, Node, OptimizerSpec, Trainer
-from expresso.engine.graph import batch_to_tensors, default_step
+from expresso.engine.graph import GraphError, batch_to_tensors, default_step
 
 W_CLS, W_REG = 0.7, 0.3
 LR_A, LR_B = 0.1, 0.05
@@ -198,6 +198,61 @@ def test_a_node_with_several_outputs_stores_each_under_its_name():
     x = torch.arange(8.0).reshape(2, 4)
     tensors = graph.forward({"x": x})
     assert torch.equal(tensors["left"], x[:, :2]) and torch.equal(tensors["right"], x[:, 2:])
+
+
+class Returns(nn.Module):
+    """Returns what ``make`` builds from its input: a list, a tuple, a dict..."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def forward(self, x):
+        return self.make(x)
+
+
+def test_a_returned_list_or_tuple_maps_onto_the_declared_outputs_by_position():
+    x = torch.arange(4.0)
+    one = Graph(models={"m": Returns(lambda x: [x + 1])}, nodes=[Node("m")], losses=[]).forward({"x": x})
+    assert torch.equal(one["y_hat"], x + 1)  # TorchAssistant's `return [x]`: the element, not the list
+    two = Graph(models={"m": Returns(lambda x: [x + 1, x + 2])}, nodes=[Node("m", outputs=("a", "b"))], losses=[]).forward({"x": x})
+    assert torch.equal(two["a"], x + 1) and torch.equal(two["b"], x + 2)
+
+
+def test_a_dict_or_a_tensor_for_one_declared_output_is_stored_as_it_is():
+    x = torch.arange(4.0)
+    out = Graph(models={"m": Returns(lambda x: {"logits": x})}, nodes=[Node("m")], losses=[]).forward({"x": x})
+    assert out["y_hat"].keys() == {"logits"} and out["y_hat"]["logits"] is x
+
+
+@pytest.mark.parametrize(
+    "make, outputs, message",
+    [
+        (lambda x: (x, x), ("y_hat",), "graph node 'm' (model 'm') returned a tuple of 2 values, but declares 1 output name ['y_hat']: "
+         "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [y_hat, y_hat_1]}), or return 1 value"),
+        (lambda x: [], ("y_hat",), "graph node 'm' (model 'm') returned a list of 0 values, but declares 1 output name ['y_hat']: "
+         "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: []}), or return 1 value"),
+        (lambda x: x, ("a", "b"), "graph node 'm' (model 'm') returned one Tensor, but declares 2 output names ['a', 'b']: "
+         "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [a]}), or return 2 values"),
+        (lambda x: (x, x, x), ("a", "b"), "graph node 'm' (model 'm') returned a tuple of 3 values, but declares 2 output names ['a', 'b']: "
+         "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [a, b, a_2]}), or return 2 values"),
+    ],
+)
+def test_a_count_mismatch_names_the_node_what_it_returned_and_the_fix(make, outputs, message):
+    graph = Graph(models={"m": Returns(make)}, nodes=[Node("m", outputs=outputs)], losses=[])
+    with pytest.raises(GraphError) as info:
+        graph.forward({"x": torch.zeros(2)})
+    assert (str(info.value), info.value.at) == (message, ("graph", 0))
+
+
+def test_a_function_node_returning_too_many_values_is_named_by_its_node():
+    graph = Graph(models={}, nodes=[Node(function=torch.sort, name="sort", outputs=("s",))], losses=[])
+    with pytest.raises(GraphError) as info:
+        graph.forward({"x": torch.tensor([2.0, 1.0])})
+    assert str(info.value) == (
+        "graph node 'sort' returned a tuple of 2 values, but declares 1 output name ['s']: "
+        "declare one name per value in the config's graph node (outputs: [s, s_1]), or return 1 value"
+    )
 
 
 def test_a_node_naming_an_unknown_model_fails_naming_the_node_index_and_the_models():
