@@ -23,11 +23,12 @@ from typing import Any, Iterator, Sequence
 
 from . import check as _check
 from .callables import add_project_to_path
-from .compose import Composer, display, find_configs_root
+from .compose import Composer, display
 from .errors import ConfigError, Problem, suggest
 from .files import clashing_keys, config_files_in, dump_yaml, is_dir, is_file
 from .interpolation import escape, resolve
 from .overrides import apply_overrides
+from .project import Project, find_project
 from .schema import SETTINGS
 from .validation import settings_defaults, validate
 
@@ -37,11 +38,12 @@ _EMPTY = {"metrics": {}, "callbacks": [], "loggers": ["csv"], "task": {}}
 class Config(Mapping):
     """A resolved config: a read-only mapping over plain data that knows where each key came from."""
 
-    def __init__(self, tree: dict, composer: Composer, source: Path | None, project_root: Path, checked: bool = False):
+    def __init__(self, tree: dict, composer: Composer, source: Path | None, project: Project, checked: bool = False):
         self._tree = tree
         self._composer = composer
         self.source = source
-        self.project_root = project_root
+        self.project = project
+        self.project_root = project.root
         self.checked = checked
 
     def __getitem__(self, key: str) -> Any:
@@ -73,12 +75,12 @@ class Config(Mapping):
         """Import every class and check its arguments; returns the config with task values injected."""
         if self.checked:
             return self
-        add_project_to_path(self.project_root)
+        add_project_to_path(self.project.root, self.project.how)
         tree, problems = _check.check(self._tree, self.where)
         problems = problems or _check.wiring(tree, self.where)
         if problems:
             raise ConfigError(problems)
-        return Config(tree, self._composer, self.source, self.project_root, checked=True)
+        return Config(tree, self._composer, self.source, self.project, checked=True)
 
 
 def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = (), *, check: bool = False) -> Config:
@@ -89,20 +91,19 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
     ``check=True`` every ``class`` is imported and its arguments checked, as
     ``expresso train`` does before it creates anything.
     """
-    if isinstance(source, Mapping):
-        configs_root = Path.cwd() / "configs" if (Path.cwd() / "configs").is_dir() else None
-        composer = Composer(configs_root)
+    if isinstance(source, Mapping):  # as if it were a file in the working directory
+        project = find_project(Path.cwd())
+        composer = Composer(project.configs)
         tree = composer.compose_tree(dict(copy.deepcopy(source)), "<dict>", Path.cwd())
         path, default_name = None, "experiment"
     else:
         path = Path(source)
         _require_file(path)
-        configs_root = find_configs_root(path)
-        composer = Composer(configs_root)
+        project = find_project(path.parent, _run_project(path))
+        composer = Composer(project.configs)
         tree = composer.compose_file(path)
         default_name = path.stem
-    project_root = configs_root.parent if configs_root is not None else _run_project(path) or Path.cwd()
-    add_project_to_path(project_root)  # the user's classes resolve for instantiate() too, not only for check
+    add_project_to_path(project.root, project.how)  # the user's classes resolve for instantiate() too, not only for check
     if composer.problems:
         raise ConfigError(composer.problems)
 
@@ -125,7 +126,7 @@ def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = 
             problems = _check.wiring(tree, composer.where)
     if problems:
         raise ConfigError(problems)
-    return Config(tree, composer, path, project_root, checked=check)
+    return Config(tree, composer, path, project, checked=check)
 
 
 def _run_project(path: Path | None) -> Path | None:
