@@ -49,15 +49,26 @@ def find_project(folder: Path, recorded: Path | None = None) -> Project:
     folder = folder.resolve()
     above = [folder, *folder.parents]
     named_configs = [path for path in above if path.name == CONFIGS]
+    marked = _nearest_marked(above) if recorded is None else None
     if recorded is not None:
         root, how = recorded.resolve(), "as run.json recorded it when the run started"
-    elif marked := next(((path, marker) for path in above if path.name != CONFIGS for marker in MARKERS if _exists(path / marker)), None):
+    elif marked is not None:
         root, how = marked[0], f"the folder holding {marked[1]}"
     elif named_configs:
         root, how = named_configs[-1].parent, f"the folder holding {CONFIGS}/"
     else:
         root, how = Path.cwd().resolve(), f"the working directory, as no {', '.join(MARKERS)} or {CONFIGS}/ is above the config"
     return Project(root, how, _configs_root(root, named_configs))
+
+
+def _nearest_marked(above: list[Path]) -> tuple[Path, str] | None:
+    """The nearest folder holding a marker, and the marker; a folder named configs never counts."""
+    for path in above:
+        if path.name != CONFIGS:
+            for marker in MARKERS:
+                if _exists(path / marker):
+                    return path, marker
+    return None
 
 
 def _configs_root(root: Path, named_configs: list[Path]) -> Path | None:
