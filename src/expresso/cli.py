@@ -178,12 +178,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        if sys.stdout is not None:  # None under `expresso ... >&-`
+            sys.stdout.flush()  # a piped stdout is buffered: its broken pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # `expresso runs | head`: the reader left. End quietly, as a tool killed by SIGPIPE does, with the status
+        # a shell gives one (128 + 13); stdout goes to devnull so the flush at exit does not fail again.
+        # A broken pipe elsewhere (a worker, a socket) while stdout is fine is a real error.
+        if not _stdout_closed():
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_STDOUT_CLOSED
     except Exception as exc:
         if args.debug or not _is_bad_input(exc):
             raise
         print(f"expresso: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for the writer in `cat big | head`
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe nobody reads any more (poll says POLLERR); True where poll cannot tell."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor
+        return True
 
 
 def _is_bad_input(exc: Exception) -> bool:

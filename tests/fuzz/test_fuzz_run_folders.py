@@ -56,6 +56,8 @@ def test_damaged_run_config_exits_0_or_2(trained_run, content, command):
 @example(content=b'{"name": null}', command="runs")
 @example(content=b'{"status": null, "run_id": 7}', command="runs")
 @example(content=json.dumps({"status": "running", "host": socket.gethostname(), "pid": 10**30}).encode(), command="runs")
+@example(content=b'{"status": "failed", "error": "KeyError"}', command="runs")
+@example(content=b'{"status": "failed", "error": {"type": ["KeyError"], "message": 5}}', command="runs")
 @example(content=b'{"project_root": 5}', command="resume")
 @example(content=b'{"project_root": 5}', command="config")
 @example(content=b'{"project_root": "' + b"x" * 300 + b'"}', command="config")

@@ -171,7 +171,12 @@ def test_a_checkpoint_write_that_fails_for_want_of_space_keeps_the_previous_one_
     assert result.returncode == 1, result.stderr
     assert f"expresso: the run failed: {last}: cannot write (File too large); the previous file is intact" in result.stderr
     assert "Traceback" not in result.stderr
-    assert read_record(run_dir)["status"] == "failed"
+    record = read_record(run_dir)
+    assert record["status"] == "failed"
+    assert record["error"] == {"type": "CheckpointWriteError", "message": f"{last}: cannot write (File too large); the previous file is intact"}
+    log = (run_dir / "log.txt").read_text()  # the traceback (the OSError behind it too), for whoever debugs it, only in the file
+    assert "OSError: [Errno 27] File too large\n" in log
+    assert f"\nexpresso.engine.checkpoint_io.CheckpointWriteError: {last}: cannot write (File too large); the previous file is intact\n" in log
     assert load(last)["loop"]["step"] == 8  # the checkpoint before the failed one (step 10's end of epoch), whole and verified
     assert not list(last.parent.glob(".*.tmp"))  # the failed temporary file is gone
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from . import UsageError
 
-MAX_HPARAMS = 5
+MAX_HPARAMS = 5  # more columns than this and the table wraps; the rest are named in a note below it
+VALUE_WIDTH = 32  # a longer setting is shortened in the middle, unless that would make two values look alike
+REASON_WIDTH = 60
 
 
 def runs(args: Namespace) -> int:
@@ -40,20 +42,37 @@ def runs(args: Namespace) -> int:
         print(f"no runs under {root}")
         return 0
     varying = _varying([flat for _, _, flat in found])
-    header = ["experiment", "run id", "status", "epochs", "best", *varying]
-    rows = [header]
-    for run_dir, record, flat in found:
+    shown, hidden = varying[:MAX_HPARAMS], varying[MAX_HPARAMS:]
+    hparams = [distinct_short([_text(flat.get(key)) for _, _, flat in found]) for key in shown]
+    statuses = [shown_status(record) for _, record, _ in found]
+    reasons = [failure_reason(record) if status == "failed" else None for (_, record, _), status in zip(found, statuses)]
+    rows = [["experiment", "run id", "status", "epochs", "best", *shown, *(["reason"] if any(reasons) else [])]]
+    for i, (run_dir, record, _) in enumerate(found):
         summary = record.get("summary") or {}
         best = summary.get("best")
         best_text = f"{summary.get('monitor')}={best:.4g}" if isinstance(best, (int, float)) else "-"
         rows.append(
-            [str(record.get("name") or "?"), str(record.get("run_id") or run_dir.name), shown_status(record), str(summary.get("epochs", 0)), best_text]
-            + [_short(flat.get(key)) for key in varying]
+            [str(record.get("name") or "?"), str(record.get("run_id") or run_dir.name), statuses[i], str(summary.get("epochs", 0)), best_text]
+            + [column[i] for column in hparams]
+            + ([reasons[i] or "-"] if any(reasons) else [])
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if hidden:
+        print(f"({len(hidden)} more differing setting{'s' if len(hidden) > 1 else ''} not shown: {', '.join(hidden)})")
     return 0
+
+
+def failure_reason(record: dict[str, Any]) -> str | None:
+    """``KeyError: 'val/accuracy'``: run.json's ``error`` on one line, cut to REASON_WIDTH; None without one."""
+    error = record.get("error")
+    if not isinstance(error, dict) or not isinstance(error.get("type"), str):
+        return None
+    message = error.get("message")
+    first_line = message.strip().split("\n")[0] if isinstance(message, str) else ""
+    text = " ".join(f"{error['type']}: {first_line}".split()) if first_line else error["type"]  # single spaces: columns stay columns
+    return text if len(text) <= REASON_WIDTH else text[: REASON_WIDTH - 3] + "..."
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -69,10 +88,21 @@ def _varying(configs: list[dict[str, Any]]) -> list[str]:
     """Config keys whose value differs between the runs: the hyperparameters worth a column."""
     keys = list(dict.fromkeys(key for flat in configs for key in flat))
     skip = ("name",)
-    varying = [key for key in keys if key not in skip and len({repr(flat.get(key)) for flat in configs}) > 1]
-    return varying[:MAX_HPARAMS]
+    return [key for key in keys if key not in skip and len({repr(flat.get(key)) for flat in configs}) > 1]
 
 
-def _short(value: Any) -> str:
-    text = "-" if value is None else str(value)
-    return text if len(text) <= 32 else "..." + text[-29:]
+def _text(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def distinct_short(texts: list[str], width: int = VALUE_WIDTH) -> list[str]:
+    """A column's values shortened in the middle (both ends kept); in full if that would make two different ones look alike."""
+    short = [_middle(text, width) for text in texts]
+    return short if len(set(short)) == len(set(texts)) else texts
+
+
+def _middle(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return text[:head] + "..." + text[len(text) - (width - 3 - head) :]

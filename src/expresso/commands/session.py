@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -95,15 +96,15 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
             requeue()
         return EXIT_PREEMPTED
     except CheckpointWriteError as exc:  # a full disk, a lost mount: the run cannot go on, and says why
-        record.finish("failed")
+        record_failure(record, exc)
         log.error("expresso: the run failed: %s", exc)
         return 1
     except KeyboardInterrupt:
         record.finish("interrupted")
         log.info("interrupted; resume with: expresso resume %s", run_dir)
         return 130
-    except BaseException:
-        record.finish("failed")
+    except BaseException as exc:
+        record_failure(record, exc)
         raise
     finally:
         preemption.uninstall()
@@ -142,6 +143,34 @@ def described(final: dict[str, Any]) -> str:
     """``with the weights of best.ckpt (epoch 7, step 70)``: which weights a final table measured (epochs count from 1)."""
     which = "the weights of best.ckpt" if final["weights"] != "last" else "the last weights"
     return f"with {which} (epoch {final['epoch']}, step {final['step']})"
+
+
+def record_failure(record: RunRecord, exc: BaseException) -> None:
+    """run.json: ``failed`` and ``error`` (type, the message's first lines); log.txt: the whole traceback.
+
+    The traceback goes to the file only: the console already shows its own
+    (Python's, or the one-line error). A disk too full for it loses only the
+    traceback; run.json, written first, still says why.
+    """
+    record.data["error"] = {"type": type(exc).__name__, "message": short_message(exc)}
+    record.finish("failed")
+    try:
+        with open(record.path.parent / LOG_FILE, "a", encoding="utf-8") as file:
+            file.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        pass
+
+
+def short_message(exc: BaseException, lines: int = 10, chars: int = 1000) -> str:
+    """``str(exc)``, at most ``lines`` lines and ``chars`` characters (a run.json stays readable)."""
+    try:
+        text = str(exc).strip()
+    except Exception:  # a user's exception with a broken __str__ must not keep the run "running"
+        text = "<the message could not be printed>"
+    kept = "\n".join(text.splitlines()[:lines])
+    if len(kept) > chars:
+        kept = kept[: chars - 4]
+    return kept if kept == text else kept + " ..."
 
 
 def requeue() -> None:

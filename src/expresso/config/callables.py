@@ -3,8 +3,8 @@
 Two spellings, one meaning:
 
 - ``package.module.Name`` (also ``package.module.Outer.Inner``): imported
-  from installed packages or from the user's project folder, which is put on
-  ``sys.path``;
+  from installed packages or from the user's project folder (project.py says
+  which folder that is), which is put on ``sys.path``;
 - ``path/to/file.py:Name``: a file relative to the project folder (or an
   absolute path); inside the project it is imported as the module its path
   names (``my_project/models.py`` -> ``my_project.models``), so the class is
@@ -37,11 +37,25 @@ class CallableNotFound(Exception):
         self.hint = hint
 
 
-def add_project_to_path(project_root: Path) -> None:
-    """Make the user's project importable (``my_project.models.MyNet``)."""
+# The project last put on sys.path, and how its root was found (project.py): import errors name it.
+_project: tuple[str, str | None] | None = None
+
+
+def add_project_to_path(project_root: Path, how: str | None = None) -> None:
+    """Make the user's project importable (``my_project.models.MyNet``); ``how``: how its root was found."""
+    global _project
     root = str(project_root.resolve())
     if root not in sys.path:
         sys.path.insert(0, root)
+    _project = (root, how)
+
+
+def _project_note(then: str = "") -> str:
+    """" (project root: /x, the folder holding pyproject.toml<then>)", or "" when no project is on sys.path."""
+    if _project is None or _project[0] not in sys.path:  # sys.path was restored since: the note would be false
+        return ""
+    root, how = _project
+    return f" (project root: {root}{f', {how}' if how else ''}{then})"
 
 
 def locate(path: str) -> Callable[..., Any]:
@@ -84,7 +98,8 @@ def _import_longest_prefix(parts: list[str], path: str):
         except Exception as exc:  # the module exists but is broken: say so, do not guess
             raise CallableNotFound(f"importing {name!r} raised {type(exc).__name__}: {exc}") from None
     rest = "".join(f".{p}" for p in parts[1:]).replace("{", "{{")
-    raise CallableNotFound(f"no module named {parts[0]!r}", suggest(parts[0], _top_level_modules(), "{}" + rest))
+    note = _project_note("; modules are imported from there")
+    raise CallableNotFound(f"no module named {parts[0]!r}{note}", suggest(parts[0], _top_level_modules(), "{}" + rest))
 
 
 def _missing_attribute(obj: Any, parts: list[str], i: int, path: str) -> CallableNotFound:
@@ -106,7 +121,7 @@ def _locate_in_file(path: str) -> Callable[..., Any]:
     file_text, _, attr = path.rpartition(":")
     found = _find_source(Path(file_text))
     if found is None:
-        raise CallableNotFound(f"{path!r}: no Python file {file_text!r} in the working directory or the project folder")
+        raise CallableNotFound(f"{path!r}: no Python file {file_text!r} in the working directory or the project folder{_project_note()}")
     file, root = found
     module = _import_file(file, root)
     if not attr or not hasattr(module, attr.split(".")[0]):

@@ -12,7 +12,8 @@ Rules, in the order they apply to each file:
    ``class`` differs from the base's replaces it (an SGD does not inherit
    AdamW's ``betas``).
 3. References resolve against the referencing file's folder, then the
-   project's ``configs/`` root. A missing file and a cycle are errors.
+   project's ``configs/`` root (project.py says which folder that is). A
+   missing file and a cycle are errors.
 
 While composing we record which file every key path came from (``origins``),
 so that a problem found later, in validation or in a signature check, names
@@ -38,14 +39,6 @@ class _Component(dict):
 
 def is_reference(value: Any) -> bool:
     return isinstance(value, str) and value.lower().endswith(EXTENSIONS)
-
-
-def find_configs_root(path: Path) -> Path | None:
-    """The nearest enclosing folder named ``configs``, if the file lives in one."""
-    for parent in path.resolve().parents:
-        if parent.name == "configs":
-            return parent
-    return None
 
 
 def display(path: Path) -> str:

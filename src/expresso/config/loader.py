@@ -23,11 +23,12 @@ from typing import Any, Iterator, Sequence
 
 from . import check as _check
 from .callables import add_project_to_path
-from .compose import Composer, display, find_configs_root
+from .compose import Composer, display
 from .errors import ConfigError, Problem, suggest
 from .files import clashing_keys, config_files_in, dump_yaml, is_dir, is_file
 from .interpolation import escape, key_interpolations, resolve
 from .overrides import apply_overrides
+from .project import Project, find_project
 from .schema import SETTINGS
 from .validation import settings_defaults, validate
 
@@ -38,13 +39,14 @@ class Config(Mapping):
     """A resolved config: a read-only mapping over plain data that knows where each key came from."""
 
     def __init__(
-        self, tree: dict, composer: Composer, source: Path | None, project_root: Path, checked: bool = False,
+        self, tree: dict, composer: Composer, source: Path | None, project: Project, checked: bool = False,
         interpolations: Sequence[tuple[tuple, str]] = (),
     ):
         self._tree = tree
         self._composer = composer
         self.source = source
-        self.project_root = project_root
+        self.project = project
+        self.project_root = project.root
         self.checked = checked
         # (key path, expression) of the values that followed other keys before resolution: run.json keeps them for resume
         self.interpolations = list(interpolations)
@@ -78,12 +80,12 @@ class Config(Mapping):
         """Import every class and check its arguments; returns the config with task values injected."""
         if self.checked:
             return self
-        add_project_to_path(self.project_root)
+        add_project_to_path(self.project.root, self.project.how)
         tree, problems = _check.check(self._tree, self.where)
         problems = problems or _check.wiring(tree, self.where)
         if problems:
             raise ConfigError(problems)
-        return Config(tree, self._composer, self.source, self.project_root, checked=True, interpolations=self.interpolations)
+        return Config(tree, self._composer, self.source, self.project, checked=True, interpolations=self.interpolations)
 
 
 def load_config(
@@ -100,20 +102,19 @@ def load_config(
     config.yaml follows its keys again (``T_max: ${trainer.max_epochs}``);
     an override of such a key replaces its expression.
     """
-    if isinstance(source, Mapping):
-        configs_root = Path.cwd() / "configs" if (Path.cwd() / "configs").is_dir() else None
-        composer = Composer(configs_root)
+    if isinstance(source, Mapping):  # as if it were a file in the working directory
+        project = find_project(Path.cwd())
+        composer = Composer(project.configs)
         tree = composer.compose_tree(dict(copy.deepcopy(source)), "<dict>", Path.cwd())
         path, default_name = None, "experiment"
     else:
         path = Path(source)
         _require_file(path)
-        configs_root = find_configs_root(path)
-        composer = Composer(configs_root)
+        project = find_project(path.parent, _run_project(path))
+        composer = Composer(project.configs)
         tree = composer.compose_file(path)
         default_name = path.stem
-    project_root = configs_root.parent if configs_root is not None else _run_project(path) or Path.cwd()
-    add_project_to_path(project_root)  # the user's classes resolve for instantiate() too, not only for check
+    add_project_to_path(project.root, project.how)  # the user's classes resolve for instantiate() too, not only for check
     if composer.problems:
         raise ConfigError(composer.problems)
 
@@ -138,18 +139,25 @@ def load_config(
             problems = _check.wiring(tree, composer.where)
     if problems:
         raise ConfigError(problems)
-    return Config(tree, composer, path, project_root, checked=check, interpolations=followed)
+    return Config(tree, composer, path, project, checked=check, interpolations=followed)
 
 
 def _put_back(tree: dict, interpolations: Sequence[tuple[Sequence, str]]) -> None:
-    """Set each expression at its key path, where that path still exists."""
+    """Set each expression at its key path, where that path still exists (a later config may have dropped it)."""
     for path, expression in interpolations:
-        node: Any = tree
+        parent: Any = tree
         for part in path[:-1]:
-            node = node[part] if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node) else None
-        last = path[-1] if path else None
-        if isinstance(node, dict) and last in node or isinstance(node, list) and isinstance(last, int) and last < len(node):
-            node[last] = expression
+            parent = _child(parent, part)
+        if path and _child(parent, path[-1]) is not None:
+            parent[path[-1]] = expression
+
+
+def _child(node: Any, key: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return None
 
 
 def _run_project(path: Path | None) -> Path | None:

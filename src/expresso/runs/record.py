@@ -69,7 +69,10 @@ class RecordError(ValueError):
 
 
 # The fields expresso reads back, and the kinds they must have (None allowed for all).
-FIELD_KINDS = {"name": str, "status": str, "project_root": str, "summary": dict, "resumes": list, "heartbeat": str, "host": str, "pid": int}
+FIELD_KINDS = {
+    "name": str, "status": str, "project_root": str, "summary": dict, "resumes": list, "heartbeat": str, "host": str, "pid": int,
+    "error": dict,  # a failed run's {"type": ..., "message": ...}
+}
 
 
 def read_record(path: Path) -> dict[str, Any]:

@@ -95,7 +95,8 @@ def test_misspelt_module_suggests_the_full_corrected_path(project, write):
 
 def test_misspelt_top_level_package_suggests_the_installed_one(project, write):
     assert check_problems(write, "optimizer: {class: tourch.optim.AdamW}\n") == [
-        "configs/exp.yaml: optimizer.class: cannot import 'tourch.optim.AdamW': no module named 'tourch';"
+        "configs/exp.yaml: optimizer.class: cannot import 'tourch.optim.AdamW': no module named 'tourch'"
+        f" (project root: {project.resolve()}, the folder holding configs/; modules are imported from there);"
         " did you mean torch.optim.AdamW?"
     ]
 
@@ -110,7 +111,8 @@ def test_misspelt_user_class_in_a_file_path_suggests_the_defined_one(project, wr
 def test_missing_user_file_is_an_error(project, write):
     assert check_problems(write, "model: {class: 'my_project/nets.py:MLP'}\n") == [
         "configs/exp.yaml: model.class: cannot import 'my_project/nets.py:MLP': 'my_project/nets.py:MLP': no Python"
-        " file 'my_project/nets.py' in the working directory or the project folder"
+        f" file 'my_project/nets.py' in the working directory or the project folder (project root: {project.resolve()},"
+        " the folder holding configs/)"
     ]
 
 

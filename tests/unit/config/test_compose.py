@@ -1,4 +1,4 @@
-"""Composing one tree from files: file references and the configs/ root (``extends`` and cycles: test_extends.py)."""
+"""Composing one tree from files: file references and the configs/ root (``extends`` and cycles: test_extends.py; which folder is the configs/ root: test_project.py)."""
 
 from __future__ import annotations
 
@@ -138,17 +138,6 @@ def test_absolute_reference_is_read_as_is(write, tmp_path):
     root = write({"shared/net.yaml": "class: a.Net\n"})
     write({"configs/exp.yaml": f"model: {root / 'shared/net.yaml'}\n"})
     assert load_config(root / "configs/exp.yaml")["model"] == {"class": "a.Net"}
-
-
-def test_configs_root_is_the_nearest_enclosing_folder_named_configs(write):
-    root = write(
-        {
-            "configs/models/m.yaml": "class: outer.M\n",
-            "configs/sub/configs/models/m.yaml": "class: inner.M\n",
-            "configs/sub/configs/experiments/exp.yaml": "model: models/m.yaml\n",
-        }
-    )
-    assert load_config(root / "configs/sub/configs/experiments/exp.yaml")["model"] == {"class": "inner.M"}
 
 
 def test_without_a_configs_folder_references_resolve_only_next_to_the_file(write, in_tmp):
