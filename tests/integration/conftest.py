@@ -46,6 +46,8 @@ def trained(project, tmp_path_factory) -> dict:
         "base": (["train", tiny, "--runs-root", roots / "table"], frozen),
         "lr-variant": (["train", tiny, "optimizer.lr=0.01", "--runs-root", roots / "table"], frozen),
         "hooked": (["train", "configs/experiments/hooked.yaml", "--dev-run", "1", "--runs-root", roots / "hooked"], None),
+        # 40 training batches of 32, 9 of validation and test: a tenth is 4 of training, and one (at least) of the others.
+        "dev-fraction": (["train", tiny, "trainer.batch_size=32", "--dev-run", "0.1", "--runs-root", roots / "fraction"], None),
     })
     results = together(commands, cwd=project)
     return {"results": results, "roots": roots, "commands": {name: args for name, (args, _) in commands.items()}}
@@ -65,6 +67,13 @@ def hooked(trained) -> Path:
     result = trained["results"]["hooked"]
     assert result.returncode == 0, result.stderr
     return only_run_dir(trained["roots"] / "hooked", "hooked")
+
+
+@pytest.fixture(scope="session")
+def dev_fraction(trained) -> Path:
+    result = trained["results"]["dev-fraction"]
+    assert result.returncode == 0, result.stderr
+    return only_run_dir(trained["roots"] / "fraction", "tiny")
 
 
 @pytest.fixture(scope="session")

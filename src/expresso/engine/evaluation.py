@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .data import batch_limit
 from .events import Event
 from .pipeline import Plan
 from .stages import Stage
@@ -48,7 +49,7 @@ class Evaluation:
 
     def _evaluate(self, pipeline: str, split: str) -> dict[str, float]:
         loader, metrics, state, plan = self.loaders[pipeline, split], self.metric_sets[pipeline, split], self.state, self.plans[pipeline]
-        limit = self.settings["limit_batches"]
+        limit = batch_limit(self.settings["limit_batches"], [loader], f"the {split} data")
         metrics.reset()
         was_training = [m.training for m in self.graph.models.values()]
         self.graph.train(False)

@@ -278,3 +278,17 @@ def test_limit_batches_caps_training_and_validation_batches_per_epoch():
     assert trainer.state.step == 4
     epoch = [E.EPOCH_START, *TRAIN_BATCH * 2, *VALIDATION, E.EPOCH_END]
     assert [event for event, _ in log.seen] == [E.FIT_START, E.STAGE_START, *epoch, *epoch, E.STAGE_END, E.FIT_END]
+
+
+@pytest.mark.parametrize(
+    "fraction, train_batches, val_batches",
+    [(0.5, 1, 2), (0.7, 2, 2), (0.1, 1, 1), (1.0, 3, 4)],
+    ids=["half", "rounded down", "at least one", "all"],
+)
+def test_a_fractional_limit_batches_takes_that_share_of_each_loaders_batches(fraction, train_batches, val_batches):
+    log = EventLog()
+    trainer = make_trainer(log, max_epochs=1, limit_batches=fraction, loader={"eval_batch_size": 2})  # 3 train, 4 val batches
+    trainer.fit()
+    assert trainer.state.step == train_batches
+    assert len(log.of(E.EVAL_BATCH_END)) == val_batches
+
