@@ -88,7 +88,10 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", parents=[common], help="evaluate a run's checkpoint; writes eval-<split>.json")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--checkpoint", default="best", help="best, last or a path (default: best)")
-    evaluate.add_argument("--split", choices=("val", "test"), default="test")
+    evaluate.add_argument(
+        "--split", choices=("train", "val", "test"), default="test",
+        help="the split to evaluate (default: test); every split alike: models in evaluation mode, data in order, nothing updated",
+    )
     evaluate.set_defaults(handler=_lazy("evaluate", "evaluate"))
 
     predict = commands.add_parser("predict", parents=[common], help="write a run's predictions for a split or a file")

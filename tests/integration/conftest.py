@@ -101,6 +101,7 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
         "eval-test": ["eval", base, "--split", "test"],
         "eval-last-val": ["eval", base, "--checkpoint", "last", "--split", "val"],
         "eval-missing": ["eval", paths["missing"], "--split", "test"],
+        "eval-train": ["eval", base, "--split", "train"],
         "predict": ["predict", base],
         "predict-npy": ["predict", base, "--input", folder / "x.npy"],
         "predict-csv": ["predict", base, "--input", folder / "x.csv", "--output", paths["p.npy"]],

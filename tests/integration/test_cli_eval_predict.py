@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch.nn import functional as F
 
-from cli_runs import one_line_error, printed_metrics, read_history, read_record, table
+from cli_runs import checkpoint_model, one_line_error, printed_metrics, read_history, read_record, table
 
 # -- expresso eval -----------------------------------------------------------------------------------------
 def test_eval_of_the_best_checkpoint_gives_the_test_metrics_the_training_reported(trained, base, on_base):
@@ -38,6 +40,29 @@ def test_eval_of_the_last_checkpoint_on_val_gives_the_last_epochs_validation(bas
     assert written["metrics"] == {"val/loss": summary["metrics"]["val/loss"], "val/acc": summary["metrics"]["val/acc"]}
     assert repr(written["metrics"]["val/acc"]) == last_epoch["val/acc"]
     assert written["metrics"]["val/acc"] != summary["best"]  # not the best (first) epoch's weights
+
+
+def test_eval_of_the_training_split_measures_the_checkpoint_in_evaluation_mode_on_every_training_image(base, on_base):
+    from expresso.data import Digits
+
+    result = on_base["results"]["eval-train"]
+    assert result.returncode == 0, result.stderr
+    written = json.loads((base / "eval-train.json").read_text())
+    train = Digits(split="train")
+    with torch.no_grad():  # by hand: the best checkpoint's model, dropout off, on all 1257 images at once
+        logits = checkpoint_model(base, "best")(train.inputs)
+    accuracy = (logits.argmax(1) == train.labels).double().mean().item()
+    assert written["checkpoint"] == str(base / "checkpoints" / "best.ckpt")
+    assert written["split"] == "train"
+    assert written["metrics"].keys() == {"train/loss", "train/acc"}
+    assert written["metrics"]["train/acc"] == pytest.approx(accuracy, abs=1e-6)
+    assert written["metrics"]["train/loss"] == pytest.approx(F.cross_entropy(logits, train.labels).item(), rel=1e-5)
+    assert table(result.stdout) == [
+        ["metric", "value"],
+        ["train/loss", f"{written['metrics']['train/loss']:.6g}"],
+        ["train/acc", f"{written['metrics']['train/acc']:.6g}"],
+        [f"written: {base / 'eval-train.json'}"],
+    ]
 
 
 def test_eval_of_a_missing_run_folder_exits_2(on_base):

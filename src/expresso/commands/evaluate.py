@@ -31,7 +31,7 @@ def evaluate(args: Namespace) -> int:
     run_dir, checkpoint, _, trainer = _load(args)
     if not trainer.has_data(args.split):
         raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
-    values = trainer.validate() if args.split == "val" else trainer.test()
+    values = {"train": trainer.evaluate_train, "val": trainer.validate, "test": trainer.test}[args.split]()
     out = run_dir / f"eval-{args.split}.json"
     out.write_text(json.dumps({"checkpoint": str(checkpoint), "split": args.split, "metrics": values}, indent=2) + "\n")
     width = max(map(len, values), default=6)
