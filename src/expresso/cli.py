@@ -97,7 +97,11 @@ def _build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", parents=[common], help="write a run's predictions for a split or a file")
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("--checkpoint", default="best", help="best, last or a path (default: best)")
-    predict.add_argument("--input", help="inputs as .npy, .csv or .pt (default: the dataset's --split)")
+    predict.add_argument(
+        "--input", help="raw inputs, one sample per row, as .npy, .csv or .pt; the training dataset's prepare_inputs(raw) turns them into what "
+        "the model reads (default: predict the dataset's --split)",
+    )
+    predict.add_argument("--inputs-prepared", action="store_true", help="the --input file already holds what the model reads: no prepare_inputs")
     predict.add_argument("--split", choices=("train", "val", "test"), default="test")
     predict.add_argument("--output", help=".csv or .npy (default: RUN_DIR/predictions-<input>.csv)")
     predict.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="extra arguments for the config's `predict` hook")
