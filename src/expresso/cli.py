@@ -69,7 +69,10 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     train.add_argument("--name", help="experiment name (default: the config's name)")
     train.add_argument("--runs-root", help="where run folders go (default: ./runs)")
-    train.add_argument("--dev-run", type=_positive, metavar="N", help="N batches of each split, one epoch, run folder under a scratch root")
+    train.add_argument(
+        "--dev-run", type=_dev_run, metavar="N",
+        help="N batches (an integer) or a fraction 0<N<1 of each split's batches, one epoch, run folder under a scratch root",
+    )
     train.add_argument("--offline", action="store_true", help="hosted trackers stay offline")
     train.add_argument("--run-id", help="a fixed run folder name (a job id), so a restarted job finds its run again")
     train.add_argument("--resume-if-exists", action="store_true", help="if the --run-id folder holds an unfinished run, resume it")
@@ -85,13 +88,20 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", parents=[common], help="evaluate a run's checkpoint; writes eval-<split>.json")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--checkpoint", default="best", help="best, last or a path (default: best)")
-    evaluate.add_argument("--split", choices=("val", "test"), default="test")
+    evaluate.add_argument(
+        "--split", choices=("train", "val", "test"), default="test",
+        help="the split to evaluate (default: test); every split alike: models in evaluation mode, data in order, nothing updated",
+    )
     evaluate.set_defaults(handler=_lazy("evaluate", "evaluate"))
 
     predict = commands.add_parser("predict", parents=[common], help="write a run's predictions for a split or a file")
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("--checkpoint", default="best", help="best, last or a path (default: best)")
-    predict.add_argument("--input", help="inputs as .npy, .csv or .pt (default: the dataset's --split)")
+    predict.add_argument(
+        "--input", help="raw inputs, one sample per row, as .npy, .csv or .pt; the training dataset's prepare_inputs(raw) turns them into what "
+        "the model reads (default: predict the dataset's --split)",
+    )
+    predict.add_argument("--inputs-prepared", action="store_true", help="the --input file already holds what the model reads: no prepare_inputs")
     predict.add_argument("--split", choices=("train", "val", "test"), default="test")
     predict.add_argument("--output", help=".csv or .npy (default: RUN_DIR/predictions-<input>.csv)")
     predict.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="extra arguments for the config's `predict` hook")
@@ -119,13 +129,17 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str) -> int:
+def _dev_run(text: str) -> int | float:
+    """A number of batches (an integer >= 1) or a fraction of them (0 < f < 1), as trainer.limit_batches reads them."""
     try:
-        value = int(text)
+        value: int | float = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0
+    if not (isinstance(value, int) and value >= 1 or isinstance(value, float) and 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"expected a number of batches (an integer >= 1) or a fraction of them (0 < f < 1), received {text!r}")
     return value
 
 

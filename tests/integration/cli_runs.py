@@ -123,6 +123,15 @@ def load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def checkpoint_model(run_dir: Path, checkpoint: str = "best") -> torch.nn.Module:
+    """The run's model built from its config.yaml, with a checkpoint's weights, in evaluation mode: for computing by hand what a command reports."""
+    from expresso import instantiate, load_config
+
+    model = instantiate(load_config(run_dir / "config.yaml", check=True)["model"])
+    model.load_state_dict(load(run_dir / "checkpoints" / f"{checkpoint}.ckpt")["models"]["model"])
+    return model.eval()
+
+
 def weights_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from cli_runs import EXAMPLE_EXPERIMENTS, EXAMPLES, GRAPH_EXAMPLES, EXPERIMENTS, FIXTURES, FROZEN_CLOCK, FROZEN_TIME, only_run_dir, read_record, tiny_run, together
 
@@ -46,6 +47,8 @@ def trained(project, tmp_path_factory) -> dict:
         "base": (["train", tiny, "--runs-root", roots / "table"], frozen),
         "lr-variant": (["train", tiny, "optimizer.lr=0.01", "--runs-root", roots / "table"], frozen),
         "hooked": (["train", "configs/experiments/hooked.yaml", "--dev-run", "1", "--runs-root", roots / "hooked"], None),
+        # 40 training batches of 32, 9 of validation and test: a tenth is 4 of training, and one (at least) of the others.
+        "dev-fraction": (["train", tiny, "trainer.batch_size=32", "--dev-run", "0.1", "--runs-root", roots / "fraction"], None),
     })
     results = together(commands, cwd=project)
     return {"results": results, "roots": roots, "commands": {name: args for name, (args, _) in commands.items()}}
@@ -68,35 +71,65 @@ def hooked(trained) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dev_fraction(trained) -> Path:
+    result = trained["results"]["dev-fraction"]
+    assert result.returncode == 0, result.stderr
+    return only_run_dir(trained["roots"] / "fraction", "tiny")
+
+
+@pytest.fixture(scope="session")
 def digits_test_split():
     from expresso.data import Digits
 
     return Digits(split="test")
 
 
+def with_dataset(run_dir: Path, copy: Path, dataset: dict) -> Path:
+    """A copy of a run folder whose config names another dataset (same images, same model: the checkpoints still fit)."""
+    shutil.copytree(run_dir, copy)
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    config["dataset"] = dataset
+    (copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return copy
+
+
 @pytest.fixture(scope="session")
 def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
     """The eval and predict commands, all at once; their results, and where inputs and outputs are."""
+    from sklearn.datasets import load_digits
+
     folder = tmp_path_factory.mktemp("predict")
-    flat = digits_test_split.inputs.reshape(len(digits_test_split), -1).numpy()
-    np.save(folder / "x.npy", flat[:5])  # the first 5 test images
-    np.savetxt(folder / "x.csv", flat[5:8], delimiter=",")  # the next 3, 64 values per row
+    raw = load_digits().data[digits_test_split.indices]  # the test images as scikit-learn stores them: 64 values 0-16 a row
+    np.save(folder / "x.npy", raw[:5])  # the first 5 test images
+    header = ",".join(f"pixel_{i}" for i in range(64))
+    np.savetxt(folder / "x.csv", raw[5:8], delimiter=",", header=header, comments="", fmt="%d")  # the next 3, under a header row
+    np.save(folder / "scaled.npy", digits_test_split.inputs.reshape(len(digits_test_split), -1).numpy()[:4])  # the model's form
+    wrapped = "fixtures/datasets.py:WrappedDigits"
+    transformed = with_dataset(base, folder / "transformed-run", {"class": wrapped, "transform": True})
+    plain = with_dataset(base, folder / "plain-run", {"class": wrapped})
     paths = {
         "folder": folder,
         "p.npy": folder / "p.npy",
         "nohook.csv": folder / "nohook.csv",
         "hook.csv": folder / "hook.csv",
         "missing": folder / "no-such-run",
+        "prepared.csv": folder / "prepared.csv",
+        "plain.csv": folder / "plain.csv",
+        "refused.csv": folder / "refused.csv",
     }
     commands = {
         "eval-test": ["eval", base, "--split", "test"],
         "eval-last-val": ["eval", base, "--checkpoint", "last", "--split", "val"],
         "eval-missing": ["eval", paths["missing"], "--split", "test"],
+        "eval-train": ["eval", base, "--split", "train"],
         "predict": ["predict", base],
         "predict-npy": ["predict", base, "--input", folder / "x.npy"],
         "predict-csv": ["predict", base, "--input", folder / "x.csv", "--output", paths["p.npy"]],
         "predict-extra-no-hook": ["predict", base, "--output", paths["nohook.csv"], "scale=2.5"],
         "predict-hook": ["predict", hooked, "--output", paths["hook.csv"], "scale=2.5", "shift=3"],
+        "predict-transformed": ["predict", transformed, "--input", folder / "x.npy", "--output", paths["refused.csv"]],
+        "predict-transformed-prepared": ["predict", transformed, "--input", folder / "scaled.npy", "--inputs-prepared", "--output", paths["prepared.csv"]],
+        "predict-plain": ["predict", plain, "--input", folder / "scaled.npy", "--output", paths["plain.csv"]],
     }
     results = together({name: (args, None) for name, args in commands.items()}, cwd=folder)
     return {"results": results, "paths": paths}

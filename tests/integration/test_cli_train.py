@@ -31,6 +31,7 @@ import torch
 
 from cli_runs import (
     EXAMPLE_EXPERIMENTS,
+    checkpoint_model,
     EXAMPLES,
     FROZEN_TIME,
     STEPS_PER_EPOCH,
@@ -131,10 +132,32 @@ def test_a_component_rejecting_its_arguments_exits_2_and_creates_no_run_folder(p
     assert "dataset" in line and "val_fraction=0.9" in line, line
 
 
-def test_dev_run_0_exits_2_and_creates_no_run_folder(project, tmp_path):
-    result = expresso("train", "configs/experiments/tiny.yaml", "--dev-run", "0", "--runs-root", tmp_path / "runs", cwd=project)
+def test_dev_run_fraction_trains_and_evaluates_that_share_of_each_splits_batches(dev_fraction):
+    from expresso.data import Digits
+
+    config = read_config(dev_fraction)
+    assert [config["trainer"][key] for key in ("max_epochs", "limit_epochs", "limit_batches", "batch_size")] == [1, 1, 0.1, 32]
+    assert read_record(dev_fraction)["dev_run"] == 0.1
+    history = read_history(dev_fraction)
+    assert [(row["epoch"], row["step"]) for row in history] == [("0", "4")]  # 0.1 of 40 batches, not the epoch's 40
+    # Validation and test read 0.1 of their 9 batches rounded down, but at least one: their first 32 images (in order).
+    model = checkpoint_model(dev_fraction, "last")  # one epoch: last is best, and what was validated and tested
+    for split, reported in [("val", history[0]["val/acc"]), ("test", read_record(dev_fraction)["summary"]["final"]["test/acc"])]:
+        data = Digits(split=split)
+        with torch.no_grad():
+            correct = model(data.inputs).argmax(1) == data.labels
+        assert float(reported) == pytest.approx(correct[:32].double().mean().item(), abs=1e-6), split
+        assert float(reported) != pytest.approx(correct.double().mean().item(), abs=1e-6), split  # the whole split would tell apart
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "1.0", "abc"])
+def test_dev_run_other_than_a_positive_count_or_a_fraction_below_1_exits_2_and_creates_no_run_folder(project, tmp_path, value):
+    result = expresso("train", "configs/experiments/tiny.yaml", "--dev-run", value, "--runs-root", tmp_path / "runs", cwd=project)
     assert result.returncode == 2
-    assert "argument --dev-run: expected a positive integer, received '0'" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"expresso train: error: argument --dev-run: expected a number of batches (an integer >= 1) or a fraction of them (0 < f < 1), "
+        f"received {value!r}"
+    )
     assert not (tmp_path / "runs").exists()
 
 

@@ -31,7 +31,7 @@ def evaluate(args: Namespace) -> int:
     run_dir, checkpoint, _, trainer = _load(args)
     if not trainer.has_data(args.split):
         raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
-    values = trainer.validate() if args.split == "val" else trainer.test()
+    values = {"train": trainer.evaluate_train, "val": trainer.validate, "test": trainer.test}[args.split]()
     out = run_dir / f"eval-{args.split}.json"
     out.write_text(json.dumps({"checkpoint": str(checkpoint), "split": args.split, "metrics": values}, indent=2) + "\n")
     width = max(map(len, values), default=6)
@@ -46,16 +46,23 @@ def predict(args: Namespace) -> int:
     from torch.utils.data import TensorDataset
 
     from ..config import instantiate
+    from ..engine.data import SeededSamples
+    from .inputs import model_inputs
 
     if args.output and Path(args.output).suffix not in (".csv", ".npy"):
         raise UsageError(f"{args.output}: unsupported output type {Path(args.output).suffix!r}; expected .csv or .npy")
+    if args.inputs_prepared and not args.input:
+        raise UsageError("--inputs-prepared describes the --input file; without --input, predict reads the dataset's --split")
     extra = _extra_arguments(args.extra)
     run_dir, _, config, trainer = _load(args)
+    how = ""
     if args.input:
         train = trainer.loader("train")
-        sample = train.dataset[0][0] if train is not None else None
-        data = TensorDataset(_read_inputs(Path(args.input), sample))
-        stem = Path(args.input).stem
+        dataset = train.dataset if train is not None else None
+        if isinstance(dataset, SeededSamples):  # the loader's wrapper for worker processes
+            dataset = dataset.dataset
+        inputs, how = model_inputs(Path(args.input), dataset, args.inputs_prepared)
+        data, stem = TensorDataset(inputs), Path(args.input).stem
     else:
         if trainer.loader(args.split) is None:
             raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
@@ -69,35 +76,8 @@ def predict(args: Namespace) -> int:
         result = _default_columns(outputs)
     out = Path(args.output) if args.output else run_dir / f"predictions-{stem}.csv"
     _write(result, out)
-    print(f"written: {out} ({len(outputs)} predictions)")
+    print(f"written: {out} ({len(outputs)} predictions{', ' + how if how else ''})")
     return 0
-
-
-def _read_inputs(path: Path, sample: Any):
-    import numpy as np
-    import torch
-
-    if not path.is_file():
-        raise UsageError(f"{path}: input file not found")
-    try:
-        if path.suffix == ".npy":
-            tensor = torch.from_numpy(np.load(path, allow_pickle=False))
-        elif path.suffix == ".csv":
-            tensor = torch.from_numpy(np.loadtxt(path, delimiter=",", ndmin=2))
-        elif path.suffix == ".pt":
-            tensor = torch.load(path, weights_only=True)
-        else:
-            raise UsageError(f"{path}: unsupported input type {path.suffix!r}; expected .npy, .csv or .pt")
-    except (ValueError, OSError, RuntimeError) as exc:
-        raise UsageError(f"{path}: cannot read inputs ({str(exc).splitlines()[0]})") from None
-    if not isinstance(tensor, torch.Tensor):
-        raise UsageError(f"{path}: expected a tensor, found {type(tensor).__name__}")
-    tensor = tensor.float()
-    if isinstance(sample, torch.Tensor) and tensor.shape[1:] != sample.shape:
-        if tensor[0].numel() != sample.numel():
-            raise UsageError(f"{path}: each input has {tensor[0].numel()} values; the model's data has shape {tuple(sample.shape)}")
-        tensor = tensor.reshape(len(tensor), *sample.shape)
-    return tensor
 
 
 def _extra_arguments(extra: list[str]) -> dict[str, Any]:

@@ -58,6 +58,13 @@ def _device(value: str) -> str | None:
     return "expected auto, cpu, cuda, cuda:N or mps"
 
 
+def _batches(value: float) -> str | None:
+    """An integer counts batches, a float is a fraction of them (Lightning's limit_batches): 2 is two batches, 1.0 all."""
+    if isinstance(value, int) and value >= 1 or isinstance(value, float) and 0 < value <= 1:
+        return None
+    return "expected a number of batches (an integer >= 1) or a fraction of them (a float in (0, 1], 1.0: all)"
+
+
 def setting(default, *, min=None, max=None, check=None, doc=""):  # noqa: A002 - mirrors the rule's name
     """A dataclass field with its validation rules kept beside its default."""
     meta = {"min": min, "max": max, "check": check, "doc": doc}
@@ -81,7 +88,9 @@ class TrainerConfig:
     val_every_n_epochs: int = setting(1, min=1, doc="validate every N epochs")
     validate_before_fit: bool = setting(False, doc="run one validation pass before training (a sanity check)")
     log_every_n_steps: int = setting(50, min=1, doc="write a training row to the history every N steps")
-    limit_batches: Optional[int] = setting(None, min=1, doc="use at most N batches of each split per epoch (--dev-run sets it)")
+    limit_batches: Optional[float] = setting(
+        None, check=_batches, doc="per epoch, at most N batches (an integer) or a fraction (0, 1] of each split's batches (--dev-run sets it)"
+    )
     limit_epochs: Optional[int] = setting(None, min=1, doc="train at most N epochs per stage (--dev-run sets 1)")
     auto_resume: bool = setting(False, doc="train on a --run-id folder that holds an unfinished run resumes it (what --resume-if-exists does)")
     requeue: bool = setting(False, doc="on SIGTERM/SIGUSR1 under SLURM, after the checkpoint: scontrol requeue the job")

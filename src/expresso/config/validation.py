@@ -170,7 +170,7 @@ def check_type(value: Any, annotation: Any, rules: typing.Mapping = {}) -> str |
             return f"received {value!r}, expected a value >= {rules['min']}"
         if rules.get("max") is not None and number > rules["max"]:
             return f"received {value!r}, expected a value <= {rules['max']}"
-    if rules.get("check") and isinstance(value, str):
+    if rules.get("check") and value is not None:  # the type fits: a check sees only values of its field's type
         message = rules["check"](value)
         if message:
             return f"received {value!r}, {message}"

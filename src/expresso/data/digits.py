@@ -27,6 +27,9 @@ TARGETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 class Digits(Dataset):
     """Images as float tensors of shape (1, 8, 8) scaled to [0, 1], labels as int64.
 
+    ``prepare_inputs(raw)`` turns scikit-learn's raw rows (64 values 0-16)
+    into that form, for ``expresso predict --input``.
+
     ``dataset[[i, j, ...]]`` returns the whole batch: expresso's loaders fetch
     one batch with one gather instead of one item at a time.
     """
@@ -78,3 +81,28 @@ class Digits(Dataset):
 
     def __getitem__(self, index: int | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.inputs[index], self.labels[index]
+
+    def prepare_inputs(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw images as the model reads them: what ``expresso predict --input`` applies to a file's inputs.
+
+        ``raw`` is a float tensor with one image per row of its first
+        dimension, as scikit-learn stores them: 64 pixel values 0-16 per row
+        (``load_digits().data``; ``load_digits().images``, 8x8 each, works
+        too). Returns them scaled to [0, 1] as a (N, 1, 8, 8) tensor, exactly
+        what ``self.inputs`` holds for the same images. Raises ValueError for
+        rows of another size, values outside 0-16, and inputs that are
+        already scaled (every value in [0, 1], some fractional: pass those
+        with ``--inputs-prepared``), which would otherwise be scaled twice.
+        """
+        raw = torch.as_tensor(raw, dtype=torch.float32)
+        if raw.ndim < 2 or raw[0].numel() != 64:
+            raise ValueError(f"Digits.prepare_inputs: expected 64 pixel values (0-16) per image, received inputs of shape {tuple(raw.shape)}")
+        low, high = raw.min().item(), raw.max().item()
+        if low < 0 or high > 16:
+            raise ValueError(f"Digits.prepare_inputs: expected pixel values 0-16, as load_digits() stores them; received values from {low:g} to {high:g}")
+        if high <= 1 and not torch.equal(raw, raw.round()):
+            raise ValueError(
+                "Digits.prepare_inputs: the inputs look already scaled to [0, 1] (every value at most 1, some fractional); "
+                "expected raw pixel values 0-16, or pass scaled images with --inputs-prepared"
+            )
+        return (raw / 16.0).reshape(len(raw), 1, 8, 8)

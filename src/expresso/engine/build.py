@@ -30,6 +30,7 @@ from ..config.callables import locate
 from ..config.check import signature_of
 from ..config.instantiate import bound_later, instantiate_function
 from .assemble import assemble, building
+from .data import batch_limit
 from .seeding import seed_everything
 from .trainer import Trainer
 
@@ -73,6 +74,7 @@ def build_trainer(
         run_dir=run_dir,
         config=tree,
     )
+    _check_batch_fraction(config, trainer)
     if tree.get("init_from") and training and init_weights:
         trainer.initialised_from = resolve_init_from(tree["init_from"], config)
         trainer.load_checkpoint(trainer.initialised_from, weights_only=True)  # the command logs it, once log.txt exists
@@ -91,6 +93,18 @@ def _require_sections(config: Config, tree: dict, training: bool) -> None:
     if missing:
         where = config.where(())
         raise ConfigError([Problem(where, key, "missing: training needs this section") for key in missing])
+
+
+def _check_batch_fraction(config: Config, trainer: Trainer) -> None:
+    """A fraction of each split's batches needs loaders that know their length: say so now, before any run folder, not at the first epoch."""
+    limit = trainer.settings["limit_batches"]
+    for (pipeline, split), loader in trainer.loaders.items():
+        try:
+            batch_limit(limit, [loader])
+        except ValueError:
+            data = f"the {split} split" + (f" of pipeline {pipeline!r}" if len(trainer.pipelines) > 1 else "")
+            message = f"received {limit!r}, a fraction of each split's batches, but {data} has no length (an iterable dataset); expected a number of batches (an integer)"
+            raise ConfigError([Problem(config.where(("trainer", "limit_batches")), "trainer.limit_batches", message)]) from None
 
 
 def _datasets(node: dict) -> dict[str, Any]:

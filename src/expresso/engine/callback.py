@@ -3,7 +3,8 @@
 A callback subclasses ``Callback`` and overrides ``on_<event>(state)`` for the
 events it cares about. ``order`` sorts callbacks (lower first, ties keep the
 configured order); ``phases`` limits a callback to some of "fit",
-"validate", "test", "predict" (None: all). A stateful callback returns its
+"validate", "test", "evaluate_train" (the training data evaluated without
+updates: ``expresso eval --split train``), "predict" (None: all). A stateful callback returns its
 state from ``state_dict`` and restores it in ``load_state_dict``: the
 checkpoint carries it so a resumed run continues bit for bit. A callback
 that ends a stage asks through ``state.request_stop(self.state_key, why)``;

@@ -21,9 +21,11 @@ the global stream, which checkpoints restore.
 
 from __future__ import annotations
 
+import math
 import os
 import random
-from typing import Any, Iterator
+from fractions import Fraction
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -149,3 +151,35 @@ def start_epoch(loader: ResumableLoader, epoch: int, batch_index: int = 0) -> No
     """Point a loader at ``epoch``, skipping the ``batch_index`` batches already consumed."""
     loader.order.set_epoch(epoch, batch_index * loader.rows_per_batch)
     loader.generator.manual_seed(loader.order.seed + epoch)
+
+
+def batch_limit(limit: int | float | None, loaders: Iterable[DataLoader], what: str = "the data") -> int | None:
+    """``trainer.limit_batches`` as a number of batches of ``loaders`` together (one loader, or a stage's interleaved ones).
+
+    An integer is a count; a float is a fraction of the loaders' batches,
+    rounded down but at least one batch (Lightning's rule, which refuses a
+    fraction below one batch where this takes one): 0.1 of 40 batches is 4,
+    0.1 of 9 is 1. The fraction is read as the decimal written (0.1 of 30 is
+    3, where the binary float would make it 3.0000000000000004).
+    """
+    if limit is None or not isinstance(limit, float):
+        return limit
+    try:
+        batches = sum(_epoch_length(loader) for loader in loaders)
+    except TypeError:  # an iterable dataset: no length, so no fraction of it
+        raise ValueError(
+            f"limit_batches={limit!r} is a fraction of each split's batches, but {what} has no length (an iterable dataset); "
+            "give a number of batches instead (an integer)"
+        ) from None
+    return max(1, math.floor(Fraction(repr(limit)) * batches))
+
+
+def _epoch_length(loader: DataLoader) -> int:
+    """The batches of a whole epoch: a resumed epoch's loader starts part-way, and its len() counts only what is left."""
+    if not isinstance(loader, ResumableLoader):
+        return len(loader)
+    start, loader.order.start = loader.order.start, 0
+    try:
+        return len(loader)
+    finally:
+        loader.order.start = start

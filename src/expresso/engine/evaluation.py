@@ -1,4 +1,4 @@
-"""The passes that update nothing: validation during fit, ``validate()``, ``test()`` and ``predict()``.
+"""The passes that update nothing: validation during fit, ``validate()``, ``test()``, ``evaluate_train()`` and ``predict()``.
 
 A mixin of ``Trainer`` (it reads the trainer's graph, plans, loaders and
 metric sets): a pipeline is evaluated by running every node it trains and
@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .data import ResumableLoader, batch_limit
 from .events import Event
 from .pipeline import Plan
 from .stages import Stage
@@ -46,9 +47,11 @@ class Evaluation:
             tensors["loss"] = total
         return tensors
 
-    def _evaluate(self, pipeline: str, split: str) -> dict[str, float]:
-        loader, metrics, state, plan = self.loaders[pipeline, split], self.metric_sets[pipeline, split], self.state, self.plans[pipeline]
-        limit = self.settings["limit_batches"]
+    def _evaluate(self, pipeline: str, split: str, loader: DataLoader | None = None) -> dict[str, float]:
+        """``split``'s metrics of ``pipeline``, read from its loader (or ``loader``) without updates."""
+        loader = loader if loader is not None else self.loaders[pipeline, split]
+        metrics, state, plan = self.metric_sets[pipeline, split], self.state, self.plans[pipeline]
+        limit = batch_limit(self.settings["limit_batches"], [loader], f"the {split} data")
         metrics.reset()
         was_training = [m.training for m in self.graph.models.values()]
         self.graph.train(False)
@@ -77,6 +80,16 @@ class Evaluation:
         """One pass over the test data of every pipeline that has some; returns ``test/...`` metrics."""
         return self._standalone("test", "test")
 
+    def evaluate_train(self) -> dict[str, float]:
+        """One pass over the training data of every pipeline, as ``test()`` passes over the test data; returns ``train/...`` metrics.
+
+        The models are in evaluation mode (no dropout) and nothing is updated.
+        The data is read in order, whole (no shuffling, no dropped last
+        batch) and in ``eval_batch_size`` batches: the training loader's
+        order and batches are for fitting.
+        """
+        return self._standalone("evaluate_train", "train")
+
     def has_data(self, split: str) -> bool:
         return any(s == split for _, s in self.loaders)
 
@@ -88,7 +101,10 @@ class Evaluation:
         values = {}
         for name in self.pipelines:
             if (name, split) in self.loaders:
-                values.update(self._evaluate(name, split))
+                loader = self.loaders[name, split]
+                if split == "train" and isinstance(loader, ResumableLoader):  # a loader given ready-made is read as given
+                    loader = self._loader(loader.dataset, train=False)
+                values.update(self._evaluate(name, split, loader))
         self.fire(Event.EVAL_END)
         return values
 

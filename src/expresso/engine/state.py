@@ -27,7 +27,7 @@ class State:
     """
 
     graph: Graph
-    phase: str = "fit"  # fit | validate | test | predict
+    phase: str = "fit"  # fit | validate | test | evaluate_train | predict
     stage: int = 0
     stage_name: str = "main"
     stages: list[str] = field(default_factory=lambda: ["main"])

@@ -60,7 +60,7 @@ from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
 from . import manifest
 from .checkpoint_io import load_checkpoint, save_atomic
-from .data import make_loader
+from .data import batch_limit, make_loader
 from .devices import move, resolve_device
 from .evaluation import Evaluation
 from .events import Event, Rollback, SkipBatch, StopEpoch, StopTraining
@@ -312,7 +312,7 @@ class Trainer(Evaluation):
 
     def _train_epoch(self, stage: Stage) -> None:
         state = self.state
-        limit = self.settings["limit_batches"]
+        limit = batch_limit(self.settings["limit_batches"], [self.loaders[name, "train"] for name in stage.train], "the training data")
         sets = [self.metric_sets[name, "train"] for name in stage.train]
         if state.batch_index == 0:
             for metrics in sets:

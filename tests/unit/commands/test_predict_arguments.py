@@ -16,3 +16,10 @@ def test_an_extra_argument_with_an_unreadable_value_exits_2(tmp_path, capsys):
 def test_an_extra_argument_without_equals_exits_2(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "no-such-run"), "scale"]) == 2
     assert capsys.readouterr().err == "expresso: error: extra argument 'scale': expected KEY=VALUE\n"
+
+
+def test_inputs_prepared_without_an_input_file_exits_2(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "no-such-run"), "--inputs-prepared"]) == 2
+    assert capsys.readouterr().err == (
+        "expresso: error: --inputs-prepared describes the --input file; without --input, predict reads the dataset's --split\n"
+    )

@@ -94,6 +94,25 @@ def test_out_of_range_value_shows_the_bound(check_text, setting, text, message):
     assert check_text(f"{section}: {{{key}: {text}}}\n") == [f"exp.yaml: {setting}: {message}"]
 
 
+@pytest.mark.parametrize("text, value", [("2", 2), ("0.25", 0.25), ("1.0", 1.0), ("null", None)])
+def test_limit_batches_takes_a_count_or_a_fraction_and_keeps_which_it_was(load_text, text, value):
+    loaded = load_text(f"trainer: {{limit_batches: {text}}}\n")["trainer"]["limit_batches"]
+    assert loaded == value and type(loaded) is type(value)  # 1.0 (all batches) stays a float, unlike 1 (one batch)
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "0.0", "1.5", "-0.5", ".nan"])
+def test_limit_batches_below_one_batch_or_a_fraction_above_1_is_refused_with_both_forms_expected(check_text, text):
+    [problem] = check_text(f"trainer: {{limit_batches: {text}}}\n")
+    assert problem.startswith("exp.yaml: trainer.limit_batches: received ")
+    assert problem.endswith(", expected a number of batches (an integer >= 1) or a fraction of them (a float in (0, 1], 1.0: all)")
+
+
+def test_limit_batches_of_another_type_is_refused(check_text):
+    assert check_text("trainer: {limit_batches: many}\n") == [
+        "exp.yaml: trainer.limit_batches: received 'many' (str), expected a number or null"
+    ]
+
+
 def test_mode_outside_its_choices_lists_the_choices(check_text):
     assert check_text("trainer: {mode: maximum}\n") == [
         "exp.yaml: trainer.mode: received 'maximum' (str), expected one of 'min', 'max'"

@@ -48,3 +48,33 @@ def test_items_are_scaled_images_and_int64_labels():
 def test_bad_arguments_name_the_argument_and_value(kwargs, needle):
     with pytest.raises(ValueError, match=needle.replace("(", r"\(")):
         Digits(**kwargs)
+
+
+# -- prepare_inputs: raw rows in the dataset's form (expresso predict --input) ------------------------------
+def test_prepare_inputs_turns_scikit_learns_raw_rows_and_images_into_exactly_the_datasets_inputs():
+    test = Digits(split="test")
+    digits = load_digits()
+    assert torch.equal(test.prepare_inputs(torch.from_numpy(digits.data[test.indices]).float()), test.inputs)
+    assert torch.equal(test.prepare_inputs(torch.from_numpy(digits.images[test.indices])), test.inputs)  # 8x8 each, float64
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (torch.zeros(3, 63), "expected 64 pixel values (0-16) per image, received inputs of shape (3, 63)"),
+        (torch.full((2, 64), 255.0), "expected pixel values 0-16, as load_digits() stores them; received values from 255 to 255"),
+        (torch.full((2, 64), -1.0), "expected pixel values 0-16, as load_digits() stores them; received values from -1 to -1"),
+        (torch.full((2, 64), 0.5), "the inputs look already scaled to [0, 1] (every value at most 1, some fractional); "
+         "expected raw pixel values 0-16, or pass scaled images with --inputs-prepared"),
+    ],
+    ids=["63 values", "0-255", "negative", "already scaled"],
+)
+def test_prepare_inputs_refuses_what_is_not_raw_digits(raw, message):
+    with pytest.raises(ValueError) as info:
+        Digits(split="test").prepare_inputs(raw)
+    assert str(info.value) == f"Digits.prepare_inputs: {message}"
+
+
+def test_prepare_inputs_accepts_blank_and_faint_raw_images():
+    prepared = Digits(split="test").prepare_inputs(torch.tensor([[0.0] * 64, [1.0] * 64]))
+    assert torch.equal(prepared, torch.tensor([[0.0] * 64, [1 / 16] * 64]).reshape(2, 1, 8, 8))

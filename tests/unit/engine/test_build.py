@@ -25,6 +25,16 @@ class Seen(Callback):
         Seen.instances.append(self)
 
 
+def streamed(split="train"):
+    """A dataset given as a ready loader over an iterable dataset: its number of batches is unknown."""
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter([(torch.zeros(64), torch.tensor(0))])
+
+    return torch.utils.data.DataLoader(Stream(), batch_size=1)
+
+
 class Doubled:
     """A step that doubles the logits before the loss, and asks for the task."""
 
@@ -128,5 +138,17 @@ def test_training_without_model_dataset_optimizer_or_loss_names_each_missing_sec
         build_trainer(config, project / "run")
     assert [(p.key, p.message) for p in info.value.problems] == [
         (key, "missing: training needs this section") for key in ("model", "dataset", "optimizer", "loss")
+    ]
+    assert not (project / "run").exists()
+
+
+def test_a_fraction_of_batches_with_data_of_unknown_length_is_a_config_error_naming_the_setting(project):
+    from expresso import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        build(project, "", ["dataset.class=my_project.user.streamed", "trainer.limit_batches=0.5"])
+    assert [str(problem) for problem in info.value.problems] == [
+        "command line: trainer.limit_batches: received 0.5, a fraction of each split's batches, but the train split has no length "
+        "(an iterable dataset); expected a number of batches (an integer)"
     ]
     assert not (project / "run").exists()

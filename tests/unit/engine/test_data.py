@@ -1,4 +1,4 @@
-"""Resumable data order: each epoch's permutation depends only on (seed, epoch), and loading never touches torch's RNG."""
+"""Resumable data order: each epoch's permutation depends only on (seed, epoch), and loading never touches torch's RNG; batch limits."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
-from expresso.engine.data import ResumableSampler, make_loader, start_epoch
+from expresso.engine.data import ResumableSampler, batch_limit, make_loader, start_epoch
 
 LOADER = {"shuffle": True, "num_workers": 0, "persistent_workers": False, "prefetch_factor": None, "drop_last": False}
 
@@ -208,3 +208,40 @@ def test_augmentations_in_workers_do_not_depend_on_the_worker_count_or_on_a_mid_
     assert all(torch.equal(a, b) for a, b in zip(one, two, strict=True))
     resumed = epochs(2, persistent=True, start=(1, 1))  # epoch 1 from its second batch
     assert all(torch.equal(a, b) for a, b in zip(one[4:], resumed, strict=True))
+
+
+# -- trainer.limit_batches as a number of batches ---------------------------------------------------------
+def batches_of_one(count: int) -> DataLoader:
+    return DataLoader(TensorDataset(torch.zeros(count)), batch_size=1)
+
+
+def test_a_batch_limit_count_is_kept_and_a_fraction_is_the_decimal_share_rounded_down_but_at_least_one():
+    assert batch_limit(None, [batches_of_one(10)]) is None
+    assert batch_limit(7, [batches_of_one(10)]) == 7
+    assert batch_limit(0.29, [batches_of_one(100)]) == 29  # 0.29 * 100 is 28.999999999999996 in binary floats
+    assert batch_limit(0.5, [batches_of_one(9)]) == 4
+    assert batch_limit(0.01, [batches_of_one(9)]) == 1
+    assert batch_limit(1.0, [batches_of_one(9)]) == 9
+    assert batch_limit(0.5, [batches_of_one(4), batches_of_one(6)]) == 5  # interleaved loaders: a share of the epoch's batches
+
+
+def test_a_fraction_of_a_loader_resumed_mid_epoch_counts_the_whole_epoch():
+    loader = make_loader(TensorDataset(torch.arange(40)), batch_size=4, train=True, settings=LOADER, seed=0, pin_memory=False)
+    start_epoch(loader, epoch=0, batch_index=6)
+    assert len(loader) == 4
+    assert batch_limit(0.5, [loader]) == 5
+    assert len(loader) == 4  # and the loader still starts where the resumed epoch does
+
+
+def test_a_fraction_of_a_loader_without_a_length_is_refused():
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(range(3))
+
+    with pytest.raises(ValueError) as info:
+        batch_limit(0.5, [DataLoader(Stream())], "the training data")
+    assert str(info.value) == (
+        "limit_batches=0.5 is a fraction of each split's batches, but the training data has no length (an iterable dataset); "
+        "give a number of batches instead (an integer)"
+    )
+    assert batch_limit(2, [DataLoader(Stream())]) == 2

@@ -278,3 +278,34 @@ def test_limit_batches_caps_training_and_validation_batches_per_epoch():
     assert trainer.state.step == 4
     epoch = [E.EPOCH_START, *TRAIN_BATCH * 2, *VALIDATION, E.EPOCH_END]
     assert [event for event, _ in log.seen] == [E.FIT_START, E.STAGE_START, *epoch, *epoch, E.STAGE_END, E.FIT_END]
+
+
+@pytest.mark.parametrize(
+    "fraction, train_batches, val_batches",
+    [(0.5, 1, 2), (0.7, 2, 2), (0.1, 1, 1), (1.0, 3, 4)],
+    ids=["half", "rounded down", "at least one", "all"],
+)
+def test_a_fractional_limit_batches_takes_that_share_of_each_loaders_batches(fraction, train_batches, val_batches):
+    log = EventLog()
+    trainer = make_trainer(log, max_epochs=1, limit_batches=fraction, loader={"eval_batch_size": 2})  # 3 train, 4 val batches
+    trainer.fit()
+    assert trainer.state.step == train_batches
+    assert len(log.of(E.EVAL_BATCH_END)) == val_batches
+
+
+def test_evaluate_train_reads_every_training_sample_in_order_in_its_own_phase_and_updates_nothing():
+    log = EventLog()
+    batches: list[torch.Tensor] = []
+    seen = at(E.EVAL_BATCH_END, lambda state: True, lambda state: batches.append(state.batch[0]))
+    # Training reads 2 shuffled batches of 5 (the last 2 samples dropped); the evaluation reads all 12 in order: 5, 5, 2.
+    trainer = make_trainer(log, seen, batch_size=5, loader={"shuffle": True, "drop_last": True})
+    model, before = trainer.graph.models["model"], weights(trainer)
+    model.train(True)
+    values = trainer.evaluate_train()
+    x, y = tiny_data().tensors
+    with torch.no_grad():
+        expected = F.cross_entropy(model(x), y).item()
+    assert values == {"train/loss": pytest.approx(expected, rel=1e-6)}
+    assert torch.equal(torch.cat(batches), x)
+    assert log.seen == [(E.EVAL_START, "evaluate_train"), *[(E.EVAL_BATCH_END, "evaluate_train")] * 3, (E.EVAL_END, "evaluate_train")]
+    assert same(before, weights(trainer)) and model.training  # evaluation mode only while it ran
