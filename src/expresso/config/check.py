@@ -62,10 +62,14 @@ def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem
 
 
 def wiring(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
-    """Once everything else holds: the graph's wiring (a cycle, a tensor nobody writes), checked with placeholder models."""
+    """Once everything else holds, what only the engine can tell: the device exists on this machine, and the graph's
+    wiring (a cycle, a tensor nobody writes, a monitor no metric matches), checked with placeholder models."""
     from ..engine.assemble import wiring_problems
+    from ..engine.devices import device_problem
 
-    return wiring_problems(tree, where)
+    device = device_problem(tree["trainer"]["device"])
+    problems = [Problem(where(("trainer", "device")), "trainer.device", device)] if device else []
+    return problems + wiring_problems(tree, where)
 
 
 def _class_nodes(value: Any, path: tuple):
