@@ -78,12 +78,6 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
     if problems:
         composer.problems.extend(problems)
         return
-    if is_reference_slot(path) and is_reference(value):
-        value = strip_markers(composer.load_reference(value, path, Path.cwd(), WHERE))
-        if value is None:
-            return
-    else:
-        composer.origins[path] = WHERE
     if mode == "add" and _holds(parent, last):
         if not (isinstance(parent[last], list) and isinstance(value, list)):
             problem(key_text, _exists(key_text, parent[last]))
@@ -94,6 +88,12 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
             composer.origins[path + (index,)] = WHERE
             _record_override(composer, path + (index,), item)
         return
+    if is_reference_slot(path) and is_reference(value):
+        value = strip_markers(composer.load_reference(value, path, Path.cwd(), WHERE))
+        if value is None:
+            return
+    else:
+        composer.origins[path] = WHERE
     if isinstance(parent, list) and last == len(parent):
         parent.append(value)
     else:
