@@ -124,14 +124,14 @@ BAD_INPUTS = {
     ),
     "override of an unknown key": BadInput(
         {EXP: GOOD}, [EXP, "trainer.max_epocs=3"], "command line", "trainer.max_epocs",
-        ("no such key in the config (write +trainer.max_epocs=... to add it); did you mean 'max_epochs'?",),
+        ("unknown trainer setting; did you mean 'max_epochs'?",),
     ),
     "malformed override": BadInput(
         {EXP: GOOD}, [EXP, "trainer.seed"], "command line", "trainer.seed",
         ("override 'trainer.seed' has no '='; write key.sub=value, +key=value or ~key",),
     ),
     "unparsable override value": BadInput(
-        {EXP: GOOD}, [EXP, "trainer.devices=[0,1"], "command line", "trainer.devices", ("cannot read the value '[0,1' as YAML",)
+        {EXP: GOOD}, [EXP, "callbacks=[0,1"], "command line", "callbacks", ("cannot read the value '[0,1' as YAML",)
     ),
     "override out of range": BadInput(
         {EXP: GOOD}, [EXP, "trainer.batch_size=0"], "command line", "trainer.batch_size", ("received 0, expected a value >= 1",)
@@ -143,6 +143,13 @@ BAD_INPUTS = {
     "component that is not a mapping": BadInput(
         {EXP: "loss: torch.nn.CrossEntropyLoss\n"}, [EXP], EXP, "loss",
         ("received 'torch.nn.CrossEntropyLoss' (str), expected a mapping with a 'class' key (or a file reference)",),
+    ),
+    "device list (multi-device training does not exist yet)": BadInput(
+        {EXP: GOOD}, [EXP, "trainer.devices=[0,1]"], "command line", "trainer.devices",
+        ("received [0, 1] (list), expected null: multi-device training is not supported yet; trainer.device picks",),
+    ),
+    "plus on a key that exists": BadInput(
+        {EXP: GOOD}, [EXP, "+trainer.seed=3"], "command line", "trainer.seed", ("trainer.seed exists: write trainer.seed=... to replace it",)
     ),
     "misspelt logger": BadInput(
         {EXP: "loggers: [csvv]\n"}, [EXP], EXP, "loggers.0", ("unknown logger 'csvv'", "did you mean 'csv'?")
@@ -204,6 +211,24 @@ def test_prints_the_resolved_config_as_yaml(write, in_tmp, capsys):
     assert printed == load_config(EXP, ["trainer.batch_size=8"]).to_dict()
     assert printed["model"] == {"class": "torch.nn.Linear", "in_features": 3, "out_features": 2}
     assert (printed["trainer"]["seed"], printed["trainer"]["max_epochs"], printed["trainer"]["batch_size"]) == (3, 2, 8)
+
+
+def test_plus_list_appends_to_the_configured_callbacks_and_a_plain_list_replaces_them(write, in_tmp, capsys):
+    """'+callbacks=[...]' once replaced the list: the configured EarlyStopping vanished without a word."""
+    write({EXP: GOOD + "callbacks: [{class: expresso.callbacks.EarlyStopping, patience: 2}]\n"})
+    assert main(["config", EXP, "+callbacks=[{class: expresso.callbacks.NaNGuard}]"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["callbacks"] == [
+        {"class": "expresso.callbacks.EarlyStopping", "patience": 2},
+        {"class": "expresso.callbacks.NaNGuard"},
+    ]
+    assert main(["config", EXP, "callbacks=[{class: expresso.callbacks.NaNGuard}]"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["callbacks"] == [{"class": "expresso.callbacks.NaNGuard"}]
+
+
+def test_init_from_a_documented_root_key_is_set_without_plus(write, in_tmp, capsys):
+    write({EXP: GOOD})
+    assert main(["config", EXP, "init_from=runs/exp/20240101-000000-abcd:last"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["init_from"] == "runs/exp/20240101-000000-abcd:last"
 
 
 def test_json_flag_prints_json_of_the_same_tree(write, in_tmp, capsys):

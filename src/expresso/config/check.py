@@ -72,15 +72,64 @@ def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem
             continue
         inject = task if path[0] in TASK_TARGETS else {}
         _check_node(node, path, inject, where, problems)
+    _plateaus_follow_trainer_mode(tree, where, problems)
     problems += logger_problems(tree, where)
     return tree, problems
 
 
-def wiring(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
-    """Once everything else holds: the graph's wiring (a cycle, a tensor nobody writes), checked with placeholder models."""
-    from ..engine.assemble import wiring_problems
+def _plateaus_follow_trainer_mode(tree: dict, where: Callable[[tuple], str], problems: list[Problem]) -> None:
+    """A ReduceLROnPlateau watches trainer.monitor, so it takes trainer.mode: written in where the config leaves it out.
 
-    return wiring_problems(tree, where)
+    Left to its own default (``min``), it would halve the rate right after an
+    epoch that improved a ``max`` metric.
+    """
+    trainer = tree.get("trainer") if isinstance(tree.get("trainer"), dict) else {}
+    mode = trainer.get("mode")
+    if mode not in ("min", "max"):  # validation reports it
+        return
+    for path, node in _scheduler_nodes(tree):
+        try:
+            target = locate(node[CLASS_KEY])
+        except CallableNotFound:  # reported by _check_node
+            continue
+        if not _is_plateau(target):
+            continue
+        if "mode" not in node:
+            node["mode"] = mode
+        elif node["mode"] != mode:
+            problems.append(Problem(
+                where(path + ("mode",)), format_key(path + ("mode",)),
+                f"received {node['mode']!r}, but trainer.mode is {mode!r}: ReduceLROnPlateau watches trainer.monitor"
+                f" ({trainer.get('monitor')!r}), so it takes trainer.mode; leave its mode out to follow trainer.mode",
+            ))
+
+
+def _scheduler_nodes(tree: dict):
+    """Every scheduler component: ``scheduler`` and ``optimizers.<name>.scheduler``, each one or a list."""
+    places = [(("scheduler",), tree.get("scheduler"))]
+    optimizers = tree.get("optimizers")
+    if isinstance(optimizers, dict):
+        places += [(("optimizers", name, "scheduler"), node.get("scheduler")) for name, node in optimizers.items() if isinstance(node, dict)]
+    for path, value in places:
+        for at, node in (((path + (i,), v) for i, v in enumerate(value)) if isinstance(value, list) else [(path, value)]):
+            if isinstance(node, dict) and isinstance(node.get(CLASS_KEY), str):
+                yield at, node
+
+
+def _is_plateau(target: Any) -> bool:
+    """Whether a class is (a subclass of) torch's ReduceLROnPlateau, told by name: the config layer imports no torch."""
+    return any(c.__module__ == "torch.optim.lr_scheduler" and c.__name__ == "ReduceLROnPlateau" for c in getattr(target, "__mro__", ()))
+
+
+def wiring(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
+    """Once everything else holds, what only the engine can tell: the device exists on this machine, and the graph's
+    wiring (a cycle, a tensor nobody writes, a monitor no metric matches), checked with placeholder models."""
+    from ..engine.assemble import wiring_problems
+    from ..engine.devices import device_problem
+
+    device = device_problem(tree["trainer"]["device"])
+    problems = [Problem(where(("trainer", "device")), "trainer.device", device)] if device else []
+    return problems + wiring_problems(tree, where)
 
 
 def _class_nodes(value: Any, path: tuple):

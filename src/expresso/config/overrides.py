@@ -1,13 +1,17 @@
 """Command-line overrides: ``key.sub=value``, ``+key=value``, ``~key``.
 
 Values are typed as YAML (``optimizer.lr=3e-4`` is a float,
-``trainer.devices=[0,1]`` a list). Setting a key that is neither in the
-config nor in the schema defaults is an error with a close-match suggestion,
-because a misspelt override that silently adds a key is a silently wasted
-run; ``+key=value`` adds a key on purpose, ``~key`` removes one. A file
-reference at a component key (``model=models/cnn.yaml``) reads that file,
-resolved against the working directory, then the project's ``configs/``.
-List items are addressed by index (``callbacks.0.patience=5``).
+``optimizer.betas=[0.9,0.95]`` a list). ``key=value`` sets or replaces a
+key that exists in the config, or one the schema knows (a root section such
+as ``init_from`` or ``scheduler``, a ``trainer`` or ``dataloader``
+setting). Any other key is an error with a close-match suggestion, because
+a misspelt override that silently adds a key is a silently wasted run;
+``+key=value`` adds a key on purpose (and is refused on a key that exists:
+``key=value`` replaces it), ``+key=[...]`` on an existing list appends the
+items, ``~key`` removes a key. A file reference at a component key
+(``model=models/cnn.yaml``) reads that file, resolved against the working
+directory, then the project's ``configs/``. List items are addressed by
+index (``callbacks.0.patience=5``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import yaml
 from .compose import Composer, is_reference, strip_markers
 from .errors import Problem, format_key, suggest
 from .files import MAX_DEPTH, encodable, index_key, parse_yaml, plain_data
-from .schema import is_reference_slot
+from .schema import ROOT_KEYS, SETTINGS, is_reference_slot
 
 WHERE = "command line"
 
@@ -74,6 +78,16 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
     if problems:
         composer.problems.extend(problems)
         return
+    if mode == "add" and _holds(parent, last):
+        if not (isinstance(parent[last], list) and isinstance(value, list)):
+            problem(key_text, _exists(key_text, parent[last]))
+            return
+        start = len(parent[last])
+        parent[last].extend(value)
+        for index, item in enumerate(value, start):  # the appended items came from here, the list's own from its files
+            composer.origins[path + (index,)] = WHERE
+            _record_override(composer, path + (index,), item)
+        return
     if is_reference_slot(path) and is_reference(value):
         value = strip_markers(composer.load_reference(value, path, Path.cwd(), WHERE))
         if value is None:
@@ -85,6 +99,39 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
     else:
         parent[last] = value
     _record_override(composer, path, value)
+
+
+def _holds(parent: Any, key: Any) -> bool:
+    return key in parent if isinstance(parent, dict) else key < len(parent)
+
+
+def _exists(key_text: str, current: Any) -> str:
+    """Why ``+key=value`` on a key that exists is refused, and what to write instead."""
+    if isinstance(current, list):
+        return f"{key_text} is a list: write +{key_text}=[...] to append items, or {key_text}=... to replace it"
+    entry = f", or +{key_text}.KEY=... to add a key to it" if isinstance(current, dict) else ""
+    return f"{key_text} exists: write {key_text}=... to replace it{entry}"
+
+
+def _schema_knows(path: list) -> bool:
+    """A key the schema defines, which ``key=value`` may set although the config lacks it."""
+    if len(path) == 1:
+        return path[0] in ROOT_KEYS
+    return len(path) == 2 and path[0] in SETTINGS and path[1] in SETTINGS[path[0]].__dataclass_fields__
+
+
+def _missing(path: list, depth: int, node: dict, mode: str) -> tuple[str, str | None]:
+    """The message and suggestion for a key the config lacks; "+key=..." only where adding it would work."""
+    part = path[depth]
+    if depth == 0:  # the root is a closed schema: an added unknown key would only fail validation
+        if part in ROOT_KEYS and mode == "set":  # a section the config lacks, set below its root
+            return f"no such key in the config (write {part}=... to set the whole section)", None
+        settable = {*map(str, node), *(ROOT_KEYS if len(path) == 1 else ())}  # only a present section has keys to set
+        return "no such key in the config", suggest(str(part), sorted(settable))
+    if depth == 1 and path[0] in SETTINGS and part not in SETTINGS[path[0]].__dataclass_fields__:
+        return f"unknown {path[0]} setting", suggest(str(part), list(SETTINGS[path[0]].__dataclass_fields__))
+    plus = f" (write +{format_key(path)}=... to add it)" if mode == "set" and path[0] not in SETTINGS else ""
+    return f"no such key in the config{plus}", suggest(str(part), [str(k) for k in node])
 
 
 def _record_override(composer: Composer, path: tuple, value: Any) -> None:
@@ -115,9 +162,8 @@ def _walk(tree: dict, path: tuple, mode: str, problem) -> tuple[Any, tuple] | No
                 if mode == "add":
                     if not last:
                         node[part] = {}
-                elif not last or mode in ("set", "delete"):
-                    plus = f" (write +{format_key(path)}=... to add it)" if mode == "set" else ""
-                    problem(here, f"no such key in the config{plus}", suggest(str(part), [str(k) for k in node]))
+                elif not (last and mode == "set" and _schema_knows(path)):
+                    problem(here, *_missing(path, depth, node, mode))
                     return None
         else:
             problem(format_key(path[:depth]), f"cannot set {here!r}: {format_key(path[:depth])} holds a {type(node).__name__}, not a mapping")

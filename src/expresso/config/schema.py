@@ -65,9 +65,13 @@ def _batches(value: float) -> str | None:
     return "expected a number of batches (an integer >= 1) or a fraction of them (a float in (0, 1], 1.0: all)"
 
 
-def setting(default, *, min=None, max=None, check=None, doc=""):  # noqa: A002 - mirrors the rule's name
-    """A dataclass field with its validation rules kept beside its default."""
-    meta = {"min": min, "max": max, "check": check, "doc": doc}
+def setting(default, *, min=None, max=None, check=None, reserved=None, doc=""):  # noqa: A002 - mirrors the rule's name
+    """A dataclass field with its validation rules kept beside its default.
+
+    ``reserved`` (a reason) marks a setting kept for a feature not built yet:
+    any value but null is refused with that reason, never accepted and ignored.
+    """
+    meta = {"min": min, "max": max, "check": check, "reserved": reserved, "doc": doc}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -82,7 +86,11 @@ class TrainerConfig:
     batch_size: int = setting(64, min=1, doc="training batch size")
     seed: int = setting(0, min=0, doc="seeds python, numpy, torch and loader workers")
     device: str = setting("auto", check=_device, doc="auto, cpu, cuda, cuda:N or mps")
-    devices: Optional[Union[int, list[int]]] = setting(None, min=0, doc="number of devices, or device indices")
+    devices: Optional[Union[int, list[int]]] = setting(
+        None,
+        reserved="multi-device training is not supported yet; trainer.device picks the one device to train on (auto, cpu, cuda, cuda:N or mps)",
+        doc="reserved for multi-device training (not supported yet): must stay null",
+    )
     monitor: str = setting("val/loss", doc="metric that picks the best checkpoint")
     mode: Literal["min", "max"] = setting("min", doc="whether a lower or a higher monitored value is better")
     val_every_n_epochs: int = setting(1, min=1, doc="validate every N epochs")

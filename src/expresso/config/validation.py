@@ -163,6 +163,8 @@ def _hints(cls: type) -> dict:
 
 def check_type(value: Any, annotation: Any, rules: typing.Mapping = {}) -> str | None:  # noqa: B006 - read only
     """``None`` if ``value`` fits ``annotation`` and the field's rules, else the message."""
+    if rules.get("reserved") and value is not None:
+        return f"received {describe(value)}, expected null: {rules['reserved']}"
     if not _fits(value, annotation):
         return f"received {describe(value)}, expected {expected(annotation)}"
     for number in _numbers(value):

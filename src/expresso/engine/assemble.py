@@ -17,6 +17,7 @@ from ..config.errors import format_key
 from ..config.instantiate import instantiate_function
 from ..config.wiring import FRAMEWORK_KEYS, Wiring, general_form, node_name
 from .graph import Graph, GraphError, LossTerm, Node, OptimizerSpec
+from .monitored import monitor_problems
 from .pipeline import Pipeline, Plan, Update
 from .stages import Stage
 
@@ -135,24 +136,33 @@ def _stage(node: dict, early_stopping: Any, until: Any) -> Stage:
 
 
 def wiring_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
-    """The wiring checks of ``assemble`` (cycles, unknown tensors, ...) with placeholder models: nothing is built."""
+    """The wiring checks of ``assemble`` (cycles, unknown tensors, ...) with placeholder models: nothing is built.
+
+    Once the wiring holds, every monitor is checked against the metric names its plans will record (engine/monitored.py).
+    """
     w = general_form(tree)
     try:
-        graph = placeholder_graph(w)
-        pipelines = {}
-        for name, (_, node) in w.pipelines.items():
-            metrics = node.get("metrics", list(tree.get("metrics") or {}) if len(w.pipelines) == 1 else [])
-            inputs = {m: tree["metrics"][m]["inputs"] for m in metrics if "inputs" in (tree["metrics"][m] or {})}
-            batch = node.get("batch") if isinstance(node.get("batch"), list) else None
-            pipeline = _pipeline(name, node, {"val": True}, dict.fromkeys(metrics), inputs, batch)
-            Plan(pipeline, graph, batch or _sample_names(w, node))
-            pipelines[name] = pipeline
-        for index, (_, node) in enumerate(w.stages):
-            _stage(node, None, None).resolve(pipelines, graph, index)
+        plans = placeholder_plans(tree, w)
     except GraphError as exc:
         at = _config_path(w, exc.at)
         return [Problem(where(at), format_key(at) if at else "(root)", str(exc))]
-    return []
+    return monitor_problems(tree, where, w, plans)
+
+
+def placeholder_plans(tree: dict, w: Wiring) -> dict[str, Plan]:
+    """Each pipeline's plan over the placeholder graph, with the stages resolved against them; a wiring mistake raises GraphError."""
+    graph = placeholder_graph(w)
+    pipelines, plans = {}, {}
+    for name, (_, node) in w.pipelines.items():
+        metrics = node.get("metrics", list(tree.get("metrics") or {}) if len(w.pipelines) == 1 else [])
+        inputs = {m: tree["metrics"][m]["inputs"] for m in metrics if "inputs" in (tree["metrics"][m] or {})}
+        batch = node.get("batch") if isinstance(node.get("batch"), list) else None
+        pipeline = _pipeline(name, node, {"val": True}, dict.fromkeys(metrics), inputs, batch)
+        plans[name] = Plan(pipeline, graph, batch or _sample_names(w, node))
+        pipelines[name] = pipeline
+    for index, (_, node) in enumerate(w.stages):
+        _stage(node, None, None).resolve(pipelines, graph, index)
+    return plans
 
 
 def placeholder_graph(w: Wiring) -> Graph:

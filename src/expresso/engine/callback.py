@@ -4,12 +4,15 @@ A callback subclasses ``Callback`` and overrides ``on_<event>(state)`` for the
 events it cares about. ``order`` sorts callbacks (lower first, ties keep the
 configured order); ``phases`` limits a callback to some of "fit",
 "validate", "test", "evaluate_train" (the training data evaluated without
-updates: ``expresso eval --split train``), "predict" (None: all). A stateful callback returns its
-state from ``state_dict`` and restores it in ``load_state_dict``: the
-checkpoint carries it so a resumed run continues bit for bit. A callback
-that ends a stage asks through ``state.request_stop(self.state_key, why)``;
-when that run is resumed, ``still_stops`` is asked again after the states are
-restored (a larger patience may have changed its mind).
+updates: ``expresso eval --split train``), "predict" (None: all);
+``provides`` names the metrics it writes into ``state.metrics``, so a config
+may monitor them (``--check`` refuses a monitor that no metric, schedule or
+callback provides). A stateful callback returns its state from
+``state_dict`` and restores it in ``load_state_dict``: the checkpoint carries
+it so a resumed run continues bit for bit. A callback that ends a stage asks
+through ``state.request_stop(self.state_key, why)``; when that run is
+resumed, ``still_stops`` is asked again after the states are restored (a
+larger patience may have changed its mind).
 
 The dispatcher pre-computes, per event, the callbacks that override its
 method (and whose ``listens(event)`` agrees), so an event nobody listens to
@@ -27,6 +30,8 @@ from .events import Event
 class Callback:
     order: int = 0
     phases: tuple[str, ...] | None = None
+    # The metric names this callback writes into state.metrics ("val/f1_custom"): --check accepts them as monitors.
+    provides: tuple[str, ...] = ()
 
     def listens(self, event: Event) -> bool:
         """False to skip an event this class handles (asked once per event and phase)."""

@@ -17,7 +17,7 @@ per-batch values, whose states are sums but whose batches must stay apart).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -33,6 +33,20 @@ def _concatenable(metric: Any) -> bool:
         return False
     reductions = getattr(metric, "_reductions", None)
     return bool(reductions) and all(fn in (dim_zero_sum, dim_zero_cat) for fn in reductions.values())
+
+
+def metric_prefix(split: str, pipeline: str, pipelines: int) -> str:
+    """Where a pipeline's keys live in a split: ``val``, or ``val/<pipeline>`` when the run has several pipelines."""
+    return split if pipelines == 1 else f"{split}/{pipeline}"
+
+
+def metric_names(prefix: str, loss_terms: Sequence[str], metrics: Iterable[str]) -> set[str]:
+    """The keys a ``MetricSet`` reports: the loss, each logged loss term, each metric (a multi-valued one adds ``/<i>``).
+
+    The one definition: the trainer's sets and ``--check`` (engine/monitored.py) both read it.
+    """
+    keys = ["loss", *(f"loss/{term}" for term in loss_terms), *metrics]
+    return {f"{prefix}/{key}" for key in keys}
 
 
 class MetricSet:
@@ -54,8 +68,7 @@ class MetricSet:
 
     def names(self, loss_terms: Sequence[str] = ()) -> set[str]:
         """Every key ``compute`` can report (scalar metrics), for callbacks that ask whether a key exists at all."""
-        keys = ["loss", *(f"loss/{term}" for term in loss_terms), *self.metrics]
-        return {f"{self.prefix}/{key}" for key in keys}
+        return metric_names(self.prefix, loss_terms, self.metrics)
 
     @torch.no_grad()
     def update(self, tensors: Mapping[str, Any]) -> None:

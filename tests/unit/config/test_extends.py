@@ -44,13 +44,13 @@ def test_extends_list_applies_bases_in_order_and_the_file_last(write):
 def test_extends_replaces_lists_instead_of_concatenating(write):
     root = write(
         {
-            "configs/base.yaml": "callbacks: [{class: a.One}, {class: a.Two}]\ntrainer: {devices: [0, 1, 2]}\n",
-            "configs/exp.yaml": "extends: base.yaml\ncallbacks: [{class: a.Three}]\ntrainer: {devices: [3]}\n",
+            "configs/base.yaml": "callbacks: [{class: a.One}, {class: a.Two}]\noptimizer: {class: a.Opt, betas: [0.9, 0.999]}\n",
+            "configs/exp.yaml": "extends: base.yaml\ncallbacks: [{class: a.Three}]\noptimizer: {betas: [0.5]}\n",
         }
     )
     config = load_config(root / "configs/exp.yaml")
     assert config["callbacks"] == [{"class": "a.Three"}]
-    assert config["trainer"]["devices"] == [3]
+    assert config["optimizer"] == {"class": "a.Opt", "betas": [0.5]}
 
 
 def test_file_reference_replaces_the_bases_subtree_instead_of_merging(write):

@@ -46,8 +46,8 @@ def test_value_in_exponent_notation_is_a_float(experiment):
     assert type(lr) is float
 
 
-def test_list_value_is_a_list_of_integers(experiment):
-    assert load(experiment, "trainer.devices=[0,1]")["trainer"]["devices"] == [0, 1]
+def test_list_value_is_a_list_of_numbers(experiment):
+    assert load(experiment, "optimizer.betas=[0,1]")["optimizer"]["betas"] == [0, 1]
 
 
 @pytest.mark.parametrize(
@@ -102,10 +102,38 @@ def test_unknown_key_is_an_error_with_a_suggestion(experiment):
     ]
 
 
-def test_unknown_top_level_key_is_an_error_with_a_suggestion(experiment):
-    assert problems(experiment, "optimzer.lr=0.1") == [
-        "command line: optimzer: no such key in the config (write +optimzer.lr=... to add it); did you mean 'optimizer'?"
+def test_unknown_top_level_key_is_an_error_with_a_suggestion_of_what_would_work(experiment):
+    """No "+optimzer.lr=..." hint: an added unknown root key fails validation; 'optimizers' is absent, so not suggested."""
+    assert problems(experiment, "optimzer.lr=0.1") == ["command line: optimzer: no such key in the config; did you mean 'optimizer'?"]
+    assert problems(experiment, "init_frm=runs/x") == ["command line: init_frm: no such key in the config; did you mean 'init_from'?"]
+
+
+def test_unknown_trainer_or_dataloader_key_suggests_the_setting_not_plus(experiment):
+    """trainer and dataloader are closed: "+trainer.max_epocs=..." would only fail as an unknown setting."""
+    assert problems(experiment, "trainer.max_epocs=3", "dataloader.num_worker=2") == [
+        "command line: trainer.max_epocs: unknown trainer setting; did you mean 'max_epochs'?",
+        "command line: dataloader.num_worker: unknown dataloader setting; did you mean 'num_workers'?",
     ]
+
+
+def test_key_below_a_missing_schema_section_says_how_to_set_the_section(experiment):
+    assert problems(experiment, "scheduler.gamma=0.5") == [
+        "command line: scheduler: no such key in the config (write scheduler=... to set the whole section)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "value"),
+    [
+        ("init_from=runs/exp/123", "init_from", "runs/exp/123"),
+        ("scheduler={class: torch.optim.lr_scheduler.StepLR, step_size: 5}", "scheduler", {"class": "torch.optim.lr_scheduler.StepLR", "step_size": 5}),
+        ("step={class: my_project.steps.step, _partial_: true}", "step", {"class": "my_project.steps.step", "_partial_": True}),
+        ("predict={class: my_project.hooks.predict, _partial_: true}", "predict", {"class": "my_project.hooks.predict", "_partial_": True}),
+    ],
+)
+def test_root_keys_of_the_schema_missing_from_the_config_are_set_without_plus(experiment, override, key, value):
+    assert key not in load(experiment)
+    assert load(experiment, override)[key] == value
 
 
 def test_every_bad_override_is_reported_together(experiment):
@@ -131,6 +159,40 @@ def test_plus_adds_a_whole_component(experiment):
         "class": "torch.optim.lr_scheduler.StepLR",
         "step_size": 5,
     }
+
+
+def test_plus_with_a_list_on_an_existing_list_appends_its_items(experiment):
+    callbacks = load(experiment, "+callbacks=[{class: my_project.cb.Print}, {class: my_project.cb.Log}]")["callbacks"]
+    assert callbacks == [
+        {"class": "expresso.callbacks.EarlyStopping", "monitor": "val/loss", "patience": 3},
+        {"class": "my_project.cb.Print"},
+        {"class": "my_project.cb.Log"},
+    ]
+
+
+def test_plus_appended_items_are_blamed_on_the_command_line_the_others_on_their_file(experiment):
+    config = load(experiment, "+callbacks=[{class: my_project.cb.Print}]")
+    assert (config.where(("callbacks", 0, "patience")), config.where(("callbacks", 1, "class"))) == (
+        "configs/experiments/exp.yaml", "command line",
+    )
+
+
+def test_list_without_plus_replaces_the_list(experiment):
+    assert load(experiment, "callbacks=[{class: my_project.cb.Print}]")["callbacks"] == [{"class": "my_project.cb.Print"}]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+optimizer.lr=0.1", "optimizer.lr exists: write optimizer.lr=... to replace it"),
+        ("+trainer.seed=3", "trainer.seed exists: write trainer.seed=... to replace it"),
+        ("+optimizer={class: torch.optim.SGD}", "optimizer exists: write optimizer=... to replace it, or +optimizer.KEY=... to add a key to it"),
+        ("+callbacks.0={class: my_project.cb.Print}", "callbacks.0 exists: write callbacks.0=... to replace it, or +callbacks.0.KEY=... to add a key to it"),
+        ("+callbacks={class: my_project.cb.Print}", "callbacks is a list: write +callbacks=[...] to append items, or callbacks=... to replace it"),
+    ],
+)
+def test_plus_on_an_existing_key_is_refused_saying_how_to_replace_it(experiment, override, message):
+    assert problems(experiment, override) == [f"command line: {override[1:].partition('=')[0]}: {message}"]
 
 
 def test_plus_at_the_end_of_a_list_appends(experiment):
@@ -202,8 +264,8 @@ def test_override_with_an_empty_key_part_is_an_error(experiment, text):
 
 
 def test_unparsable_value_is_an_error_naming_the_key(experiment):
-    assert problems(experiment, "trainer.devices=[0,1") == [
-        "command line: trainer.devices: cannot read the value '[0,1' as YAML: expected ',' or ']', but got '<stream end>'"
+    assert problems(experiment, "optimizer.betas=[0,1") == [
+        "command line: optimizer.betas: cannot read the value '[0,1' as YAML: expected ',' or ']', but got '<stream end>'"
     ]
 
 
