@@ -139,7 +139,7 @@ def test_dev_run_fraction_trains_and_evaluates_that_share_of_each_splits_batches
     assert [config["trainer"][key] for key in ("max_epochs", "limit_epochs", "limit_batches", "batch_size")] == [1, 1, 0.1, 32]
     assert read_record(dev_fraction)["dev_run"] == 0.1
     history = read_history(dev_fraction)
-    assert [(row["epoch"], row["step"]) for row in history] == [("0", "4")]  # 0.1 of 40 batches, not the epoch's 40
+    assert [(row["epoch"], row["step"]) for row in history] == [("1", "4")]  # 0.1 of 40 batches, not the epoch's 40
     # Validation and test read 0.1 of their 9 batches rounded down, but at least one: their first 32 images (in order).
     model = checkpoint_model(dev_fraction, "last")  # one epoch: last is best, and what was validated and tested
     for split, reported in [("val", history[0]["val/acc"]), ("test", read_record(dev_fraction)["summary"]["final"]["test/acc"])]:

@@ -97,7 +97,7 @@ def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_train
     # run.json: each segment's changes, and a summary of the whole run.
     record = read_record(stopped)
     (resumed,) = record["resumes"]
-    assert resumed["from"] == {"epoch": stopped_at, "step": 10 * stopped_at}
+    assert (resumed["from"], resumed["after"]) == ({"epoch": stopped_at, "step": 10 * stopped_at}, {"status": "completed"})
     assert resumed["changes"] == {
         "optimizer.lr": {"from": 3e-3, "to": 1e-3},
         "scheduler.T_max": {"from": 6, "to": 9},

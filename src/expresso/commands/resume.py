@@ -76,8 +76,11 @@ def resume(args: Namespace) -> int:
     if changes:
         _write_atomic(run_dir / CONFIG_FILE, config.to_yaml())
     resumes = list(record.data.get("resumes") or [])
+    ended = {"status": record.data.get("status")}  # how the segment before this one ended (a failure's error moves here)
+    if record.data.get("error"):
+        ended["error"] = record.data.pop("error")
     resumes.append({
-        "at": now(), "checkpoint": str(checkpoint), "from": {"epoch": loop["epoch"], "step": loop["step"]},
+        "at": now(), "checkpoint": str(checkpoint), "from": {"epoch": loop["epoch"], "step": loop["step"]}, "after": ended,
         "overrides": list(args.overrides), "changes": resume_changes.describe(changes), "command": " ".join(["expresso", *sys.argv[1:]]),
     })
     record.update(

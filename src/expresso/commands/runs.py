@@ -32,10 +32,11 @@ def runs(args: Namespace) -> int:
         try:
             record = read_record(record_path)
             config = parse_yaml((record_path.parent / "config.yaml").read_text())
-        except (OSError, ValueError, yaml.YAMLError):  # RecordError is a ValueError
+            flat = _flatten(config if isinstance(config, dict) else {})
+        except (OSError, ValueError, yaml.YAMLError, RecursionError):  # RecordError is a ValueError; RecursionError: a config nested past reason
             unreadable.append(record_path.parent)
             continue
-        found.append((record_path.parent, record, _flatten(config if isinstance(config, dict) else {})))
+        found.append((record_path.parent, record, flat))
     for folder in unreadable:
         print(f"expresso: skipped {folder}: unreadable run.json or config.yaml", file=sys.stderr)
     if not found:

@@ -11,10 +11,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .checkpoint_io import CheckpointError
+from . import manifest
+from .checkpoint_io import CheckpointError, load_checkpoint, save_atomic
 
 from .optimizer_state import state_problem
 from .seeding import rng_state, set_rng_state
+
+
+def write(trainer, path: Path, keep_previous: bool) -> None:
+    """The trainer's checkpoint at ``path``, atomically, recorded in the folder's manifest (``keep_previous``: the replaced file stays as previous.ckpt)."""
+    payload = capture(trainer)
+    position = {k: payload["loop"][k] for k in ("step", "epoch", "stage")}
+    entry = save_atomic(
+        payload, path, before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
+        previous=path.with_name(manifest.PREVIOUS) if keep_previous else None,
+    )
+    manifest.written(path.parent, path.name, {**entry, **position}, rotated=keep_previous)
+
+
+def read(trainer, path: Path | str, weights_only: bool) -> dict[str, Any]:
+    """Load ``path`` into the trainer: the models, and unless ``weights_only`` everything else; returns the payload."""
+    payload = load_checkpoint(path, map_location=trainer.device)
+    load_models(trainer.graph.models, payload, path)
+    if not weights_only:
+        restore(trainer, payload, path)
+    return payload
 
 
 def capture(trainer) -> dict[str, Any]:

@@ -74,3 +74,19 @@ class Stage:
                 p.requires_grad_(flag)
         self.requires_grad.clear()
         graph.frozen = set()
+
+
+def nothing_left(state: Any, epochs: Sequence[int], settings: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Why a fit from ``state``'s position would train no epoch (``epochs``: each stage's budget); None: it would.
+
+    Asked by ``expresso resume`` before it writes anything: a resume that
+    cannot train says what would have to change instead of exiting 0.
+    """
+    if state.stop_fit:
+        return "stopped", "StopTraining ended it"
+    if any(budget - (state.stage_epoch if index == state.stage else 0) > 0 for index, budget in enumerate(epochs) if index >= state.stage):
+        return None
+    if state.stops:
+        return "stopped", "; ".join(f"{by} stopped it: {why}" for by, why in state.stops.items())
+    limit = f", limit_epochs={settings['limit_epochs']}" if settings["limit_epochs"] else ""
+    return "epochs", f"it has trained every epoch its stages allow (max_epochs={settings['max_epochs']}{limit})"

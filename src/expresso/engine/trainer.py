@@ -42,7 +42,8 @@ Control flow: ``SkipBatch`` (drop the batch), ``StopEpoch`` (end the epoch now),
 write checkpoints through ``state.save_checkpoint(path)`` and call ``state.wait_for_checkpoints()``
 before reading one (a no-op while writes are synchronous). A checkpoint asked for during BATCH_END or
 EPOCH_END is written once every handler of that event has run, so whatever order a callback has, its
-work (a metric in the history row, its own state) is in the checkpoint of that step or epoch.
+work (a metric in the history row, its own state) is in the checkpoint of that step or epoch (a handler
+that raises cancels them: the previous checkpoint stays the resume point).
 """
 
 from __future__ import annotations
@@ -58,19 +59,17 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config.schema import DataLoaderConfig, TrainerConfig
 from .callback import Callback, Dispatcher
-from . import manifest
-from .checkpoint_io import load_checkpoint, save_atomic
 from .data import batch_limit, make_loader
 from .devices import move, resolve_device
 from .evaluation import Evaluation
 from .events import Event, Rollback, SkipBatch, StopEpoch, StopTraining
 from .graph import Graph, GraphError
-from .metrics import MetricSet
+from .metrics import MetricSet, metric_prefix
 from .interleave import epoch_batches
 from .pipeline import Pipeline, Plan
 from .seeding import seed_everything
-from .snapshot import capture, load_models, restore
-from .stages import Stage
+from .snapshot import read, write
+from .stages import Stage, nothing_left
 from .state import State
 
 Step = Callable[[Graph, dict], dict]
@@ -161,7 +160,7 @@ class Trainer(Evaluation):
                 loader = self._loader(p.data(split), train=split == "train", seed_offset=index)
                 if loader is not None:
                     self.loaders[p.name, split] = loader
-                prefix = split if len(pipelines) == 1 else f"{split}/{p.name}"
+                prefix = metric_prefix(split, p.name, len(pipelines))
                 given = p.metrics if split == "train" and index == 0 else _copies(p.metrics)
                 self.metric_sets[p.name, split] = MetricSet(given, prefix, self.device, self.plans[p.name].metric_inputs)
         self.callbacks = Dispatcher(callbacks)
@@ -206,14 +205,21 @@ class Trainer(Evaluation):
         self.callbacks(event, self.state)
 
     def _fire_then_save(self, event: Event) -> None:
-        """Fire ``event``; the checkpoints its handlers ask for are written after the last one (also when one raises)."""
+        """Fire ``event``; the checkpoints its handlers ask for are written after the last one.
+
+        When a handler raises, they are not written: the handlers after it did
+        not run (the history row, their states), so the previous checkpoint
+        stays the consistent resume point.
+        """
         self._deferred = []
         try:
             self.callbacks(event, self.state)
-        finally:
-            pending, self._deferred = self._deferred, None
-            for path, then, keep_previous in pending:
-                self._write_checkpoint(path, then, keep_previous)
+        except BaseException:
+            self._deferred = None
+            raise
+        pending, self._deferred = self._deferred, None
+        for path, then, keep_previous in pending:
+            self._write_checkpoint(path, then, keep_previous)
 
     # -- fit --------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> dict[str, float]:
@@ -263,23 +269,10 @@ class Trainer(Evaluation):
         return min(epochs, self.settings["limit_epochs"] or epochs)
 
     def nothing_left(self) -> tuple[str, str] | None:
-        """Why ``fit()`` from the current position would train nothing: (``steps``, ``stopped`` or ``epochs``, why); None: it would train.
-
-        Asked by ``expresso resume`` before it writes anything: a resume that
-        cannot train says what would have to change instead of exiting 0.
-        """
-        state = self.state
+        """Why ``fit()`` from here would train nothing: (``steps``, ``stopped`` or ``epochs``, why); None: it would train."""
         if self._steps_done():
-            return "steps", f"it has made its max_steps={state.max_steps} optimizer steps"
-        if state.stop_fit:
-            return "stopped", "StopTraining ended it"
-        left = [self._stage_epochs(stage) - (state.stage_epoch if index == state.stage else 0) for index, stage in enumerate(self.stages) if index >= state.stage]
-        if any(epochs > 0 for epochs in left):
-            return None
-        if state.stops:
-            return "stopped", "; ".join(f"{by} stopped it: {why}" for by, why in state.stops.items())
-        limit = f", limit_epochs={self.settings['limit_epochs']}" if self.settings["limit_epochs"] else ""
-        return "epochs", f"it has trained every epoch its stages allow (max_epochs={self.settings['max_epochs']}{limit})"
+            return "steps", f"it has made its max_steps={self.state.max_steps} optimizer steps"
+        return nothing_left(self.state, [self._stage_epochs(stage) for stage in self.stages], self.settings)
 
     def enter_stage(self, stage: Stage) -> None:
         """Point the state at ``stage``: its name, its epoch budget, the optimizers each update steps."""
@@ -418,25 +411,16 @@ class Trainer(Evaluation):
 
     def _write_checkpoint(self, path: str | Path, then: Callable[[], None] | None, keep_previous: bool) -> None:
         self.fire(Event.CHECKPOINT_SAVE)
-        payload, path = capture(self), Path(path)
-        position = {k: payload["loop"][k] for k in ("step", "epoch", "stage")}
-        entry = save_atomic(
-            payload, path, before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
-            previous=path.with_name(manifest.PREVIOUS) if keep_previous else None,
-        )
-        manifest.written(path.parent, path.name, {**entry, **position}, rotated=keep_previous)
+        write(self, Path(path), keep_previous)
         if then is not None:
             then()
 
     def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict[str, Any]:
         """Restore a checkpoint; ``weights_only`` restores the models alone (``init_from``)."""
-        payload = load_checkpoint(path, map_location=self.device)
-        load_models(self.graph.models, payload, path)
-        if weights_only:
-            return payload
-        restore(self, payload, path)
-        self._restored = True
-        self.fire(Event.CHECKPOINT_LOAD)
+        payload = read(self, path, weights_only)
+        if not weights_only:
+            self._restored = True
+            self.fire(Event.CHECKPOINT_LOAD)
         return payload
 
 

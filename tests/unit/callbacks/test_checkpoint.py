@@ -376,3 +376,19 @@ def test_a_truncated_checkpoint_raises_checkpoint_error_naming_the_file(tmp_path
     fresh = trainer_for(tmp_path / "again", Checkpoint())
     with pytest.raises(CheckpointError, match="broken.ckpt: not a readable checkpoint"):
         fresh.fit(resume_from=broken)
+
+
+def test_a_handler_that_raises_at_epoch_end_leaves_the_previous_checkpoint_as_the_resume_point(tmp_path):
+    class FailsInTheSecondEpoch(Callback):
+        order = 200  # after the Checkpoint callback asked for its file, before the history's row
+
+        def on_epoch_end(self, state):
+            if state.epoch == 1:
+                raise RuntimeError("a user callback's bug")
+
+    with pytest.raises(RuntimeError, match="a user callback's bug"):
+        trainer_for(tmp_path, History(), Checkpoint(), FailsInTheSecondEpoch()).fit()
+    payload = read(tmp_path / "checkpoints" / "last.ckpt")
+    assert payload["loop"] == loop(1, 0, 3)  # the first epoch's: the second's end never completed
+    assert payload["callbacks"]["History"]["rows_written"] == 1
+    assert [line.split(",")[0] for line in (tmp_path / "metrics.csv").read_text().splitlines()] == ["epoch", "1"]

@@ -1,0 +1,78 @@
+"""The figures the README states: each must be what was measured, so the docs cannot drift from the code.
+
+The performance table and its prose come from the committed benchmark run
+(benchmarks/RESULTS.md): checked here, in CI. The examples' accuracies need
+full trainings: checked in the slow target (test_examples_graphs.py).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+RESULTS = (Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md").read_text()
+README_ROWS = {  # README row -> RESULTS.md row
+    "hand-written loop": "hand loop",
+    "expresso API": "expresso API",
+    "expresso CLI (`expresso train`)": "expresso CLI",
+    "ignite": "ignite",
+    "Accelerate": "Accelerate",
+    "Lightning, progress/logger/checkpoint off": "Lightning minimal",
+    "Lightning, defaults": "Lightning defaults",
+}
+
+
+def section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    following = text.find("\n## ", start + len(heading))
+    return text[start : following if following != -1 else len(text)]
+
+
+def rows(markdown: str) -> dict[str, list[str]]:
+    """A markdown table's rows by their first cell."""
+    found = {}
+    for line in markdown.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            found[cells[0]] = cells[1:]
+    return found
+
+
+def first(cell: str) -> str:
+    """A RESULTS.md cell's median, without its (min-max) range."""
+    return cell.split(" ")[0]
+
+
+def test_the_readme_performance_table_is_the_committed_benchmark_run():
+    table = rows(section(README, "## Performance"))
+    mlp, cnn = rows(section(RESULTS, "## tiny MLP")), rows(section(RESULTS, "## small CNN"))
+    assert set(README_ROWS) <= set(table)
+    for shown, measured in README_ROWS.items():
+        mlp_fit, cnn_fit, first_step, rss = table[shown]
+        mlp_row, cnn_row = mlp[measured], cnn[measured]
+        if measured == "hand loop":
+            assert mlp_fit == f"1.00 ({float(first(mlp_row[0])):.2f} s)" and cnn_fit == f"1.00 ({float(first(cnn_row[0])):.2f} s)"
+            assert rss == "1.00"
+        else:
+            assert (mlp_fit, cnn_fit) == (first(mlp_row[1]), first(cnn_row[1])), shown
+            assert rss == f"{float(mlp_row[9].rstrip('x')):.2f}x", shown
+        assert first_step == f"{float(first(mlp_row[6])):.2f} s", shown  # seconds to the first step beyond import torch
+
+
+def test_the_readme_performance_prose_states_the_committed_figures():
+    prose = " ".join(section(README, "## Performance").split())  # line breaks as spaces
+    data, compiled = rows(section(RESULTS, "## data-bound MLP")), rows(section(RESULTS, "## torch.compile"))
+    targets = section(RESULTS, "## Targets")
+    assert f"({first(data['expresso API, defaults'][1])} the single-process loop)" in prose
+    imported = float(re.search(r"import expresso.engine: added to import torch \(in-process\) \| ([\d.]+) s", targets).group(1))
+    assert f"adds {imported:.2f} s to `import torch`" in prose
+    for target in ("mlp: expresso API fit time / hand loop | [\\d.]+ x \\| <= ([\\d.]+) x", "cnn: expresso API fit time / hand loop | [\\d.]+ x \\| <= ([\\d.]+) x"):
+        limit = re.search(target.replace(" | ", " \\| "), targets).group(1)
+        assert f"{limit}x" in prose
+    assert "first step within 1.5 s" in prose and "| <= 1.5 s |" in targets
+    hand_first_step = float(first(rows(section(RESULTS, "## tiny MLP"))["hand loop"][6]))
+    assert f"{hand_first_step:.2f} s before its first step" in prose
+    ratios = [row[3] for key, row in compiled.items() if key in ("mlp", "cnn") and row[0] == "compile"]
+    assert f"({ratios[0]} and {ratios[1]} per steady epoch)" in prose
+    assert "checkout 4d50ae9" in prose and "- checkout: 4d50ae9" in RESULTS
