@@ -142,7 +142,7 @@ def test_dev_run_fraction_trains_and_evaluates_that_share_of_each_splits_batches
     assert [(row["epoch"], row["step"]) for row in history] == [("1", "4")]  # 0.1 of 40 batches, not the epoch's 40
     # Validation and test read 0.1 of their 9 batches rounded down, but at least one: their first 32 images (in order).
     model = checkpoint_model(dev_fraction, "last")  # one epoch: last is best, and what was validated and tested
-    for split, reported in [("val", history[0]["val/acc"]), ("test", read_record(dev_fraction)["summary"]["final"]["test/acc"])]:
+    for split, reported in [("val", history[0]["val/acc"]), ("test", read_record(dev_fraction)["summary"]["final"]["metrics"]["test/acc"])]:
         data = Digits(split=split)
         with torch.no_grad():
             correct = model(data.inputs).argmax(1) == data.labels
@@ -221,7 +221,11 @@ def test_init_from_starts_from_the_source_runs_last_weights_with_a_fresh_optimiz
     config = write_init_experiment(project, "init-good", f"{base}:last", probe)
     result = expresso("train", config, "--dev-run", "1", "--runs-root", tmp_path / "runs", cwd=project)
     assert result.returncode == 0, result.stderr
-    assert read_record(only_run_dir(tmp_path / "runs", "init-good"))["status"] == "completed"
+    run_dir = only_run_dir(tmp_path / "runs", "init-good")
+    record = read_record(run_dir)
+    assert (record["status"], record["init_from"]) == ("completed", str(base / "checkpoints" / "last.ckpt"))
+    said = f"initialised the weights from {base / 'checkpoints' / 'last.ckpt'} (init_from: {base}:last)"
+    assert said in (run_dir / "log.txt").read_text().splitlines() and said in result.stderr  # once the log exists, not before
 
     source_last, source_best = load(base / "checkpoints" / "last.ckpt"), load(base / "checkpoints" / "best.ckpt")
     start = torch.load(probe, weights_only=True)  # saved by SaveStartState at FIT_START, before any step

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from cli_runs import expresso, load, one_line_error, only_run_dir, read_config, read_history, read_record
+from cli_runs import expresso, load, one_line_error, only_run_dir, printed_metrics, read_config, read_history, read_record
 
 EXPERIMENT = """\
     extends: digits_mlp.yaml
@@ -118,3 +118,6 @@ def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_train
     assert "resume changes callbacks.0.patience: 1 -> 4" in log
     assert "EarlyStopping had stopped this run (val/acc did not improve by more than 0.03 in 1 check(s)" in log
     assert f"final metrics, with the weights of best.ckpt (epoch {best_epoch}, step {10 * best_epoch}):" in result.stdout
+    shown = printed_metrics(result.stdout)  # one set of weights: no training figure of another epoch beside them
+    assert sorted(shown) == ["test/acc", "test/loss", "val/acc", "val/loss"]
+    assert shown["val/acc"] == f"{final['metrics']['val/acc']:.6g}"

@@ -69,7 +69,8 @@ def fit_graph(graph: Graph, callbacks=(), val: bool = False, **settings) -> Trai
         val_data=Samples(8) if val else None,
         callbacks=callbacks,
         settings={"max_epochs": 1, "batch_size": 4, "device": "cpu", **settings},
-        dataloader={"shuffle": False},
+        # in the training process: these tests are about the graph, and idle loader workers cost seconds to stop
+        dataloader={"shuffle": False, "num_workers": 0},
     )
     trainer.fit()
     return trainer
