@@ -39,9 +39,20 @@ def test_readme_has_snippets_of_every_kind():
     assert _blocks("bash")[0].startswith("make demo")
 
 
-@pytest.mark.parametrize("body", _blocks("python"))
-def test_python_snippet_runs(body):
-    result = subprocess.run([sys.executable, "-c", body], cwd=ROOT, capture_output=True, text=True, timeout=120)
+@pytest.fixture(scope="module")
+def python_snippets() -> list[subprocess.CompletedProcess]:
+    """Every Python snippet, run at once (each is a process that imports torch and may train)."""
+    processes = [subprocess.Popen([sys.executable, "-c", body], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for body in _blocks("python")]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    return results
+
+
+@pytest.mark.parametrize("index", range(len(_blocks("python"))))
+def test_python_snippet_runs(python_snippets, index):
+    result = python_snippets[index]
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "a snippet that prints nothing shows nothing"
 
@@ -57,22 +68,37 @@ def _expresso_lines() -> list[str]:
 
 
 def test_readme_commands_run_in_order(tmp_path):
-    """The README's command block, run as written in a fresh folder (each epoch shortened to 2 batches)."""
+    """The README's command block, run as written in a fresh folder (each epoch shortened to 2 batches).
+
+    Train, then resume, in order; the commands that read the finished run start together, and those that
+    need no run (config, graph) start beside the training.
+    """
     lines = _expresso_lines()
     assert [line.split()[1] for line in lines] == ["train", "resume", "eval", "predict", "export", "runs", "config", "graph", "config"]
     run_dir = None
-    for line in lines:
-        if run_dir is None and "<run id>" in line:
-            [run_dir] = (tmp_path / "runs" / "digits-mlp").iterdir()
+
+    def start(line: str) -> subprocess.Popen:
         line = line.replace("examples/", f"{ROOT}/examples/").replace("runs/digits-mlp/<run id>", str(run_dir))
         args = shlex.split(line)[1:]
         if args[0] == "train":
             args += ["trainer.limit_batches=2", "--runs-root", "runs"]
-        result = subprocess.run([sys.executable, "-m", "expresso", *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, f"{line}\n{result.stderr}"
-        if args[0] == "resume":  # trained on from epoch 5 to 8, the schedule stretched to the new length
-            lrs = [float(row["lr"]) for row in csv.DictReader((run_dir / "metrics.csv").open()) if row["lr"]]
-            assert lrs == pytest.approx([3e-3 * (1 + math.cos(math.pi * e / t)) / 2 for t, epochs in ((5, range(5)), (8, range(5, 8))) for e in epochs], rel=1e-12)
+        return subprocess.Popen([sys.executable, "-m", "expresso", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish(started: dict[str, subprocess.Popen]) -> None:
+        for line, process in started.items():
+            _, stderr = process.communicate(timeout=300)
+            assert process.returncode == 0, f"{line}\n{stderr}"
+
+    train, resume, *reading, runless = lines[0], lines[1], *lines[2:6], lines[6:]
+    independent = {line: start(line) for line in runless}
+    finish({train: start(train)})
+    [run_dir] = (tmp_path / "runs" / "digits-mlp").iterdir()
+    finish({resume: start(resume)})
+    # trained on from epoch 5 to 8, the schedule stretched to the new length
+    lrs = [float(row["lr"]) for row in csv.DictReader((run_dir / "metrics.csv").open()) if row["lr"]]
+    assert lrs == pytest.approx([3e-3 * (1 + math.cos(math.pi * e / t)) / 2 for t, epochs in ((5, range(5)), (8, range(5, 8))) for e in epochs], rel=1e-12)
+    finish({line: start(line) for line in reading})
+    finish(independent)
     assert (tmp_path / "predictions.csv").is_file()
     assert (run_dir / "eval-test.json").is_file()
 

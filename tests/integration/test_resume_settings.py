@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from cli_runs import expresso, load, one_line_error, only_run_dir, printed_metrics, read_config, read_history, read_record
+from cli_runs import expresso, load, one_line_error, only_run_dir, printed_metrics, read_config, read_history, read_record, together
 
 EXPERIMENT = """\
     extends: digits_mlp.yaml
@@ -52,11 +52,12 @@ def test_a_resume_that_would_train_nothing_or_change_what_cannot_change_is_refus
     rows = epoch_rows(stopped)
     assert [int(row["epoch"]) for row in rows] == list(range(1, len(rows) + 1)) and len(rows) < 6  # stopped early
 
-    line = one_line_error(expresso("resume", stopped, cwd=project))
+    results = together({"as is": (["resume", stopped], None), "refused": (["resume", stopped, "model.hidden=[32]", "trainer.seed=1", "callbacks.0.patience=4"], None)}, cwd=project)
+    line = one_line_error(results["as is"])
     assert line.startswith(f"expresso: error: {stopped}: nothing to train: EarlyStopping stopped it: val/acc did not improve by more than 0.03 in 1 check(s)")
     assert line.endswith("raise the patience of what stopped it or remove it ('~callbacks.N'), with more epochs if needed (trainer.max_epochs=N)")
 
-    refused = expresso("resume", stopped, "model.hidden=[32]", "trainer.seed=1", "callbacks.0.patience=4", cwd=project)
+    refused = results["refused"]
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.splitlines() == [
         "expresso: error: 2 problems in the config:",
