@@ -1,7 +1,8 @@
 """``expresso graph``: the wiring of a config in data order, and drawn to .svg or .png; bad input exits 2 with one line.
 
 Every case is a real process on the example configs (nothing is built, so
-each takes about as long as ``expresso config --check``).
+each takes about as long as ``expresso config --check``); they all start at
+once (``ran``), so the cores overlap their imports.
 """
 
 from __future__ import annotations
@@ -12,14 +13,57 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from cli_runs import REPO, expresso, one_line_error
+from cli_runs import REPO, one_line_error, together
 
 EXPERIMENTS = "examples/digits/configs/experiments"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def graph(*args, cwd=REPO) -> str:
-    result = expresso("graph", *args, cwd=cwd)
+CYCLE = """\
+    models:
+      a: {class: expresso.models.Dense, in_features: 64, out_features: 64}
+      b: {class: expresso.models.Dense, in_features: 64, out_features: 64}
+    graph:
+      - {model: a, inputs: [u], outputs: [v]}
+      - {model: b, inputs: [v], outputs: [u]}
+    losses:
+      l: {class: torch.nn.MSELoss, inputs: [v, x]}
+    optimizers:
+      o: {class: torch.optim.SGD, lr: 0.1}
+    dataset: {class: expresso.data.Digits}
+    """
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory) -> dict:
+    """Every graph command of this file, run at once: results by name, and the folder the drawings go to."""
+    out = tmp_path_factory.mktemp("graph")
+    blocked = out / "blocked"
+    (blocked / "matplotlib").mkdir(parents=True)
+    (blocked / "matplotlib" / "__init__.py").write_text("raise ImportError('matplotlib is blocked in this test')\n")
+    no_matplotlib = {"PYTHONPATH": os.pathsep.join(filter(None, [str(blocked), os.environ.get("PYTHONPATH")]))}
+    (out / "cycle").mkdir()
+    (out / "cycle" / "cycle.yaml").write_text(textwrap.dedent(CYCLE))
+    commands = {
+        "ae": [f"{EXPERIMENTS}/digits_ae_classifier.yaml"],
+        "gan": [f"{EXPERIMENTS}/digits_gan.yaml"],
+        "plain": [f"{EXPERIMENTS}/digits_mlp.yaml", "trainer.max_epochs=3"],
+        "svg": [f"{EXPERIMENTS}/digits_gan.yaml", "--output", out / "g.svg"],
+        "png": [f"{EXPERIMENTS}/digits_ae_classifier.yaml", "--output", out / "g.png", "trainer.seed=1"],
+        "txt": [f"{EXPERIMENTS}/digits_mlp.yaml", "--output", out / "g.txt"],
+        "no folder": [f"{EXPERIMENTS}/digits_mlp.yaml", "--output", out / "no" / "g.svg"],
+        "unbuildable": [f"{EXPERIMENTS}/digits_ae_classifier.yaml", "models.encoder.in_features=-1"],
+    }
+    started = {name: (["graph", *args], None) for name, args in commands.items()}
+    started["described without matplotlib"] = (["graph", f"{EXPERIMENTS}/digits_gan.yaml"], no_matplotlib)
+    started["drawn without matplotlib"] = (["graph", f"{EXPERIMENTS}/digits_gan.yaml", "--output", out / "blocked.svg"], no_matplotlib)
+    results = together(started, cwd=REPO)
+    cycles = together({name: (["graph", "cycle.yaml", *output], None) for name, output in (("cycle", []), ("cycle drawn", ["--output", "g.svg"]))}, cwd=out / "cycle")
+    return {"results": {**results, **cycles}, "out": out}
+
+
+def graph(ran, name: str) -> str:
+    result = ran["results"][name]
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -37,8 +81,8 @@ def line(stdout: str, prefix: str) -> str:
     return found
 
 
-def test_autoencoder_classifier():
-    out = graph(f"{EXPERIMENTS}/digits_ae_classifier.yaml")
+def test_autoencoder_classifier(ran):
+    out = graph(ran, "ae")
     assert line(out, "models: ") == "models: encoder (expresso.models.Dense), decoder (expresso.models.Dense), classifier (expresso.models.MLP)"
     assert nodes(out) == [
         "  encoder     x -> z",
@@ -54,8 +98,8 @@ def test_autoencoder_classifier():
     )
 
 
-def test_gan_nodes_in_data_order_with_the_detached_input():
-    out = graph(f"{EXPERIMENTS}/digits_gan.yaml")
+def test_gan_nodes_in_data_order_with_the_detached_input(ran):
+    out = graph(ran, "gan")
     assert nodes(out) == [
         "  generator                        y -> x_fake",
         "  judge_real (discriminator)       x, y -> d_real",
@@ -68,8 +112,8 @@ def test_gan_nodes_in_data_order_with_the_detached_input():
     assert line(out, "stages: ") == "stages: 1 main (train gan, 40 epochs = trainer.max_epochs)"
 
 
-def test_plain_config_is_the_one_node_graph_and_overrides_apply():
-    out = graph(f"{EXPERIMENTS}/digits_mlp.yaml", "trainer.max_epochs=3")
+def test_plain_config_is_the_one_node_graph_and_overrides_apply(ran):
+    out = graph(ran, "plain")
     assert line(out, "models: ") == "models: model (expresso.models.MLP)"
     assert nodes(out) == ["  model  x -> y_hat"]
     assert line(out, "losses: ") == "losses: loss(y_hat, y) x1.0"
@@ -78,9 +122,9 @@ def test_plain_config_is_the_one_node_graph_and_overrides_apply():
     assert line(out, "stages: ") == "stages: 1 main (train main, 3 epochs = trainer.max_epochs)"
 
 
-def test_svg_drawing(tmp_path):
-    target = tmp_path / "g.svg"
-    out = graph(f"{EXPERIMENTS}/digits_gan.yaml", "--output", target)
+def test_svg_drawing(ran):
+    target = ran["out"] / "g.svg"
+    out = graph(ran, "svg")
     assert out.splitlines()[-1] == f"written: {target}"
     root = ET.parse(target).getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
@@ -89,58 +133,41 @@ def test_svg_drawing(tmp_path):
     assert any("optimizer discriminator" in text for text in texts)
 
 
-def test_png_drawing_with_overrides_after_the_flag(tmp_path):
-    target = tmp_path / "g.png"
-    out = graph(f"{EXPERIMENTS}/digits_ae_classifier.yaml", "--output", target, "trainer.seed=1")
+def test_png_drawing_with_overrides_after_the_flag(ran):
+    target = ran["out"] / "g.png"
+    out = graph(ran, "png")
     assert f"written: {target}" in out
     assert target.read_bytes().startswith(PNG_SIGNATURE)
 
 
-def test_other_suffix_is_a_usage_error(tmp_path):
-    result = expresso("graph", f"{EXPERIMENTS}/digits_mlp.yaml", "--output", tmp_path / "g.txt", cwd=REPO)
+def test_other_suffix_is_a_usage_error(ran):
+    result = ran["results"]["txt"]
     error = one_line_error(result)
     assert "'.txt'" in error and ".svg or .png" in error
-    assert not (tmp_path / "g.txt").exists() and result.stdout == ""
+    assert not (ran["out"] / "g.txt").exists() and result.stdout == ""
 
 
-def test_missing_output_folder_is_a_usage_error(tmp_path):
-    result = expresso("graph", f"{EXPERIMENTS}/digits_mlp.yaml", "--output", tmp_path / "no" / "g.svg", cwd=REPO)
+def test_missing_output_folder_is_a_usage_error(ran):
+    result = ran["results"]["no folder"]
     assert "folder" in one_line_error(result) and result.stdout == ""
 
 
-def test_nothing_is_built():
+def test_nothing_is_built(ran):
     """An encoder that cannot be built (a negative size) still describes: only `train` builds models."""
-    out = graph(f"{EXPERIMENTS}/digits_ae_classifier.yaml", "models.encoder.in_features=-1")
+    out = graph(ran, "unbuildable")
     assert nodes(out)[0] == "  encoder     x -> z"
 
 
-def test_matplotlib_is_imported_only_to_draw(tmp_path):
-    blocked = tmp_path / "blocked"
-    (blocked / "matplotlib").mkdir(parents=True)
-    (blocked / "matplotlib" / "__init__.py").write_text("raise ImportError('matplotlib is blocked in this test')\n")
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(blocked), os.environ.get("PYTHONPATH")]))}
-    described = expresso("graph", f"{EXPERIMENTS}/digits_gan.yaml", cwd=REPO, env=env)
+def test_matplotlib_is_imported_only_to_draw(ran):
+    described = ran["results"]["described without matplotlib"]
     assert described.returncode == 0, described.stderr
-    drawn = expresso("graph", f"{EXPERIMENTS}/digits_gan.yaml", "--output", tmp_path / "g.svg", cwd=REPO, env=env)
+    drawn = ran["results"]["drawn without matplotlib"]
     assert "needs matplotlib" in one_line_error(drawn) and drawn.stdout == ""
 
 
-@pytest.mark.parametrize("output", [[], ["--output", "g.svg"]])
-def test_a_cycle_fails_before_anything_is_drawn(tmp_path, output):
-    (tmp_path / "cycle.yaml").write_text(textwrap.dedent("""\
-        models:
-          a: {class: expresso.models.Dense, in_features: 64, out_features: 64}
-          b: {class: expresso.models.Dense, in_features: 64, out_features: 64}
-        graph:
-          - {model: a, inputs: [u], outputs: [v]}
-          - {model: b, inputs: [v], outputs: [u]}
-        losses:
-          l: {class: torch.nn.MSELoss, inputs: [v, x]}
-        optimizers:
-          o: {class: torch.optim.SGD, lr: 0.1}
-        dataset: {class: expresso.data.Digits}
-        """))
-    result = expresso("graph", "cycle.yaml", *output, cwd=tmp_path)
+@pytest.mark.parametrize("name", ["cycle", "cycle drawn"])
+def test_a_cycle_fails_before_anything_is_drawn(ran, name):
+    result = ran["results"][name]
     error = one_line_error(result)
     assert error.endswith("cycle.yaml: graph.0: graph nodes form a cycle: a reads 'u' from b, b reads 'v' from a")
-    assert result.stdout == "" and not (tmp_path / "g.svg").exists()
+    assert result.stdout == "" and not (ran["out"] / "cycle" / "g.svg").exists()

@@ -28,11 +28,20 @@ def blocks(kind: str) -> list[tuple[str, str]]:
     return [(page.name, body) for page in PAGES for lang, body in BLOCK.findall(page.read_text()) if lang == kind]
 
 
-def expresso(args: list[str], runs_root: Path) -> subprocess.CompletedProcess:
+def start(args: list[str], runs_root: Path) -> subprocess.Popen:
     if args[0] == "train":
         args = [*args, "--dev-run", "2", "--runs-root", str(runs_root)]
     env = {**os.environ, "SLURM_JOB_ID": "docs-test"}  # the SLURM pattern in reliability.md runs as inside a job
-    return subprocess.run([sys.executable, "-m", "expresso", *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.Popen([sys.executable, "-m", "expresso", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def expresso(args: list[str], runs_root: Path) -> subprocess.CompletedProcess:
+    return finish(start(args, runs_root))
 
 
 def commands() -> list[tuple[str, str]]:
@@ -43,9 +52,17 @@ def test_the_docs_have_pages_with_commands():
     assert PAGES and commands()
 
 
-@pytest.mark.parametrize("page, line", commands(), ids=lambda value: str(value)[:60])
-def test_command_runs(page, line, tmp_path):
-    result = expresso(shlex.split(line)[1:], tmp_path)
+@pytest.fixture(scope="module")
+def commands_run(tmp_path_factory) -> list[subprocess.CompletedProcess]:
+    """Every docs command, started at once (each imports torch), each with its own runs root."""
+    started = [start(shlex.split(line)[1:], tmp_path_factory.mktemp("docs-runs")) for _, line in commands()]
+    return [finish(process) for process in started]
+
+
+@pytest.mark.parametrize("index", range(len(commands())), ids=lambda index: str(commands()[index])[:60])
+def test_command_runs(commands_run, index):
+    page, line = commands()[index]
+    result = commands_run[index]
     assert result.returncode == 0, f"{page}: {line}\n{result.stderr}"
 
 

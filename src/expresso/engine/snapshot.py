@@ -41,7 +41,8 @@ def read(trainer, path: Path | str, weights_only: bool) -> dict[str, Any]:
 def capture(trainer) -> dict[str, Any]:
     """The checkpoint payload of ``trainer`` now."""
     state = trainer.state
-    running = [] if state.epoch_finished else trainer.stages[state.stage].train
+    between_epochs = state.epoch_finished or state.stage >= len(trainer.stages)  # past the last stage: the fit is over
+    running = [] if between_epochs else trainer.stages[state.stage].train
     return {
         "models": {name: model.state_dict() for name, model in trainer.graph.models.items()},
         "optimizers": {name: spec.optimizer.state_dict() for name, spec in trainer.graph.optimizers.items()},
