@@ -49,7 +49,8 @@ def resume(args: Namespace) -> int:
         checkpoint = checkpoint_path(run_dir, args.checkpoint)
     else:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
         checkpoint = resume_point(run_dir / "checkpoints", log=lambda message: print(f"expresso: {message}", file=sys.stderr))
-    ran_with = load_config(run_dir / CONFIG_FILE)  # checked when it was written; checking again would refuse a device this machine lacks before an override could change it
+    # Checked when it was written: checking again would refuse a device this machine lacks before an override could change it.
+    ran_with = load_config(run_dir / CONFIG_FILE)
     followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
     config = load_config(run_dir / CONFIG_FILE, args.overrides, check=True, interpolations=followed)
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
