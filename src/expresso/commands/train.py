@@ -15,7 +15,6 @@ holds an unfinished run resumes it with ``--resume-if-exists`` (or
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 import time
