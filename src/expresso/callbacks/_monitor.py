@@ -50,6 +50,15 @@ class Monitor:
             log.warning("%s never read %r: no validation ran in this fit (no val_data?)", self.owner, self.key)
 
 
+def watches_the_same(owner: str, saved: dict, monitor: str | None, mode: str) -> bool:
+    """Whether a saved state was counted on this monitor and mode; a resume that changed them starts counting afresh (and says so)."""
+    before = (saved.get("monitor", monitor), saved.get("mode", mode))  # states saved before monitors were recorded: the same
+    if before == (monitor, mode):
+        return True
+    log.info("%s: now watching %s (%s), not %s (%s) as before the resume: counting afresh", owner, monitor, mode, *before)
+    return False
+
+
 def missing_message(owner: str, key: str, metrics) -> str:
     close = difflib.get_close_matches(key, list(metrics), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""

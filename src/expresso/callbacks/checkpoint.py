@@ -21,7 +21,7 @@ from typing import Any
 from ..engine import manifest
 from ..engine.callback import Callback
 from ..engine.events import Event
-from ._monitor import Monitor
+from ._monitor import Monitor, watches_the_same
 
 log = logging.getLogger("expresso")
 
@@ -115,8 +115,7 @@ class Checkpoint(Callback):
         return {"best": self.best, "best_epoch": self.best_epoch, "top": [list(item) for item in self.top], "monitor": self.monitor, "mode": self.mode}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if (state.get("monitor", self.monitor), state.get("mode", self.mode)) != (self.monitor, self.mode):
-            log.info("Checkpoint: now selecting by %s (%s), not %s (%s): the next measured value starts the best anew", self.monitor, self.mode, state["monitor"], state["mode"])
+        if not watches_the_same("Checkpoint", state, self.monitor, self.mode):
             return
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.top = [(value, name) for value, name in state["top"]]

@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from ..engine.callback import Callback
-from ._monitor import Monitor
+from ._monitor import Monitor, watches_the_same
 
 log = logging.getLogger("expresso")
 
@@ -89,7 +89,6 @@ class EarlyStopping(Callback):
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "monitor": self.monitor, "mode": self.mode}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if (state.get("monitor", self.monitor), state.get("mode", self.mode)) != (self.monitor, self.mode):
-            log.info("EarlyStopping: now watching %s (%s), not %s (%s) as before the resume: counting afresh", self.monitor, self.mode, state["monitor"], state["mode"])
+        if not watches_the_same("EarlyStopping", state, self.monitor, self.mode):
             return
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]

@@ -33,6 +33,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from ..engine.callback import Callback
 from ..engine.events import Event
+from ..engine.metrics import lr_key
 from ._monitor import Monitor
 
 SchedulerLike = Union[TorchScheduler, Callable[[torch.optim.Optimizer], TorchScheduler]]
@@ -82,7 +83,7 @@ class LRScheduler(Callback):
     def on_fit_start(self, state) -> None:
         if self.schedulers is None:
             name, optimizer = self._pick_optimizer(state.optimizers)
-            self.metric_key = "lr" if len(state.optimizers) == 1 else f"lr/{name}"
+            self.metric_key = lr_key(name, len(state.optimizers))
             # Building a torch scheduler sets the learning rate for its first epoch; on a
             # resume the optimizer already holds the checkpoint's rate: keep that one.
             if self.rebuild:

@@ -40,6 +40,11 @@ def metric_prefix(split: str, pipeline: str, pipelines: int) -> str:
     return split if pipelines == 1 else f"{split}/{pipeline}"
 
 
+def lr_key(optimizer: str, optimizers: int) -> str:
+    """Where a schedule records its optimizer's rate: ``lr``, or ``lr/<optimizer>`` when the graph has several optimizers."""
+    return "lr" if optimizers == 1 else f"lr/{optimizer}"
+
+
 def metric_names(prefix: str, loss_terms: Sequence[str], metrics: Iterable[str]) -> set[str]:
     """The keys a ``MetricSet`` reports: the loss, each logged loss term, each metric (a multi-valued one adds ``/<i>``).
 

@@ -30,7 +30,7 @@ from ..config.callables import CallableNotFound, locate
 from ..config.check import signature_of
 from ..config.errors import format_key, suggest
 from ..config.wiring import Wiring
-from .metrics import metric_names, metric_prefix
+from .metrics import lr_key, metric_names, metric_prefix
 from .pipeline import Plan
 
 SPLITS = ("train", "val", "test")
@@ -64,7 +64,7 @@ def produced_names(tree: dict, w: Wiring, plans: Mapping[str, Plan]) -> MetricNa
             items_of |= {f"{prefix}/{metric}" for metric in plan.pipeline.metrics or {}}
             if tree.get("step"):
                 free.append(f"{prefix}/loss/")
-    names |= {"lr" if len(w.optimizers) == 1 else f"lr/{name}" for name in w.schedulers}
+    names |= {lr_key(name, len(w.optimizers)) for name in w.schedulers}
     for _, node in _callbacks(tree):
         provides = getattr(_located(node), "provides", ())
         names |= {p for p in provides if isinstance(p, str)} if isinstance(provides, (tuple, list, set, frozenset)) else set()

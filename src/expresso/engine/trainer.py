@@ -151,7 +151,8 @@ class Trainer(Evaluation):
         for index, stage in enumerate(self.stages):
             stage.resolve(self.pipelines, graph, index)
         self._restored = False  # load_checkpoint restored a whole run: fit continues it instead of seeding
-        self._deferred: list | None = None  # checkpoints asked for while BATCH_END/EPOCH_END handlers run
+        self._deferring = False  # BATCH_END/EPOCH_END handlers are running: checkpoints wait in _deferred
+        self._deferred: list[tuple] = []
         self.initialised_from: Path | None = None  # init_from: the checkpoint the weights came from
         self.loaders: dict[tuple[str, str], DataLoader] = {}
         self.metric_sets: dict[tuple[str, str], MetricSet] = {}
@@ -211,15 +212,18 @@ class Trainer(Evaluation):
         not run (the history row, their states), so the previous checkpoint
         stays the consistent resume point.
         """
-        self._deferred = []
+        self._deferring = True
         try:
             self.callbacks(event, self.state)
         except BaseException:
-            self._deferred = None
+            self._deferred.clear()
             raise
-        pending, self._deferred = self._deferred, None
-        for path, then, keep_previous in pending:
-            self._write_checkpoint(path, then, keep_previous)
+        finally:
+            self._deferring = False
+        if self._deferred:
+            pending, self._deferred = self._deferred, []
+            for path, then, keep_previous in pending:
+                self._write_checkpoint(path, then, keep_previous)
 
     # -- fit --------------------------------------------------------------
     def fit(self, resume_from: str | Path | None = None) -> dict[str, float]:
@@ -404,7 +408,7 @@ class Trainer(Evaluation):
         Written on the training thread; BackgroundWriter stays unused (a divergence
         blamed on it was later seen without it: docs/reliability.md).
         """
-        if self._deferred is not None:
+        if self._deferring:
             self._deferred.append((path, then, keep_previous))
             return
         self._write_checkpoint(path, then, keep_previous)

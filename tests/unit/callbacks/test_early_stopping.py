@@ -147,3 +147,14 @@ def test_the_stop_message_follows_the_line_of_the_epoch_it_refers_to(make_traine
     with caplog.at_level(logging.INFO, logger="expresso"):
         trainer.fit()
     assert [message.split("  ")[0].split(":")[0] for message in caplog.messages] == ["epoch 1/2", "epoch 2/2", "EarlyStopping"]
+
+
+def test_a_run_resumed_watching_another_metric_counts_afresh_and_says_so(make_trainer, recorder, save_at, caplog):
+    make_trainer(Feed([1.0, 1.1, 1.2, 1.3]), EarlyStopping(patience=3), save_at(epoch=2), max_epochs=4).fit()  # wait 2 on val/loss
+    stopper = EarlyStopping(monitor="val/acc", mode="max", patience=3)
+    resumed = make_trainer(Feed([0.1, 0.2, 0.3, 0.4], key="val/acc"), stopper, recorder, max_epochs=4)
+    with caplog.at_level(logging.INFO, logger="expresso"):
+        resumed.load_checkpoint(save_at().path)
+    assert "EarlyStopping: now watching val/acc (max), not val/loss (min) as before the resume: counting afresh" in caplog.messages
+    resumed.fit()
+    assert stopper.state_dict() == {"best": 0.4, "best_epoch": 4, "wait": 0, "monitor": "val/acc", "mode": "max"}
