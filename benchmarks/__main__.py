@@ -48,17 +48,29 @@ def _names(text: str, allowed: tuple[str, ...], flag: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in allowed]
     if unknown or not names:
-        raise SystemExit(f"python -m benchmarks: error: invalid value for {flag}. Received: {text!r}; expected a comma-separated subset of {','.join(allowed)}")
+        raise SystemExit(
+            f"python -m benchmarks: error: invalid value for {flag}. Received: {text!r}; expected a comma-separated subset of {','.join(allowed)}"
+        )
     return names
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few repeats: checks the harness, not for numbers to quote")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repeats: checks the harness, not for numbers to quote"
+    )
     parser.add_argument("--cases", default=",".join(ALL), help=f"comma-separated, from {','.join(ALL)} (default: all)")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="training cases: which frameworks (the hand loop and `import torch` always run)")
+    parser.add_argument(
+        "--frameworks",
+        default=",".join(FRAMEWORKS),
+        help="training cases: which frameworks (the hand loop and `import torch` always run)",
+    )
     parser.add_argument("--repeats", type=int, help="rounds for every case (overrides --quick and the defaults)")
-    parser.add_argument("--output", default=str(Path(__file__).parent), help="folder for results.json and RESULTS.md (default: benchmarks/)")
+    parser.add_argument(
+        "--output",
+        default=str(Path(__file__).parent),
+        help="folder for results.json and RESULTS.md (default: benchmarks/)",
+    )
     args = parser.parse_args(argv)
     args.cases = _names(args.cases, ALL, "--cases")
     args.frameworks = set(_names(args.frameworks, FRAMEWORKS, "--frameworks")) | {"hand", "import-torch"}
@@ -71,7 +83,9 @@ def show(lines: list[str]) -> None:
     print("\n".join(lines), flush=True)
 
 
-def run_case(name: str, rounds: int, args: argparse.Namespace, scratch: Path, warmed: set[str]) -> tuple[dict, dict | None]:
+def run_case(
+    name: str, rounds: int, args: argparse.Namespace, scratch: Path, warmed: set[str]
+) -> tuple[dict, dict | None]:
     """Measure one case, print its table; returns (raw results, summary)."""
     if name == "imports":
         from . import import_case
@@ -144,10 +158,18 @@ def main(argv: list[str] | None = None) -> None:
     summary["targets"] = summary_of.targets(results, summary)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "results.json").write_text(json.dumps({"results": results, "summary": summary}, indent=1, default=str) + "\n")
+    (output / "results.json").write_text(
+        json.dumps({"results": results, "summary": summary}, indent=1, default=str) + "\n"
+    )
     (output / "RESULTS.md").write_text(report.markdown(results, summary) + "\n")
     if summary["targets"]:
-        show(["## Targets (issue: performance)", ""] + [f"- {t['target']}: {report.number(t['value'])} {t['unit']} (limit {t['limit']}) {'ok' if t['ok'] else 'OVER'}" for t in summary["targets"]])
+        show(
+            ["## Targets (issue: performance)", ""]
+            + [
+                f"- {t['target']}: {report.number(t['value'])} {t['unit']} (limit {t['limit']}) {'ok' if t['ok'] else 'OVER'}"
+                for t in summary["targets"]
+            ]
+        )
     print(f"\nwrote {output / 'results.json'} and {output / 'RESULTS.md'} ({results['seconds'] / 60:.1f} min)")
 
 

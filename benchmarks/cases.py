@@ -35,5 +35,13 @@ class Case:
 CASES = {
     "mlp": Case("mlp", "tiny MLP 64-64-10, digits", "mlp", f"{CONFIGS}/digits_mlp.yaml"),
     "cnn": Case("cnn", "small CNN (2 conv + fc), digits", "cnn", f"{CONFIGS}/digits_cnn.yaml"),
-    "data": Case("data", "data-bound MLP, ~1 ms per sample", "mlp", f"{CONFIGS}/slow_digits_mlp.yaml", epochs=2, slow=True, fits=1),
+    "data": Case(
+        "data",
+        "data-bound MLP, ~1 ms per sample",
+        "mlp",
+        f"{CONFIGS}/slow_digits_mlp.yaml",
+        epochs=2,
+        slow=True,
+        fits=1,
+    ),
 }

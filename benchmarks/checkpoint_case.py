@@ -44,7 +44,12 @@ def run(rounds: int, scratch: Path) -> dict:
     folder = scratch / "checkpoint"
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "result.json"
-    done = launch.run(launch.python("-m", "benchmarks.checkpoint_case", "--rounds", str(rounds), "--folder", str(folder), "--out", str(out)), folder / "output.log")
+    done = launch.run(
+        launch.python(
+            "-m", "benchmarks.checkpoint_case", "--rounds", str(rounds), "--folder", str(folder), "--out", str(out)
+        ),
+        folder / "output.log",
+    )
     if done.returncode != 0:
         return {"error": f"exit status {done.returncode}:\n{done.tail()}", "rounds": rounds}
     result = json.loads(out.read_text())
@@ -83,7 +88,9 @@ def _verified(path: Path, model) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.checkpoint_case", description="child side of the checkpoint case")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.checkpoint_case", description="child side of the checkpoint case"
+    )
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--folder", required=True)
     parser.add_argument("--out", required=True)
@@ -118,7 +125,18 @@ def main(argv: list[str] | None = None) -> None:
                 runs[variant].append(measured)
         if index >= 0:
             print(f"  .. checkpoint: round {index + 1}/{args.rounds}", file=sys.stderr, flush=True)
-    Path(args.out).write_text(json.dumps({"rounds": args.rounds, "parameters": parameters, "file_mb": (size or 0) / 2**20, "variants": list(VARIANTS), "runs": runs, "target": TARGET}))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "rounds": args.rounds,
+                "parameters": parameters,
+                "file_mb": (size or 0) / 2**20,
+                "variants": list(VARIANTS),
+                "runs": runs,
+                "target": TARGET,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,14 +41,21 @@ def _imported(command: list[str]) -> str:
     if command[1:3] != ["-m", "expresso"]:
         return "-"
     argv = ["expresso", *command[3:]]
-    result = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], cwd=ROOT, env=child_env(), capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv)],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return result.stderr.strip().splitlines()[-1]
 
 
 def main(runs: int = RUNS) -> dict:
     """Print the table; return {case: {"seconds": [...], "imports": "..."}} for the report."""
     times: dict[str, list[float]] = {name: [] for name in CASES}
-    for name, command in CASES.items():  # warm the file cache once
+    for command in CASES.values():  # warm the file cache once
         _time(command)
     for _ in range(runs):  # alternate the cases so drift hits all of them alike
         for name, command in CASES.items():
@@ -62,8 +69,14 @@ def main(runs: int = RUNS) -> dict:
         median = statistics.median(values)
         imported = _imported(command)
         mark = "" if "check" in name or "floor" in name else ("  ok" if median < TARGET_S else "  OVER TARGET")
-        print(f"{name:28} {median:9.3f} {min(values):6.3f}-{max(values):.3f} {median - floor:+10.3f}s  {imported}{mark}")
-        found[name] = {"seconds": values, "imports": imported, "target_s": None if "check" in name or "floor" in name else TARGET_S}
+        print(
+            f"{name:28} {median:9.3f} {min(values):6.3f}-{max(values):.3f} {median - floor:+10.3f}s  {imported}{mark}"
+        )
+        found[name] = {
+            "seconds": values,
+            "imports": imported,
+            "target_s": None if "check" in name or "floor" in name else TARGET_S,
+        }
     return found
 
 

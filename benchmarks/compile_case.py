@@ -29,7 +29,12 @@ def run(rounds: int, scratch: Path) -> dict:
     folder = scratch / "compile"
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "result.json"
-    done = launch.run(launch.python("-m", "benchmarks.compile_case", "--rounds", str(rounds), "--folder", str(folder), "--out", str(out)), folder / "output.log")
+    done = launch.run(
+        launch.python(
+            "-m", "benchmarks.compile_case", "--rounds", str(rounds), "--folder", str(folder), "--out", str(out)
+        ),
+        folder / "output.log",
+    )
     if done.returncode != 0:
         return {"error": f"exit status {done.returncode}:\n{done.tail()}"}
     return json.loads(out.read_text())
@@ -53,7 +58,9 @@ def section(result: dict) -> list[str]:
             steady = statistics.median(r["steady_s"] for r in runs)
             first = statistics.median(r["first_s"] for r in runs)
             accuracy = runs[-1]["val_acc"]
-            lines.append(f"| {model} | {mode} | {first:.2f} | {steady * 1e3:.1f} | {steady / eager:.2f}x | {accuracy:.4f} |")
+            lines.append(
+                f"| {model} | {mode} | {first:.2f} | {steady * 1e3:.1f} | {steady / eager:.2f}x | {accuracy:.4f} |"
+            )
     return lines + [""]
 
 
@@ -76,11 +83,17 @@ def _fit(model: str, mode: str, folder: Path) -> dict:
     timer = EpochTimes()
     trainer = build_trainer(config, folder / f"run-{time.monotonic_ns()}", extra_callbacks=(timer,))
     metrics = trainer.fit()
-    return {"first_s": timer.times[0], "steady_s": statistics.median(timer.times[1:]), "val_acc": metrics.get("val/acc")}
+    return {
+        "first_s": timer.times[0],
+        "steady_s": statistics.median(timer.times[1:]),
+        "val_acc": metrics.get("val/acc"),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.compile_case", description="child side of the compile case")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.compile_case", description="child side of the compile case"
+    )
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--folder", required=True)
     parser.add_argument("--out", required=True)

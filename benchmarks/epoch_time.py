@@ -63,7 +63,9 @@ def main(rounds: int = ROUNDS) -> dict:
     """Print the table; return {model: {"hand": [s/epoch...], "expresso": [...]}} for the report."""
     torch.set_num_threads(1)
     logging.getLogger("expresso").setLevel(logging.WARNING)  # progress lines would time the terminal
-    print(f"Time per epoch (train + validation), digits, batch 64, 1 thread; {rounds} alternating rounds of {EPOCHS} epochs")
+    print(
+        f"Time per epoch (train + validation), digits, batch 64, 1 thread; {rounds} alternating rounds of {EPOCHS} epochs"
+    )
     print(f"{'model':5} {'hand loop s':>12} {'expresso s':>11} {'ratio':>7}  (median; min-max ratio)")
     found = {}
     with tempfile.TemporaryDirectory() as tmp:

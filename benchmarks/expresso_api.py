@@ -42,4 +42,11 @@ def train(case: Case, workdir: Path, num_workers: int | None = None, epochs: int
 
     # How expresso fetched the training batches: the engine may gather a whole batch from datasets that allow it.
     fetch = "one gather per batch" if trainer.loader("train").batch_size is None else "per sample + collate"
-    return workload.fit_result(seconds, probe["first_step_at"], metrics.get("val/acc", float("nan")), trainer.state.step, probe_seconds=probe["seconds"], fetch=fetch)
+    return workload.fit_result(
+        seconds,
+        probe["first_step_at"],
+        metrics.get("val/acc", float("nan")),
+        trainer.state.step,
+        probe_seconds=probe["seconds"],
+        fetch=fetch,
+    )

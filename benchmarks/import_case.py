@@ -65,4 +65,11 @@ def run(rounds: int, scratch: Path) -> dict:
         for name, (statement, with_torch) in cases.items():
             runs[name].append(_run(statement, with_torch, log))
         print(f"  .. imports: round {index + 1}/{rounds}", file=sys.stderr, flush=True)
-    return {"rounds": rounds, "statements": {name: spec[0] for name, spec in cases.items()}, "skipped": skipped, "runs": runs, "baseline": BASELINE, "target": list(TARGET)}
+    return {
+        "rounds": rounds,
+        "statements": {name: spec[0] for name, spec in cases.items()},
+        "skipped": skipped,
+        "runs": runs,
+        "baseline": BASELINE,
+        "target": list(TARGET),
+    }

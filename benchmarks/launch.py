@@ -58,7 +58,9 @@ def run(command: list[str], log: Path) -> Finished:
     with log.open("wb") as out:
         launched_at = time.time()
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         watchdog = threading.Timer(TIMEOUT_S, process.kill)
         watchdog.start()
         try:

@@ -73,8 +73,21 @@ def lightning(case: Case, workdir: Path, minimal: bool, epochs: int | None = Non
     first = FirstStep()
     options = {}
     if minimal:
-        options = dict(enable_progress_bar=False, logger=False, enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0)
-    trainer = L.Trainer(max_epochs=epochs or case.epochs, accelerator="cpu", devices=1, default_root_dir=str(workdir), callbacks=[first], **options)
+        options = dict(
+            enable_progress_bar=False,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
+    trainer = L.Trainer(
+        max_epochs=epochs or case.epochs,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(workdir),
+        callbacks=[first],
+        **options,
+    )
     start = time.perf_counter()
     trainer.fit(module, train_loader, val_loader)
     seconds = time.perf_counter() - start

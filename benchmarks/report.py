@@ -21,6 +21,7 @@ from typing import Any
 from .cases import ROOT
 from .summary import FLOOR_ROW, paired, stats
 
+
 # -- machine ------------------------------------------------------------------
 def _command(*args: str) -> str:
     try:
@@ -40,7 +41,14 @@ def machine() -> dict:
     """Where and on what the numbers were taken (no torch import: versions come from package metadata)."""
     cpu = ""
     try:
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "")
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         cpu = platform.processor()
     memory_gb = None
@@ -58,7 +66,10 @@ def machine() -> dict:
         "cpu_count": os.cpu_count(),
         "memory_gb": memory_gb,
         "python": platform.python_version(),
-        "versions": {p: _version(p) for p in ("torch", "torch-expresso", "torchmetrics", "lightning", "pytorch-ignite", "accelerate", "psutil")},
+        "versions": {
+            p: _version(p)
+            for p in ("torch", "torch-expresso", "torchmetrics", "lightning", "pytorch-ignite", "accelerate", "psutil")
+        },
         "git_commit": _command("git", "rev-parse", "--short", "HEAD"),
         "src_modified_files": len(dirty.splitlines()) if dirty else 0,
         "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
@@ -91,27 +102,62 @@ def training_section(name: str, result: dict, summary: dict) -> list[str]:
         f"{summary['baseline']}. First step: from launching the process to the first optimizer step; over torch: minus that round's `python -c \"import torch\"` process (the first row); over hand: minus that round's hand-loop first step (what the framework adds to start-up, data loading excluded)."
     )
     lines.append("")
-    header = ["framework", "fit s, median (min-max)", "ratio (min-max)", "warm fit s", "warm ratio", "steps/s", "first step s", "over torch s", "over hand s", "peak RSS MB", "RSS ratio", "val acc"]
+    header = [
+        "framework",
+        "fit s, median (min-max)",
+        "ratio (min-max)",
+        "warm fit s",
+        "warm ratio",
+        "steps/s",
+        "first step s",
+        "over torch s",
+        "over hand s",
+        "peak RSS MB",
+        "RSS ratio",
+        "val acc",
+    ]
     rows = []
     for label, row in summary["rows"].items():
         if label == FLOOR_ROW:  # its "first step" is the whole process: start, import torch, exit
-            rows.append([label, "-", "-", "-", "-", "-", _s(row["process_s"], 2), "0", "-", _s(row["peak_rss_mb"], 0), "-", "-"])
+            rows.append(
+                [label, "-", "-", "-", "-", "-", _s(row["process_s"], 2), "0", "-", _s(row["peak_rss_mb"], 0), "-", "-"]
+            )
             continue
         accuracy = ", ".join(f"{a:.4f}" for a in row["val_acc"]) or "-"
         failed = f" ({row['failed']} failed)" if row["failed"] else ""
-        rows.append([
-            label + failed, _s(row["fit_s"]), _s(row["ratio"], 2, "x"), _s(row["warm_fit_s"]), _s(row["warm_ratio"], 2, "x"),
-            number(row["steps_per_s"], 0), _s(row["first_step_s"], 2), _s(row["first_step_over_torch_s"], 2), _s(row["first_step_over_hand_s"], 2), _s(row["peak_rss_mb"], 0),
-            number(row["rss_ratio"], 3, "x"), accuracy,
-        ])
+        rows.append(
+            [
+                label + failed,
+                _s(row["fit_s"]),
+                _s(row["ratio"], 2, "x"),
+                _s(row["warm_fit_s"]),
+                _s(row["warm_ratio"], 2, "x"),
+                number(row["steps_per_s"], 0),
+                _s(row["first_step_s"], 2),
+                _s(row["first_step_over_torch_s"], 2),
+                _s(row["first_step_over_hand_s"], 2),
+                _s(row["peak_rss_mb"], 0),
+                number(row["rss_ratio"], 3, "x"),
+                accuracy,
+            ]
+        )
     lines += _table(header, rows)
     lines.append("")
-    lines.append("Final validation accuracies " + ("agree: the same work." if summary["accuracies_agree"] else "**disagree: a run did not do the same work (see val acc)**."))
+    lines.append(
+        "Final validation accuracies "
+        + (
+            "agree: the same work."
+            if summary["accuracies_agree"]
+            else "**disagree: a run did not do the same work (see val acc)**."
+        )
+    )
     threads = sorted({t for row in summary["rows"].values() for t in row["threads"]})
     lines.append(f"torch threads during the fits: {', '.join(map(str, threads)) or '-'}.")
     fetch = sorted({f for label, row in summary["rows"].items() if label.startswith("expresso") for f in row["fetch"]})
     if fetch:
-        lines.append(f"expresso fetched training batches by {' / '.join(fetch)}; the hand loop and the peers per sample + collate (the plain DataLoader idiom).")
+        lines.append(
+            f"expresso fetched training batches by {' / '.join(fetch)}; the hand loop and the peers per sample + collate (the plain DataLoader idiom)."
+        )
     for label, reason in result.get("skipped", {}).items():
         lines.append(f"- {label}: skipped, {reason}")
     for label, row in summary["rows"].items():
@@ -124,9 +170,14 @@ def training_section(name: str, result: dict, summary: dict) -> list[str]:
 
 def data_section(result: dict, summary: dict, defaults: dict) -> list[str]:
     lines = training_section("data", result, summary)
-    settings = ", ".join(f"{k}={defaults.get(k)!r}" for k in ("num_workers", "prefetch_factor", "persistent_workers", "pin_memory"))
+    settings = ", ".join(
+        f"{k}={defaults.get(k)!r}" for k in ("num_workers", "prefetch_factor", "persistent_workers", "pin_memory")
+    )
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    lines.insert(-1, f"expresso's default `dataloader` settings: {settings} (num_workers 'auto' gives a per-sample dataset like this one a worker per CPU, up to 8: {min(cpus, 8)} here, kept alive between epochs; prefetch_factor None means torch's default of 2 batches per worker). Reported as measured; no target.")
+    lines.insert(
+        -1,
+        f"expresso's default `dataloader` settings: {settings} (num_workers 'auto' gives a per-sample dataset like this one a worker per CPU, up to 8: {min(cpus, 8)} here, kept alive between epochs; prefetch_factor None means torch's default of 2 batches per worker). Reported as measured; no target.",
+    )
     lines.insert(-1, "")
     return lines
 
@@ -141,10 +192,27 @@ def imports_section(result: dict, summary: dict) -> list[str]:
         "",
     ]
     rows = [
-        [f"`{result['statements'][name]}`", _s(row["seconds"]), _s(row["process_over_torch_s"]), _s(row["torch_s"]), _s(row["added_s"]), _s(row["peak_rss_mb"], 0)]
+        [
+            f"`{result['statements'][name]}`",
+            _s(row["seconds"]),
+            _s(row["process_over_torch_s"]),
+            _s(row["torch_s"]),
+            _s(row["added_s"]),
+            _s(row["peak_rss_mb"], 0),
+        ]
         for name, row in summary["rows"].items()
     ]
-    lines += _table(["statement", "process s", "process over torch s", "in-process: torch s", "in-process: added to torch s", "peak RSS MB"], rows)
+    lines += _table(
+        [
+            "statement",
+            "process s",
+            "process over torch s",
+            "in-process: torch s",
+            "in-process: added to torch s",
+            "peak RSS MB",
+        ],
+        rows,
+    )
     for name in result.get("skipped", []):
         lines.append(f"- {name}: skipped (not installed)")
     return lines + [""]
@@ -159,7 +227,16 @@ def checkpoint_section(result: dict, summary: dict) -> list[str]:
         f"every file read back and compared outside the clock. Peak RSS of the process: {result.get('peak_rss_mb', 0):.0f} MB."
     )
     lines.append("")
-    rows = [[variant, _s(row["seconds"]), _s(row["ratio"], 2, "x"), _s(row["blocked_s"]), "yes" if row["verified"] else "**no**"] for variant, row in summary["rows"].items()]
+    rows = [
+        [
+            variant,
+            _s(row["seconds"]),
+            _s(row["ratio"], 2, "x"),
+            _s(row["blocked_s"]),
+            "yes" if row["verified"] else "**no**",
+        ]
+        for variant, row in summary["rows"].items()
+    ]
     lines += _table(["writer", "seconds", "ratio to torch.save", "training blocked s", "read back equal"], rows)
     for variant, row in summary["rows"].items():
         if row["error"]:
@@ -169,13 +246,24 @@ def checkpoint_section(result: dict, summary: dict) -> list[str]:
 
 def cli_section(cli: dict) -> list[str]:
     lines = ["## CLI start-up (benchmarks/cli_startup.py)", ""]
-    rows = [[name, _s(stats(row["seconds"])), "-" if row["target_s"] is None else f"< {row['target_s']} s", row["imports"]] for name, row in cli.items()]
+    rows = [
+        [name, _s(stats(row["seconds"])), "-" if row["target_s"] is None else f"< {row['target_s']} s", row["imports"]]
+        for name, row in cli.items()
+    ]
     return lines + _table(["command", "seconds", "target", "imports"], rows) + [""]
 
 
 def epoch_section(epoch: dict) -> list[str]:
     lines = ["## Time per epoch, example configs, batch 64 (benchmarks/epoch_time.py)", ""]
-    rows = [[model, _s(stats(v["hand"]), 4), _s(stats(v["expresso"]), 4), _s(paired(v["expresso"], v["hand"], lambda a, b: a / b), 3, "x")] for model, v in epoch.items()]
+    rows = [
+        [
+            model,
+            _s(stats(v["hand"]), 4),
+            _s(stats(v["expresso"]), 4),
+            _s(paired(v["expresso"], v["hand"], lambda a, b: a / b), 3, "x"),
+        ]
+        for model, v in epoch.items()
+    ]
     return lines + _table(["model", "hand loop s/epoch", "expresso s/epoch", "ratio"], rows) + [""]
 
 
@@ -190,11 +278,18 @@ def markdown(results: dict, summary: dict) -> str:
     lines = [
         "# expresso benchmarks",
         "",
-        f"- date: {info['date']}; mode: {results['mode']} (`python -m benchmarks {' '.join(results['argv'])}`".rstrip() + ")",
+        f"- date: {info['date']}; mode: {results['mode']} (`python -m benchmarks {' '.join(results['argv'])}`".rstrip()
+        + ")",
         f"- machine: `{info['uname']}`",
-        f"- cpu: {info['cpu']}, {info['cpu_count']} cores" + (f", {info['memory_gb']} GB memory" if info.get("memory_gb") else ""),
+        f"- cpu: {info['cpu']}, {info['cpu_count']} cores"
+        + (f", {info['memory_gb']} GB memory" if info.get("memory_gb") else ""),
         f"- python {info['python']}; {versions}",
-        f"- checkout: {info['git_commit']}" + (f", {info['src_modified_files']} modified file(s) under src/" if info["src_modified_files"] else ", src/ clean"),
+        f"- checkout: {info['git_commit']}"
+        + (
+            f", {info['src_modified_files']} modified file(s) under src/"
+            if info["src_modified_files"]
+            else ", src/ clean"
+        ),
         f"- load average at start / end: {_load(info.get('load_average_start'))} / {_load(info.get('load_average_end'))}",
         f"- took {results.get('seconds', 0) / 60:.1f} min",
         "",
@@ -202,7 +297,15 @@ def markdown(results: dict, summary: dict) -> str:
     found = summary.get("targets", [])
     if found:
         lines += ["## Targets (issue: performance)", ""]
-        rows = [[t["target"], number(t["value"], 3, " " + t["unit"]), f"<= {t['limit']} {t['unit']}", "ok" if t["ok"] else "**over**"] for t in found]
+        rows = [
+            [
+                t["target"],
+                number(t["value"], 3, " " + t["unit"]),
+                f"<= {t['limit']} {t['unit']}",
+                "ok" if t["ok"] else "**over**",
+            ]
+            for t in found
+        ]
         lines += _table(["target", "measured (median)", "limit", ""], rows) + [""]
     for name in ("imports", "mlp", "cnn", "data", "checkpoint", "compile", "cli", "epoch"):
         result = results.get(name)

@@ -11,7 +11,7 @@ min-max shows their spread.
 from __future__ import annotations
 
 import statistics
-from typing import Iterable
+from collections.abc import Iterable
 
 # Issue (performance) targets.
 TARGETS = {
@@ -33,7 +33,9 @@ def stats(values: Iterable[float | None]) -> dict | None:
 
 
 def paired(numerators: list[float | None], denominators: list[float | None], op) -> dict | None:
-    return stats(op(a, b) if a is not None and b is not None and b > 0 else None for a, b in zip(numerators, denominators))
+    return stats(
+        op(a, b) if a is not None and b is not None and b > 0 else None for a, b in zip(numerators, denominators)
+    )
 
 
 def _fit(run: dict, index: int) -> float | None:
@@ -126,7 +128,9 @@ def targets(results: dict, summary: dict) -> list[dict]:
     found = []
 
     def add(what: str, value: float | None, limit: float, unit: str = "") -> None:
-        found.append({"target": what, "value": value, "limit": limit, "unit": unit, "ok": value is not None and value <= limit})
+        found.append(
+            {"target": what, "value": value, "limit": limit, "unit": unit, "ok": value is not None and value <= limit}
+        )
 
     for case in ("mlp", "cnn"):
         rows = summary.get(case, {}).get("rows", {})
@@ -134,19 +138,36 @@ def targets(results: dict, summary: dict) -> list[dict]:
             row = rows.get(label)
             if row is None:
                 continue
-            add(f"{case}: {label} fit time / hand loop", (row["ratio"] or {}).get("median"), TARGETS[case]["ratio"], "x")
+            add(
+                f"{case}: {label} fit time / hand loop", (row["ratio"] or {}).get("median"), TARGETS[case]["ratio"], "x"
+            )
             add(f"{case}: {label} peak RSS / hand loop", row["rss_ratio"], TARGETS["rss_ratio"], "x")
         cli = rows.get("expresso CLI")
         if cli is not None:
-            add(f"{case}: `expresso train` to first step, beyond import torch", (cli["first_step_over_torch_s"] or {}).get("median"), TARGETS["first_step_over_torch_s"], "s")
+            add(
+                f"{case}: `expresso train` to first step, beyond import torch",
+                (cli["first_step_over_torch_s"] or {}).get("median"),
+                TARGETS["first_step_over_torch_s"],
+                "s",
+            )
     imports = summary.get("imports")
     if imports and "target" in results.get("imports", {}):
         name, limit = results["imports"]["target"]
-        add(f"{name}: added to import torch (in-process)", (imports["rows"].get(name, {}).get("added_s") or {}).get("median"), limit, "s")
+        add(
+            f"{name}: added to import torch (in-process)",
+            (imports["rows"].get(name, {}).get("added_s") or {}).get("median"),
+            limit,
+            "s",
+        )
     checkpoint = summary.get("checkpoint")
     if checkpoint:
         for variant in ("save_atomic", "BackgroundWriter submit+wait"):
             row = checkpoint["rows"].get(variant)
             if row:
-                add(f"checkpoint: {variant} / torch.save", (row["ratio"] or {}).get("median"), results["checkpoint"]["target"], "x")
+                add(
+                    f"checkpoint: {variant} / torch.save",
+                    (row["ratio"] or {}).get("median"),
+                    results["checkpoint"]["target"],
+                    "x",
+                )
     return found

@@ -24,14 +24,21 @@ from pathlib import Path
 from . import launch
 from .cases import PROBE_FILE, Case
 
-PEER_MODULES = {"lightning-defaults": "lightning", "lightning-minimal": "lightning", "ignite": "ignite", "accelerate": "accelerate"}
+PEER_MODULES = {
+    "lightning-defaults": "lightning",
+    "lightning-minimal": "lightning",
+    "ignite": "ignite",
+    "accelerate": "accelerate",
+}
 INSTALL_HINT = "pip install -c constraints.txt -e '.[bench]'"
 
 
 @dataclass(frozen=True)
 class Variant:
     label: str  # the report's row name
-    framework: str  # import-torch, hand, expresso-cli, expresso-api, lightning-defaults, lightning-minimal, ignite, accelerate
+    framework: (
+        str  # import-torch, hand, expresso-cli, expresso-api, lightning-defaults, lightning-minimal, ignite, accelerate
+    )
     workers: int | None = None  # DataLoader num_workers; None: the framework's default
 
 
@@ -55,14 +62,27 @@ def missing(variant: Variant) -> str | None:
     return None
 
 
-def command(variant: Variant, case: Case, workdir: Path, epochs: int | None = None, fits: int | None = None) -> list[str]:
+def command(
+    variant: Variant, case: Case, workdir: Path, epochs: int | None = None, fits: int | None = None
+) -> list[str]:
     if variant.framework == "import-torch":
         return launch.python("-c", "import torch")
     if variant.framework == "expresso-cli":
         from .expresso_api import overrides
 
-        return launch.expresso_command("train", case.config, "--runs-root", str(workdir / "runs"), *overrides(case, variant.workers, epochs))
-    args = ["-m", "benchmarks.child", variant.framework, case.name, "--out", str(workdir / "result.json"), "--workdir", str(workdir)]
+        return launch.expresso_command(
+            "train", case.config, "--runs-root", str(workdir / "runs"), *overrides(case, variant.workers, epochs)
+        )
+    args = [
+        "-m",
+        "benchmarks.child",
+        variant.framework,
+        case.name,
+        "--out",
+        str(workdir / "result.json"),
+        "--workdir",
+        str(workdir),
+    ]
     if variant.workers is not None:
         args += ["--workers", str(variant.workers)]
     if epochs is not None:
@@ -112,7 +132,10 @@ def run_case(case: Case, variants: list[Variant], rounds: int, scratch: Path, wa
             runs[variant.label].append(result)
             shutil.rmtree(workdir, ignore_errors=True)  # checkpoints and run folders add up
             fit = f"{result['fits'][0]['seconds']:.3f} s fit" if result["fits"] else ""
-            _progress(f"{case.name}: round {index + 1}/{rounds} {variant.label:32} {result['wall_s']:6.2f} s process {fit}" + (" FAILED" if result["error"] else ""))
+            _progress(
+                f"{case.name}: round {index + 1}/{rounds} {variant.label:32} {result['wall_s']:6.2f} s process {fit}"
+                + (" FAILED" if result["error"] else "")
+            )
     return {
         "case": asdict(case),
         "rounds": rounds,

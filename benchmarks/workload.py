@@ -9,7 +9,8 @@ draws each epoch's permutation the way expresso's sampler does
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -72,4 +73,11 @@ def loaders(case: Case, num_workers: int = 0) -> tuple[DataLoader, DataLoader, E
 
 def fit_result(seconds: float, first_step_at: float | None, val_acc: float, steps: int, **extra: Any) -> dict:
     """What one fit reports, whichever framework ran it (``first_step_at`` is wall-clock time.time())."""
-    return {"seconds": seconds, "first_step_at": first_step_at, "val_acc": val_acc, "steps": steps, "threads": torch.get_num_threads(), **extra}
+    return {
+        "seconds": seconds,
+        "first_step_at": first_step_at,
+        "val_acc": val_acc,
+        "steps": steps,
+        "threads": torch.get_num_threads(),
+        **extra,
+    }

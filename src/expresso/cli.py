@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 EXIT_BAD_INPUT = 2
 
@@ -21,7 +21,12 @@ EXIT_BAD_INPUT = 2
 def _build_parser() -> argparse.ArgumentParser:
     # --debug works before or after the command; SUPPRESS keeps the subcommand from resetting it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks (train: also autograd anomaly detection)")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show full tracebacks (train: also autograd anomaly detection)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="expresso",
@@ -41,7 +46,9 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     config.add_argument("config", metavar="CONFIG", help="a .yaml, .yml, .json or .py config file")
-    config.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides: key.sub=value, +new.key=value, ~key")
+    config.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="overrides: key.sub=value, +new.key=value, ~key"
+    )
     config.add_argument("--json", action="store_true", help="print JSON instead of YAML (integer keys become strings)")
     config.add_argument(
         "--check",
@@ -60,7 +67,9 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     graph.add_argument("config", metavar="CONFIG", help="a .yaml, .yml, .json or .py config file")
-    graph.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides: key.sub=value, +new.key=value, ~key")
+    graph.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="overrides: key.sub=value, +new.key=value, ~key"
+    )
     graph.add_argument("--output", metavar="FILE", help="also draw the graph to FILE.svg or FILE.png")
     graph.set_defaults(handler=_lazy("graph", "graph"))
 
@@ -70,26 +79,40 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="experiment name (default: the config's name)")
     train.add_argument("--runs-root", help="where run folders go (default: ./runs)")
     train.add_argument(
-        "--dev-run", type=_dev_run, metavar="N",
+        "--dev-run",
+        type=_dev_run,
+        metavar="N",
         help="N batches (an integer) or a fraction 0<N<1 of each split's batches, one epoch, run folder under a scratch root",
     )
     train.add_argument("--offline", action="store_true", help="hosted trackers stay offline")
     train.add_argument("--run-id", help="a fixed run folder name (a job id), so a restarted job finds its run again")
-    train.add_argument("--resume-if-exists", action="store_true", help="if the --run-id folder holds an unfinished run, resume it")
-    train.add_argument("--force", action="store_true", help="if the --run-id folder holds a run, move it aside and start over")
+    train.add_argument(
+        "--resume-if-exists", action="store_true", help="if the --run-id folder holds an unfinished run, resume it"
+    )
+    train.add_argument(
+        "--force", action="store_true", help="if the --run-id folder holds a run, move it aside and start over"
+    )
     train.set_defaults(handler=_lazy("train", "train"))
 
-    resume = commands.add_parser("resume", parents=[common], help="continue a run where it stopped (KEY=VALUE: with these settings from there on)")
+    resume = commands.add_parser(
+        "resume",
+        parents=[common],
+        help="continue a run where it stopped (KEY=VALUE: with these settings from there on)",
+    )
     resume.add_argument("run_dir", metavar="RUN_DIR")
     resume.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=20")
     resume.add_argument("--checkpoint", help="a checkpoint file (default: the run's last.ckpt)")
     resume.set_defaults(handler=_lazy("resume", "resume"))
 
-    evaluate = commands.add_parser("eval", parents=[common], help="evaluate a run's checkpoint; writes eval-<split>.json")
+    evaluate = commands.add_parser(
+        "eval", parents=[common], help="evaluate a run's checkpoint; writes eval-<split>.json"
+    )
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--checkpoint", default="best", help="best, last or a path (default: best)")
     evaluate.add_argument(
-        "--split", choices=("train", "val", "test"), default="test",
+        "--split",
+        choices=("train", "val", "test"),
+        default="test",
         help="the split to evaluate (default: test); every split alike: models in evaluation mode, data in order, nothing updated",
     )
     evaluate.set_defaults(handler=_lazy("evaluate", "evaluate"))
@@ -98,13 +121,20 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("--checkpoint", default="best", help="best, last or a path (default: best)")
     predict.add_argument(
-        "--input", help="raw inputs, one sample per row, as .npy, .csv or .pt; the training dataset's prepare_inputs(raw) turns them into what "
+        "--input",
+        help="raw inputs, one sample per row, as .npy, .csv or .pt; the training dataset's prepare_inputs(raw) turns them into what "
         "the model reads (default: predict the dataset's --split)",
     )
-    predict.add_argument("--inputs-prepared", action="store_true", help="the --input file already holds what the model reads: no prepare_inputs")
+    predict.add_argument(
+        "--inputs-prepared",
+        action="store_true",
+        help="the --input file already holds what the model reads: no prepare_inputs",
+    )
     predict.add_argument("--split", choices=("train", "val", "test"), default="test")
     predict.add_argument("--output", help=".csv or .npy (default: RUN_DIR/predictions-<input>.csv)")
-    predict.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="extra arguments for the config's `predict` hook")
+    predict.add_argument(
+        "extra", nargs="*", metavar="KEY=VALUE", help="extra arguments for the config's `predict` hook"
+    )
     predict.set_defaults(handler=_lazy("evaluate", "predict"))
 
     export = commands.add_parser(
@@ -118,12 +148,20 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     export.add_argument("run_dir", metavar="RUN_DIR")
-    export.add_argument("--checkpoint", default="best", help="best, last or a path (default: best; last when there is no best)")
-    export.add_argument("--format", choices=("safetensors",), default="safetensors", help="file format (default: safetensors)")
-    export.add_argument("--output", metavar="PATH", help="the file to write (default: RUN_DIR/export/<checkpoint name>.safetensors)")
+    export.add_argument(
+        "--checkpoint", default="best", help="best, last or a path (default: best; last when there is no best)"
+    )
+    export.add_argument(
+        "--format", choices=("safetensors",), default="safetensors", help="file format (default: safetensors)"
+    )
+    export.add_argument(
+        "--output", metavar="PATH", help="the file to write (default: RUN_DIR/export/<checkpoint name>.safetensors)"
+    )
     export.set_defaults(handler=_lazy("export", "export"))
 
-    runs = commands.add_parser("runs", parents=[common], help="table of runs: status, epochs, best metric, differing settings")
+    runs = commands.add_parser(
+        "runs", parents=[common], help="table of runs: status, epochs, best metric, differing settings"
+    )
     runs.add_argument("root", nargs="?", metavar="ROOT", help="folder of runs (default: ./runs)")
     runs.set_defaults(handler=_lazy("runs", "runs"))
     return parser
@@ -139,7 +177,9 @@ def _dev_run(text: str) -> int | float:
         except ValueError:
             value = 0
     if not (isinstance(value, int) and value >= 1 or isinstance(value, float) and 0 < value < 1):
-        raise argparse.ArgumentTypeError(f"expected a number of batches (an integer >= 1) or a fraction of them (0 < f < 1), received {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number of batches (an integer >= 1) or a fraction of them (0 < f < 1), received {text!r}"
+        )
     return value
 
 
@@ -179,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     # KEY=VALUE items after a flag (`config C --json a=1`) are still overrides.
     spill = "extra" if hasattr(args, "extra") else "overrides"
-    if rest and hasattr(args, spill) and all(not item.startswith("-") or item.startswith("--") and "=" in item for item in rest):
+    if (
+        rest
+        and hasattr(args, spill)
+        and all(not item.startswith("-") or item.startswith("--") and "=" in item for item in rest)
+    ):
         getattr(args, spill).extend(rest)
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -54,8 +54,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -63,7 +64,18 @@ FORMAT = "expresso-weights"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "WeightsError", "Written", "checkpoint_weights", "export_checkpoint", "load_weights", "model_names", "read_metadata", "save_weights"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "WeightsError",
+    "Written",
+    "checkpoint_weights",
+    "export_checkpoint",
+    "load_weights",
+    "model_names",
+    "read_metadata",
+    "save_weights",
+]
 
 
 class WeightsError(ValueError):
@@ -80,7 +92,9 @@ class Written(NamedTuple):
 
 
 # -- writing ---------------------------------------------------------------------------------------------
-def save_weights(models: Mapping[str, Any], path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> Written:
+def save_weights(
+    models: Mapping[str, Any], path: str | os.PathLike, metadata: Mapping[str, Any] | None = None
+) -> Written:
     """Write ``models`` ({name: nn.Module or state_dict}) to ``path`` atomically.
 
     ``metadata`` adds string entries (values are converted with ``str``) to
@@ -93,7 +107,9 @@ def save_weights(models: Mapping[str, Any], path: str | os.PathLike, metadata: M
     names = [str(name) for name in models]
     tensors = flatten(models)
     entries = {str(key): str(value) for key, value in (metadata or {}).items()}
-    entries.update(format=FORMAT, format_version=str(FORMAT_VERSION), expresso_version=__version__, models=json.dumps(names))
+    entries.update(
+        format=FORMAT, format_version=str(FORMAT_VERSION), expresso_version=__version__, models=json.dumps(names)
+    )
     _write_atomic(tensors, entries, path)
     return Written(path, tensors, names, entries)
 
@@ -113,12 +129,16 @@ def flatten(models: Mapping[str, Any]) -> dict[str, torch.Tensor]:
             if not isinstance(value, torch.Tensor):
                 raise WeightsError(f"{full}: cannot be stored as safetensors: a {type(value).__name__}, not a tensor")
             if value.layout != torch.strided:
-                raise WeightsError(f"{full}: cannot be stored as safetensors: a {value.layout} tensor (dense tensors only)")
+                raise WeightsError(
+                    f"{full}: cannot be stored as safetensors: a {value.layout} tensor (dense tensors only)"
+                )
             tensor = value.detach().to("cpu").contiguous()
             storage = tensor.untyped_storage()
             if storage.nbytes() > 0:
                 identity = (str(tensor.device), storage.data_ptr())
-                if identity in seen:  # tied weights, or views of one buffer: safetensors wants each name on its own storage
+                if (
+                    identity in seen
+                ):  # tied weights, or views of one buffer: safetensors wants each name on its own storage
                     tensor = tensor.clone()
                     identity = (str(tensor.device), tensor.untyped_storage().data_ptr())
                 seen.add(identity)
@@ -145,7 +165,9 @@ def _write_atomic(tensors: dict[str, torch.Tensor], metadata: dict[str, str], pa
     write_atomic(save(tensors, metadata=metadata), path)
 
 
-def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, *, experiment: str | None = None) -> Written:
+def export_checkpoint(
+    checkpoint: str | os.PathLike, output: str | os.PathLike, *, experiment: str | None = None
+) -> Written:
     """Every model of an expresso checkpoint (read with ``weights_only=True``) to one safetensors file at ``output``.
 
     ``experiment`` defaults to the name in the checkpoint's config. Raises
@@ -156,19 +178,32 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
     return save_weights(models, output, metadata)
 
 
-def checkpoint_weights(checkpoint: str | os.PathLike, *, experiment: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def checkpoint_weights(
+    checkpoint: str | os.PathLike, *, experiment: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """A checkpoint's ``{model name: state_dict}`` and the metadata an export of it records (its name, loop position, experiment)."""
     from .engine.checkpoint_io import CheckpointError, load_checkpoint
 
     checkpoint = Path(checkpoint)
     payload = load_checkpoint(checkpoint, map_location="cpu")
     models = payload.get("models")
-    if not isinstance(models, Mapping) or not models or not all(isinstance(state, Mapping) for state in models.values()):
-        found = "an empty 'models'" if isinstance(models, Mapping) and not models else f"'models' is {type(models).__name__}"
+    if (
+        not isinstance(models, Mapping)
+        or not models
+        or not all(isinstance(state, Mapping) for state in models.values())
+    ):
+        found = (
+            "an empty 'models'"
+            if isinstance(models, Mapping) and not models
+            else f"'models' is {type(models).__name__}"
+        )
         raise CheckpointError(f"{checkpoint}: holds no model weights ({found})")
     loop = payload.get("loop") if isinstance(payload.get("loop"), Mapping) else {}
     config = payload.get("config") if isinstance(payload.get("config"), Mapping) else {}
-    metadata = {"experiment": experiment if experiment is not None else str(config.get("name", "")), "checkpoint": checkpoint.name}
+    metadata = {
+        "experiment": experiment if experiment is not None else str(config.get("name", "")),
+        "checkpoint": checkpoint.name,
+    }
     metadata.update({key: str(loop[key]) for key in ("epoch", "step", "batch_index") if key in loop})
     return dict(models), metadata
 
@@ -229,10 +264,14 @@ def load_weights(path: str | os.PathLike, models: Any, *, strict: bool = True) -
     elif isinstance(models, Mapping) and all(isinstance(model, torch.nn.Module) for model in models.values()):
         targets = dict(models)
     else:
-        raise WeightsError(f"load_weights: expected an nn.Module or a dict of name -> nn.Module, received {type(models).__name__}")
+        raise WeightsError(
+            f"load_weights: expected an nn.Module or a dict of name -> nn.Module, received {type(models).__name__}"
+        )
     absent = [name for name in targets if name not in names]
     if absent:
-        raise WeightsError(f"{path}: no weights for model(s) {', '.join(map(repr, absent))}; the file has {', '.join(map(repr, names))}")
+        raise WeightsError(
+            f"{path}: no weights for model(s) {', '.join(map(repr, absent))}; the file has {', '.join(map(repr, names))}"
+        )
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as exc:

@@ -17,7 +17,9 @@ class Adversarial(nn.Module):
     def __init__(self, target: str = "real"):
         super().__init__()
         if target not in ("real", "fake"):
-            raise ValueError(f"Invalid value for argument `target`. Received: target={target!r}; expected 'real' or 'fake'")
+            raise ValueError(
+                f"Invalid value for argument `target`. Received: target={target!r}; expected 'real' or 'fake'"
+            )
         self.value = 1.0 if target == "real" else 0.0
 
     def forward(self, logits: Tensor) -> Tensor:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -46,7 +47,9 @@ class Piecewise(LRScheduler):
 
 def _checked(values: Mapping[Any, Any]) -> dict[int, float]:
     if not isinstance(values, Mapping):
-        raise ValueError(f"Piecewise `values` must map epochs to learning rates, e.g. {{0: 1.0e-3, 40: 1.0e-4}}. Received: values={values!r}")
+        raise ValueError(
+            f"Piecewise `values` must map epochs to learning rates, e.g. {{0: 1.0e-3, 40: 1.0e-4}}. Received: values={values!r}"
+        )
     table: dict[int, float] = {}
     for key, value in values.items():
         epoch = _epoch(key)

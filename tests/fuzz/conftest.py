@@ -23,9 +23,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
-
 from fuzz_support import EXAMPLE_CONFIGS, PROFILE_ENV, isolated, quiet_main
+from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "fuzz-ci",
@@ -58,7 +57,9 @@ def trained_run(tmp_path_factory) -> Path:
     """One real run folder (digits MLP, one batch of each split), trained in-process once per session."""
     runs_root = tmp_path_factory.mktemp("fuzz-runs")
     with isolated():
-        code, _, err = quiet_main(["train", EXAMPLE_CONFIGS / "experiments" / "digits_mlp.yaml", "--dev-run", "1", "--runs-root", runs_root])
+        code, _, err = quiet_main(
+            ["train", EXAMPLE_CONFIGS / "experiments" / "digits_mlp.yaml", "--dev-run", "1", "--runs-root", runs_root]
+        )
     assert code == 0, err
     (run_dir,) = runs_root.glob("*/*")
     assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (run_dir / "checkpoints" / "best.ckpt").is_file()

@@ -15,10 +15,9 @@ import argparse
 import functools
 import shutil
 
+from fuzz_support import EXAMPLE_CONFIGS, TRICKY_STRINGS, assert_clean_failure, isolated, quiet_main
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
-
-from fuzz_support import EXAMPLE_CONFIGS, TRICKY_STRINGS, assert_clean_failure, isolated, quiet_main
 
 
 @functools.cache
@@ -39,10 +38,46 @@ OPTIONS = sorted({option for options in commands().values() for option in option
 # Placeholders replaced in each example's folder.
 TOO_LONG = "x" * 300 + ".yaml"  # longer than a file name may be (ENAMETOOLONG)
 POSITIONALS = ["CONFIG", "RUN", "MISSING", "FOLDER", "TEXTFILE", "CONFIG", "RUN", "RUN/config.yaml", TOO_LONG]
-OPTION_VALUES = ["1", "0", "-1", "2", "abc", "best", "last", "val", "test", "train", "safetensors", "out.csv", "out.npy", "out.png",
-                 "out.svg", "out.txt", "x.npy", "x.csv", "x.pt", "RUN/checkpoints/last.ckpt", "MISSING", "FOLDER", "TEXTFILE", ""]
-OVERRIDES = ["trainer.max_epochs=1", "trainer.max_epochs=0", "optimizer.lr=1e-3", "+task.x=1", "~metrics", "nokey=1", "scale=2",
-             "a", "=", "~", "+", "x=${"]
+OPTION_VALUES = [
+    "1",
+    "0",
+    "-1",
+    "2",
+    "abc",
+    "best",
+    "last",
+    "val",
+    "test",
+    "train",
+    "safetensors",
+    "out.csv",
+    "out.npy",
+    "out.png",
+    "out.svg",
+    "out.txt",
+    "x.npy",
+    "x.csv",
+    "x.pt",
+    "RUN/checkpoints/last.ckpt",
+    "MISSING",
+    "FOLDER",
+    "TEXTFILE",
+    "",
+]
+OVERRIDES = [
+    "trainer.max_epochs=1",
+    "trainer.max_epochs=0",
+    "optimizer.lr=1e-3",
+    "+task.x=1",
+    "~metrics",
+    "nokey=1",
+    "scale=2",
+    "a",
+    "=",
+    "~",
+    "+",
+    "x=${",
+]
 
 tokens = st.one_of(
     st.sampled_from(POSITIONALS),
@@ -75,8 +110,11 @@ def test_random_command_lines_exit_0_or_2(trained_run, argv):
         (folder / "dir").mkdir()
         (folder / "notes.txt").write_text("not a config ${\n[1, 2\n")
         places = {
-            "CONFIG": str(folder / "configs" / "experiments" / "digits_mlp.yaml"), "RUN": str(folder / "run"),
-            "MISSING": str(folder / "missing"), "FOLDER": str(folder / "dir"), "TEXTFILE": str(folder / "notes.txt"),
+            "CONFIG": str(folder / "configs" / "experiments" / "digits_mlp.yaml"),
+            "RUN": str(folder / "run"),
+            "MISSING": str(folder / "missing"),
+            "FOLDER": str(folder / "dir"),
+            "TEXTFILE": str(folder / "notes.txt"),
         }
         argv = [_place(token, places) for token in argv]
         if argv[:1] == ["train"]:

@@ -21,10 +21,9 @@ import shutil
 from pathlib import Path
 
 import torch
+from fuzz_support import assert_clean_failure, at_most, isolated, quiet_main, trees
 from hypothesis import example, given
 from hypothesis import strategies as st
-
-from fuzz_support import assert_clean_failure, at_most, isolated, quiet_main, trees
 
 RESUMABLE = "interrupted"  # the copied run's status: what a run that is resumed says
 
@@ -50,7 +49,13 @@ byte_damages = st.one_of(
 SECTIONS = ["models", "optimizers", "loop", "callbacks", "rng", "config", "stages", "metrics", "train_metrics"]
 foreign_files = st.tuples(
     st.just("torch"),
-    st.one_of(trees, st.builds(lambda t: {"format": "expresso-checkpoint", "version": 1, **t}, st.dictionaries(st.sampled_from(SECTIONS), trees))),
+    st.one_of(
+        trees,
+        st.builds(
+            lambda t: {"format": "expresso-checkpoint", "version": 1, **t},
+            st.dictionaries(st.sampled_from(SECTIONS), trees),
+        ),
+    ),
 )
 
 
@@ -76,7 +81,13 @@ COMMANDS = {
 
 
 # The checkpoint each command reads before it does anything (resume reads best.ckpt again at the end, eval falls back to last).
-FIRST_READ = {"eval": "best.ckpt", "eval-last": "last.ckpt", "resume": "last.ckpt", "resume-more": "last.ckpt", "predict": "best.ckpt"}
+FIRST_READ = {
+    "eval": "best.ckpt",
+    "eval-last": "last.ckpt",
+    "resume": "last.ckpt",
+    "resume-more": "last.ckpt",
+    "predict": "best.ckpt",
+}
 
 
 def files_in(folder: Path) -> dict[str, bytes]:
@@ -106,8 +117,14 @@ def test_resume_without_manifest_keeps_going_with_a_sound_best_checkpoint(traine
 
 
 @at_most(2000)
-@given(which=st.sampled_from([("last.ckpt",), ("best.ckpt",), ("last.ckpt", "best.ckpt")]), how=foreign_files, command=st.sampled_from(sorted(COMMANDS)))
-@example(which=("last.ckpt", "best.ckpt"), how=("torch", {"format": "expresso-checkpoint", "version": 1}), command="eval")
+@given(
+    which=st.sampled_from([("last.ckpt",), ("best.ckpt",), ("last.ckpt", "best.ckpt")]),
+    how=foreign_files,
+    command=st.sampled_from(sorted(COMMANDS)),
+)
+@example(
+    which=("last.ckpt", "best.ckpt"), how=("torch", {"format": "expresso-checkpoint", "version": 1}), command="eval"
+)
 def test_foreign_torch_files_as_checkpoints_exit_2(trained_run, which, how, command):
     """A well-formed torch file that is not this run's checkpoint (no manifest to catch it: a folder from before manifests)."""
     run_damaged(trained_run, which, how, "removed", command)
@@ -132,17 +149,24 @@ def run_damaged(trained_run: Path, which: tuple, how: tuple, manifest: str, comm
             # a resume whose checkpoint loads may find nothing to train before it reads any other file
             assert any(name in err for name in which) or command == "resume" and ": nothing to train: " in err, err
             after = files_in(run)
-            claims = [name for name in set(after) - set(before) if name.startswith(("eval-", "predictions-", "export/"))]
+            claims = [
+                name for name in set(after) - set(before) if name.startswith(("eval-", "predictions-", "export/"))
+            ]
             assert claims == [], f"a failed command wrote {claims}"
             assert json.loads((run / "run.json").read_text())["status"] != "completed"
-            if FIRST_READ[command] in which and FIRST_READ[command] in err:  # refused before anything ran: nothing new at all
+            if (
+                FIRST_READ[command] in which and FIRST_READ[command] in err
+            ):  # refused before anything ran: nothing new at all
                 assert sorted(set(after) - set(before)) == [], "a failed command left new files"
                 for name in ("checkpoints/last.ckpt", "checkpoints/best.ckpt"):
                     assert after.get(name) == before.get(name), f"a failed command replaced {name}"
 
 
 @at_most(2000)
-@given(content=st.one_of(st.binary(max_size=512), trees.map(lambda t: json.dumps(t).encode())), command=st.sampled_from(sorted(COMMANDS)))
+@given(
+    content=st.one_of(st.binary(max_size=512), trees.map(lambda t: json.dumps(t).encode())),
+    command=st.sampled_from(sorted(COMMANDS)),
+)
 @example(content=b'{"files": {"last.ckpt": 3}, "recent": [7]}', command="eval")
 def test_garbled_manifest_exits_0_or_2(trained_run, content, command):
     """Only the manifest is damaged (the checkpoints are sound): a clean result or a clean refusal."""
@@ -168,4 +192,7 @@ def test_an_optimizer_state_key_with_a_flipped_bit_is_refused_naming_the_key(tra
         code, out, err = quiet_main(["resume", run, "trainer.max_epochs=2", "trainer.limit_epochs=2"])
         assert code == 2, err
         assert str(run / "checkpoints" / "last.ckpt") in err
-        assert "optimizer 'optimizer': the state of parameter 0 has keys ['exp_avg', 'exp_avg_sp', 'step'], AdamW keeps ['exp_avg', 'exp_avg_sq', 'step']" in err
+        assert (
+            "optimizer 'optimizer': the state of parameter 0 has keys ['exp_avg', 'exp_avg_sp', 'step'], AdamW keeps ['exp_avg', 'exp_avg_sq', 'step']"
+            in err
+        )

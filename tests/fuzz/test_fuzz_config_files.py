@@ -18,13 +18,22 @@ import shutil
 from pathlib import Path
 
 import yaml
+from fuzz_support import (
+    EXAMPLE_CONFIGS,
+    YAML_FRAGMENTS,
+    config_trees,
+    isolated,
+    keys,
+    scalars,
+    trees,
+    write_tree,
+    yaml_text,
+)
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from expresso import load_config
 from expresso.config import ConfigError
-
-from fuzz_support import EXAMPLE_CONFIGS, YAML_FRAGMENTS, config_trees, isolated, keys, scalars, trees, write_tree, yaml_text
 
 # (file suffix, how the tree is written)
 FORMATS = [(".yaml", "yaml-block"), (".yaml", "yaml-flow"), (".json", "json"), (".py", "python")]
@@ -49,9 +58,16 @@ def load_or_config_error(path: Path):
 
 
 @given(tree=config_trees, other=config_trees, fmt=formats, other_fmt=formats)
-@example(tree={"class": "torch.optim.AdamW"}, other={}, fmt=FORMATS[0], other_fmt=FORMATS[0])  # was: IndexError in check
+@example(
+    tree={"class": "torch.optim.AdamW"}, other={}, fmt=FORMATS[0], other_fmt=FORMATS[0]
+)  # was: IndexError in check
 # was: KeyValidationError from OmegaConf (5 and "5" merged into one mapping)
-@example(tree={"extends": "other.json", "task": {5: "a", "b": "${name}"}}, other={"task": {"5": "b"}}, fmt=FORMATS[0], other_fmt=FORMATS[2])
+@example(
+    tree={"extends": "other.json", "task": {5: "a", "b": "${name}"}},
+    other={"task": {"5": "b"}},
+    fmt=FORMATS[0],
+    other_fmt=FORMATS[2],
+)
 # was: printed as '\x85' in single quotes, which YAML reads back as a space
 @example(tree={"name": "\x85", "task": {"a": "b\u2028"}}, other={}, fmt=FORMATS[2], other_fmt=FORMATS[0])
 def test_random_config_trees_load_or_raise_config_error(tree, other, fmt, other_fmt):
@@ -63,7 +79,10 @@ def test_random_config_trees_load_or_raise_config_error(tree, other, fmt, other_
         load_or_config_error(main)
 
 
-@given(content=st.one_of(yaml_text, st.binary(max_size=200).map(lambda b: b.decode("latin-1"))), suffix=st.sampled_from([".yaml", ".yml", ".json"]))
+@given(
+    content=st.one_of(yaml_text, st.binary(max_size=200).map(lambda b: b.decode("latin-1"))),
+    suffix=st.sampled_from([".yaml", ".yml", ".json"]),
+)
 @example(content="task: " + "[" * 2000 + "]" * 2000, suffix=".yaml")
 @example(content='{"task": ' + "[" * 3000 + "]" * 3000 + "}", suffix=".json")
 @example(content="a: &x [*x]", suffix=".yaml")
@@ -85,7 +104,10 @@ def test_random_bytes_as_a_config_file(data, suffix):
         load_or_config_error(main)
 
 
-@given(fragment=st.sampled_from(YAML_FRAGMENTS) | yaml_text, key=st.sampled_from(["task", "trainer", "model", "name", "graph", "bogus"]))
+@given(
+    fragment=st.sampled_from(YAML_FRAGMENTS) | yaml_text,
+    key=st.sampled_from(["task", "trainer", "model", "name", "graph", "bogus"]),
+)
 def test_yaml_fragments_as_values(fragment, key):
     with isolated() as folder:
         main = folder / "main.yaml"
@@ -138,12 +160,19 @@ def example_trees(name: str) -> tuple[dict, dict]:
     return yaml.safe_load(path.read_text()), load_config(path).to_dict()
 
 
-@given(name=st.sampled_from(EXPERIMENTS), resolved=st.booleans(), suffix=st.sampled_from([".yaml", ".json"]), data=st.data())
+@given(
+    name=st.sampled_from(EXPERIMENTS),
+    resolved=st.booleans(),
+    suffix=st.sampled_from([".yaml", ".json"]),
+    data=st.data(),
+)
 def test_mutated_examples_load_or_raise_config_error(project_copy, name, resolved, suffix, data):
     tree = data.draw(mutations(example_trees(name)[resolved]), label="mutated")
     with isolated() as folder:
         # Inside a configs/ folder, so the experiment's relative references resolve as in the example.
         shutil.copytree(project_copy / "configs", folder / "configs")
         path = folder / "configs" / "experiments" / f"fuzzed{suffix}"
-        path.write_text(json.dumps(tree) if suffix == ".json" else yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
+        path.write_text(
+            json.dumps(tree) if suffix == ".json" else yaml.safe_dump(tree, sort_keys=False), encoding="utf-8"
+        )
         load_or_config_error(path)

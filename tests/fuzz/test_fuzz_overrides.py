@@ -12,26 +12,89 @@ from __future__ import annotations
 import shutil
 
 import yaml
+from fuzz_support import TRICKY_STRINGS, YAML_FRAGMENTS, assert_clean_failure, isolated, quiet_main, trees, yaml_text
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fuzz_support import TRICKY_STRINGS, YAML_FRAGMENTS, assert_clean_failure, isolated, quiet_main, trees, yaml_text
-
 KEY_PARTS = [
-    "trainer", "max_epochs", "seed", "device", "devices", "optimizer", "lr", "class", "model", "hidden", "0", "1", "2", "-1",
-    "99", "metrics", "acc", "average", "callbacks", "loggers", "task", "num_classes", "name", "scheduler", "T_max", "dataset",
-    "dataloader", "num_workers", "extends", "graph", "pipelines", "stages", "models", "encoder", "losses", "inputs",
-    "optimizers", "_args_", "_partial_", "init_from", "predict", "step", "", " ", "[0]", "a b", "${x}", "²", "٣", "0" * 25,
-    "é", "\x00", "=", "~", "+",
+    "trainer",
+    "max_epochs",
+    "seed",
+    "device",
+    "devices",
+    "optimizer",
+    "lr",
+    "class",
+    "model",
+    "hidden",
+    "0",
+    "1",
+    "2",
+    "-1",
+    "99",
+    "metrics",
+    "acc",
+    "average",
+    "callbacks",
+    "loggers",
+    "task",
+    "num_classes",
+    "name",
+    "scheduler",
+    "T_max",
+    "dataset",
+    "dataloader",
+    "num_workers",
+    "extends",
+    "graph",
+    "pipelines",
+    "stages",
+    "models",
+    "encoder",
+    "losses",
+    "inputs",
+    "optimizers",
+    "_args_",
+    "_partial_",
+    "init_from",
+    "predict",
+    "step",
+    "",
+    " ",
+    "[0]",
+    "a b",
+    "${x}",
+    "²",
+    "٣",
+    "0" * 25,
+    "é",
+    "\x00",
+    "=",
+    "~",
+    "+",
 ]
 key_parts = st.one_of(st.sampled_from(KEY_PARTS), st.text(max_size=6))
-keys = st.one_of(st.lists(key_parts, min_size=1, max_size=4).map(".".join), st.sampled_from([".".join(["a"] * 40), "task." * 20 + "x"]))
+keys = st.one_of(
+    st.lists(key_parts, min_size=1, max_size=4).map(".".join),
+    st.sampled_from([".".join(["a"] * 40), "task." * 20 + "x"]),
+)
 values = st.one_of(
     st.sampled_from(YAML_FRAGMENTS + TRICKY_STRINGS),
     yaml_text,
     trees.map(lambda tree: yaml.safe_dump(tree, default_flow_style=True, width=10_000).strip()),
-    st.sampled_from(["models/cnn.json", "../models/mlp.yaml", "models/gru.py", "missing.yaml", "experiments/digits_mlp.yaml",
-                     "CONFIG", "tasks/digits_parity.yaml", "/dev/null.yaml", ".yaml"]),
+    st.sampled_from(
+        [
+            "models/cnn.json",
+            "../models/mlp.yaml",
+            "models/gru.py",
+            "missing.yaml",
+            "experiments/digits_mlp.yaml",
+            "CONFIG",
+            "tasks/digits_parity.yaml",
+            "/dev/null.yaml",
+            ".yaml",
+        ]
+    ),
 )
 structured = st.builds(
     lambda prefix, key, sep, value: f"{prefix}{key}{sep}{value}",
@@ -40,7 +103,9 @@ structured = st.builds(
     st.sampled_from(["=", "=", "", "==", " = ", ":", "=~"]),
     values,
 )
-overrides = st.lists(st.one_of(structured, st.text(alphabet=list(".=~+[]'\"{}:,-_ab01 $\\\n#!&*é"), max_size=20)), max_size=4)
+overrides = st.lists(
+    st.one_of(structured, st.text(alphabet=list(".=~+[]'\"{}:,-_ab01 $\\\n#!&*é"), max_size=20)), max_size=4
+)
 EXPERIMENTS = ["digits_mlp.yaml", "digits_ae_classifier.yaml"]
 
 

@@ -11,10 +11,9 @@ import shutil
 import socket
 
 import yaml
+from fuzz_support import assert_clean_failure, at_most, config_trees, isolated, quiet_main, trees, yaml_text
 from hypothesis import example, given
 from hypothesis import strategies as st
-
-from fuzz_support import assert_clean_failure, at_most, config_trees, isolated, quiet_main, trees, yaml_text
 
 COMMANDS = {
     "eval": ["eval", "{run}"],
@@ -50,12 +49,17 @@ def test_damaged_run_config_exits_0_or_2(trained_run, content, command):
 
 
 @at_most(3000)
-@given(content=st.one_of(st.binary(max_size=300), trees.map(lambda tree: json.dumps(tree).encode())), command=st.sampled_from(sorted(COMMANDS)))
+@given(
+    content=st.one_of(st.binary(max_size=300), trees.map(lambda tree: json.dumps(tree).encode())),
+    command=st.sampled_from(sorted(COMMANDS)),
+)
 @example(content=b"", command="eval")
 @example(content=b"[]", command="runs")
 @example(content=b'{"name": null}', command="runs")
 @example(content=b'{"status": null, "run_id": 7}', command="runs")
-@example(content=json.dumps({"status": "running", "host": socket.gethostname(), "pid": 10**30}).encode(), command="runs")
+@example(
+    content=json.dumps({"status": "running", "host": socket.gethostname(), "pid": 10**30}).encode(), command="runs"
+)
 @example(content=b'{"status": "failed", "error": "KeyError"}', command="runs")
 @example(content=b'{"status": "failed", "error": {"type": ["KeyError"], "message": 5}}', command="runs")
 @example(content=b'{"project_root": 5}', command="resume")

@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 import yaml
 
-
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "digits"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -68,7 +67,11 @@ EXPERIMENTS = {
 def start(args: list, cwd: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "expresso", *map(str, args)],
-        cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -155,6 +158,10 @@ def tiny_run(trained, lr: float) -> Path:
     """The run of tiny.yaml under the shared root whose config has this learning rate."""
     for name in ("base", "lr-variant"):
         assert trained["results"][name].returncode == 0, trained["results"][name].stderr
-    found = [run_dir for run_dir in run_dirs(trained["roots"] / "table", "tiny") if read_config(run_dir)["optimizer"]["lr"] == lr]
+    found = [
+        run_dir
+        for run_dir in run_dirs(trained["roots"] / "table", "tiny")
+        if read_config(run_dir)["optimizer"]["lr"] == lr
+    ]
     assert len(found) == 1, found
     return found[0]

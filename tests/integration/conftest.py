@@ -15,8 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-from cli_runs import EXAMPLE_EXPERIMENTS, EXAMPLES, GRAPH_EXAMPLES, EXPERIMENTS, FIXTURES, FROZEN_CLOCK, FROZEN_TIME, only_run_dir, read_record, tiny_run, together
+from cli_runs import (
+    EXAMPLE_EXPERIMENTS,
+    EXAMPLES,
+    EXPERIMENTS,
+    FIXTURES,
+    FROZEN_CLOCK,
+    FROZEN_TIME,
+    GRAPH_EXAMPLES,
+    only_run_dir,
+    read_record,
+    tiny_run,
+    together,
+)
 
 
 @pytest.fixture(scope="session")
@@ -40,16 +51,34 @@ def trained(project, tmp_path_factory) -> dict:
         "EXPRESSO_TEST_FROZEN_TIME": str(FROZEN_TIME),
     }
     commands = {
-        experiment: (["train", EXAMPLES / "configs" / "experiments" / experiment, "--dev-run", "2", "--runs-root", roots / "examples"], None)
+        experiment: (
+            [
+                "train",
+                EXAMPLES / "configs" / "experiments" / experiment,
+                "--dev-run",
+                "2",
+                "--runs-root",
+                roots / "examples",
+            ],
+            None,
+        )
         for experiment in [*EXAMPLE_EXPERIMENTS, *GRAPH_EXAMPLES]
     }
-    commands.update({
-        "base": (["train", tiny, "--runs-root", roots / "table"], frozen),
-        "lr-variant": (["train", tiny, "optimizer.lr=0.01", "--runs-root", roots / "table"], frozen),
-        "hooked": (["train", "configs/experiments/hooked.yaml", "--dev-run", "1", "--runs-root", roots / "hooked"], None),
-        # 40 training batches of 32, 9 of validation and test: a tenth is 4 of training, and one (at least) of the others.
-        "dev-fraction": (["train", tiny, "trainer.batch_size=32", "--dev-run", "0.1", "--runs-root", roots / "fraction"], None),
-    })
+    commands.update(
+        {
+            "base": (["train", tiny, "--runs-root", roots / "table"], frozen),
+            "lr-variant": (["train", tiny, "optimizer.lr=0.01", "--runs-root", roots / "table"], frozen),
+            "hooked": (
+                ["train", "configs/experiments/hooked.yaml", "--dev-run", "1", "--runs-root", roots / "hooked"],
+                None,
+            ),
+            # 40 training batches of 32, 9 of validation and test: a tenth is 4 of training, and one (at least) of the others.
+            "dev-fraction": (
+                ["train", tiny, "trainer.batch_size=32", "--dev-run", "0.1", "--runs-root", roots / "fraction"],
+                None,
+            ),
+        }
+    )
     results = together(commands, cwd=project)
     return {"results": results, "roots": roots, "commands": {name: args for name, (args, _) in commands.items()}}
 
@@ -99,11 +128,17 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
     from sklearn.datasets import load_digits
 
     folder = tmp_path_factory.mktemp("predict")
-    raw = load_digits().data[digits_test_split.indices]  # the test images as scikit-learn stores them: 64 values 0-16 a row
+    raw = load_digits().data[
+        digits_test_split.indices
+    ]  # the test images as scikit-learn stores them: 64 values 0-16 a row
     np.save(folder / "x.npy", raw[:5])  # the first 5 test images
     header = ",".join(f"pixel_{i}" for i in range(64))
-    np.savetxt(folder / "x.csv", raw[5:8], delimiter=",", header=header, comments="", fmt="%d")  # the next 3, under a header row
-    np.save(folder / "scaled.npy", digits_test_split.inputs.reshape(len(digits_test_split), -1).numpy()[:4])  # the model's form
+    np.savetxt(
+        folder / "x.csv", raw[5:8], delimiter=",", header=header, comments="", fmt="%d"
+    )  # the next 3, under a header row
+    np.save(
+        folder / "scaled.npy", digits_test_split.inputs.reshape(len(digits_test_split), -1).numpy()[:4]
+    )  # the model's form
     wrapped = "fixtures/datasets.py:WrappedDigits"
     transformed = with_dataset(base, folder / "transformed-run", {"class": wrapped, "transform": True})
     plain = with_dataset(base, folder / "plain-run", {"class": wrapped})
@@ -128,9 +163,16 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
         "predict-extra-no-hook": ["predict", base, "--output", paths["nohook.csv"], "scale=2.5"],
         "predict-hook": ["predict", hooked, "--output", paths["hook.csv"], "scale=2.5", "shift=3"],
         "predict-transformed": ["predict", transformed, "--input", folder / "x.npy", "--output", paths["refused.csv"]],
-        "predict-transformed-prepared": ["predict", transformed, "--input", folder / "scaled.npy", "--inputs-prepared", "--output", paths["prepared.csv"]],
+        "predict-transformed-prepared": [
+            "predict",
+            transformed,
+            "--input",
+            folder / "scaled.npy",
+            "--inputs-prepared",
+            "--output",
+            paths["prepared.csv"],
+        ],
         "predict-plain": ["predict", plain, "--input", folder / "scaled.npy", "--output", paths["plain.csv"]],
     }
     results = together({name: (args, None) for name, args in commands.items()}, cwd=folder)
     return {"results": results, "paths": paths}
-

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_runs import load, only_run_dir, read_config, read_history, together
 from sklearn.metrics import accuracy_score
 
-from cli_runs import load, only_run_dir, read_config, read_history, together
 from expresso.data import Digits
 
 THRESHOLD = 0.87  # val/acc of the 3 epochs: 0.744, 0.848, 0.896
@@ -97,7 +97,10 @@ def runs(tmp_path_factory) -> dict:
     for relative, text in USER_CODE.items():
         (project / relative).parent.mkdir(parents=True, exist_ok=True)
         (project / relative).write_text(textwrap.dedent(text))
-    commands = {name: (["train", f"configs/{name}.yaml", "--runs-root", project / "runs"], None) for name in ("callables", "pair")}
+    commands = {
+        name: (["train", f"configs/{name}.yaml", "--runs-root", project / "runs"], None)
+        for name in ("callables", "pair")
+    }
     return {"results": together(commands, cwd=project), "root": project / "runs"}
 
 
@@ -112,7 +115,9 @@ def test_function_and_module_metrics_report_the_accuracy_over_the_whole_validati
     result = runs["results"]["callables"]
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(runs["root"], "callables")
-    assert "target" not in read_config(run_dir)["metrics"]["acc"]  # the task's target is not accuracy()'s target argument
+    assert (
+        "target" not in read_config(run_dir)["metrics"]["acc"]
+    )  # the task's target is not accuracy()'s target argument
     last = [row for row in read_history(run_dir) if row["val/acc"]][-1]
     logits, labels = validation_logits(run_dir)
     expected = accuracy_score(labels.numpy(), logits.argmax(dim=1).numpy())

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from cli_runs import one_line_error, only_run_dir, read_config, read_history, together
+
 from expresso.cli import main
 
 TINY = "configs/experiments/tiny.yaml"  # the digits MLP, 2 epochs of 10 batches of 128
@@ -28,7 +28,9 @@ def checked(project, tmp_path_factory) -> dict:
         "monitor": ["train", TINY, "trainer.monitor=val/accuracy"],
         "plateau": ["train", TINY, "trainer.monitor=val/acc", "trainer.mode=max", "trainer.max_epochs=3", PLATEAU],
     }
-    results = together({name: ([*args, "--runs-root", roots / name], None) for name, args in commands.items()}, cwd=project)
+    results = together(
+        {name: ([*args, "--runs-root", roots / name], None) for name, args in commands.items()}, cwd=project
+    )
     return {"results": results, "roots": roots}
 
 
@@ -55,14 +57,19 @@ def test_train_on_cuda_without_cuda_is_refused_at_check_without_a_run_folder(pro
     ("command", "device", "absent"),
     [(["config", "--check"], "mps", HAS_MPS), (["graph"], "mps", HAS_MPS), (["config", "--check"], "cuda", HAS_CUDA)],
 )
-def test_config_check_and_graph_refuse_a_device_this_machine_lacks(project, monkeypatch, capsys, command, device, absent):
+def test_config_check_and_graph_refuse_a_device_this_machine_lacks(
+    project, monkeypatch, capsys, command, device, absent
+):
     if absent:
         pytest.skip(f"this machine has {device}")
     monkeypatch.chdir(project)
     assert main([command[0], TINY, *command[1:], f"trainer.device={device}"]) == 2
     out, err = capsys.readouterr()
     name = {"mps": "MPS device (Apple silicon)", "cuda": "CUDA device"}[device]
-    assert (out, err) == ("", f"expresso: error: command line: trainer.device: received {device!r}, but this machine has no {name}; use auto or cpu\n")
+    assert (out, err) == (
+        "",
+        f"expresso: error: command line: trainer.device: received {device!r}, but this machine has no {name}; use auto or cpu\n",
+    )
 
 
 def test_reduce_on_plateau_follows_trainer_mode_and_the_record_says_so(checked):
@@ -71,11 +78,16 @@ def test_reduce_on_plateau_follows_trainer_mode_and_the_record_says_so(checked):
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(checked["roots"] / "plateau", "tiny")
     assert read_config(run_dir)["scheduler"] == {
-        "class": "torch.optim.lr_scheduler.ReduceLROnPlateau", "patience": 0, "factor": 0.5, "mode": "max",
+        "class": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+        "patience": 0,
+        "factor": 0.5,
+        "mode": "max",
     }
     rows = [row for row in read_history(run_dir) if row["val/acc"]]
     accuracy, rates = [float(row["val/acc"]) for row in rows], [float(row["lr"]) for row in rows]
-    assert len(rows) == 3 and accuracy[1] > accuracy[0]  # the improving epoch this test is about; epoch 3's rate shows the step
+    assert (
+        len(rows) == 3 and accuracy[1] > accuracy[0]
+    )  # the improving epoch this test is about; epoch 3's rate shows the step
     expected, best, rate = [], float("-inf"), 3.0e-3
     for value in accuracy:  # torch's rule for mode max, threshold 1e-4 relative, patience 0
         expected.append(rate)

@@ -41,50 +41,89 @@ EXP = "configs/exp.yaml"
 
 BAD_INPUTS = {
     "missing config file": BadInput(
-        {EXP: GOOD}, ["configs/exp.yml"], "configs/exp.yml", None, ("config file not found; did you mean 'configs/exp.yaml'?",)
+        {EXP: GOOD},
+        ["configs/exp.yml"],
+        "configs/exp.yml",
+        None,
+        ("config file not found; did you mean 'configs/exp.yaml'?",),
     ),
     "config path is a folder": BadInput({EXP: GOOD}, ["configs"], "configs", None, ("is a folder, not a config file",)),
     "unsupported file extension": BadInput(
-        {"configs/exp.toml": "a = 1\n"}, ["configs/exp.toml"], "configs/exp.toml", None,
+        {"configs/exp.toml": "a = 1\n"},
+        ["configs/exp.toml"],
+        "configs/exp.toml",
+        None,
         ("unsupported config file type '.toml'; expected one of .yaml, .yml, .json, .py",),
     ),
     "missing referenced file": BadInput(
-        {"configs/models/mlp.yaml": "class: a.MLP\n", EXP: "model: models/mpl.yaml\n"}, [EXP], EXP, "model",
+        {"configs/models/mlp.yaml": "class: a.MLP\n", EXP: "model: models/mpl.yaml\n"},
+        [EXP],
+        EXP,
+        "model",
         ("file reference 'models/mpl.yaml' not found", "did you mean 'configs/models/mlp.yaml'?"),
     ),
     "extends cycle": BadInput(
-        {"configs/a.yaml": "extends: b.yaml\n", "configs/b.yaml": "extends: a.yaml\n"}, ["configs/a.yaml"], "configs/b.yaml",
-        None, ("reference cycle: configs/a.yaml -> configs/b.yaml -> configs/a.yaml",),
+        {"configs/a.yaml": "extends: b.yaml\n", "configs/b.yaml": "extends: a.yaml\n"},
+        ["configs/a.yaml"],
+        "configs/b.yaml",
+        None,
+        ("reference cycle: configs/a.yaml -> configs/b.yaml -> configs/a.yaml",),
     ),
     "misspelt top-level key": BadInput(
-        {EXP: "modle: {class: a.Net}\n"}, [EXP], EXP, "modle", ("unknown top-level key; did you mean 'model' or 'models'?",)
+        {EXP: "modle: {class: a.Net}\n"},
+        [EXP],
+        EXP,
+        "modle",
+        ("unknown top-level key; did you mean 'model' or 'models'?",),
     ),
     "misspelt trainer key": BadInput(
-        {EXP: "trainer: {max_epoch: 3}\n"}, [EXP], EXP, "trainer.max_epoch",
+        {EXP: "trainer: {max_epoch: 3}\n"},
+        [EXP],
+        EXP,
+        "trainer.max_epoch",
         ("unknown trainer setting; did you mean 'max_epochs'?",),
     ),
     "misspelt class path": BadInput(
-        {EXP: "optimizer: {class: torch.optim.AdamX}\n"}, [EXP, "--check"], EXP, "optimizer.class",
+        {EXP: "optimizer: {class: torch.optim.AdamX}\n"},
+        [EXP, "--check"],
+        EXP,
+        "optimizer.class",
         ("cannot import 'torch.optim.AdamX'", "did you mean ", "torch.optim.AdamW"),
     ),
     "misspelt module path": BadInput(
-        {EXP: "optimizer: {class: torch.optm.AdamW}\n"}, [EXP, "--check"], EXP, "optimizer.class",
+        {EXP: "optimizer: {class: torch.optm.AdamW}\n"},
+        [EXP, "--check"],
+        EXP,
+        "optimizer.class",
         ("'torch' has no attribute 'optm'; did you mean torch.optim.AdamW?",),
     ),
     "unknown keyword argument": BadInput(
-        {EXP: "optimizer: {class: torch.optim.AdamW, weight_decy: 0.1}\n"}, [EXP, "--check"], EXP, "optimizer.weight_decy",
+        {EXP: "optimizer: {class: torch.optim.AdamW, weight_decy: 0.1}\n"},
+        [EXP, "--check"],
+        EXP,
+        "optimizer.weight_decy",
         ("unknown argument of torch.optim.AdamW", "did you mean 'weight_decay'?"),
     ),
     "missing required argument": BadInput(
-        {EXP: "model: {class: torch.nn.Linear, in_features: 3}\n"}, [EXP, "--check"], EXP, "model",
+        {EXP: "model: {class: torch.nn.Linear, in_features: 3}\n"},
+        [EXP, "--check"],
+        EXP,
+        "model",
         ("missing required argument 'out_features' of torch.nn.Linear; set model.out_features",),
     ),
     "wrong type against a signature": BadInput(
-        {EXP: "model: {class: torch.nn.Linear, in_features: three, out_features: 2}\n"}, [EXP, "--check"], EXP,
-        "model.in_features", ("received 'three' (str), expected an integer",),
+        {EXP: "model: {class: torch.nn.Linear, in_features: three, out_features: 2}\n"},
+        [EXP, "--check"],
+        EXP,
+        "model.in_features",
+        ("received 'three' (str), expected an integer",),
     ),
     "wrong type of a setting": BadInput(
-        {EXP: "trainer: {max_epochs: ten}\n"}, [EXP], EXP, "trainer.max_epochs", ("received 'ten' (str), expected an integer",)
+        {EXP: "trainer: {max_epochs: ten}\n"},
+        [EXP],
+        EXP,
+        "trainer.max_epochs",
+        ("received 'ten' (str), expected an integer",),
     ),
     "out-of-range value": BadInput(
         {EXP: "trainer: {max_epochs: 0}\n"}, [EXP], EXP, "trainer.max_epochs", ("received 0, expected a value >= 1",)
@@ -96,60 +135,101 @@ BAD_INPUTS = {
         {EXP: "model:\n  class: a.Net\n hidden: 3\n"}, [EXP], EXP, None, ("invalid YAML at line 3, column 2: ",)
     ),
     "duplicate YAML key": BadInput(
-        {EXP: "trainer: {seed: 1}\nmodel: {class: a.Net}\ntrainer: {seed: 2}\n"}, [EXP], EXP, None,
+        {EXP: "trainer: {seed: 1}\nmodel: {class: a.Net}\ntrainer: {seed: 2}\n"},
+        [EXP],
+        EXP,
+        None,
         ("invalid YAML at line 3, column 1: duplicate key 'trainer'",),
     ),
     "bad JSON": BadInput(
-        {"configs/exp.json": '{"trainer": {"seed": 1},\n "model": }\n'}, ["configs/exp.json"], "configs/exp.json", None,
+        {"configs/exp.json": '{"trainer": {"seed": 1},\n "model": }\n'},
+        ["configs/exp.json"],
+        "configs/exp.json",
+        None,
         ("invalid JSON at line 2, column 11: Expecting value",),
     ),
     "Python config without config": BadInput(
-        {"configs/exp.py": "cfg = {}\n"}, ["configs/exp.py"], "configs/exp.py", None,
+        {"configs/exp.py": "cfg = {}\n"},
+        ["configs/exp.py"],
+        "configs/exp.py",
+        None,
         ("a Python config must define a dict named `config`",),
     ),
     "Python config that raises": BadInput(
-        {"configs/exp.py": "config = {'trainer': {'seed': 1 / 0}}\n"}, ["configs/exp.py"], "configs/exp.py", None,
+        {"configs/exp.py": "config = {'trainer': {'seed': 1 / 0}}\n"},
+        ["configs/exp.py"],
+        "configs/exp.py",
+        None,
         ("running the file raised ZeroDivisionError: division by zero",),
     ),
     "problem inside a referenced file": BadInput(
-        {"configs/models/mlp.yaml": "hidden: 3\n", EXP: "model: models/mlp.yaml\n"}, [EXP], "configs/models/mlp.yaml",
-        "model", ("missing 'class'",),
+        {"configs/models/mlp.yaml": "hidden: 3\n", EXP: "model: models/mlp.yaml\n"},
+        [EXP],
+        "configs/models/mlp.yaml",
+        "model",
+        ("missing 'class'",),
     ),
     "interpolation to a missing key": BadInput(
-        {EXP: "task: {num_classes: 3}\nmodel: {class: a.Net, out: '${task.num_clases}'}\n"}, [EXP], EXP, "model.out",
+        {EXP: "task: {num_classes: 3}\nmodel: {class: a.Net, out: '${task.num_clases}'}\n"},
+        [EXP],
+        EXP,
+        "model.out",
         ("refers to 'task.num_clases', which is not in the config; did you mean 'task.num_classes'?",),
     ),
     "missing environment variable": BadInput(
         {EXP: f"task: {{root: '${{env:{UNSET_ENV}}}'}}\n"}, [EXP], EXP, "task.root", (f"'{UNSET_ENV}'",)
     ),
     "override of an unknown key": BadInput(
-        {EXP: GOOD}, [EXP, "trainer.max_epocs=3"], "command line", "trainer.max_epocs",
+        {EXP: GOOD},
+        [EXP, "trainer.max_epocs=3"],
+        "command line",
+        "trainer.max_epocs",
         ("unknown trainer setting; did you mean 'max_epochs'?",),
     ),
     "malformed override": BadInput(
-        {EXP: GOOD}, [EXP, "trainer.seed"], "command line", "trainer.seed",
+        {EXP: GOOD},
+        [EXP, "trainer.seed"],
+        "command line",
+        "trainer.seed",
         ("override 'trainer.seed' has no '='; write key.sub=value, +key=value or ~key",),
     ),
     "unparsable override value": BadInput(
         {EXP: GOOD}, [EXP, "callbacks=[0,1"], "command line", "callbacks", ("cannot read the value '[0,1' as YAML",)
     ),
     "override out of range": BadInput(
-        {EXP: GOOD}, [EXP, "trainer.batch_size=0"], "command line", "trainer.batch_size", ("received 0, expected a value >= 1",)
+        {EXP: GOOD},
+        [EXP, "trainer.batch_size=0"],
+        "command line",
+        "trainer.batch_size",
+        ("received 0, expected a value >= 1",),
     ),
     "override naming a missing file": BadInput(
-        {EXP: GOOD, "configs/models/cnn.yaml": "class: a.CNN\n"}, [EXP, "model=models/cnm.yaml"], "command line", "model",
+        {EXP: GOOD, "configs/models/cnn.yaml": "class: a.CNN\n"},
+        [EXP, "model=models/cnm.yaml"],
+        "command line",
+        "model",
         ("file reference 'models/cnm.yaml' not found", "did you mean 'configs/models/cnn.yaml'?"),
     ),
     "component that is not a mapping": BadInput(
-        {EXP: "loss: torch.nn.CrossEntropyLoss\n"}, [EXP], EXP, "loss",
+        {EXP: "loss: torch.nn.CrossEntropyLoss\n"},
+        [EXP],
+        EXP,
+        "loss",
         ("received 'torch.nn.CrossEntropyLoss' (str), expected a mapping with a 'class' key (or a file reference)",),
     ),
     "device list (multi-device training does not exist yet)": BadInput(
-        {EXP: GOOD}, [EXP, "trainer.devices=[0,1]"], "command line", "trainer.devices",
+        {EXP: GOOD},
+        [EXP, "trainer.devices=[0,1]"],
+        "command line",
+        "trainer.devices",
         ("received [0, 1] (list), expected null: multi-device training is not supported yet; trainer.device picks",),
     ),
     "plus on a key that exists": BadInput(
-        {EXP: GOOD}, [EXP, "+trainer.seed=3"], "command line", "trainer.seed", ("trainer.seed exists: write trainer.seed=... to replace it",)
+        {EXP: GOOD},
+        [EXP, "+trainer.seed=3"],
+        "command line",
+        "trainer.seed",
+        ("trainer.seed exists: write trainer.seed=... to replace it",),
     ),
     "misspelt logger": BadInput(
         {EXP: "loggers: [csvv]\n"}, [EXP], EXP, "loggers.0", ("unknown logger 'csvv'", "did you mean 'csv'?")
@@ -369,7 +449,9 @@ def test_expresso_help_imports_neither_torch_nor_omegaconf(tmp_path):
     assert result.stdout.splitlines()[-1] == "imported: []"
 
 
-def test_every_command_fixes_mkl_and_openmp_thread_counts_before_torch_loads_unless_the_user_set_them(write, in_tmp, monkeypatch):
+def test_every_command_fixes_mkl_and_openmp_thread_counts_before_torch_loads_unless_the_user_set_them(
+    write, in_tmp, monkeypatch
+):
     # The tests above show no command imports torch before main() runs, so these reach MKL and OpenMP when they load.
     write({EXP: GOOD})
     monkeypatch.delenv("OMP_DYNAMIC", raising=False)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_runs import checkpoint_model, one_line_error, printed_metrics, read_history, read_record, table
 from torch.nn import functional as F
 
-from cli_runs import checkpoint_model, one_line_error, printed_metrics, read_history, read_record, table
 
 # -- expresso eval -----------------------------------------------------------------------------------------
 def test_eval_of_the_best_checkpoint_gives_the_test_metrics_the_training_reported(trained, base, on_base):
@@ -91,18 +91,25 @@ def test_predict_writes_one_row_per_test_sample_predicting_the_argmax(base, on_b
 
 def same_predictions(rows: np.ndarray, split_rows: np.ndarray) -> bool:
     """Equal predicted classes, and outputs equal up to the float error of another batch size."""
-    return np.array_equal(rows[:, 0], split_rows[:, 0]) and np.allclose(rows[:, 1:], split_rows[:, 1:], rtol=1e-6, atol=1e-6)
+    return np.array_equal(rows[:, 0], split_rows[:, 0]) and np.allclose(
+        rows[:, 1:], split_rows[:, 1:], rtol=1e-6, atol=1e-6
+    )
 
 
 def test_predict_on_raw_rows_in_an_npy_file_predicts_what_the_dataset_does_for_those_images(base, on_base):
     result = on_base["results"]["predict-npy"]
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"written: {base / 'predictions-x.csv'} (5 predictions, inputs prepared by Digits.prepare_inputs)\n"
+    assert (
+        result.stdout
+        == f"written: {base / 'predictions-x.csv'} (5 predictions, inputs prepared by Digits.prepare_inputs)\n"
+    )
     header, rows = read_csv_columns(base / "predictions-x.csv")
     _, split_rows = read_csv_columns(base / "predictions-test.csv")
     assert header[0] == "prediction"
     assert rows.shape == (5, 11)
-    assert same_predictions(rows, split_rows[:5])  # load_digits().data rows, scaled by Digits.prepare_inputs as the dataset scales them
+    assert same_predictions(
+        rows, split_rows[:5]
+    )  # load_digits().data rows, scaled by Digits.prepare_inputs as the dataset scales them
 
 
 def test_predict_on_raw_rows_in_a_csv_file_with_a_header_row_writes_the_npy_output_asked_for(base, on_base):
@@ -128,7 +135,10 @@ def test_predict_refuses_raw_inputs_for_a_dataset_that_transforms_its_samples_wi
 def test_predict_with_inputs_prepared_feeds_the_file_to_the_model_as_given(base, on_base):
     result = on_base["results"]["predict-transformed-prepared"]
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"written: {on_base['paths']['prepared.csv']} (4 predictions, inputs used as given: --inputs-prepared)\n"
+    assert (
+        result.stdout
+        == f"written: {on_base['paths']['prepared.csv']} (4 predictions, inputs used as given: --inputs-prepared)\n"
+    )
     _, rows = read_csv_columns(on_base["paths"]["prepared.csv"])
     _, split_rows = read_csv_columns(base / "predictions-test.csv")
     assert same_predictions(rows, split_rows[:4])  # scaled.npy holds the test images as the dataset's samples hold them
@@ -137,7 +147,10 @@ def test_predict_with_inputs_prepared_feeds_the_file_to_the_model_as_given(base,
 def test_predict_for_a_dataset_without_prepare_inputs_or_transform_says_the_inputs_were_used_as_given(base, on_base):
     result = on_base["results"]["predict-plain"]
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"written: {on_base['paths']['plain.csv']} (4 predictions, inputs used as given: WrappedDigits defines no prepare_inputs)\n"
+    assert (
+        result.stdout
+        == f"written: {on_base['paths']['plain.csv']} (4 predictions, inputs used as given: WrappedDigits defines no prepare_inputs)\n"
+    )
     _, rows = read_csv_columns(on_base["paths"]["plain.csv"])
     _, split_rows = read_csv_columns(base / "predictions-test.csv")
     assert same_predictions(rows, split_rows[:4])
@@ -157,5 +170,3 @@ def test_predict_extra_arguments_reach_the_configs_predict_hook(on_base, digits_
     assert rows.shape == (len(digits_test_split), 3)
     assert set(rows[:, 1]) == {2.5} and set(rows[:, 2]) == {3.0}
     assert set(rows[:, 0]) <= set(range(10))
-
-

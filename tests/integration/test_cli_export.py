@@ -14,9 +14,8 @@ import shutil
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from cli_runs import EXAMPLES, REPO, load, one_line_error, only_run_dir, together
+from safetensors.torch import load_file
 
 from expresso.export import load_weights, read_metadata
 
@@ -29,7 +28,10 @@ def runs(tmp_path_factory) -> dict:
     results = together(
         {
             "mlp": (["train", EXPERIMENTS / "digits_mlp.yaml", "--dev-run", "2", "--runs-root", root], None),
-            "graph": (["train", EXPERIMENTS / "digits_ae_classifier.yaml", "--dev-run", "1", "--runs-root", root], None),
+            "graph": (
+                ["train", EXPERIMENTS / "digits_ae_classifier.yaml", "--dev-run", "1", "--runs-root", root],
+                None,
+            ),
         },
         cwd=REPO,
     )
@@ -56,7 +58,16 @@ def exported(runs, tmp_path_factory) -> dict:
     refused = ["--output", paths["refused"]]
     commands = {
         "mlp": ["export", runs["mlp"]],
-        "mlp-last": ["export", runs["mlp"], "--checkpoint", "last", "--format", "safetensors", "--output", paths["last"]],
+        "mlp-last": [
+            "export",
+            runs["mlp"],
+            "--checkpoint",
+            "last",
+            "--format",
+            "safetensors",
+            "--output",
+            paths["last"],
+        ],
         "graph": ["export", runs["graph"]],
         "onnx": ["export", runs["mlp"], "--format", "onnx", *refused],
         "damaged-best": ["export", damaged_run],
@@ -77,7 +88,9 @@ def fresh_trainer(run_dir):
     return build_trainer(config, None, training=False)
 
 
-def test_export_writes_the_best_checkpoints_weights_and_they_load_back_into_a_model_built_from_the_config(runs, exported):
+def test_export_writes_the_best_checkpoints_weights_and_they_load_back_into_a_model_built_from_the_config(
+    runs, exported
+):
     run_dir, result = runs["mlp"], exported["results"]["mlp"]
     assert result.returncode == 0, result.stderr
     path = run_dir / "export" / "best.safetensors"
@@ -98,7 +111,9 @@ def test_export_writes_the_best_checkpoints_weights_and_they_load_back_into_a_mo
 
     exported_trainer = fresh_trainer(run_dir)
     model = exported_trainer.graph.models["model"]
-    assert not all(torch.equal(model.state_dict()[key], value) for key, value in weights.items())  # the load has work to do
+    assert not all(
+        torch.equal(model.state_dict()[key], value) for key, value in weights.items()
+    )  # the load has work to do
     load_weights(path, model)
     assert model.state_dict().keys() == weights.keys()
     assert all(torch.equal(model.state_dict()[key], value) for key, value in weights.items())
@@ -155,9 +170,18 @@ def test_bad_input_exits_2_with_one_line_naming_the_file_and_writes_nothing(expo
     results, paths = exported["results"], exported["paths"]
     damaged = paths["damaged_run"] / "checkpoints" / "best.ckpt"
     assert one_line_error(results["damaged-best"]).startswith(f"expresso: error: {damaged}: ")
-    assert one_line_error(results["random-path"]).startswith(f"expresso: error: {paths['random.ckpt']}: not a readable checkpoint")
-    assert one_line_error(results["missing"]) == f"expresso: error: {paths['folder'] / 'no-such.ckpt'}: checkpoint not found"
+    assert one_line_error(results["random-path"]).startswith(
+        f"expresso: error: {paths['random.ckpt']}: not a readable checkpoint"
+    )
+    assert (
+        one_line_error(results["missing"])
+        == f"expresso: error: {paths['folder'] / 'no-such.ckpt'}: checkpoint not found"
+    )
     assert one_line_error(results["not-a-run"]).startswith(f"expresso: error: {paths['folder']}: not a run folder")
     assert not (paths["damaged_run"] / "export").exists()
     assert not paths["refused"].parent.exists()
-    assert all(result.stdout == "" for name, result in results.items() if name in ("damaged-best", "random-path", "missing", "not-a-run"))
+    assert all(
+        result.stdout == ""
+        for name, result in results.items()
+        if name in ("damaged-best", "random-path", "missing", "not-a-run")
+    )

@@ -12,7 +12,6 @@ import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from cli_runs import REPO, one_line_error, together
 
 EXPERIMENTS = "examples/digits/configs/experiments"
@@ -56,9 +55,18 @@ def ran(tmp_path_factory) -> dict:
     }
     started = {name: (["graph", *args], None) for name, args in commands.items()}
     started["described without matplotlib"] = (["graph", f"{EXPERIMENTS}/digits_gan.yaml"], no_matplotlib)
-    started["drawn without matplotlib"] = (["graph", f"{EXPERIMENTS}/digits_gan.yaml", "--output", out / "blocked.svg"], no_matplotlib)
+    started["drawn without matplotlib"] = (
+        ["graph", f"{EXPERIMENTS}/digits_gan.yaml", "--output", out / "blocked.svg"],
+        no_matplotlib,
+    )
     results = together(started, cwd=REPO)
-    cycles = together({name: (["graph", "cycle.yaml", *output], None) for name, output in (("cycle", []), ("cycle drawn", ["--output", "g.svg"]))}, cwd=out / "cycle")
+    cycles = together(
+        {
+            name: (["graph", "cycle.yaml", *output], None)
+            for name, output in (("cycle", []), ("cycle drawn", ["--output", "g.svg"]))
+        },
+        cwd=out / "cycle",
+    )
     return {"results": {**results, **cycles}, "out": out}
 
 
@@ -83,15 +91,24 @@ def line(stdout: str, prefix: str) -> str:
 
 def test_autoencoder_classifier(ran):
     out = graph(ran, "ae")
-    assert line(out, "models: ") == "models: encoder (expresso.models.Dense), decoder (expresso.models.Dense), classifier (expresso.models.MLP)"
+    assert (
+        line(out, "models: ")
+        == "models: encoder (expresso.models.Dense), decoder (expresso.models.Dense), classifier (expresso.models.MLP)"
+    )
     assert nodes(out) == [
         "  encoder     x -> z",
         "  decoder     z -> x_hat",
         "  classifier  z -> y_hat",
     ]
     assert line(out, "losses: ") == "losses: reconstruction(x_hat, x) x1.0, classification(y_hat, y) x1.0"
-    assert line(out, "optimizers: ") == "optimizers: autoencoder (torch.optim.AdamW) over encoder, decoder; classifier (torch.optim.AdamW) over classifier"
-    assert line(out, "pipelines: ") == "pipelines: reconstruct [digits]: losses reconstruction; classify [digits]: losses classification, metrics acc"
+    assert (
+        line(out, "optimizers: ")
+        == "optimizers: autoencoder (torch.optim.AdamW) over encoder, decoder; classifier (torch.optim.AdamW) over classifier"
+    )
+    assert (
+        line(out, "pipelines: ")
+        == "pipelines: reconstruct [digits]: losses reconstruction; classify [digits]: losses classification, metrics acc"
+    )
     assert line(out, "stages: ") == (
         "stages: 1 pretrain (train reconstruct, 20 epochs); 2 probe (train classify, frozen encoder, 15 epochs); "
         "3 finetune (train classify, 15 epochs, early stopping val/classify/acc mode=max patience=5)"
@@ -107,8 +124,14 @@ def test_gan_nodes_in_data_order_with_the_detached_input(ran):
         "  judge_generated (discriminator)  x_fake, y -> d_generated",
     ]
     assert line(out, "losses: ") == "losses: real(d_real) x1.0, fake(d_fake) x1.0, fool(d_generated) x1.0"
-    assert line(out, "optimizers: ") == "optimizers: generator (torch.optim.Adam) over generator; discriminator (torch.optim.Adam) over discriminator"
-    assert line(out, "pipelines: ") == "pipelines: gan [dataset]: updates discriminator(real, fake -> discriminator), generator(fool -> generator)"
+    assert (
+        line(out, "optimizers: ")
+        == "optimizers: generator (torch.optim.Adam) over generator; discriminator (torch.optim.Adam) over discriminator"
+    )
+    assert (
+        line(out, "pipelines: ")
+        == "pipelines: gan [dataset]: updates discriminator(real, fake -> discriminator), generator(fool -> generator)"
+    )
     assert line(out, "stages: ") == "stages: 1 main (train gan, 40 epochs = trainer.max_epochs)"
 
 
@@ -117,7 +140,10 @@ def test_plain_config_is_the_one_node_graph_and_overrides_apply(ran):
     assert line(out, "models: ") == "models: model (expresso.models.MLP)"
     assert nodes(out) == ["  model  x -> y_hat"]
     assert line(out, "losses: ") == "losses: loss(y_hat, y) x1.0"
-    assert line(out, "optimizers: ") == "optimizers: optimizer (torch.optim.AdamW, scheduler torch.optim.lr_scheduler.CosineAnnealingLR) over model"
+    assert (
+        line(out, "optimizers: ")
+        == "optimizers: optimizer (torch.optim.AdamW, scheduler torch.optim.lr_scheduler.CosineAnnealingLR) over model"
+    )
     assert line(out, "pipelines: ") == "pipelines: main [dataset]: losses loss, metrics acc"
     assert line(out, "stages: ") == "stages: 1 main (train main, 3 epochs = trainer.max_epochs)"
 

@@ -15,7 +15,10 @@ class Net:
 
 
 def write_project(root, with_package: bool) -> None:
-    files = {"pyproject.toml": "[project]\nname = 'tune-lab'\n", NESTED: "model: {class: tune_lab.models.Net, hidden: 8}\n"}
+    files = {
+        "pyproject.toml": "[project]\nname = 'tune-lab'\n",
+        NESTED: "model: {class: tune_lab.models.Net, hidden: 8}\n",
+    }
     if with_package:
         files.update({"tune_lab/__init__.py": "", "tune_lab/models.py": MODELS})
     for relative, text in files.items():

@@ -13,7 +13,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from cli_runs import expresso, only_run_dir, read_record, start, table
 
 FAILING = """\
@@ -34,14 +33,26 @@ class PrintMetric(Callback):
 """
 # differ only in the middle: shortened, both would read "/data/shared/s...dised/train.npy"
 PATHS = [f"/data/shared/sets/{name}/preprocessed/standardised/train.npy" for name in ("digits", "letters")]
-WEIGHTS = [f"checkpoints/pretrained/encoder-epoch-{epoch:03d}.pt" for epoch in (1, 2)]  # shortened, both ends kept: still distinct
+WEIGHTS = [
+    f"checkpoints/pretrained/encoder-epoch-{epoch:03d}.pt" for epoch in (1, 2)
+]  # shortened, both ends kept: still distinct
 # the settings the hand-written runs change, in the order their configs list them; the table has columns for the first 5
-CHANGED = ["dataset.path", "model.weights", "optimizer.lr", "optimizer.weight_decay", "trainer.max_epochs", "trainer.batch_size", "trainer.seed"]
+CHANGED = [
+    "dataset.path",
+    "model.weights",
+    "optimizer.lr",
+    "optimizer.weight_decay",
+    "trainer.max_epochs",
+    "trainer.batch_size",
+    "trainer.seed",
+]
 
 
 def write_run(folder, name: str, config: dict, status: str = "completed") -> None:
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps({"name": name, "run_id": folder.name, "status": status, "summary": {"epochs": 1}}))
+    (folder / "run.json").write_text(
+        json.dumps({"name": name, "run_id": folder.name, "status": status, "summary": {"epochs": 1}})
+    )
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -56,7 +67,11 @@ def listed(project, tmp_path_factory):
     run_dir = only_run_dir(root, "fails")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     for i in range(2):  # "baseline" sorts before "fails": its config's key order is the columns' order
-        changed = {"name": "baseline", "dataset": {**config["dataset"], "path": PATHS[i]}, "model": {**config["model"], "weights": WEIGHTS[i]}}
+        changed = {
+            "name": "baseline",
+            "dataset": {**config["dataset"], "path": PATHS[i]},
+            "model": {**config["model"], "weights": WEIGHTS[i]},
+        }
         changed.update({key: value for key, value in config.items() if key not in changed})
         changed["optimizer"] = {**config["optimizer"], "lr": 0.1 * (i + 1), "weight_decay": 0.5 * i}
         changed["trainer"] = {**config["trainer"], "max_epochs": 3 + i, "batch_size": 16 * (i + 1), "seed": 10 + i}
@@ -73,7 +88,9 @@ def test_a_failed_run_records_the_error_type_and_message_in_run_json(listed):
 
 def test_a_failed_runs_traceback_goes_to_log_txt_and_once_to_the_console(listed):
     stderr, log = listed["failed"].stderr, (listed["run_dir"] / "log.txt").read_text()
-    assert stderr.count("Traceback (most recent call last):") == 1 and stderr.endswith("KeyError: 'val/accuracy'\n"), stderr
+    assert stderr.count("Traceback (most recent call last):") == 1 and stderr.endswith("KeyError: 'val/accuracy'\n"), (
+        stderr
+    )
     assert log.count("Traceback (most recent call last):") == 1 and log.endswith("KeyError: 'val/accuracy'\n"), log
     assert "print(state.metrics[self.key])" in log  # the user's line
     # the frames from the fit down to the user's line, as the console showed them below the command's own
@@ -100,7 +117,10 @@ def test_runs_shortens_long_values_in_the_middle_and_shows_in_full_those_that_wo
     rows = {row[1]: row for row in table(listed["runs"].stdout)[1:4]}
     column = {key: 5 + i for i, key in enumerate(CHANGED)}
     assert [rows[f"run-{i}"][column["dataset.path"]] for i in range(2)] == PATHS
-    assert [rows[f"run-{i}"][column["model.weights"]] for i in range(2)] == ["checkpoints/pr...er-epoch-001.pt", "checkpoints/pr...er-epoch-002.pt"]
+    assert [rows[f"run-{i}"][column["model.weights"]] for i in range(2)] == [
+        "checkpoints/pr...er-epoch-001.pt",
+        "checkpoints/pr...er-epoch-002.pt",
+    ]
 
 
 def test_a_closed_stdout_ends_any_command_quietly_with_status_141(project, tmp_path):

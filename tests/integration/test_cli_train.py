@@ -28,13 +28,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from cli_runs import (
     EXAMPLE_EXPERIMENTS,
-    checkpoint_model,
     EXAMPLES,
     FROZEN_TIME,
     STEPS_PER_EPOCH,
+    checkpoint_model,
     expresso,
     git_commit,
     load,
@@ -49,7 +48,9 @@ from cli_runs import (
     tiny_run,
     weights_equal,
 )
+
 from expresso import __version__ as EXPRESSO_VERSION
+
 
 # -- expresso train ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("experiment", list(EXAMPLE_EXPERIMENTS))
@@ -59,7 +60,13 @@ def test_train_dev_run_of_each_example_leaves_a_complete_run_folder(trained, exp
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(root, name)
     assert result.stdout.splitlines()[0] == f"run folder: {run_dir}"
-    assert {path.name for path in run_dir.iterdir()} >= {"config.yaml", "run.json", "metrics.csv", "log.txt", "checkpoints"}
+    assert {path.name for path in run_dir.iterdir()} >= {
+        "config.yaml",
+        "run.json",
+        "metrics.csv",
+        "log.txt",
+        "checkpoints",
+    }
 
     record = read_record(run_dir)
     assert record["status"] == "completed"
@@ -77,13 +84,26 @@ def test_train_dev_run_of_each_example_leaves_a_complete_run_folder(trained, exp
 
     config = read_config(run_dir)
     assert config["name"] == name
-    assert [config["trainer"][key] for key in ("max_epochs", "limit_epochs", "limit_batches")] == [1, 1, 2]  # what --dev-run 2 means
+    assert [config["trainer"][key] for key in ("max_epochs", "limit_epochs", "limit_batches")] == [
+        1,
+        1,
+        2,
+    ]  # what --dev-run 2 means
     history = read_history(run_dir)
     assert [(row["epoch"], row["step"]) for row in history] == [("1", "2")]  # epochs count from 1
     assert {"train/loss", "val/loss", "val/acc"} <= history[0].keys()
     epoch_lines = [line for line in (run_dir / "log.txt").read_text().splitlines() if line.startswith("epoch 1/1  ")]
     assert len(epoch_lines) == 1 and f"val/acc={float(history[0]['val/acc']):.4g}" in epoch_lines[0]
-    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 1, "batch_index": 0, "step": 2, "stage": 0, "stage_epoch": 1, "stage_stopped": False, "stops": {}, "stop_fit": False}
+    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {
+        "epoch": 1,
+        "batch_index": 0,
+        "step": 2,
+        "stage": 0,
+        "stage_epoch": 1,
+        "stage_stopped": False,
+        "stops": {},
+        "stop_fit": False,
+    }
 
 
 def test_config_yaml_of_a_run_reproduces_its_weights(trained, tmp_path):
@@ -109,7 +129,9 @@ def test_runs_started_in_the_same_second_get_distinct_folders(trained):
     assert folders[0] != folders[1]
     assert all(folder.name.startswith(f"{stamp}-") for folder in folders), folders
     assert [read_record(folder)["run_id"] for folder in folders] == [folder.name for folder in folders]
-    assert [trained["results"][name].stdout.splitlines()[0] for name in ("base", "lr-variant")] == [f"run folder: {f}" for f in folders]
+    assert [trained["results"][name].stdout.splitlines()[0] for name in ("base", "lr-variant")] == [
+        f"run folder: {f}" for f in folders
+    ]
 
 
 @pytest.mark.parametrize(
@@ -117,7 +139,9 @@ def test_runs_started_in_the_same_second_get_distinct_folders(trained):
     [("bad_key.yaml", "trainer.max_epoch: "), ("bad_class.yaml", "optimizer.class: ")],
     ids=["misspelt key", "unknown class"],
 )
-def test_bad_config_exits_2_with_one_line_naming_the_key_and_creates_no_run_folder(project, tmp_path, experiment, where):
+def test_bad_config_exits_2_with_one_line_naming_the_key_and_creates_no_run_folder(
+    project, tmp_path, experiment, where
+):
     config = f"configs/experiments/{experiment}"
     line = one_line_error(expresso("train", config, "--runs-root", tmp_path / "runs", cwd=project))
     assert line.startswith(f"expresso: error: {config}: {where}"), line
@@ -126,7 +150,9 @@ def test_bad_config_exits_2_with_one_line_naming_the_key_and_creates_no_run_fold
 
 
 def test_a_component_rejecting_its_arguments_exits_2_and_creates_no_run_folder(project, tmp_path):
-    result = expresso("train", "configs/experiments/bad_dataset_argument.yaml", "--runs-root", tmp_path / "runs", cwd=project)
+    result = expresso(
+        "train", "configs/experiments/bad_dataset_argument.yaml", "--runs-root", tmp_path / "runs", cwd=project
+    )
     assert not (tmp_path / "runs").exists()
     line = one_line_error(result)
     assert "dataset" in line and "val_fraction=0.9" in line, line
@@ -136,23 +162,37 @@ def test_dev_run_fraction_trains_and_evaluates_that_share_of_each_splits_batches
     from expresso.data import Digits
 
     config = read_config(dev_fraction)
-    assert [config["trainer"][key] for key in ("max_epochs", "limit_epochs", "limit_batches", "batch_size")] == [1, 1, 0.1, 32]
+    assert [config["trainer"][key] for key in ("max_epochs", "limit_epochs", "limit_batches", "batch_size")] == [
+        1,
+        1,
+        0.1,
+        32,
+    ]
     assert read_record(dev_fraction)["dev_run"] == 0.1
     history = read_history(dev_fraction)
     assert [(row["epoch"], row["step"]) for row in history] == [("1", "4")]  # 0.1 of 40 batches, not the epoch's 40
     # Validation and test read 0.1 of their 9 batches rounded down, but at least one: their first 32 images (in order).
     model = checkpoint_model(dev_fraction, "last")  # one epoch: last is best, and what was validated and tested
-    for split, reported in [("val", history[0]["val/acc"]), ("test", read_record(dev_fraction)["summary"]["final"]["metrics"]["test/acc"])]:
+    for split, reported in [
+        ("val", history[0]["val/acc"]),
+        ("test", read_record(dev_fraction)["summary"]["final"]["metrics"]["test/acc"]),
+    ]:
         data = Digits(split=split)
         with torch.no_grad():
             correct = model(data.inputs).argmax(1) == data.labels
         assert float(reported) == pytest.approx(correct[:32].double().mean().item(), abs=1e-6), split
-        assert float(reported) != pytest.approx(correct.double().mean().item(), abs=1e-6), split  # the whole split would tell apart
+        assert float(reported) != pytest.approx(correct.double().mean().item(), abs=1e-6), (
+            split
+        )  # the whole split would tell apart
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "1.5", "1.0", "abc"])
-def test_dev_run_other_than_a_positive_count_or_a_fraction_below_1_exits_2_and_creates_no_run_folder(project, tmp_path, value):
-    result = expresso("train", "configs/experiments/tiny.yaml", "--dev-run", value, "--runs-root", tmp_path / "runs", cwd=project)
+def test_dev_run_other_than_a_positive_count_or_a_fraction_below_1_exits_2_and_creates_no_run_folder(
+    project, tmp_path, value
+):
+    result = expresso(
+        "train", "configs/experiments/tiny.yaml", "--dev-run", value, "--runs-root", tmp_path / "runs", cwd=project
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
         f"expresso train: error: argument --dev-run: expected a number of batches (an integer >= 1) or a fraction of them (0 < f < 1), "
@@ -173,8 +213,19 @@ def test_resume_with_two_more_epochs_continues_a_completed_run(base, tmp_path):
 
     history = read_history(run_dir)
     assert [(row["epoch"], row["step"]) for row in history] == [(str(e), str(e * STEPS_PER_EPOCH)) for e in range(1, 5)]
-    assert (run_dir / "metrics.csv").read_text().splitlines()[:3] == before_history  # header and the 2 first epochs kept
-    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 4, "batch_index": 0, "step": 4 * STEPS_PER_EPOCH, "stage": 0, "stage_epoch": 4, "stage_stopped": False, "stops": {}, "stop_fit": False}
+    assert (run_dir / "metrics.csv").read_text().splitlines()[
+        :3
+    ] == before_history  # header and the 2 first epochs kept
+    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {
+        "epoch": 4,
+        "batch_index": 0,
+        "step": 4 * STEPS_PER_EPOCH,
+        "stage": 0,
+        "stage_epoch": 4,
+        "stage_stopped": False,
+        "stops": {},
+        "stop_fit": False,
+    }
     record = read_record(run_dir)
     assert record["status"] == "completed"
     assert record["summary"]["epochs"] == 4
@@ -182,8 +233,15 @@ def test_resume_with_two_more_epochs_continues_a_completed_run(base, tmp_path):
     config = read_config(run_dir)
     assert config["trainer"]["max_epochs"] == 4
     # T_max: ${trainer.max_epochs} in the example's defaults: the schedule follows the new length, and the record says so
-    assert config == {**before_config, "trainer": {**before_config["trainer"], "max_epochs": 4}, "scheduler": {**before_config["scheduler"], "T_max": 4}}
-    assert record["resumes"][0]["changes"] == {"scheduler.T_max": {"from": 2, "to": 4}, "trainer.max_epochs": {"from": 2, "to": 4}}
+    assert config == {
+        **before_config,
+        "trainer": {**before_config["trainer"], "max_epochs": 4},
+        "scheduler": {**before_config["scheduler"], "T_max": 4},
+    }
+    assert record["resumes"][0]["changes"] == {
+        "scheduler.T_max": {"from": 2, "to": 4},
+        "trainer.max_epochs": {"from": 2, "to": 4},
+    }
     # the final printout reports the best checkpoint's model: its validation equals that epoch's row
     best = history[record["summary"]["best_epoch"] - 1]  # counted from 1
     assert printed_metrics(result.stdout)["val/acc"] == f"{float(best['val/acc']):.6g}"
@@ -207,12 +265,14 @@ def test_runs_lists_every_run_with_a_column_for_the_setting_that_differs(trained
 # -- init_from -------------------------------------------------------------------------------------------------
 def write_init_experiment(project: Path, name: str, init_from: str, probe: Path) -> str:
     path = project / "configs" / "experiments" / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         extends: tiny.yaml
         name: {name}
         init_from: {init_from}
         callbacks: [{{class: fixtures/probes.py:SaveStartState, path: {probe}}}]
-        """))
+        """)
+    )
     return f"configs/experiments/{name}.yaml"
 
 
@@ -225,7 +285,9 @@ def test_init_from_starts_from_the_source_runs_last_weights_with_a_fresh_optimiz
     record = read_record(run_dir)
     assert (record["status"], record["init_from"]) == ("completed", str(base / "checkpoints" / "last.ckpt"))
     said = f"initialised the weights from {base / 'checkpoints' / 'last.ckpt'} (init_from: {base}:last)"
-    assert said in (run_dir / "log.txt").read_text().splitlines() and said in result.stderr  # once the log exists, not before
+    assert (
+        said in (run_dir / "log.txt").read_text().splitlines() and said in result.stderr
+    )  # once the log exists, not before
 
     source_last, source_best = load(base / "checkpoints" / "last.ckpt"), load(base / "checkpoints" / "best.ckpt")
     start = torch.load(probe, weights_only=True)  # saved by SaveStartState at FIT_START, before any step

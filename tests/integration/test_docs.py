@@ -32,7 +32,14 @@ def start(args: list[str], runs_root: Path) -> subprocess.Popen:
     if args[0] == "train":
         args = [*args, "--dev-run", "2", "--runs-root", str(runs_root)]
     env = {**os.environ, "SLURM_JOB_ID": "docs-test"}  # the SLURM pattern in reliability.md runs as inside a job
-    return subprocess.Popen([sys.executable, "-m", "expresso", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "expresso", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
@@ -45,7 +52,12 @@ def expresso(args: list[str], runs_root: Path) -> subprocess.CompletedProcess:
 
 
 def commands() -> list[tuple[str, str]]:
-    return [(page, line.split("#")[0].strip()) for page, body in blocks("bash") for line in body.splitlines() if line.strip().startswith("expresso ")]
+    return [
+        (page, line.split("#")[0].strip())
+        for page, body in blocks("bash")
+        for line in body.splitlines()
+        if line.strip().startswith("expresso ")
+    ]
 
 
 def test_the_docs_have_pages_with_commands():
@@ -66,7 +78,9 @@ def test_command_runs(commands_run, index):
     assert result.returncode == 0, f"{page}: {line}\n{result.stderr}"
 
 
-@pytest.mark.parametrize("page, body", [b for b in blocks("yaml") if b[1].startswith("# ")], ids=lambda value: str(value)[:60])
+@pytest.mark.parametrize(
+    "page, body", [b for b in blocks("yaml") if b[1].startswith("# ")], ids=lambda value: str(value)[:60]
+)
 def test_yaml_snippet_matches_the_file_it_names(page, body):
     first, *rest = body.splitlines()
 
@@ -76,7 +90,9 @@ def test_yaml_snippet_matches_the_file_it_names(page, body):
     assert code(rest) == code((ROOT / first[2:].strip()).read_text().splitlines()), page
 
 
-@pytest.mark.parametrize("page, body", [b for b in blocks("text") if b[1].startswith("$ expresso")], ids=lambda value: str(value)[:60])
+@pytest.mark.parametrize(
+    "page, body", [b for b in blocks("text") if b[1].startswith("$ expresso")], ids=lambda value: str(value)[:60]
+)
 def test_shown_output_is_what_the_command_prints(page, body, tmp_path):
     command, *expected = body.rstrip("\n").splitlines()
     result = expresso(shlex.split(command[2:])[1:], tmp_path)
@@ -99,4 +115,6 @@ def cited_tests() -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize("page, file, name", cited_tests(), ids=lambda value: str(value)[:70])
 def test_every_test_a_page_cites_exists(page, file, name):
     tree = ast.parse((ROOT / file).read_text())
-    assert name in {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}, f"{page} cites {file}::{name}"
+    assert name in {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}, (
+        f"{page} cites {file}::{name}"
+    )

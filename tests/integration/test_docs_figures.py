@@ -52,7 +52,10 @@ def test_the_readme_performance_table_is_the_committed_benchmark_run():
         mlp_fit, cnn_fit, first_step, rss = table[shown]
         mlp_row, cnn_row = mlp[measured], cnn[measured]
         if measured == "hand loop":
-            assert mlp_fit == f"1.00 ({float(first(mlp_row[0])):.2f} s)" and cnn_fit == f"1.00 ({float(first(cnn_row[0])):.2f} s)"
+            assert (
+                mlp_fit == f"1.00 ({float(first(mlp_row[0])):.2f} s)"
+                and cnn_fit == f"1.00 ({float(first(cnn_row[0])):.2f} s)"
+            )
             assert rss == "1.00"
         else:
             assert (mlp_fit, cnn_fit) == (first(mlp_row[1]), first(cnn_row[1])), shown
@@ -65,9 +68,14 @@ def test_the_readme_performance_prose_states_the_committed_figures():
     data, compiled = rows(section(RESULTS, "## data-bound MLP")), rows(section(RESULTS, "## torch.compile"))
     targets = section(RESULTS, "## Targets")
     assert f"({first(data['expresso API, defaults'][1])} the single-process loop)" in prose
-    imported = float(re.search(r"import expresso.engine: added to import torch \(in-process\) \| ([\d.]+) s", targets).group(1))
+    imported = float(
+        re.search(r"import expresso.engine: added to import torch \(in-process\) \| ([\d.]+) s", targets).group(1)
+    )
     assert f"adds {imported:.2f} s to `import torch`" in prose
-    for target in ("mlp: expresso API fit time / hand loop | [\\d.]+ x \\| <= ([\\d.]+) x", "cnn: expresso API fit time / hand loop | [\\d.]+ x \\| <= ([\\d.]+) x"):
+    for target in (
+        "mlp: expresso API fit time / hand loop | [\\d.]+ x \\| <= ([\\d.]+) x",
+        "cnn: expresso API fit time / hand loop | [\\d.]+ x \\| <= ([\\d.]+) x",
+    ):
         limit = re.search(target.replace(" | ", " \\| "), targets).group(1)
         assert f"{limit}x" in prose
     assert "first step within 1.5 s" in prose and "| <= 1.5 s |" in targets

@@ -12,7 +12,9 @@ from expresso import instantiate, load_config
 from expresso.cli import main
 
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "examples/digits/configs/experiments").iterdir())
-SINGLE_MODEL = [path for path in EXPERIMENTS if "models" not in load_config(path)]  # the others: test_examples_graphs.py
+SINGLE_MODEL = [
+    path for path in EXPERIMENTS if "models" not in load_config(path)
+]  # the others: test_examples_graphs.py
 
 
 def test_examples_cover_every_format():

@@ -28,10 +28,25 @@ def dev_run(trained, experiment: str):
 def test_the_staged_example_runs_each_stage_and_records_it_in_history_and_checkpoint(trained):
     run_dir, history, final = dev_run(trained, "digits_ae_classifier.yaml")
     # --dev-run 2: one epoch of two batches per stage
-    assert [(row["epoch"], row["step"], row["stage"]) for row in history] == [("1", "2", "pretrain"), ("2", "4", "probe"), ("3", "6", "finetune")]
-    assert history[0]["train/reconstruct/loss"] and not history[0]["train/classify/loss"]  # pretrain trains reconstruction only
+    assert [(row["epoch"], row["step"], row["stage"]) for row in history] == [
+        ("1", "2", "pretrain"),
+        ("2", "4", "probe"),
+        ("3", "6", "finetune"),
+    ]
+    assert (
+        history[0]["train/reconstruct/loss"] and not history[0]["train/classify/loss"]
+    )  # pretrain trains reconstruction only
     assert history[1]["val/classify/acc"] and not history[1]["train/reconstruct/loss"]
-    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {"epoch": 3, "batch_index": 0, "step": 6, "stage": 2, "stage_epoch": 1, "stage_stopped": False, "stops": {}, "stop_fit": False}
+    assert load(run_dir / "checkpoints" / "last.ckpt")["loop"] == {
+        "epoch": 3,
+        "batch_index": 0,
+        "step": 6,
+        "stage": 2,
+        "stage_epoch": 1,
+        "stage_stopped": False,
+        "stops": {},
+        "stop_fit": False,
+    }
     assert {"test/classify/acc", "test/reconstruct/loss"} <= final.keys()
     log = (run_dir / "log.txt").read_text()
     assert "stage 2/3 probe, epoch 1/1  " in log and "stage 3/3 finetune, epoch 1/1  " in log
@@ -52,7 +67,13 @@ def test_the_gan_example_logs_each_loss_term_and_saves_an_image_grid_per_epoch(t
 def test_the_semi_supervised_example_reports_each_pipeline_under_its_name(trained):
     run_dir, history, _ = dev_run(trained, "digits_semi_supervised.yaml")
     row = history[0]
-    assert {"train/classify/loss", "train/classify/acc", "train/reconstruct/loss", "val/classify/acc", "val/reconstruct/loss"} <= row.keys()
+    assert {
+        "train/classify/loss",
+        "train/classify/acc",
+        "train/reconstruct/loss",
+        "val/classify/acc",
+        "val/reconstruct/loss",
+    } <= row.keys()
     assert row["step"] == "2" and "stage" not in row  # one stage: no stage column
 
 
@@ -65,7 +86,9 @@ def test_each_graph_example_trains_fully(experiment, tmp_path):
     final = read_record(run_dir)["summary"]["final"]["metrics"]
     print(experiment, {k: round(v, 4) for k, v in final.items() if k.startswith("test/")})
     if experiment == "digits_ae_classifier.yaml":  # the figure the README states
-        stated = re.search(r"autoencoder-then-classifier run reaches ([\d.]+)% test accuracy", " ".join(README.read_text().split()))
+        stated = re.search(
+            r"autoencoder-then-classifier run reaches ([\d.]+)% test accuracy", " ".join(README.read_text().split())
+        )
         assert f"{100 * final['test/classify/acc']:.1f}" == stated.group(1)
     elif experiment == "digits_semi_supervised.yaml":
         assert final["test/classify/acc"] >= 0.80  # from 126 labelled images (~0.87)

@@ -8,14 +8,23 @@ import json
 from cli_runs import one_line_error, only_run_dir, read_history, together
 
 LOGGED = [
-    "train", "configs/experiments/tiny.yaml", "callbacks=[{class: fixtures/probes.py:DoubledAccuracy}]",
+    "train",
+    "configs/experiments/tiny.yaml",
+    "callbacks=[{class: fixtures/probes.py:DoubledAccuracy}]",
     "loggers=[csv, {class: fixtures/probes.py:JsonLinesLogger}]",
 ]
-NOT_A_LOGGER = ["config", "--check", "configs/experiments/tiny.yaml", "loggers=[csv, {class: fixtures/probes.py:SaveStartState, path: x.pt}]"]
+NOT_A_LOGGER = [
+    "config",
+    "--check",
+    "configs/experiments/tiny.yaml",
+    "loggers=[csv, {class: fixtures/probes.py:SaveStartState, path: x.pt}]",
+]
 
 
 def test_a_logger_and_metrics_csv_receive_what_a_callback_wrote_and_a_non_logger_is_refused(project, tmp_path):
-    results = together({"logged": ([*LOGGED, "--runs-root", tmp_path], None), "refused": (NOT_A_LOGGER, None)}, cwd=project)
+    results = together(
+        {"logged": ([*LOGGED, "--runs-root", tmp_path], None), "refused": (NOT_A_LOGGER, None)}, cwd=project
+    )
     assert results["logged"].returncode == 0, results["logged"].stderr
     run_dir = only_run_dir(tmp_path, "tiny")
 

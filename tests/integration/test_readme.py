@@ -31,7 +31,9 @@ def _blocks(kind: str) -> list[str]:
 
 
 def _expresso(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "expresso", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "expresso", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_readme_has_snippets_of_every_kind():
@@ -42,7 +44,12 @@ def test_readme_has_snippets_of_every_kind():
 @pytest.fixture(scope="module")
 def python_snippets() -> list[subprocess.CompletedProcess]:
     """Every Python snippet, run at once (each is a process that imports torch and may train)."""
-    processes = [subprocess.Popen([sys.executable, "-c", body], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for body in _blocks("python")]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", body], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for body in _blocks("python")
+    ]
     results = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=300)
@@ -74,7 +81,17 @@ def test_readme_commands_run_in_order(tmp_path):
     need no run (config, graph) start beside the training.
     """
     lines = _expresso_lines()
-    assert [line.split()[1] for line in lines] == ["train", "resume", "eval", "predict", "export", "runs", "config", "graph", "config"]
+    assert [line.split()[1] for line in lines] == [
+        "train",
+        "resume",
+        "eval",
+        "predict",
+        "export",
+        "runs",
+        "config",
+        "graph",
+        "config",
+    ]
     run_dir = None
 
     def start(line: str) -> subprocess.Popen:
@@ -82,7 +99,13 @@ def test_readme_commands_run_in_order(tmp_path):
         args = shlex.split(line)[1:]
         if args[0] == "train":
             args += ["trainer.limit_batches=2", "--runs-root", "runs"]
-        return subprocess.Popen([sys.executable, "-m", "expresso", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "expresso", *args],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def finish(started: dict[str, subprocess.Popen]) -> None:
         for line, process in started.items():
@@ -96,7 +119,10 @@ def test_readme_commands_run_in_order(tmp_path):
     finish({resume: start(resume)})
     # trained on from epoch 5 to 8, the schedule stretched to the new length
     lrs = [float(row["lr"]) for row in csv.DictReader((run_dir / "metrics.csv").open()) if row["lr"]]
-    assert lrs == pytest.approx([3e-3 * (1 + math.cos(math.pi * e / t)) / 2 for t, epochs in ((5, range(5)), (8, range(5, 8))) for e in epochs], rel=1e-12)
+    assert lrs == pytest.approx(
+        [3e-3 * (1 + math.cos(math.pi * e / t)) / 2 for t, epochs in ((5, range(5)), (8, range(5, 8))) for e in epochs],
+        rel=1e-12,
+    )
     finish({line: start(line) for line in reading})
     finish(independent)
     assert (tmp_path / "predictions.csv").is_file()

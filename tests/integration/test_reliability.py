@@ -48,8 +48,12 @@ PAUSE_IN_WRITE = 5  # the 5th checkpoint write (steps 4, 8, epoch 1 end, 12, the
 
 def run(args, project, env=None, wait=True):
     process = subprocess.Popen(
-        [sys.executable, "-m", "expresso", *map(str, args)], cwd=project, env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "expresso", *map(str, args)],
+        cwd=project,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     if not wait:
         return process
@@ -61,7 +65,11 @@ def same_end(a_dir: Path, b_dir: Path) -> list[str]:
     """Where the final checkpoints differ in weights, optimizer states or position; every other difference is printed (shown on failure)."""
     a, b = load(a_dir / "checkpoints" / "last.ckpt"), load(b_dir / "checkpoints" / "last.ckpt")
     print(f"{b_dir.name}: every difference from the uninterrupted run: {differences(a, b)}")
-    return differences(a["models"], b["models"]) + differences(a["optimizers"], b["optimizers"]) + differences(a["loop"], b["loop"])
+    return (
+        differences(a["models"], b["models"])
+        + differences(a["optimizers"], b["optimizers"])
+        + differences(a["loop"], b["loop"])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +77,7 @@ def project(tmp_path_factory):
     project = make_project(tmp_path_factory, "sturdy", EXPERIMENT)
     fake = project / "bin"
     fake.mkdir()
-    (fake / "scontrol").write_text(f"#!/bin/sh\necho \"$@\" >> {project / 'scontrol.log'}\n")
+    (fake / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {project / "scontrol.log"}\n')
     (fake / "scontrol").chmod(0o755)
     return project
 
@@ -84,17 +92,40 @@ def uninterrupted(project):
 @pytest.fixture(scope="module")
 def preempted(project):
     """A run sent SIGTERM at step 15 (SIGUSR1 during its checkpoint), under SLURM with requeue on."""
-    env = {"EXPRESSO_TEST_SIGNAL_AT_STEP": str(SIGNAL_AT), "SLURM_JOB_ID": "4242", "PATH": f"{project / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    result = run(["train", "configs/experiments/sturdy.yaml", "trainer.requeue=true", "--runs-root", project / "B"], project, env)
+    env = {
+        "EXPRESSO_TEST_SIGNAL_AT_STEP": str(SIGNAL_AT),
+        "SLURM_JOB_ID": "4242",
+        "PATH": f"{project / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }
+    result = run(
+        ["train", "configs/experiments/sturdy.yaml", "trainer.requeue=true", "--runs-root", project / "B"], project, env
+    )
     run_dir = only_run_dir(project / "B", "sturdy")
-    return {"result": result, "run_dir": run_dir, "record": read_record(run_dir), "loop": load(run_dir / "checkpoints" / "last.ckpt")["loop"]}
+    return {
+        "result": result,
+        "run_dir": run_dir,
+        "record": read_record(run_dir),
+        "loop": load(run_dir / "checkpoints" / "last.ckpt")["loop"],
+    }
 
 
 def test_sigterm_checkpoints_at_the_step_boundary_marks_interrupted_and_exits_75(preempted, project):
     assert preempted["result"].returncode == 75, preempted["result"].stderr
     assert preempted["record"]["status"] == "interrupted" and preempted["record"]["interrupted_by"] == "SIGTERM"
-    assert preempted["loop"] == {"epoch": 1, "batch_index": 5, "step": SIGNAL_AT, "stage": 0, "stage_epoch": 1, "stage_stopped": False, "stops": {}, "stop_fit": False}
-    assert "stopped by SIGTERM" in preempted["result"].stderr and "resume with: expresso resume" in preempted["result"].stderr
+    assert preempted["loop"] == {
+        "epoch": 1,
+        "batch_index": 5,
+        "step": SIGNAL_AT,
+        "stage": 0,
+        "stage_epoch": 1,
+        "stage_stopped": False,
+        "stops": {},
+        "stop_fit": False,
+    }
+    assert (
+        "stopped by SIGTERM" in preempted["result"].stderr
+        and "resume with: expresso resume" in preempted["result"].stderr
+    )
     assert (project / "scontrol.log").read_text() == "requeue 4242\n"  # trainer.requeue under SLURM
 
 
@@ -108,8 +139,12 @@ def test_a_preempted_run_resumes_to_the_uninterrupted_runs_weights_bit_for_bit(p
 
 def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_and_resume_finishes(uninterrupted, project):
     marker = project / "paused"
-    process = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "C"], project,
-                  {"EXPRESSO_TEST_PAUSE_DURING_WRITE": f"{PAUSE_IN_WRITE}:{marker}"}, wait=False)
+    process = run(
+        ["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "C"],
+        project,
+        {"EXPRESSO_TEST_PAUSE_DURING_WRITE": f"{PAUSE_IN_WRITE}:{marker}"},
+        wait=False,
+    )
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
@@ -128,9 +163,15 @@ def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_and_resume_fi
 
 
 @pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
-def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_one(damage, uninterrupted, project, tmp_path):
+def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_one(
+    damage, uninterrupted, project, tmp_path
+):
     killed = project / f"D-{damage.replace(' ', '-')}"
-    result = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", killed], project, {"EXPRESSO_TEST_SIGNAL_AT_STEP": "18"})
+    result = run(
+        ["train", "configs/experiments/sturdy.yaml", "--runs-root", killed],
+        project,
+        {"EXPRESSO_TEST_SIGNAL_AT_STEP": "18"},
+    )
     assert result.returncode == 75
     run_dir = only_run_dir(killed, "sturdy")
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -144,12 +185,23 @@ def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_o
     result = run(["resume", run_dir], project)
     assert result.returncode == 0, result.stderr
     assert f"{last}: damaged" in result.stderr
-    assert f"resuming from the previous checkpoint instead: {run_dir / 'checkpoints' / 'previous.ckpt'} (step 16)" in result.stderr
+    assert (
+        f"resuming from the previous checkpoint instead: {run_dir / 'checkpoints' / 'previous.ckpt'} (step 16)"
+        in result.stderr
+    )
     assert same_end(uninterrupted, run_dir) == []
 
 
 def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritten(uninterrupted, project):
-    command = ["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "E", "--run-id", "job-7", "--resume-if-exists"]
+    command = [
+        "train",
+        "configs/experiments/sturdy.yaml",
+        "--runs-root",
+        project / "E",
+        "--run-id",
+        "job-7",
+        "--resume-if-exists",
+    ]
     first = run(command, project, {"EXPRESSO_TEST_SIGNAL_AT_STEP": "7"})
     assert first.returncode == 75, first.stderr
     run_dir = project / "E" / "sturdy" / "job-7"
@@ -161,29 +213,51 @@ def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritte
     assert refused.returncode == 2 and "holds a completed run" in refused.stderr
     forced = run([*command, "--force"], project)
     assert forced.returncode == 0, forced.stderr
-    assert read_record(run_dir)["status"] == "completed" and len(list((project / "E" / "sturdy").glob("job-7.replaced-*"))) == 1
+    assert (
+        read_record(run_dir)["status"] == "completed"
+        and len(list((project / "E" / "sturdy").glob("job-7.replaced-*"))) == 1
+    )
 
 
 def test_a_checkpoint_write_that_fails_for_want_of_space_keeps_the_previous_one_and_fails_the_run_clearly(project):
-    result = run(["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "G"], project, {"EXPRESSO_TEST_FSIZE_AT_STEP": "9"})
+    result = run(
+        ["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "G"],
+        project,
+        {"EXPRESSO_TEST_FSIZE_AT_STEP": "9"},
+    )
     run_dir = only_run_dir(project / "G", "sturdy")
     last = run_dir / "checkpoints" / "last.ckpt"
     assert result.returncode == 1, result.stderr
-    assert f"expresso: the run failed: {last}: cannot write (File too large); the previous file is intact" in result.stderr
+    assert (
+        f"expresso: the run failed: {last}: cannot write (File too large); the previous file is intact" in result.stderr
+    )
     assert "Traceback" not in result.stderr
     record = read_record(run_dir)
     assert record["status"] == "failed"
-    assert record["error"] == {"type": "CheckpointWriteError", "message": f"{last}: cannot write (File too large); the previous file is intact"}
-    log = (run_dir / "log.txt").read_text()  # the traceback (the OSError behind it too), for whoever debugs it, only in the file
+    assert record["error"] == {
+        "type": "CheckpointWriteError",
+        "message": f"{last}: cannot write (File too large); the previous file is intact",
+    }
+    log = (
+        run_dir / "log.txt"
+    ).read_text()  # the traceback (the OSError behind it too), for whoever debugs it, only in the file
     assert "OSError: [Errno 27] File too large\n" in log
-    assert f"\nexpresso.engine.checkpoint_io.CheckpointWriteError: {last}: cannot write (File too large); the previous file is intact\n" in log
-    assert load(last)["loop"]["step"] == 8  # the checkpoint before the failed one (step 10's end of epoch), whole and verified
+    assert (
+        f"\nexpresso.engine.checkpoint_io.CheckpointWriteError: {last}: cannot write (File too large); the previous file is intact\n"
+        in log
+    )
+    assert (
+        load(last)["loop"]["step"] == 8
+    )  # the checkpoint before the failed one (step 10's end of epoch), whole and verified
     assert not list(last.parent.glob(".*.tmp"))  # the failed temporary file is gone
 
 
 def test_four_runs_started_at_once_under_one_root_each_get_their_own_complete_folder(project):
     root = project / "F"
-    processes = [run(["train", "configs/experiments/sturdy.yaml", "--dev-run", "2", "--runs-root", root], project, wait=False) for _ in range(4)]
+    processes = [
+        run(["train", "configs/experiments/sturdy.yaml", "--dev-run", "2", "--runs-root", root], project, wait=False)
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in processes]
     assert [code for _, _, code in results] == [0] * 4, [err for _, err, _ in results]
     folders = sorted((root / "sturdy").iterdir())

@@ -78,9 +78,12 @@ def choose_kill_steps(per_epoch: int) -> dict[str, int]:
     rng = random.Random(20240607)
     total = per_epoch * EPOCHS
     mid_epoch = [
-        k for k in range(1, total)
+        k
+        for k in range(1, total)
         # 3+ batches into an epoch and 3+ before its end, 1 to 4 steps after a step checkpoint of this epoch.
-        if 3 <= k % per_epoch <= per_epoch - 3 and 1 <= k % EVERY_N_STEPS <= 4 and k - k % EVERY_N_STEPS > k - k % per_epoch
+        if 3 <= k % per_epoch <= per_epoch - 3
+        and 1 <= k % EVERY_N_STEPS <= 4
+        and k - k % EVERY_N_STEPS > k - k % per_epoch
     ]
     # 1 or 2 batches into an epoch after the first: the newest checkpoint is the epoch end's (or a step one just after it).
     after_boundary = [k for k in range(per_epoch + 1, total) if k % per_epoch in (1, 2) and k % EVERY_N_STEPS != 0]
@@ -97,7 +100,11 @@ def environment(kill_step: int | None) -> dict[str, str]:
 def start(args: list, cwd: Path, kill_step: int | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "expresso", *map(str, args)],
-        cwd=cwd, env=environment(kill_step), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        env=environment(kill_step),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -168,8 +175,11 @@ def killed(tmp_path_factory):
             "loop": load(run_dir / "checkpoints" / "last.ckpt")["loop"],
         }
     return {
-        "project": project, "per_epoch": per_epoch, "kill_steps": kill_steps,
-        "A": only_run_dir(project / "runs-A"), "B": killed_runs,
+        "project": project,
+        "per_epoch": per_epoch,
+        "kill_steps": kill_steps,
+        "A": only_run_dir(project / "runs-A"),
+        "B": killed_runs,
     }
 
 
@@ -198,8 +208,19 @@ def test_resume_after_sigkill_ends_bit_for_bit_like_the_uninterrupted_run(killed
     assert resumed[case].returncode == 0, resumed[case].stderr
 
     a_last, b_last = load(a_dir / "checkpoints" / "last.ckpt"), load(b_dir / "checkpoints" / "last.ckpt")
-    print(f"killed at step {kill_step}; every difference: {differences(a_last, b_last)}")  # shown when an assert below fails
-    assert b_last["loop"] == {"epoch": EPOCHS, "batch_index": 0, "step": EPOCHS * killed["per_epoch"], "stage": 0, "stage_epoch": EPOCHS, "stage_stopped": False, "stops": {}, "stop_fit": False}
+    print(
+        f"killed at step {kill_step}; every difference: {differences(a_last, b_last)}"
+    )  # shown when an assert below fails
+    assert b_last["loop"] == {
+        "epoch": EPOCHS,
+        "batch_index": 0,
+        "step": EPOCHS * killed["per_epoch"],
+        "stage": 0,
+        "stage_epoch": EPOCHS,
+        "stage_stopped": False,
+        "stops": {},
+        "stop_fit": False,
+    }
     a_weights, b_weights = a_last["models"]["model"], b_last["models"]["model"]
     assert a_weights.keys() == b_weights.keys()
     assert [k for k in a_weights if not torch.equal(a_weights[k], b_weights[k])] == [], f"killed at step {kill_step}"
@@ -215,5 +236,7 @@ def test_resume_after_sigkill_ends_bit_for_bit_like_the_uninterrupted_run(killed
     a_record, b_record = read_record(a_dir), read_record(b_dir)
     assert b_record["status"] == "completed"
     assert b_record["ended_at"] is not None
-    assert [(r["checkpoint"], r["overrides"]) for r in b_record["resumes"]] == [(str(b_dir / "checkpoints" / "last.ckpt"), [])]
+    assert [(r["checkpoint"], r["overrides"]) for r in b_record["resumes"]] == [
+        (str(b_dir / "checkpoints" / "last.ckpt"), [])
+    ]
     assert b_record["summary"] == a_record["summary"]

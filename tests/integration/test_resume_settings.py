@@ -11,8 +11,17 @@ import math
 import textwrap
 
 import pytest
-
-from cli_runs import expresso, load, one_line_error, only_run_dir, printed_metrics, read_config, read_history, read_record, together
+from cli_runs import (
+    expresso,
+    load,
+    one_line_error,
+    only_run_dir,
+    printed_metrics,
+    read_config,
+    read_history,
+    read_record,
+    together,
+)
 
 EXPERIMENT = """\
     extends: digits_mlp.yaml
@@ -52,10 +61,20 @@ def test_a_resume_that_would_train_nothing_or_change_what_cannot_change_is_refus
     rows = epoch_rows(stopped)
     assert [int(row["epoch"]) for row in rows] == list(range(1, len(rows) + 1)) and len(rows) < 6  # stopped early
 
-    results = together({"as is": (["resume", stopped], None), "refused": (["resume", stopped, "model.hidden=[32]", "trainer.seed=1", "callbacks.0.patience=4"], None)}, cwd=project)
+    results = together(
+        {
+            "as is": (["resume", stopped], None),
+            "refused": (["resume", stopped, "model.hidden=[32]", "trainer.seed=1", "callbacks.0.patience=4"], None),
+        },
+        cwd=project,
+    )
     line = one_line_error(results["as is"])
-    assert line.startswith(f"expresso: error: {stopped}: nothing to train: EarlyStopping stopped it: val/acc did not improve by more than 0.03 in 1 check(s)")
-    assert line.endswith("raise the patience of what stopped it or remove it ('~callbacks.N'), with more epochs if needed (trainer.max_epochs=N)")
+    assert line.startswith(
+        f"expresso: error: {stopped}: nothing to train: EarlyStopping stopped it: val/acc did not improve by more than 0.03 in 1 check(s)"
+    )
+    assert line.endswith(
+        "raise the patience of what stopped it or remove it ('~callbacks.N'), with more epochs if needed (trainer.max_epochs=N)"
+    )
 
     refused = results["refused"]
     assert refused.returncode == 2, refused.stderr
@@ -68,17 +87,23 @@ def test_a_resume_that_would_train_nothing_or_change_what_cannot_change_is_refus
     assert files_of(stopped) == before
 
 
-def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_trains_on_and_every_record_agrees(project, stopped):
+def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_trains_on_and_every_record_agrees(
+    project, stopped
+):
     first = epoch_rows(stopped)
     stopped_at = len(first)
-    result = expresso("resume", stopped, "callbacks.0.patience=4", "trainer.max_epochs=9", "optimizer.lr=1e-3", cwd=project)
+    result = expresso(
+        "resume", stopped, "callbacks.0.patience=4", "trainer.max_epochs=9", "optimizer.lr=1e-3", cwd=project
+    )
     assert result.returncode == 0, result.stderr
     rows = epoch_rows(stopped)
     last = int(rows[-1]["epoch"])
 
     # The training: it went on past the stop, each epoch at the rate the new settings give it.
     assert [int(row["epoch"]) for row in rows] == list(range(1, last + 1)) and last > stopped_at
-    assert [{key: row[key] for key in first[0]} for row in rows[:stopped_at]] == first  # the past is not rewritten (a column may join)
+    assert [
+        {key: row[key] for key in first[0]} for row in rows[:stopped_at]
+    ] == first  # the past is not rewritten (a column may join)
     for row in rows[:stopped_at]:
         assert float(row["lr"]) == pytest.approx(cosine(3e-3, 6, int(row["epoch"])), rel=1e-12)
     for row in rows[stopped_at:]:  # T_max follows trainer.max_epochs, as the example's config says
@@ -98,7 +123,10 @@ def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_train
     # run.json: each segment's changes, and a summary of the whole run.
     record = read_record(stopped)
     (resumed,) = record["resumes"]
-    assert (resumed["from"], resumed["after"]) == ({"epoch": stopped_at, "step": 10 * stopped_at}, {"status": "completed"})
+    assert (resumed["from"], resumed["after"]) == (
+        {"epoch": stopped_at, "step": 10 * stopped_at},
+        {"status": "completed"},
+    )
     assert resumed["changes"] == {
         "optimizer.lr": {"from": 3e-3, "to": 1e-3},
         "scheduler.T_max": {"from": 6, "to": 9},
@@ -118,7 +146,9 @@ def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_train
     log = (stopped / "log.txt").read_text()
     assert "resume changes callbacks.0.patience: 1 -> 4" in log
     assert "EarlyStopping had stopped this run (val/acc did not improve by more than 0.03 in 1 check(s)" in log
-    assert f"final metrics, with the weights of best.ckpt (epoch {best_epoch}, step {10 * best_epoch}):" in result.stdout
+    assert (
+        f"final metrics, with the weights of best.ckpt (epoch {best_epoch}, step {10 * best_epoch}):" in result.stdout
+    )
     shown = printed_metrics(result.stdout)  # one set of weights: no training figure of another epoch beside them
     assert sorted(shown) == ["test/acc", "test/loss", "val/acc", "val/loss"]
     assert shown["val/acc"] == f"{final['metrics']['val/acc']:.6g}"

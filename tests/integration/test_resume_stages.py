@@ -20,7 +20,10 @@ from test_resume import differences, finish, load, make_project, only_run_dir, r
 EVERY_N_STEPS = 7
 # 1257 training images in batches of 128: 10 batches per epoch and pipeline.
 # pretrain: steps 1-20; probe: 21-40; finetune: 41-80 (20 interleaved batches per epoch).
-KILL_STEPS = {"probe": 37, "finetune": 66}  # newest checkpoints: step 35 (probe, 5 batches into its 2nd epoch), 63 (3 into finetune's 2nd)
+KILL_STEPS = {
+    "probe": 37,
+    "finetune": 66,
+}  # newest checkpoints: step 35 (probe, 5 batches into its 2nd epoch), 63 (3 into finetune's 2nd)
 EXPERIMENT = textwrap.dedent(
     f"""\
     extends: digits_ae_classifier.yaml
@@ -60,8 +63,26 @@ def runs(tmp_path_factory):
 def test_a_staged_interleaved_fit_killed_mid_stage_resumes_bit_for_bit(runs, case):
     assert runs["killed"][case].returncode == -signal.SIGKILL, runs["killed"][case].stderr
     expected_loop = {
-        "probe": {"epoch": 3, "batch_index": 5, "step": 35, "stage": 1, "stage_epoch": 1, "stage_stopped": False, "stops": {}, "stop_fit": False},
-        "finetune": {"epoch": 5, "batch_index": 3, "step": 63, "stage": 2, "stage_epoch": 1, "stage_stopped": False, "stops": {}, "stop_fit": False},
+        "probe": {
+            "epoch": 3,
+            "batch_index": 5,
+            "step": 35,
+            "stage": 1,
+            "stage_epoch": 1,
+            "stage_stopped": False,
+            "stops": {},
+            "stop_fit": False,
+        },
+        "finetune": {
+            "epoch": 5,
+            "batch_index": 3,
+            "step": 63,
+            "stage": 2,
+            "stage_epoch": 1,
+            "stage_stopped": False,
+            "stops": {},
+            "stop_fit": False,
+        },
     }[case]
     assert runs["loops"][case] == expected_loop  # the kill came mid-stage, mid-epoch
     assert runs["resumed"][case].returncode == 0, runs["resumed"][case].stderr
@@ -69,7 +90,16 @@ def test_a_staged_interleaved_fit_killed_mid_stage_resumes_bit_for_bit(runs, cas
     a_dir, b_dir = runs["dirs"]["A"], runs["dirs"][case]
     a_last, b_last = load(a_dir / "checkpoints" / "last.ckpt"), load(b_dir / "checkpoints" / "last.ckpt")
     print(f"{case}: every difference: {differences(a_last, b_last)}")
-    assert b_last["loop"] == {"epoch": 6, "batch_index": 0, "step": 80, "stage": 2, "stage_epoch": 2, "stage_stopped": False, "stops": {}, "stop_fit": False}
+    assert b_last["loop"] == {
+        "epoch": 6,
+        "batch_index": 0,
+        "step": 80,
+        "stage": 2,
+        "stage_epoch": 2,
+        "stage_stopped": False,
+        "stops": {},
+        "stop_fit": False,
+    }
     for name in ("encoder", "decoder", "classifier"):
         a, b = a_last["models"][name], b_last["models"][name]
         assert [k for k in a if not torch.equal(a[k], b[k])] == [], name

@@ -76,7 +76,10 @@ def test_a_graph_of_two_models_with_tied_weights_round_trips_exactly(tmp_path):
     assert fresh["decoder"].shared is fresh["encoder"].layers[0]
     tokens = torch.tensor([1, 5, 6])
     with torch.no_grad():
-        assert torch.equal(fresh["encoder"].head(fresh["encoder"].embed(tokens)), trained["encoder"].head(trained["encoder"].embed(tokens)))
+        assert torch.equal(
+            fresh["encoder"].head(fresh["encoder"].embed(tokens)),
+            trained["encoder"].head(trained["encoder"].embed(tokens)),
+        )
 
 
 def test_tensors_are_stored_contiguous_on_the_cpu_and_the_source_is_untouched(tmp_path):
@@ -106,14 +109,21 @@ def test_metadata_records_versions_run_position_and_models(tmp_path):
     }
     assert all(isinstance(value, str) for value in metadata.values())
     export_checkpoint(tmp_path / "last.ckpt", tmp_path / "default.safetensors")
-    assert read_metadata(tmp_path / "default.safetensors")["experiment"] == "tied-graph"  # the checkpoint's config names it
+    assert (
+        read_metadata(tmp_path / "default.safetensors")["experiment"] == "tied-graph"
+    )  # the checkpoint's config names it
 
 
 def test_a_single_model_file_loads_into_a_module(tmp_path):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
     save_weights({"model": model}, tmp_path / "w.safetensors")
-    assert sorted(load_file(tmp_path / "w.safetensors")) == ["model.0.bias", "model.0.weight", "model.2.bias", "model.2.weight"]
+    assert sorted(load_file(tmp_path / "w.safetensors")) == [
+        "model.0.bias",
+        "model.0.weight",
+        "model.2.bias",
+        "model.2.weight",
+    ]
     torch.manual_seed(1)
     fresh = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
     metadata = load_weights(tmp_path / "w.safetensors", fresh)
@@ -156,7 +166,10 @@ def test_strict_load_names_the_file_and_every_missing_and_unexpected_key(tmp_pat
     )
     assert all(torch.equal(a, b) for a, b in zip(other.state_dict().values(), before))  # nothing was loaded
 
-    with pytest.raises(WeightsError, match=r"shape mismatch: model\.0\.bias \(2,\) in the file, \(4,\) in the model; model\.0\.weight \(2, 3\) in the file, \(4, 3\) in the model\)$"):
+    with pytest.raises(
+        WeightsError,
+        match=r"shape mismatch: model\.0\.bias \(2,\) in the file, \(4,\) in the model; model\.0\.weight \(2, 3\) in the file, \(4, 3\) in the model\)$",
+    ):
         load_weights(path, torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(2, 1)))
     load_weights(path, other, strict=False)  # what matches: layer 0
     assert torch.equal(other[0].weight, load_file(path)["model.0.weight"])
@@ -168,7 +181,9 @@ def test_a_dict_of_models_must_match_the_files_models(tmp_path):
     with pytest.raises(WeightsError, match=r"models in the file but not given: decoder"):
         load_weights(path, {"encoder": Encoder()})
     load_weights(path, {"encoder": Encoder()}, strict=False)
-    with pytest.raises(WeightsError, match=r"no weights for model\(s\) 'classifier'; the file has 'encoder', 'decoder'"):
+    with pytest.raises(
+        WeightsError, match=r"no weights for model\(s\) 'classifier'; the file has 'encoder', 'decoder'"
+    ):
         load_weights(path, {**graph(seed=1), "classifier": torch.nn.Linear(1, 1)})
 
 
@@ -200,6 +215,8 @@ def test_export_refuses_bad_checkpoints_before_writing_anything(tmp_path):
 
 
 def test_state_that_is_not_a_tensor_cannot_be_exported(tmp_path):
-    with pytest.raises(WeightsError, match=r"model\._extra_state: cannot be stored as safetensors: a dict, not a tensor"):
+    with pytest.raises(
+        WeightsError, match=r"model\._extra_state: cannot be stored as safetensors: a dict, not a tensor"
+    ):
         save_weights({"model": {"weight": torch.zeros(1), "_extra_state": {"a": 1}}}, tmp_path / "w.safetensors")
     assert list(tmp_path.iterdir()) == []

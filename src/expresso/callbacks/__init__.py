@@ -12,4 +12,14 @@ from .model_summary import ModelSummary
 from .nan_guard import NaNGuard, NonFiniteLossError
 from .progress import Progress
 
-__all__ = ["Checkpoint", "EarlyStopping", "History", "ImageGrid", "LRScheduler", "ModelSummary", "NaNGuard", "NonFiniteLossError", "Progress"]
+__all__ = [
+    "Checkpoint",
+    "EarlyStopping",
+    "History",
+    "ImageGrid",
+    "LRScheduler",
+    "ModelSummary",
+    "NaNGuard",
+    "NonFiniteLossError",
+    "Progress",
+]

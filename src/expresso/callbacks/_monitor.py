@@ -52,10 +52,15 @@ class Monitor:
 
 def watches_the_same(owner: str, saved: dict, monitor: str | None, mode: str) -> bool:
     """Whether a saved state was counted on this monitor and mode; a resume that changed them starts counting afresh (and says so)."""
-    before = (saved.get("monitor", monitor), saved.get("mode", mode))  # states saved before monitors were recorded: the same
+    before = (
+        saved.get("monitor", monitor),
+        saved.get("mode", mode),
+    )  # states saved before monitors were recorded: the same
     if before == (monitor, mode):
         return True
-    log.info("%s: now watching %s (%s), not %s (%s) as before the resume: counting afresh", owner, monitor, mode, *before)
+    log.info(
+        "%s: now watching %s (%s), not %s (%s) as before the resume: counting afresh", owner, monitor, mode, *before
+    )
     return False
 
 

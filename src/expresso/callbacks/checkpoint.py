@@ -40,9 +40,13 @@ class Checkpoint(Callback):
         if mode not in ("min", "max"):
             raise ValueError(f"Invalid value for argument `mode`. Received: mode={mode!r}; expected 'min' or 'max'")
         if save_top_k < 0:
-            raise ValueError(f"Invalid value for argument `save_top_k`. Received: save_top_k={save_top_k}; expected >= 0")
+            raise ValueError(
+                f"Invalid value for argument `save_top_k`. Received: save_top_k={save_top_k}; expected >= 0"
+            )
         if every_n_steps is not None and every_n_steps < 1:
-            raise ValueError(f"Invalid value for argument `every_n_steps`. Received: every_n_steps={every_n_steps}; expected >= 1")
+            raise ValueError(
+                f"Invalid value for argument `every_n_steps`. Received: every_n_steps={every_n_steps}; expected >= 1"
+            )
         self.monitor, self.mode, self.save_top_k, self.every_n_steps = monitor, mode, save_top_k, every_n_steps
         self._monitor = Monitor(monitor, "Checkpoint") if monitor else None
         self.dirpath = Path(dirpath) if dirpath else None
@@ -85,7 +89,11 @@ class Checkpoint(Callback):
             self.best, self.best_epoch = value, state.epoch + 1
         # Bookkeeping first, so the checkpoint written below already holds it.
         kept, dropped = None, []
-        if value is not None and self.save_top_k > 1 and (len(self.top) < self.save_top_k or self._better(value, self.top[-1][0])):
+        if (
+            value is not None
+            and self.save_top_k > 1
+            and (len(self.top) < self.save_top_k or self._better(value, self.top[-1][0]))
+        ):
             kept = f"epoch={state.epoch + 1}-step={state.step}.ckpt"
             self.top = sorted([*self.top, (value, kept)], key=lambda item: item[0], reverse=self.mode == "max")
             self.top, dropped = self.top[: self.save_top_k], self.top[self.save_top_k :]
@@ -112,7 +120,13 @@ class Checkpoint(Callback):
         return value < than if self.mode == "min" else value > than
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "top": [list(item) for item in self.top], "monitor": self.monitor, "mode": self.mode}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "top": [list(item) for item in self.top],
+            "monitor": self.monitor,
+            "mode": self.mode,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not watches_the_same("Checkpoint", state, self.monitor, self.mode):

@@ -32,9 +32,13 @@ class EarlyStopping(Callback):
         if mode not in ("min", "max"):
             raise ValueError(f"Invalid value for argument `mode`. Received: mode={mode!r}; expected 'min' or 'max'")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"Invalid value for argument `patience`. Received: patience={patience!r}; expected an integer >= 0")
+            raise ValueError(
+                f"Invalid value for argument `patience`. Received: patience={patience!r}; expected an integer >= 0"
+            )
         if not (isinstance(min_delta, (int, float)) and min_delta >= 0):
-            raise ValueError(f"Invalid value for argument `min_delta`. Received: min_delta={min_delta!r}; expected a number >= 0")
+            raise ValueError(
+                f"Invalid value for argument `min_delta`. Received: min_delta={min_delta!r}; expected a number >= 0"
+            )
         self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, float(min_delta)
         self._metric = Monitor(monitor, "EarlyStopping")
         self.best: float | None = None
@@ -86,7 +90,13 @@ class EarlyStopping(Callback):
         return self._exhausted()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "monitor": self.monitor, "mode": self.mode}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "monitor": self.monitor,
+            "mode": self.mode,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not watches_the_same("EarlyStopping", state, self.monitor, self.mode):

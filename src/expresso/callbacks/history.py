@@ -57,7 +57,14 @@ class History(Callback):
     def on_batch_end(self, state) -> None:
         if state.step % self.log_every_n_steps == 0 and "loss" in state.outputs:
             stage = {"stage": state.stage_name} if len(state.stages) > 1 else {}
-            self._pending.append({"epoch": state.epoch + 1, "step": state.step, **stage, "train/batch_loss": state.outputs["loss"].detach()})
+            self._pending.append(
+                {
+                    "epoch": state.epoch + 1,
+                    "step": state.step,
+                    **stage,
+                    "train/batch_loss": state.outputs["loss"].detach(),
+                }
+            )
 
     def on_epoch_end(self, state) -> None:
         stage = {"stage": state.stage_name} if len(state.stages) > 1 else {}

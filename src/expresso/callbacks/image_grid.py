@@ -21,9 +21,18 @@ class ImageGrid(Callback):
     order = 60
     phases = ("fit",)
 
-    def __init__(self, tensor: str = "x_fake", every_n_epochs: int = 1, columns: int = 10, max_images: int = 100, folder: str | None = None):
+    def __init__(
+        self,
+        tensor: str = "x_fake",
+        every_n_epochs: int = 1,
+        columns: int = 10,
+        max_images: int = 100,
+        folder: str | None = None,
+    ):
         if every_n_epochs < 1 or columns < 1 or max_images < 1:
-            raise ValueError(f"ImageGrid: every_n_epochs, columns and max_images must be >= 1. Received: {every_n_epochs}, {columns}, {max_images}")
+            raise ValueError(
+                f"ImageGrid: every_n_epochs, columns and max_images must be >= 1. Received: {every_n_epochs}, {columns}, {max_images}"
+            )
         self.tensor, self.every_n_epochs, self.columns, self.max_images = tensor, every_n_epochs, columns, max_images
         self.folder = Path(folder) if folder else None
         self._images: torch.Tensor | None = None

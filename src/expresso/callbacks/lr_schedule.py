@@ -25,7 +25,8 @@ follows measured values): it keeps what it has counted, with its new settings.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler as TorchScheduler
@@ -36,7 +37,7 @@ from ..engine.events import Event
 from ..engine.metrics import lr_key
 from ._monitor import Monitor
 
-SchedulerLike = Union[TorchScheduler, Callable[[torch.optim.Optimizer], TorchScheduler]]
+SchedulerLike = TorchScheduler | Callable[[torch.optim.Optimizer], TorchScheduler]
 
 
 class LRScheduler(Callback):
@@ -51,7 +52,9 @@ class LRScheduler(Callback):
         monitor: str = "val/loss",
     ):
         if interval not in ("epoch", "step"):
-            raise ValueError(f"Invalid value for argument `interval`. Received: interval={interval!r}; expected 'epoch' or 'step'")
+            raise ValueError(
+                f"Invalid value for argument `interval`. Received: interval={interval!r}; expected 'epoch' or 'step'"
+            )
         entries = list(scheduler) if isinstance(scheduler, (list, tuple)) else [scheduler]
         if not entries:
             raise ValueError("LRScheduler needs at least one scheduler. Received: scheduler=[]")
@@ -136,7 +139,9 @@ class LRScheduler(Callback):
             raise ValueError("LRScheduler: the trainer has no optimizer to schedule")
         if self.optimizer_name is not None:
             if self.optimizer_name not in optimizers:
-                raise KeyError(f"LRScheduler: no optimizer named {self.optimizer_name!r}; the optimizers are {sorted(optimizers)}")
+                raise KeyError(
+                    f"LRScheduler: no optimizer named {self.optimizer_name!r}; the optimizers are {sorted(optimizers)}"
+                )
             chosen = self.optimizer_name
         elif len(optimizers) == 1:
             chosen = next(iter(optimizers))
@@ -144,7 +149,9 @@ class LRScheduler(Callback):
             bound = {id(e.optimizer) for e in self.entries if isinstance(e, TorchScheduler)}
             names = [name for name, opt in optimizers.items() if id(opt) in bound]
             if len(names) != 1:
-                raise ValueError(f"LRScheduler: the trainer has several optimizers; choose one with optimizer=NAME among {sorted(optimizers)}")
+                raise ValueError(
+                    f"LRScheduler: the trainer has several optimizers; choose one with optimizer=NAME among {sorted(optimizers)}"
+                )
             chosen = names[0]
         for entry in self.entries:
             if isinstance(entry, TorchScheduler) and entry.optimizer is not optimizers[chosen]:
@@ -180,7 +187,9 @@ class LRScheduler(Callback):
     def _restore(self) -> None:
         saved, self._pending = self._pending, None
         if len(saved) != len(self.schedulers):
-            raise ValueError(f"LRScheduler: the checkpoint holds {len(saved)} scheduler state(s), this run has {len(self.schedulers)} scheduler(s)")
+            raise ValueError(
+                f"LRScheduler: the checkpoint holds {len(saved)} scheduler state(s), this run has {len(self.schedulers)} scheduler(s)"
+            )
         for scheduler, state in zip(self.schedulers, saved):
             scheduler.load_state_dict(state)
 

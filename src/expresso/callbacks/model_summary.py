@@ -58,7 +58,9 @@ def render(name: str, model: nn.Module, summary: Summary) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(4)]
     lines = [f"model {name!r} ({type(model).__name__})"]
     for row in cells:
-        lines.append("  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+        lines.append(
+            "  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        )
     lines.append(f"  total {summary.total:,} parameters: {summary.trainable:,} trainable, {summary.frozen:,} frozen")
     if any(isinstance(p, UninitializedParameter) for p in model.parameters()):
         lines.append("  (lazy modules not yet initialized are not counted)")

@@ -42,22 +42,44 @@ class NaNGuard(Callback):
     order = -100  # before anything else sees the step's outputs
     phases = ("fit",)
 
-    def __init__(self, action: str = "stop", check_gradients: bool = False, lr_factor: float = 0.5, max_rollbacks: int = 3, checkpoint: str | None = None):
+    def __init__(
+        self,
+        action: str = "stop",
+        check_gradients: bool = False,
+        lr_factor: float = 0.5,
+        max_rollbacks: int = 3,
+        checkpoint: str | None = None,
+    ):
         action = {"skip": "skip_step"}.get(action, action)  # the earlier name
         if action not in ACTIONS:
-            raise ValueError(f"Invalid value for argument `action`. Received: action={action!r}; expected one of {ACTIONS}")
+            raise ValueError(
+                f"Invalid value for argument `action`. Received: action={action!r}; expected one of {ACTIONS}"
+            )
         if not 0 < lr_factor <= 1:
-            raise ValueError(f"Invalid value for argument `lr_factor`. Received: lr_factor={lr_factor!r}; expected a number in (0, 1]")
-        self.action, self.check_gradients, self.lr_factor, self.max_rollbacks = action, check_gradients, lr_factor, max_rollbacks
+            raise ValueError(
+                f"Invalid value for argument `lr_factor`. Received: lr_factor={lr_factor!r}; expected a number in (0, 1]"
+            )
+        self.action, self.check_gradients, self.lr_factor, self.max_rollbacks = (
+            action,
+            check_gradients,
+            lr_factor,
+            max_rollbacks,
+        )
         self.checkpoint = Path(checkpoint) if checkpoint else None
-        self.rollbacks = 0  # not in the checkpoint: a rollback restores callback states, and must not forget it happened
+        self.rollbacks = (
+            0  # not in the checkpoint: a rollback restores callback states, and must not forget it happened
+        )
 
     def on_fit_start(self, state) -> None:
         if self.checkpoint is None and state.run_dir is not None:
             self.checkpoint = Path(state.run_dir) / "checkpoints" / "last.ckpt"
 
     def on_after_forward(self, state) -> None:
-        losses = {key: value for key, value in state.outputs.items() if (key == "loss" or key.startswith("loss/")) and isinstance(value, torch.Tensor)}
+        losses = {
+            key: value
+            for key, value in state.outputs.items()
+            if (key == "loss" or key.startswith("loss/")) and isinstance(value, torch.Tensor)
+        }
         bad = _non_finite(losses)
         if bad:
             self._fail(state, "loss", ", ".join(repr(key) for key in bad))
@@ -84,10 +106,19 @@ class NaNGuard(Callback):
             log.warning("NaNGuard: non-finite %s %s at %s; skipping the batch", what, names, where)
             raise SkipBatch
         if self.rollbacks >= self.max_rollbacks:
-            raise NonFiniteLossError(f"non-finite {what} {names} at {where} after {self.rollbacks} rollback(s); NaNGuard(max_rollbacks={self.max_rollbacks}) ended the fit")
+            raise NonFiniteLossError(
+                f"non-finite {what} {names} at {where} after {self.rollbacks} rollback(s); NaNGuard(max_rollbacks={self.max_rollbacks}) ended the fit"
+            )
         target = self._sound_checkpoint(where)
         self.rollbacks += 1
-        log.warning("NaNGuard: non-finite %s %s at %s; rolling back to %s with the learning rates x%g", what, names, where, target, self.lr_factor)
+        log.warning(
+            "NaNGuard: non-finite %s %s at %s; rolling back to %s with the learning rates x%g",
+            what,
+            names,
+            where,
+            target,
+            self.lr_factor,
+        )
         raise Rollback(target, self.lr_factor, f"non-finite {what} {names} at {where}")
 
     def _sound_checkpoint(self, where: str) -> Path:
@@ -96,13 +127,19 @@ class NaNGuard(Callback):
         from ..engine.manifest import PREVIOUS
 
         if self.checkpoint is None:
-            raise NonFiniteLossError(f"non-finite value at {where}; NaNGuard(action='rollback') needs a run folder or `checkpoint` to roll back to")
+            raise NonFiniteLossError(
+                f"non-finite value at {where}; NaNGuard(action='rollback') needs a run folder or `checkpoint` to roll back to"
+            )
         for path in (self.checkpoint, self.checkpoint.with_name(PREVIOUS)):
             if path.is_file():
                 weights = load_checkpoint(path)["models"]
-                if not _non_finite({f"{m}.{k}": v for m, sd in weights.items() for k, v in sd.items() if v.is_floating_point()}):
+                if not _non_finite(
+                    {f"{m}.{k}": v for m, sd in weights.items() for k, v in sd.items() if v.is_floating_point()}
+                ):
                     return path
-        raise NonFiniteLossError(f"non-finite value at {where}, and no checkpoint with finite weights to roll back to in {self.checkpoint.parent}")
+        raise NonFiniteLossError(
+            f"non-finite value at {where}, and no checkpoint with finite weights to roll back to in {self.checkpoint.parent}"
+        )
 
 
 def _non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:

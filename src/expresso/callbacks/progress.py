@@ -32,10 +32,20 @@ class Progress(Callback):
     def __init__(self, refresh_per_second: float = 10, plain_every_n_steps: int | None = None, console: Any = None):
         """``console``: a ``rich.console.Console`` to draw on (default: standard error)."""
         if not refresh_per_second > 0:
-            raise ValueError(f"Invalid value for argument `refresh_per_second`. Received: refresh_per_second={refresh_per_second!r}; expected > 0")
-        if plain_every_n_steps is not None and (isinstance(plain_every_n_steps, bool) or not isinstance(plain_every_n_steps, int) or plain_every_n_steps < 1):
-            raise ValueError(f"Invalid value for argument `plain_every_n_steps`. Received: plain_every_n_steps={plain_every_n_steps!r}; expected an integer >= 1 or None")
-        self.refresh_per_second, self.plain_every_n_steps, self.console = refresh_per_second, plain_every_n_steps, console
+            raise ValueError(
+                f"Invalid value for argument `refresh_per_second`. Received: refresh_per_second={refresh_per_second!r}; expected > 0"
+            )
+        if plain_every_n_steps is not None and (
+            isinstance(plain_every_n_steps, bool) or not isinstance(plain_every_n_steps, int) or plain_every_n_steps < 1
+        ):
+            raise ValueError(
+                f"Invalid value for argument `plain_every_n_steps`. Received: plain_every_n_steps={plain_every_n_steps!r}; expected an integer >= 1 or None"
+            )
+        self.refresh_per_second, self.plain_every_n_steps, self.console = (
+            refresh_per_second,
+            plain_every_n_steps,
+            console,
+        )
         self.terminal = console.is_terminal if console is not None else sys.stderr.isatty()
         self._bar: Any = None
         self._task: Any = None
@@ -53,26 +63,38 @@ class Progress(Callback):
     # -- the terminal bar ---------------------------------------------------
     def on_fit_start(self, state) -> None:
         from rich.console import Console  # lazily: the plain mode never imports rich
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
 
         self.console = self.console or Console(stderr=True)
         self._bar = RichProgress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[loss]}"),
-            console=self.console, refresh_per_second=self.refresh_per_second,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[speed]}"),
+            TextColumn("{task.fields[loss]}"),
+            console=self.console,
+            refresh_per_second=self.refresh_per_second,
         )
         self._task = self._bar.add_task("", total=None, speed="", loss="")
         self._bar.start()
 
     def on_epoch_start(self, state) -> None:
         total = state.epoch_length or self._last_length
-        self._bar.reset(self._task, total=total, completed=state.batch_index, description=state.describe_epoch(), speed="", loss="")
+        self._bar.reset(
+            self._task, total=total, completed=state.batch_index, description=state.describe_epoch(), speed="", loss=""
+        )
         self._epoch_start = (time.monotonic(), state.batch_index)
 
     def on_batch_end(self, state) -> None:
         if not self.terminal:
             if state.step % self.plain_every_n_steps == 0 and "loss" in state.outputs:
-                log.info("%s  step %d  loss=%s", state.describe_epoch(), state.step, _number(state.outputs["loss"].item()))
+                log.info(
+                    "%s  step %d  loss=%s", state.describe_epoch(), state.step, _number(state.outputs["loss"].item())
+                )
             return
         now = time.monotonic()
         if now < self._next_update:

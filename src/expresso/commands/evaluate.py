@@ -52,7 +52,9 @@ def predict(args: Namespace) -> int:
     if args.output and Path(args.output).suffix not in (".csv", ".npy"):
         raise UsageError(f"{args.output}: unsupported output type {Path(args.output).suffix!r}; expected .csv or .npy")
     if args.inputs_prepared and not args.input:
-        raise UsageError("--inputs-prepared describes the --input file; without --input, predict reads the dataset's --split")
+        raise UsageError(
+            "--inputs-prepared describes the --input file; without --input, predict reads the dataset's --split"
+        )
     extra = _extra_arguments(args.extra)
     run_dir, _, config, trainer = _load(args)
     how = ""
@@ -71,7 +73,9 @@ def predict(args: Namespace) -> int:
     if config.get("predict"):
         result = instantiate(config["predict"])(outputs, **extra)
     elif extra:
-        raise UsageError(f"extra arguments {sorted(extra)} given, but the config names no `predict` hook to receive them")
+        raise UsageError(
+            f"extra arguments {sorted(extra)} given, but the config names no `predict` hook to receive them"
+        )
     else:
         result = _default_columns(outputs)
     out = Path(args.output) if args.output else run_dir / f"predictions-{stem}.csv"
@@ -94,7 +98,9 @@ def _extra_arguments(extra: list[str]) -> dict[str, Any]:
         try:
             parsed[key] = parse_yaml(value)
         except yaml.YAMLError as exc:
-            raise UsageError(f"extra argument {item!r}: cannot read the value as YAML ({getattr(exc, 'problem', exc)})") from None
+            raise UsageError(
+                f"extra argument {item!r}: cannot read the value as YAML ({getattr(exc, 'problem', exc)})"
+            ) from None
     return parsed
 
 
@@ -119,7 +125,10 @@ def _write(result: Any, out: Path) -> None:
     columns = {k: (v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in result.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
-        np.save(out, columns["prediction"] if len(columns) == 1 else np.stack([c.reshape(len(c)) for c in columns.values()], 1))
+        np.save(
+            out,
+            columns["prediction"] if len(columns) == 1 else np.stack([c.reshape(len(c)) for c in columns.values()], 1),
+        )
     elif out.suffix == ".csv":
         names = list(columns)
         rows = np.stack([columns[n].reshape(len(columns[n])) for n in names], 1)

@@ -22,8 +22,12 @@ def export(args: Namespace) -> int:
     checkpoint = checkpoint_path(run_dir, args.checkpoint)
     output = Path(args.output) if args.output else run_dir / "export" / f"{checkpoint.stem}{SUFFIX}"
     if output.is_dir():
-        raise UsageError(f"{output}: is a folder; --output takes a file path, e.g. {output / (checkpoint.stem + SUFFIX)}")
-    models, metadata = checkpoint_weights(checkpoint, experiment=_experiment(run_dir))  # CheckpointError: exit 2, nothing written
+        raise UsageError(
+            f"{output}: is a folder; --output takes a file path, e.g. {output / (checkpoint.stem + SUFFIX)}"
+        )
+    models, metadata = checkpoint_weights(
+        checkpoint, experiment=_experiment(run_dir)
+    )  # CheckpointError: exit 2, nothing written
     try:
         written = save_weights(models, output, metadata)
     except WeightsError as exc:

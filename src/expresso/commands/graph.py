@@ -17,8 +17,12 @@ from . import UsageError
 
 FORMATS = (".svg", ".png")
 # kind -> (box style, face colour); a model's frame takes its optimizer's colour
-STYLES = {"tensor": ("round,pad=0.3", "#dbe9f6"), "model": ("square,pad=0.4", "#fde3c0"),
-          "function": ("square,pad=0.4", "#eeeeee"), "loss": ("sawtooth,pad=0.4", "#f6cccc")}
+STYLES = {
+    "tensor": ("round,pad=0.3", "#dbe9f6"),
+    "model": ("square,pad=0.4", "#fde3c0"),
+    "function": ("square,pad=0.4", "#eeeeee"),
+    "loss": ("sawtooth,pad=0.4", "#f6cccc"),
+}
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
@@ -30,7 +34,9 @@ def graph(args) -> int:
     output = Path(args.output) if args.output else None
     if output is not None:
         if output.suffix.lower() not in FORMATS:
-            raise UsageError(f"--output {args.output}: unsupported suffix {output.suffix or '(none)'!r}; expected .svg or .png")
+            raise UsageError(
+                f"--output {args.output}: unsupported suffix {output.suffix or '(none)'!r}; expected .svg or .png"
+            )
         if not output.parent.is_dir():
             raise UsageError(f"--output {args.output}: folder {str(output.parent)!r} not found")
         try:
@@ -44,7 +50,9 @@ def graph(args) -> int:
         built = placeholder_graph(wiring)
     print(describe(tree, wiring, built))
     if output is not None:
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "expresso"}):  # text stays text; same file every time
+        with matplotlib.rc_context(
+            {"svg.fonttype": "none", "svg.hashsalt": "expresso"}
+        ):  # text stays text; same file every time
             draw(tree, wiring, built, output)
         print(f"written: {output}")
     return 0
@@ -76,14 +84,22 @@ def describe(tree: dict, w, g) -> str:
     for i in g.order:
         spec = w.graph[i][1]
         hooks = [f"{kind} hook {_cls(h)}" for kind in ("forward", "backward") for h in spec.get(f"{kind}_hooks") or []]
-        lines.append(f"  {runs(g.nodes[i], spec):<{width}}  {flow(g.nodes[i])}" + (f"  [{', '.join(hooks)}]" if hooks else ""))
+        lines.append(
+            f"  {runs(g.nodes[i], spec):<{width}}  {flow(g.nodes[i])}" + (f"  [{', '.join(hooks)}]" if hooks else "")
+        )
     lines.append("losses: " + ", ".join(f"{t.name}({', '.join(t.inputs)}) x{float(t.weight)}" for t in g.losses))
     optimizers = []
     for name, (_, node) in w.optimizers.items():
-        extras = [f"group {', '.join(group['models'])}: " + " ".join(f"{k}={v}" for k, v in group.items() if k != "models") for group in node.get("param_groups") or []]
+        extras = [
+            f"group {', '.join(group['models'])}: " + " ".join(f"{k}={v}" for k, v in group.items() if k != "models")
+            for group in node.get("param_groups") or []
+        ]
         extras += [f"{key} {node[key]}" for key in ("clip_grad_norm", "clip_grad_value") if node.get(key) is not None]
         for entry in w.schedulers.get(name, ((), []))[1]:
-            extras.append(f"scheduler {_cls(entry)}" + (f" per {entry['interval']}" if isinstance(entry, dict) and "interval" in entry else ""))
+            extras.append(
+                f"scheduler {_cls(entry)}"
+                + (f" per {entry['interval']}" if isinstance(entry, dict) and "interval" in entry else "")
+            )
         optimizers.append(f"{name} ({', '.join([_cls(node)] + extras)}) over {', '.join(node['models'])}")
     lines.append("optimizers: " + "; ".join(optimizers))
     lines.append("pipelines: " + "; ".join(pipeline(name, node, tree, w) for name, (_, node) in w.pipelines.items()))
@@ -93,8 +109,13 @@ def describe(tree: dict, w, g) -> str:
 
 def pipeline(name: str, node: dict, tree: dict, w) -> str:
     data = node.get("dataset")
-    updates = [f"{u.get('name') or i + 1}({', '.join(u['losses'])} -> {', '.join(u.get('optimizers') or ['auto'])})" for i, u in enumerate(node.get("updates") or [])]
-    parts = ["updates " + ", ".join(updates) if updates else "losses " + ", ".join(node.get("losses") or list(w.losses))]
+    updates = [
+        f"{u.get('name') or i + 1}({', '.join(u['losses'])} -> {', '.join(u.get('optimizers') or ['auto'])})"
+        for i, u in enumerate(node.get("updates") or [])
+    ]
+    parts = [
+        "updates " + ", ".join(updates) if updates else "losses " + ", ".join(node.get("losses") or list(w.losses))
+    ]
     metrics = node.get("metrics", list(tree.get("metrics") or {}) if len(w.pipelines) == 1 else [])
     if metrics:
         inputs = {m: (tree["metrics"][m] or {}).get("inputs") for m in metrics}
@@ -115,12 +136,19 @@ def stage(index: int, node: dict, tree: dict, w) -> str:
         parts.append("frozen " + ", ".join(node["frozen"]))
     mode = node.get("interleave", "round_robin")
     if len(train) > 1:
-        parts.append("interleave " + (" ".join(f"{k}:{v}" for k, v in mode.items()) if isinstance(mode, dict) else mode))
+        parts.append(
+            "interleave " + (" ".join(f"{k}:{v}" for k, v in mode.items()) if isinstance(mode, dict) else mode)
+        )
     epochs = node.get("epochs")
-    parts.append(f"{epochs} epochs" if epochs else f"{(tree.get('trainer') or {}).get('max_epochs')} epochs = trainer.max_epochs")
+    parts.append(
+        f"{epochs} epochs" if epochs else f"{(tree.get('trainer') or {}).get('max_epochs')} epochs = trainer.max_epochs"
+    )
     stopping = node.get("early_stopping")
     if stopping:
-        parts.append(f"early stopping {stopping.get('monitor')} " + " ".join(f"{k}={v}" for k, v in stopping.items() if k != "monitor"))
+        parts.append(
+            f"early stopping {stopping.get('monitor')} "
+            + " ".join(f"{k}={v}" for k, v in stopping.items() if k != "monitor")
+        )
     if node.get("until"):
         parts.append(f"until {_cls(node['until'])}")
     return f"{index + 1} {node.get('name', 'main')} ({', '.join(parts)})"
@@ -174,19 +202,39 @@ def draw(tree: dict, w, g, path: Path) -> None:
         style, face = STYLES[kind]
         model = g.nodes[g.node_index[key[1]]].model if key[0] == "node" else None
         edge = COLOURS[owner[model] % len(COLOURS)] if model in owner else "0.3"
-        boxes[key] = ax.text(*position[key], label, ha="center", va="center", fontsize=9,
-                             bbox=dict(boxstyle=style, fc=face, ec=edge, lw=2 if model in owner else 1))
+        boxes[key] = ax.text(
+            *position[key],
+            label,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox=dict(boxstyle=style, fc=face, ec=edge, lw=2 if model in owner else 1),
+        )
     for a, b, detached in edges:
         span, (xa, ya), (xb, yb) = layer[b] - layer[a], position[a], position[b]
         bend = 0.0 if span < 2 else (-0.5 if ya + yb >= 0 else 0.5) / span  # long edges arc around the boxes between
-        ax.annotate("", xy=(xb, yb), xytext=(xa, ya), arrowprops=dict(
-            arrowstyle="-|>", color="0.35", ls="--" if detached else "-", connectionstyle=f"arc3,rad={bend}",
-            patchA=boxes[a].get_bbox_patch(), patchB=boxes[b].get_bbox_patch(), shrinkA=1, shrinkB=1))
+        ax.annotate(
+            "",
+            xy=(xb, yb),
+            xytext=(xa, ya),
+            arrowprops=dict(
+                arrowstyle="-|>",
+                color="0.35",
+                ls="--" if detached else "-",
+                connectionstyle=f"arc3,rad={bend}",
+                patchA=boxes[a].get_bbox_patch(),
+                patchB=boxes[b].get_bbox_patch(),
+                shrinkA=1,
+                shrinkB=1,
+            ),
+        )
     kinds = {kind for kind, _ in items.values()}
     handles = [Patch(fc=face, ec="0.3", label=kind) for kind, (_, face) in STYLES.items() if kind in kinds]
     handles += [Line2D([], [], color="0.35", ls="--", label="detached input")] if any(d for _, _, d in edges) else []
-    handles += [Patch(fc="white", ec=COLOURS[i % len(COLOURS)], lw=2, label=f"optimizer {name}: {', '.join(node['models'])}")
-                for i, (name, (_, node)) in enumerate(w.optimizers.items())]
+    handles += [
+        Patch(fc="white", ec=COLOURS[i % len(COLOURS)], lw=2, label=f"optimizer {name}: {', '.join(node['models'])}")
+        for i, (name, (_, node)) in enumerate(w.optimizers.items())
+    ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.set_title(tree.get("name") or "graph", fontsize=10)
     fig.savefig(path, bbox_inches="tight", metadata={"Date": None} if path.suffix.lower() == ".svg" else None)

@@ -61,7 +61,9 @@ def read_inputs(path: Path):
         elif path.suffix == ".csv":
             with warnings.catch_warnings():  # an empty file: numpy warns, then it is refused below in one line
                 warnings.simplefilter("ignore", UserWarning)
-                tensor = torch.from_numpy(np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1 if _has_header(path) else 0))
+                tensor = torch.from_numpy(
+                    np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1 if _has_header(path) else 0)
+                )
         else:
             tensor = torch.load(path, weights_only=True)
     except (ValueError, OSError, RuntimeError) as exc:  # a UnicodeDecodeError (a binary .csv) is a ValueError
@@ -99,7 +101,9 @@ def _shaped(tensor, sample: Any, path: Path):
 
     if isinstance(sample, torch.Tensor) and tensor.shape[1:] != sample.shape:
         if tensor[0].numel() != sample.numel():
-            raise UsageError(f"{path}: each input has {tensor[0].numel()} values; the model's data has shape {tuple(sample.shape)}")
+            raise UsageError(
+                f"{path}: each input has {tensor[0].numel()} values; the model's data has shape {tuple(sample.shape)}"
+            )
         tensor = tensor.reshape(len(tensor), *sample.shape)
     return tensor
 

@@ -48,7 +48,9 @@ def resume(args: Namespace) -> int:
     if args.checkpoint:
         checkpoint = checkpoint_path(run_dir, args.checkpoint)
     else:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
-        checkpoint = resume_point(run_dir / "checkpoints", log=lambda message: print(f"expresso: {message}", file=sys.stderr))
+        checkpoint = resume_point(
+            run_dir / "checkpoints", log=lambda message: print(f"expresso: {message}", file=sys.stderr)
+        )
     # Checked when it was written: checking again would refuse a device this machine lacks before an override could change it.
     ran_with = load_config(run_dir / CONFIG_FILE)
     followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
@@ -59,7 +61,10 @@ def resume(args: Namespace) -> int:
     settings = config["trainer"]
     preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
     trainer = build_trainer(
-        config, run_dir, init_weights=False, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
+        config,
+        run_dir,
+        init_weights=False,
+        extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption),
     )
     built = resume_changes.hyperparameters(trainer)
     loop = trainer.load_checkpoint(checkpoint)["loop"]
@@ -70,22 +75,41 @@ def resume(args: Namespace) -> int:
         raise UsageError(f"{run_dir}: nothing to train: {why}; {WHAT_WOULD_TRAIN[kind]}")
 
     notes = [f"resuming {run_dir} from {checkpoint} (epoch {loop['epoch']}, step {loop['step']})"]
-    notes += [f"resume changes {key}: {_shown(change.get('from'))} -> {_shown(change.get('to'))}" for key, change in resume_changes.describe(changes).items()]
+    notes += [
+        f"resume changes {key}: {_shown(change.get('from'))} -> {_shown(change.get('to'))}"
+        for key, change in resume_changes.describe(changes).items()
+    ]
     lifted = trainer.state.extra.pop("lifted_stops", None)
     if lifted:
-        notes += [f"{by} had stopped this run ({why}); with the new settings it does not: training on" for by, why in lifted.items()]
+        notes += [
+            f"{by} had stopped this run ({why}); with the new settings it does not: training on"
+            for by, why in lifted.items()
+        ]
     if changes:
         _write_atomic(run_dir / CONFIG_FILE, config.to_yaml())
     resumes = list(record.data.get("resumes") or [])
-    ended = {"status": record.data.get("status")}  # how the segment before this one ended (a failure's error moves here)
+    ended = {
+        "status": record.data.get("status")
+    }  # how the segment before this one ended (a failure's error moves here)
     if record.data.get("error"):
         ended["error"] = record.data.pop("error")
-    resumes.append({
-        "at": now(), "checkpoint": str(checkpoint), "from": {"epoch": loop["epoch"], "step": loop["step"]}, "after": ended,
-        "overrides": list(args.overrides), "changes": resume_changes.describe(changes), "command": " ".join(["expresso", *sys.argv[1:]]),
-    })
+    resumes.append(
+        {
+            "at": now(),
+            "checkpoint": str(checkpoint),
+            "from": {"epoch": loop["epoch"], "step": loop["step"]},
+            "after": ended,
+            "overrides": list(args.overrides),
+            "changes": resume_changes.describe(changes),
+            "command": " ".join(["expresso", *sys.argv[1:]]),
+        }
+    )
     record.update(
-        status="running", ended_at=None, resumes=resumes, pid=os.getpid(), host=socket.gethostname(),
+        status="running",
+        ended_at=None,
+        resumes=resumes,
+        pid=os.getpid(),
+        host=socket.gethostname(),
         interpolations=[[list(path), raw] for path, raw in config.interpolations],
     )
     return run_fit(trainer, record, preemption, notes)
@@ -94,7 +118,11 @@ def resume(args: Namespace) -> int:
 def _scheduled(config) -> list[str]:
     """The optimizers that have a schedule in ``config`` (the plain form's one optimizer is named ``optimizer``)."""
     names = ["optimizer"] if config.get("scheduler") else []
-    return names + [name for name, node in (config.get("optimizers") or {}).items() if isinstance(node, dict) and node.get("scheduler")]
+    return names + [
+        name
+        for name, node in (config.get("optimizers") or {}).items()
+        if isinstance(node, dict) and node.get("scheduler")
+    ]
 
 
 def _shown(value) -> str:

@@ -94,7 +94,11 @@ def refusal(path: tuple) -> str | None:
         return _LOADER_FIXED.get(rest[0])
     if root == "optimizer" and rest[:1] == ("class",) or root == "optimizers" and len(rest) > 1 and rest[1] == "class":
         return "the checkpoint holds the state of the optimizer class as it was"
-    if root == "optimizers" and len(rest) > 1 and (rest[1] == "models" or rest[1] == "param_groups" and "models" in rest[2:]):
+    if (
+        root == "optimizers"
+        and len(rest) > 1
+        and (rest[1] == "models" or rest[1] == "param_groups" and "models" in rest[2:])
+    ):
         return "the checkpoint's optimizer states belong to the parameters as they were grouped"
     if root in ("optimizer", "optimizers") and not rest or root == "optimizers" and len(rest) == 1:
         return "an optimizer can change its settings on resume, not appear or disappear"
@@ -109,7 +113,11 @@ def refusal(path: tuple) -> str | None:
 
 def check_changes(changes: dict[tuple, dict[str, Any]]) -> None:
     """A ConfigError naming every change a resume cannot apply."""
-    problems = [Problem("command line", format_key(path), f"a resume cannot change it: {reason}") for path in changes if (reason := refusal(path))]
+    problems = [
+        Problem("command line", format_key(path), f"a resume cannot change it: {reason}")
+        for path in changes
+        if (reason := refusal(path))
+    ]
     if problems:
         raise ConfigError(problems)
 
@@ -133,7 +141,9 @@ def hyperparameters(trainer) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def apply_changes(trainer, changes: dict[tuple, dict[str, Any]], built: dict[str, list[dict[str, Any]]], schedules: set[str]) -> None:
+def apply_changes(
+    trainer, changes: dict[tuple, dict[str, Any]], built: dict[str, list[dict[str, Any]]], schedules: set[str]
+) -> None:
     """Put the changed optimizer and schedule settings into a trainer that has just loaded its checkpoint.
 
     ``built``: ``hyperparameters(trainer)`` taken before the load. ``schedules``:
@@ -149,7 +159,15 @@ def apply_changes(trainer, changes: dict[tuple, dict[str, Any]], built: dict[str
     for name in settings:  # the new settings replace the checkpoint's; the moment estimates stay
         groups = trainer.graph.optimizers[name].optimizer.param_groups
         if len(groups) != len(built[name]):
-            raise ConfigError([Problem("command line", name, f"the optimizer has {len(built[name])} parameter groups now, the checkpoint {len(groups)}")])
+            raise ConfigError(
+                [
+                    Problem(
+                        "command line",
+                        name,
+                        f"the optimizer has {len(built[name])} parameter groups now, the checkpoint {len(groups)}",
+                    )
+                ]
+            )
         for group, fresh in zip(groups, built[name]):
             group.pop("initial_lr", None)  # a schedule starts from the new base rate
             group.update(fresh)

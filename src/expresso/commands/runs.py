@@ -33,7 +33,12 @@ def runs(args: Namespace) -> int:
             record = read_record(record_path)
             config = parse_yaml((record_path.parent / "config.yaml").read_text())
             flat = _flatten(config if isinstance(config, dict) else {})
-        except (OSError, ValueError, yaml.YAMLError, RecursionError):  # RecordError is a ValueError; RecursionError: a config nested past reason
+        except (
+            OSError,
+            ValueError,
+            yaml.YAMLError,
+            RecursionError,
+        ):  # RecordError is a ValueError; RecursionError: a config nested past reason
             unreadable.append(record_path.parent)
             continue
         found.append((record_path.parent, record, flat))
@@ -46,14 +51,22 @@ def runs(args: Namespace) -> int:
     shown, hidden = varying[:MAX_HPARAMS], varying[MAX_HPARAMS:]
     hparams = [distinct_short([_text(flat.get(key)) for _, _, flat in found]) for key in shown]
     statuses = [shown_status(record) for _, record, _ in found]
-    reasons = [failure_reason(record) if status == "failed" else None for (_, record, _), status in zip(found, statuses)]
+    reasons = [
+        failure_reason(record) if status == "failed" else None for (_, record, _), status in zip(found, statuses)
+    ]
     rows = [["experiment", "run id", "status", "epochs", "best", *shown, *(["reason"] if any(reasons) else [])]]
     for i, (run_dir, record, _) in enumerate(found):
         summary = record.get("summary") or {}
         best = summary.get("best")
         best_text = f"{summary.get('monitor')}={best:.4g}" if isinstance(best, (int, float)) else "-"
         rows.append(
-            [str(record.get("name") or "?"), str(record.get("run_id") or run_dir.name), statuses[i], str(summary.get("epochs", 0)), best_text]
+            [
+                str(record.get("name") or "?"),
+                str(record.get("run_id") or run_dir.name),
+                statuses[i],
+                str(summary.get("epochs", 0)),
+                best_text,
+            ]
             + [column[i] for column in hparams]
             + ([reasons[i] or "-"] if any(reasons) else [])
         )
@@ -72,7 +85,9 @@ def failure_reason(record: dict[str, Any]) -> str | None:
         return None
     message = error.get("message")
     first_line = message.strip().split("\n")[0] if isinstance(message, str) else ""
-    text = " ".join(f"{error['type']}: {first_line}".split()) if first_line else error["type"]  # single spaces: columns stay columns
+    text = (
+        " ".join(f"{error['type']}: {first_line}".split()) if first_line else error["type"]
+    )  # single spaces: columns stay columns
     return text if len(text) <= REASON_WIDTH else text[: REASON_WIDTH - 3] + "..."
 
 

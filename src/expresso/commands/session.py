@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..engine.checkpoint_io import CheckpointWriteError
 from ..engine.trainer import Trainer
@@ -91,7 +92,9 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
     except Preempted as stop:
         record.update(interrupted_by=signal.Signals(stop.signum).name)
         record.finish("interrupted")
-        log.info("%s: checkpoint written at step %d; resume with: expresso resume %s", stop, trainer.state.step, run_dir)
+        log.info(
+            "%s: checkpoint written at step %d; resume with: expresso resume %s", stop, trainer.state.step, run_dir
+        )
         if trainer.settings["requeue"]:
             requeue()
         return EXIT_PREEMPTED
@@ -111,7 +114,9 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
         detach_logging(handlers)
     print(f"run folder: {run_dir}")
     if not final["metrics"]:
-        print("no validation or test data: the final weights were not evaluated (the last epoch's metrics are in metrics.csv)")
+        print(
+            "no validation or test data: the final weights were not evaluated (the last epoch's metrics are in metrics.csv)"
+        )
     else:
         print(f"final metrics, {described(final)}:")
         width = max(map(len, final["metrics"]))
@@ -134,7 +139,9 @@ def evaluate_selected(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
     if trainer.has_data("test"):
         metrics.update(trainer.test())
     if metrics:
-        log.info("final metrics, %s: %s", described(final), "  ".join(f"{key}={value:.6g}" for key, value in metrics.items()))
+        log.info(
+            "final metrics, %s: %s", described(final), "  ".join(f"{key}={value:.6g}" for key, value in metrics.items())
+        )
     final["metrics"] = metrics
     return final
 

@@ -54,18 +54,30 @@ def train(args: Namespace) -> int:
         if _claimed(run_dir, resume=args.resume_if_exists or settings["auto_resume"], force=args.force):
             from .resume import resume
 
-            return resume(Namespace(run_dir=str(run_dir), overrides=[], checkpoint=None, debug=getattr(args, "debug", False)))
+            return resume(
+                Namespace(run_dir=str(run_dir), overrides=[], checkpoint=None, debug=getattr(args, "debug", False))
+            )
     else:
         run_dir = plan_run_dir(runs_root, config["name"])
     record = RunRecord(run_dir, {})
     preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
-    trainer = build_trainer(config, run_dir, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption))
+    trainer = build_trainer(
+        config, run_dir, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
+    )
     create_run_dir(run_dir)
     (run_dir / CONFIG_FILE).write_text(config.to_yaml())
     record.data = RunRecord.fields(
-        run_dir, name=config["name"], seed=settings["seed"], device=str(trainer.device), project_root=config.project_root
+        run_dir,
+        name=config["name"],
+        seed=settings["seed"],
+        device=str(trainer.device),
+        project_root=config.project_root,
     )
-    record.update(offline=bool(args.offline), dev_run=args.dev_run, interpolations=[[list(path), raw] for path, raw in config.interpolations])
+    record.update(
+        offline=bool(args.offline),
+        dev_run=args.dev_run,
+        interpolations=[[list(path), raw] for path, raw in config.interpolations],
+    )
     notes = []
     if trainer.initialised_from is not None:
         record.update(init_from=str(trainer.initialised_from))
@@ -78,7 +90,9 @@ def _scheduler_job_id() -> str:
     for variable in ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID"):
         if os.environ.get(variable):
             return os.environ[variable]
-    raise UsageError("--resume-if-exists (trainer.auto_resume) needs --run-id ID, or a SLURM_JOB_ID/TORCHELASTIC_RUN_ID to use as one")
+    raise UsageError(
+        "--resume-if-exists (trainer.auto_resume) needs --run-id ID, or a SLURM_JOB_ID/TORCHELASTIC_RUN_ID to use as one"
+    )
 
 
 def _claimed(run_dir: Path, *, resume: bool, force: bool) -> bool:
@@ -99,7 +113,9 @@ def _claimed(run_dir: Path, *, resume: bool, force: bool) -> bool:
         print(f"--force: moved the earlier run to {aside}", file=sys.stderr)
         return False
     if status == "completed":
-        raise UsageError(f"{run_dir}: holds a completed run; use another --run-id, or --force to move it aside and start over")
+        raise UsageError(
+            f"{run_dir}: holds a completed run; use another --run-id, or --force to move it aside and start over"
+        )
     if resume and resumable:
         print(f"resuming the unfinished run in {run_dir} (status {status})", file=sys.stderr)
         return True

@@ -22,8 +22,9 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import suggest
 from .files import is_file
@@ -51,7 +52,7 @@ def add_project_to_path(project_root: Path, how: str | None = None) -> None:
 
 
 def _project_note(then: str = "") -> str:
-    """" (project root: /x, the folder holding pyproject.toml<then>)", or "" when no project is on sys.path."""
+    """ " (project root: /x, the folder holding pyproject.toml<then>)", or "" when no project is on sys.path."""
     if _project is None or _project[0] not in sys.path:  # sys.path was restored since: the note would be false
         return ""
     root, how = _project
@@ -121,7 +122,9 @@ def _locate_in_file(path: str) -> Callable[..., Any]:
     file_text, _, attr = path.rpartition(":")
     found = _find_source(Path(file_text))
     if found is None:
-        raise CallableNotFound(f"{path!r}: no Python file {file_text!r} in the working directory or the project folder{_project_note()}")
+        raise CallableNotFound(
+            f"{path!r}: no Python file {file_text!r} in the working directory or the project folder{_project_note()}"
+        )
     file, root = found
     module = _import_file(file, root)
     if not attr or not hasattr(module, attr.split(".")[0]):

@@ -34,11 +34,12 @@ from __future__ import annotations
 import copy
 import inspect
 import typing
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from .callables import CallableNotFound, instances_callable, locate
-from .instantiate import bound_later
 from .errors import Problem, close_matches, format_key, suggest
+from .instantiate import bound_later
 from .loggers import logger_problems
 from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, STRUCTURES, TASK_TARGETS
 from .validation import UNIONS, check_type
@@ -65,7 +66,9 @@ _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONL
 def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem]]:
     """A copy of ``tree`` with task values injected, and every problem found."""
     tree = copy.deepcopy(tree)
-    task = tree.get("task") if isinstance(tree.get("task"), dict) else {}  # validation reports a task that is no mapping
+    task = (
+        tree.get("task") if isinstance(tree.get("task"), dict) else {}
+    )  # validation reports a task that is no mapping
     problems: list[Problem] = []
     for path, node in list(_class_nodes(tree, ())):
         if not path:  # a `class` key at the root is no component: validation reports it as an unknown top-level key
@@ -97,11 +100,14 @@ def _plateaus_follow_trainer_mode(tree: dict, where: Callable[[tuple], str], pro
         if "mode" not in node:
             node["mode"] = mode
         elif node["mode"] != mode:
-            problems.append(Problem(
-                where(path + ("mode",)), format_key(path + ("mode",)),
-                f"received {node['mode']!r}, but trainer.mode is {mode!r}: ReduceLROnPlateau watches trainer.monitor"
-                f" ({trainer.get('monitor')!r}), so it takes trainer.mode; leave its mode out to follow trainer.mode",
-            ))
+            problems.append(
+                Problem(
+                    where(path + ("mode",)),
+                    format_key(path + ("mode",)),
+                    f"received {node['mode']!r}, but trainer.mode is {mode!r}: ReduceLROnPlateau watches trainer.monitor"
+                    f" ({trainer.get('monitor')!r}), so it takes trainer.mode; leave its mode out to follow trainer.mode",
+                )
+            )
 
 
 def _scheduler_nodes(tree: dict):
@@ -109,16 +115,23 @@ def _scheduler_nodes(tree: dict):
     places = [(("scheduler",), tree.get("scheduler"))]
     optimizers = tree.get("optimizers")
     if isinstance(optimizers, dict):
-        places += [(("optimizers", name, "scheduler"), node.get("scheduler")) for name, node in optimizers.items() if isinstance(node, dict)]
+        places += [
+            (("optimizers", name, "scheduler"), node.get("scheduler"))
+            for name, node in optimizers.items()
+            if isinstance(node, dict)
+        ]
     for path, value in places:
-        for at, node in (((path + (i,), v) for i, v in enumerate(value)) if isinstance(value, list) else [(path, value)]):
+        for at, node in ((path + (i,), v) for i, v in enumerate(value)) if isinstance(value, list) else [(path, value)]:
             if isinstance(node, dict) and isinstance(node.get(CLASS_KEY), str):
                 yield at, node
 
 
 def _is_plateau(target: Any) -> bool:
     """Whether a class is (a subclass of) torch's ReduceLROnPlateau, told by name: the config layer imports no torch."""
-    return any(c.__module__ == "torch.optim.lr_scheduler" and c.__name__ == "ReduceLROnPlateau" for c in getattr(target, "__mro__", ()))
+    return any(
+        c.__module__ == "torch.optim.lr_scheduler" and c.__name__ == "ReduceLROnPlateau"
+        for c in getattr(target, "__mro__", ())
+    )
 
 
 def wiring(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
@@ -165,7 +178,10 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
     # Bound to its keys now, called later: the engine supplies its other arguments (a function in a function slot, or _partial_).
     later = bound_later(node, target) if slot else bool(node.get(PARTIAL_KEY))
     if slot and not later and inspect.isclass(target) and not instances_callable(target):
-        report(path + (CLASS_KEY,), f"{name} is a class without __call__, but {slot[0]}; give a function, or a class whose instances are callable")
+        report(
+            path + (CLASS_KEY,),
+            f"{name} is a class without __call__, but {slot[0]}; give a function, or a class whose instances are callable",
+        )
     sig = signature_of(target)
     if sig is None:
         return
@@ -179,18 +195,27 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
     runtime = _runtime_parameters(params, len(positional), slot[1]) if slot and later else ()
     for key in kwargs:
         if key in runtime:
-            report(path + (key,), f"{key!r} is an argument of {name} that the engine passes ({slot[0]}); it cannot be set in the config")
+            report(
+                path + (key,),
+                f"{key!r} is an argument of {name} that the engine passes ({slot[0]}); it cannot be set in the config",
+            )
             continue
         if key in named:
             continue
         if not takes_any_keyword:
             takes = ", ".join(named) or "no keyword arguments"
-            report(path + (key,), f"unknown argument of {name} (it takes: {takes})", suggest(str(key), [*named, *RESERVED_KEYS]))
+            report(
+                path + (key,),
+                f"unknown argument of {name} (it takes: {takes})",
+                suggest(str(key), [*named, *RESERVED_KEYS]),
+            )
         else:
             # **kwargs hides the real set; a near miss of a named parameter is still a typo.
             unset = [n for n in named if n not in kwargs]
             if close_matches(str(key), unset, cutoff=0.85):
-                report(path + (key,), f"unknown argument of {name}, passed on through **kwargs", suggest(str(key), unset))
+                report(
+                    path + (key,), f"unknown argument of {name}, passed on through **kwargs", suggest(str(key), unset)
+                )
 
     for key, value in task.items():
         if key in named and key not in node and key not in runtime:
@@ -212,7 +237,10 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
             if param.default is param.empty and param.kind in (*_NAMED, inspect.Parameter.POSITIONAL_ONLY):
                 if pname not in bound.arguments and pname not in supplied:
                     where_to = " or in task (it is injected)" if path[0] in TASK_TARGETS else ""
-                    report(path, f"missing required argument {pname!r} of {name}; set {format_key(path + (pname,))}{where_to}")
+                    report(
+                        path,
+                        f"missing required argument {pname!r} of {name}; set {format_key(path + (pname,))}{where_to}",
+                    )
 
     hints = _type_hints(target)
     for key, value in kwargs.items():
@@ -241,11 +269,16 @@ def _function_slot(path: tuple) -> tuple[str, int | None] | None:
         case ("stages", int(), "until"):
             return "the stage calls it as until(state) after every epoch", 1
         case ("metrics", _):
-            return "a metric that is not a torchmetrics Metric is called as metric(prediction, target) on every batch", 2
+            return (
+                "a metric that is not a torchmetrics Metric is called as metric(prediction, target) on every batch",
+                2,
+            )
     return None
 
 
-def _runtime_parameters(params: typing.Mapping[str, inspect.Parameter], bound: int, count: int | None) -> tuple[str, ...]:
+def _runtime_parameters(
+    params: typing.Mapping[str, inspect.Parameter], bound: int, count: int | None
+) -> tuple[str, ...]:
     """The positional parameters the engine's call fills: ``count`` of them after the ``bound`` given in ``_args_`` (None: unknown here)."""
     if count is None:
         return ()

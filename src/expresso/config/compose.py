@@ -78,7 +78,7 @@ class Composer:
         path = path.resolve()
         shown = display(path)
         if path in stack:
-            cycle = " -> ".join(display(p) for p in (*stack[stack.index(path):], path))
+            cycle = " -> ".join(display(p) for p in (*stack[stack.index(path) :], path))
             self.problems.append(Problem(display(stack[-1]), format_key(at), f"reference cycle: {cycle}"))
             return None
         try:
@@ -111,7 +111,11 @@ class Composer:
         refs = [value] if isinstance(value, str) else value
         if not isinstance(refs, list) or not all(isinstance(r, str) and is_reference(r) for r in refs):
             self.problems.append(
-                Problem(shown, format_key(at + (EXTENDS_KEY,)), f"received {value!r}, expected a config file path or a list of them")
+                Problem(
+                    shown,
+                    format_key(at + (EXTENDS_KEY,)),
+                    f"received {value!r}, expected a config file path or a list of them",
+                )
             )
             return []
         return refs
@@ -151,7 +155,12 @@ class Composer:
                 return candidate
         looked = " and ".join(display(c.parent) for c in dict.fromkeys(candidates))
         self.problems.append(
-            Problem(shown, format_key(at), f"file reference {ref!r} not found (looked in {looked})", _similar_file(candidates))
+            Problem(
+                shown,
+                format_key(at),
+                f"file reference {ref!r} not found (looked in {looked})",
+                _similar_file(candidates),
+            )
         )
         return None
 

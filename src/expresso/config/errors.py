@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 KeyPath = tuple  # tuple of str (mapping keys) and int (list indices)
 

@@ -72,9 +72,7 @@ class _Loader(_with_fixed_resolvers(yaml.SafeLoader)):  # type: ignore[misc]
                 except TypeError:  # unhashable key: the base class reports it
                     break
                 if duplicate:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -154,7 +152,9 @@ def read_file(path: Path, shown: str) -> Any:
     """Read ``path`` into plain data; ``shown`` is how the file is named in messages."""
     suffix = path.suffix.lower()
     if suffix not in EXTENSIONS:
-        raise FileProblem([Problem(shown, "", f"unsupported config file type {suffix!r}; expected one of {', '.join(EXTENSIONS)}")])
+        raise FileProblem(
+            [Problem(shown, "", f"unsupported config file type {suffix!r}; expected one of {', '.join(EXTENSIONS)}")]
+        )
     try:
         if suffix == ".py":
             data = _read_python(path, shown)
@@ -200,7 +200,9 @@ def _read_json(text: str, shown: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
-        raise FileProblem([Problem(shown, "", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
+        raise FileProblem(
+            [Problem(shown, "", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
+        ) from None
     except RecursionError:
         raise FileProblem([Problem(shown, "", "invalid JSON: nested too deeply to read")]) from None
     except _DuplicateKey as exc:
@@ -265,11 +267,17 @@ def _plain(value: Any, path: tuple, shown: str, problems: list[Problem], walk: _
     walk.count += 1
     if walk.count > MAX_VALUES:
         walk.stopped = True
-        problems.append(Problem(shown, "", f"holds more than {MAX_VALUES:,} values (YAML aliases count at every place they are used)"))
+        problems.append(
+            Problem(
+                shown, "", f"holds more than {MAX_VALUES:,} values (YAML aliases count at every place they are used)"
+            )
+        )
         return None
     if isinstance(value, (dict, list, tuple)):
         if id(value) in walk.open:
-            problems.append(Problem(shown, format_key(path), "contains itself (a YAML alias used inside its own anchor)"))
+            problems.append(
+                Problem(shown, format_key(path), "contains itself (a YAML alias used inside its own anchor)")
+            )
             return None
         if len(path) >= MAX_DEPTH:
             walk.stopped = True
@@ -284,10 +292,20 @@ def _plain(value: Any, path: tuple, shown: str, problems: list[Problem], walk: _
             walk.open.discard(id(value))
     if isinstance(value, int) and _too_many_digits(value):
         limit = sys.get_int_max_str_digits()
-        problems.append(Problem(shown, format_key(path), f"received an integer of about {limit:,} digits or more, which Python will not print"))
+        problems.append(
+            Problem(
+                shown,
+                format_key(path),
+                f"received an integer of about {limit:,} digits or more, which Python will not print",
+            )
+        )
         return None
     if isinstance(value, str) and not encodable(value):
-        problems.append(Problem(shown, format_key(path), f"received {describe(value)}, which holds half of a surrogate pair: not text"))
+        problems.append(
+            Problem(
+                shown, format_key(path), f"received {describe(value)}, which holds half of a surrogate pair: not text"
+            )
+        )
         return None
     if isinstance(value, _SCALARS):
         return value
@@ -313,7 +331,13 @@ def clashing_keys(tree: Any, where) -> list[Problem]:
         if isinstance(value, dict):
             both = sorted(k for k in value if isinstance(k, int) and not isinstance(k, bool) and str(k) in value)
             if both:
-                problems.append(Problem(where(path), format_key(path), f"holds both {both[0]} and '{both[0]}' as keys (merged from different files?); keep one"))
+                problems.append(
+                    Problem(
+                        where(path),
+                        format_key(path),
+                        f"holds both {both[0]} and '{both[0]}' as keys (merged from different files?); keep one",
+                    )
+                )
             for key, child in value.items():
                 walk(child, path + (key,))
         elif isinstance(value, list):
@@ -344,13 +368,21 @@ def _plain_container(value: Any, path: tuple, shown: str, problems: list[Problem
         out = {}
         both = {k for k in value if isinstance(k, int)} & {index_key(k) for k in value if isinstance(k, str)}
         if both:  # 0 and "0" cannot both survive interpolation or a JSON record
-            problems.append(Problem(shown, format_key(path), f"holds both {min(both)} and '{min(both)}' as keys; keep one"))
+            problems.append(
+                Problem(shown, format_key(path), f"holds both {min(both)} and '{min(both)}' as keys; keep one")
+            )
         for key, item in value.items():
             if not isinstance(key, (str, int)) or isinstance(key, bool):
-                problems.append(Problem(shown, format_key(path), f"keys must be strings or integers, received {describe(key)}"))
+                problems.append(
+                    Problem(shown, format_key(path), f"keys must be strings or integers, received {describe(key)}")
+                )
                 continue
             if isinstance(key, str) and not encodable(key):
-                problems.append(Problem(shown, format_key(path), f"the key {describe(key)} holds half of a surrogate pair: not text"))
+                problems.append(
+                    Problem(
+                        shown, format_key(path), f"the key {describe(key)} holds half of a surrogate pair: not text"
+                    )
+                )
                 continue
             out[key] = _plain(item, path + (key,), shown, problems, walk)
         return out

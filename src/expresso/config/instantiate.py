@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .callables import CallableNotFound, instances_callable, locate
 from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY
@@ -58,7 +59,11 @@ def instantiate_function(node: dict, /, **kwargs: Any) -> Callable:
         return instantiate({**node, PARTIAL_KEY: True}, **kwargs)
     built = instantiate(node, **kwargs)
     if not callable(built):
-        because = " (a class used as a function needs a __call__ method)" if inspect.isclass(target) and not instances_callable(target) else ""
+        because = (
+            " (a class used as a function needs a __call__ method)"
+            if inspect.isclass(target) and not instances_callable(target)
+            else ""
+        )
         raise TypeError(f"{node[CLASS_KEY]} built a {type(built).__name__}, which cannot be called{because}")
     return built
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import Problem, format_key, suggest
 
@@ -68,7 +69,10 @@ def resolve(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Probl
                 node = node[part]
             if OmegaConf.is_config(node):  # a resolver may return a container, even one holding itself (oc.deprecated)
                 OmegaConf.to_container(node, resolve=True)
-        except (OmegaConfBaseException, RecursionError) as exc:  # a resolver that loops (oc.deprecated) overflows the stack
+        except (
+            OmegaConfBaseException,
+            RecursionError,
+        ) as exc:  # a resolver that loops (oc.deprecated) overflows the stack
             message, hint = _explain(raw, exc, tree)
             problems.append(Problem(where(path), format_key(path), message, hint))
     if problems:
@@ -127,7 +131,10 @@ def _explain(raw: str, exc: Exception, tree: dict) -> tuple[str, str | None]:
     cause = _find_in_chain(exc, MissingEnvironmentVariable)
     if cause is not None:
         name = cause.args[0]
-        return f"interpolation {raw!r} needs environment variable {name!r}, which is not set (give a default: ${{env:{name},default}})", None
+        return (
+            f"interpolation {raw!r} needs environment variable {name!r}, which is not set (give a default: ${{env:{name},default}})",
+            None,
+        )
     missing = re.search(r"Interpolation key '([^']+)' not found", str(exc))
     if missing:
         key = missing.group(1)

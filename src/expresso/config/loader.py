@@ -17,9 +17,9 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from . import check as _check
 from .callables import add_project_to_path
@@ -39,7 +39,12 @@ class Config(Mapping):
     """A resolved config: a read-only mapping over plain data that knows where each key came from."""
 
     def __init__(
-        self, tree: dict, composer: Composer, source: Path | None, project: Project, checked: bool = False,
+        self,
+        tree: dict,
+        composer: Composer,
+        source: Path | None,
+        project: Project,
+        checked: bool = False,
         interpolations: Sequence[tuple[tuple, str]] = (),
     ):
         self._tree = tree
@@ -76,7 +81,7 @@ class Config(Mapping):
     def to_json(self) -> str:
         return json.dumps(escape(self._tree), indent=2, ensure_ascii=False)
 
-    def check(self) -> "Config":
+    def check(self) -> Config:
         """Import every class and check its arguments; returns the config with task values injected."""
         if self.checked:
             return self
@@ -89,7 +94,11 @@ class Config(Mapping):
 
 
 def load_config(
-    source: str | os.PathLike | Mapping, overrides: Sequence[str] = (), *, check: bool = False, interpolations: Sequence[tuple[Sequence, str]] = ()
+    source: str | os.PathLike | Mapping,
+    overrides: Sequence[str] = (),
+    *,
+    check: bool = False,
+    interpolations: Sequence[tuple[Sequence, str]] = (),
 ) -> Config:
     """Load, compose, override, resolve and validate a config; raise ConfigError listing every problem.
 
@@ -114,7 +123,9 @@ def load_config(
         composer = Composer(project.configs)
         tree = composer.compose_file(path)
         default_name = path.stem
-    add_project_to_path(project.root, project.how)  # the user's classes resolve for instantiate() too, not only for check
+    add_project_to_path(
+        project.root, project.how
+    )  # the user's classes resolve for instantiate() too, not only for check
     if composer.problems:
         raise ConfigError(composer.problems)
 

@@ -8,7 +8,7 @@ imports nothing of the engine.
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from .callables import CallableNotFound, locate
 from .errors import Problem, format_key
@@ -26,11 +26,16 @@ def logger_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
             target = locate(node[CLASS_KEY])
         except CallableNotFound:
             continue  # reported by the signature check
-        if not inspect.isclass(target) or not any((base.__module__, base.__qualname__) == LOGGER_BASE for base in inspect.getmro(target)):
+        if not inspect.isclass(target) or not any(
+            (base.__module__, base.__qualname__) == LOGGER_BASE for base in inspect.getmro(target)
+        ):
             path = ("loggers", index, CLASS_KEY)
-            problems.append(Problem(
-                where(path), format_key(path),
-                f"{node[CLASS_KEY]} is not an expresso.loggers.Logger: a logger receives the hyperparameters, every epoch's metrics "
-                "and how the run ended (subclass expresso.loggers.Logger), or write 'csv'",
-            ))
+            problems.append(
+                Problem(
+                    where(path),
+                    format_key(path),
+                    f"{node[CLASS_KEY]} is not an expresso.loggers.Logger: a logger receives the hyperparameters, every epoch's metrics "
+                    "and how the run ended (subclass expresso.loggers.Logger), or write 'csv'",
+                )
+            )
     return problems

@@ -56,7 +56,10 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
         problem(key_text, "the key path holds half of a surrogate pair (a byte that is not UTF-8): not text")
         return
     if len(path) > MAX_DEPTH:
-        problem(key_text if len(key_text) <= 60 else key_text[:57] + "...", f"the key path is {len(path)} levels deep; a config nests at most {MAX_DEPTH}")
+        problem(
+            key_text if len(key_text) <= 60 else key_text[:57] + "...",
+            f"the key path is {len(path)} levels deep; a config nests at most {MAX_DEPTH}",
+        )
         return
 
     found = _walk(tree, path, mode, problem)
@@ -166,7 +169,10 @@ def _walk(tree: dict, path: tuple, mode: str, problem) -> tuple[Any, tuple] | No
                     problem(here, *_missing(path, depth, node, mode))
                     return None
         else:
-            problem(format_key(path[:depth]), f"cannot set {here!r}: {format_key(path[:depth])} holds a {type(node).__name__}, not a mapping")
+            problem(
+                format_key(path[:depth]),
+                f"cannot set {here!r}: {format_key(path[:depth])} holds a {type(node).__name__}, not a mapping",
+            )
             return None
         if last:
             return node, tuple(path)

@@ -57,7 +57,10 @@ def find_project(folder: Path, recorded: Path | None = None) -> Project:
     elif named_configs:
         root, how = named_configs[-1].parent, f"the folder holding {CONFIGS}/"
     else:
-        root, how = Path.cwd().resolve(), f"the working directory, as no {', '.join(MARKERS)} or {CONFIGS}/ is above the config"
+        root, how = (
+            Path.cwd().resolve(),
+            f"the working directory, as no {', '.join(MARKERS)} or {CONFIGS}/ is above the config",
+        )
     return Project(root, how, _configs_root(root, named_configs))
 
 

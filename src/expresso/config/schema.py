@@ -34,10 +34,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Union
+from typing import Literal
 
 COMPONENTS = ("dataset", "model", "loss", "optimizer", "scheduler", "step", "predict")
-COLLECTIONS = {"metrics": dict, "callbacks": list, "loggers": list, "models": dict, "datasets": dict, "losses": dict, "optimizers": dict}
+COLLECTIONS = {
+    "metrics": dict,
+    "callbacks": list,
+    "loggers": list,
+    "models": dict,
+    "datasets": dict,
+    "losses": dict,
+    "optimizers": dict,
+}
 # The wiring of several models (config/wiring.py): graph nodes, pipelines, stages.
 STRUCTURES = {"graph": list, "pipelines": dict, "stages": list}
 VALUES = ("task",)
@@ -82,11 +90,11 @@ class TrainerConfig:
     """How long and where to train, and what "best" means."""
 
     max_epochs: int = setting(10, min=1, doc="epochs to train")
-    max_steps: Optional[int] = setting(None, min=1, doc="stop after this many optimizer steps (overrides max_epochs)")
+    max_steps: int | None = setting(None, min=1, doc="stop after this many optimizer steps (overrides max_epochs)")
     batch_size: int = setting(64, min=1, doc="training batch size")
     seed: int = setting(0, min=0, doc="seeds python, numpy, torch and loader workers")
     device: str = setting("auto", check=_device, doc="auto, cpu, cuda, cuda:N or mps")
-    devices: Optional[Union[int, list[int]]] = setting(
+    devices: int | list[int] | None = setting(
         None,
         reserved="multi-device training is not supported yet; trainer.device picks the one device to train on (auto, cpu, cuda, cuda:N or mps)",
         doc="reserved for multi-device training (not supported yet): must stay null",
@@ -96,14 +104,19 @@ class TrainerConfig:
     val_every_n_epochs: int = setting(1, min=1, doc="validate every N epochs")
     validate_before_fit: bool = setting(False, doc="run one validation pass before training (a sanity check)")
     log_every_n_steps: int = setting(50, min=1, doc="write a training row to the history every N steps")
-    limit_batches: Optional[float] = setting(
-        None, check=_batches, doc="per epoch, at most N batches (an integer) or a fraction (0, 1] of each split's batches (--dev-run sets it)"
+    limit_batches: float | None = setting(
+        None,
+        check=_batches,
+        doc="per epoch, at most N batches (an integer) or a fraction (0, 1] of each split's batches (--dev-run sets it)",
     )
-    limit_epochs: Optional[int] = setting(None, min=1, doc="train at most N epochs per stage (--dev-run sets 1)")
-    auto_resume: bool = setting(False, doc="train on a --run-id folder that holds an unfinished run resumes it (what --resume-if-exists does)")
+    limit_epochs: int | None = setting(None, min=1, doc="train at most N epochs per stage (--dev-run sets 1)")
+    auto_resume: bool = setting(
+        False, doc="train on a --run-id folder that holds an unfinished run resumes it (what --resume-if-exists does)"
+    )
     requeue: bool = setting(False, doc="on SIGTERM/SIGUSR1 under SLURM, after the checkpoint: scontrol requeue the job")
-    compile: Union[bool, Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]] = setting(
-        False, doc="torch.compile every model (true, or a torch.compile mode); opt-in: the first steps pay for compiling"
+    compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = setting(
+        False,
+        doc="torch.compile every model (true, or a torch.compile mode); opt-in: the first steps pay for compiling",
     )
 
 
@@ -112,14 +125,16 @@ class DataLoaderConfig:
     """torch.utils.data.DataLoader settings shared by every split."""
 
     shuffle: bool = setting(True, doc="shuffle the training split each epoch")
-    num_workers: Union[int, Literal["auto"]] = setting(
-        "auto", min=0, doc="loader worker processes (auto: none for in-memory datasets indexed a batch at a time, else one per CPU up to 8)"
+    num_workers: int | Literal["auto"] = setting(
+        "auto",
+        min=0,
+        doc="loader worker processes (auto: none for in-memory datasets indexed a batch at a time, else one per CPU up to 8)",
     )
-    pin_memory: Union[bool, Literal["auto"]] = setting("auto", doc="pin host memory (auto: when training on CUDA)")
-    persistent_workers: Union[bool, Literal["auto"]] = setting("auto", doc="keep workers alive between epochs (auto: yes)")
-    prefetch_factor: Optional[int] = setting(None, min=1, doc="batches each worker loads ahead")
+    pin_memory: bool | Literal["auto"] = setting("auto", doc="pin host memory (auto: when training on CUDA)")
+    persistent_workers: bool | Literal["auto"] = setting("auto", doc="keep workers alive between epochs (auto: yes)")
+    prefetch_factor: int | None = setting(None, min=1, doc="batches each worker loads ahead")
     drop_last: bool = setting(False, doc="drop the last incomplete training batch")
-    eval_batch_size: Optional[int] = setting(None, min=1, doc="validation/test batch size (default: batch_size)")
+    eval_batch_size: int | None = setting(None, min=1, doc="validation/test batch size (default: batch_size)")
 
 
 SETTINGS = {"trainer": TrainerConfig, "dataloader": DataLoaderConfig}

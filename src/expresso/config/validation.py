@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from functools import lru_cache
-from typing import Any, Callable, Literal, Union
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Literal, Union
 
 from .errors import Problem, describe, format_key, suggest
 from .schema import (
@@ -67,7 +68,10 @@ def validate(tree: dict, where: Where) -> list[Problem]:
             _settings(SETTINGS[key], value, path, report)
         elif key in STRUCTURES:
             if not isinstance(value, STRUCTURES[key]):
-                report(path, f"received {describe(value)}, expected {'a list' if STRUCTURES[key] is list else 'a mapping of name: entry'}")
+                report(
+                    path,
+                    f"received {describe(value)}, expected {'a list' if STRUCTURES[key] is list else 'a mapping of name: entry'}",
+                )
             else:
                 _nested(value, path, report)
         else:
@@ -75,7 +79,9 @@ def validate(tree: dict, where: Where) -> list[Problem]:
             if key == "optimizers" and isinstance(value, dict):
                 for name, entry in value.items():
                     scheduler = entry.get("scheduler") if isinstance(entry, dict) else None
-                    for index, item in enumerate(scheduler if isinstance(scheduler, list) else [scheduler] if scheduler else []):
+                    for index, item in enumerate(
+                        scheduler if isinstance(scheduler, list) else [scheduler] if scheduler else []
+                    ):
                         at = path + (name, "scheduler") + ((index,) if isinstance(scheduler, list) else ())
                         _component(item, at, report)
                         _section_keys("scheduler", item, at, report)
@@ -90,7 +96,9 @@ def _component(value: Any, path: tuple, report) -> None:
         report(path, f"received {describe(value)}, expected a mapping with a '{CLASS_KEY}' key (or a file reference)")
         return
     if CLASS_KEY not in value:
-        report(path, f"missing '{CLASS_KEY}': a component names the callable that builds it, e.g. class: torch.optim.AdamW")
+        report(
+            path, f"missing '{CLASS_KEY}': a component names the callable that builds it, e.g. class: torch.optim.AdamW"
+        )
         return
     _class_node(value, path, report)
 
@@ -136,7 +144,11 @@ def _collection(key: str, value: Any, path: tuple, report) -> None:
     for name, entry in entries:
         if key == "loggers" and isinstance(entry, str):
             if entry not in BUILTIN_LOGGERS:
-                report(path + (name,), f"unknown logger {entry!r}; expected one of {', '.join(BUILTIN_LOGGERS)} or a component", suggest(entry, BUILTIN_LOGGERS))
+                report(
+                    path + (name,),
+                    f"unknown logger {entry!r}; expected one of {', '.join(BUILTIN_LOGGERS)} or a component",
+                    suggest(entry, BUILTIN_LOGGERS),
+                )
         else:
             _component(entry, path + (name,), report)
 
@@ -156,7 +168,7 @@ def _settings(cls: type, value: Any, path: tuple, report) -> None:
             report(path + (key,), message)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hints(cls: type) -> dict:
     return typing.get_type_hints(cls)
 

@@ -21,8 +21,9 @@ placeholder models (``wiring_problems``), which ``--check`` runs too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import Problem, describe, format_key, suggest
 
@@ -44,7 +45,12 @@ SINGULAR = {"models": "model", "datasets": "dataset", "losses": "loss", "optimiz
 def node_name(spec: dict) -> str | None:
     """A graph node's name: its ``name``, else its model's, else its function's last dotted part (``torch.argmax`` -> ``argmax``)."""
     function = spec.get("function")
-    if spec.get("name") or spec.get("model") or not isinstance(function, dict) or not isinstance(function.get("class"), str):
+    if (
+        spec.get("name")
+        or spec.get("model")
+        or not isinstance(function, dict)
+        or not isinstance(function.get("class"), str)
+    ):
         return spec.get("name") or spec.get("model")
     return function["class"].rsplit(".", 1)[-1].rsplit(":", 1)[-1]
 
@@ -53,7 +59,11 @@ def framework_keys(path: tuple) -> tuple[str, ...]:
     """The engine's keys in the component at ``path`` (``optimizers.adam``, ``losses.cls``, ``scheduler.0``...)."""
     if len(path) == 2 and path[0] in ("losses", "metrics", "optimizers"):
         return FRAMEWORK_KEYS[path[0]]
-    if path[:1] == ("scheduler",) and len(path) <= 2 or (path[:1] == ("optimizers",) and len(path) in (3, 4) and path[2] == "scheduler"):
+    if (
+        path[:1] == ("scheduler",)
+        and len(path) <= 2
+        or (path[:1] == ("optimizers",) and len(path) in (3, 4) and path[2] == "scheduler")
+    ):
         return FRAMEWORK_KEYS["scheduler"]
     return ()
 
@@ -77,7 +87,14 @@ def general_form(tree: dict) -> Wiring:
     w = Wiring()
     for plural, singular in SINGULAR.items():
         if tree.get(plural):
-            setattr(w, plural, {name: ((plural, name), dict(node) if isinstance(node, dict) else node) for name, node in tree[plural].items()})
+            setattr(
+                w,
+                plural,
+                {
+                    name: ((plural, name), dict(node) if isinstance(node, dict) else node)
+                    for name, node in tree[plural].items()
+                },
+            )
         elif tree.get(singular):
             node = dict(tree[singular])
             if plural == "losses":
@@ -100,13 +117,18 @@ def general_form(tree: dict) -> Wiring:
     elif len(w.models) == 1:
         w.graph = [(("model",), {"model": next(iter(w.models))})]
     if tree.get("pipelines"):
-        w.pipelines = {name: (("pipelines", name), dict(node) if isinstance(node, dict) else {} if node is None else node) for name, node in tree["pipelines"].items()}
+        w.pipelines = {
+            name: (("pipelines", name), dict(node) if isinstance(node, dict) else {} if node is None else node)
+            for name, node in tree["pipelines"].items()
+        }
         if len(w.datasets) == 1:  # one dataset: the pipelines read it unless they say otherwise
             for _, node in w.pipelines.values():
                 if isinstance(node, dict):
                     node.setdefault("dataset", next(iter(w.datasets)))
     else:
-        w.pipelines = {"main": ((), {"dataset": next(iter(w.datasets), None), "metrics": list(tree.get("metrics") or {})})}
+        w.pipelines = {
+            "main": ((), {"dataset": next(iter(w.datasets), None), "metrics": list(tree.get("metrics") or {})})
+        }
     w.stages = [(("stages", i), node) for i, node in enumerate(tree.get("stages") or [{}])]
     return w
 
@@ -129,7 +151,9 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
         return problems
     w = general_form(tree)
     if len(w.models) > 1 and not tree.get("graph"):
-        report(("models",), "several models need a 'graph': the nodes that say which tensors each model reads and writes")
+        report(
+            ("models",), "several models need a 'graph': the nodes that say which tensors each model reads and writes"
+        )
     for path, node in w.graph:
         _keys(node, path, NODE_KEYS, "graph node", report)
         if isinstance(node, dict):
@@ -142,7 +166,7 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
             for key in ("inputs", "outputs"):
                 if key in node:
                     _strings(node[key], path + (key,), report)
-    for name, (path, node) in w.losses.items():
+    for path, node in w.losses.values():
         if isinstance(node, dict):
             if "inputs" in node:
                 _strings(node["inputs"], path + ("inputs",), report)
@@ -151,7 +175,7 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
     for name, node in (tree.get("metrics") or {}).items():
         if isinstance(node, dict) and "inputs" in node:
             _strings(node["inputs"], ("metrics", name, "inputs"), report, length=2)
-    for name, (path, node) in w.optimizers.items():
+    for path, node in w.optimizers.values():
         if not isinstance(node, dict):
             continue
         _not_null(node, ("models",), path, report)
@@ -159,7 +183,10 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
         for i, group in enumerate(node.get("param_groups") or []):
             at = path + ("param_groups", i)
             if not isinstance(group, dict) or "models" not in group:
-                report(at, "a parameter group is a mapping with 'models' (names) and its own options, e.g. {models: [encoder], lr: 1.0e-4}")
+                report(
+                    at,
+                    "a parameter group is a mapping with 'models' (names) and its own options, e.g. {models: [encoder], lr: 1.0e-4}",
+                )
                 continue
             _names(group["models"], at + ("models",), w.models, "model", report)
         for key in ("clip_grad_norm", "clip_grad_value"):
@@ -167,7 +194,7 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 report(path + (key,), f"received {describe(value)}, expected a number > 0")
     nodes = [node_name(node) for _, node in w.graph if isinstance(node, dict) and isinstance(node_name(node), str)]
-    for name, (path, node) in w.pipelines.items():
+    for path, node in w.pipelines.values():
         if not tree.get("pipelines"):
             break
         _keys(node, path, PIPELINE_KEYS, "pipeline", report)
@@ -209,9 +236,18 @@ def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Proble
         mode = node.get("interleave", "round_robin")
         if isinstance(mode, dict):
             trained = node.get("train") if isinstance(node.get("train"), list) else list(w.pipelines)
-            _names(list(mode), path + ("interleave",), dict.fromkeys(t for t in trained if isinstance(t, str)), "trained pipeline", report)
+            _names(
+                list(mode),
+                path + ("interleave",),
+                dict.fromkeys(t for t in trained if isinstance(t, str)),
+                "trained pipeline",
+                report,
+            )
         elif mode not in ("round_robin", "sequential"):
-            report(path + ("interleave",), f"received {describe(mode)}, expected round_robin, sequential or a mapping of pipeline: batches")
+            report(
+                path + ("interleave",),
+                f"received {describe(mode)}, expected round_robin, sequential or a mapping of pipeline: batches",
+            )
     return problems
 
 
@@ -221,7 +257,9 @@ def _keys(node: Any, path: tuple, allowed: tuple, what: str, report) -> None:
         return
     for key in node:
         if key not in allowed:
-            report(path + (key,), f"unknown key of a {what} (it takes: {', '.join(allowed)})", suggest(str(key), allowed))
+            report(
+                path + (key,), f"unknown key of a {what} (it takes: {', '.join(allowed)})", suggest(str(key), allowed)
+            )
 
 
 def _not_null(node: dict, keys: tuple, path: tuple, report) -> None:
@@ -243,8 +281,13 @@ def _names(value: Any, path: tuple, known, what: str, report, single: bool = Fal
         return
     items = [value] if single else value
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        report(path, f"received {describe(value)}, expected {'a name' if single else 'a list of names'} among {sorted(known, key=str)}")
+        report(
+            path,
+            f"received {describe(value)}, expected {'a name' if single else 'a list of names'} among {sorted(known, key=str)}",
+        )
         return
     for item in items:
         if item not in known:
-            report(path, f"unknown {what} {item!r}; expected one of {sorted(known, key=str)}", suggest(item, list(known)))
+            report(
+                path, f"unknown {what} {item!r}; expected one of {sorted(known, key=str)}", suggest(item, list(known))
+            )

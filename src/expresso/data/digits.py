@@ -10,7 +10,7 @@ dataset serves several tasks (a task config sets it by injection).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -49,7 +49,9 @@ class Digits(Dataset):
         if split not in SPLITS:
             raise ValueError(f"Invalid value for argument `split`. Received: split={split!r}; expected one of {SPLITS}")
         if target not in TARGETS:
-            raise ValueError(f"Invalid value for argument `target`. Received: target={target!r}; expected one of {tuple(TARGETS)}")
+            raise ValueError(
+                f"Invalid value for argument `target`. Received: target={target!r}; expected one of {tuple(TARGETS)}"
+            )
         if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
             raise ValueError(
                 f"Invalid split fractions. Received: val_fraction={val_fraction}, test_fraction={test_fraction}; "
@@ -64,9 +66,13 @@ class Digits(Dataset):
         val_share = val_fraction / (1 - test_fraction)
         train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=digits.target[rest])
         if not 0 < train_fraction <= 1:
-            raise ValueError(f"Invalid value for argument `train_fraction`. Received: train_fraction={train_fraction}; expected a value in (0, 1]")
+            raise ValueError(
+                f"Invalid value for argument `train_fraction`. Received: train_fraction={train_fraction}; expected a value in (0, 1]"
+            )
         if train_fraction < 1:  # a small labelled subset (semi-supervised examples): stratified, fixed by seed
-            train, _ = train_test_split(train, train_size=train_fraction, random_state=seed, stratify=digits.target[train])
+            train, _ = train_test_split(
+                train, train_size=train_fraction, random_state=seed, stratify=digits.target[train]
+            )
         chosen = {"train": train, "val": val, "test": test}[split]
 
         self.split, self.target = split, target
@@ -96,10 +102,14 @@ class Digits(Dataset):
         """
         raw = torch.as_tensor(raw, dtype=torch.float32)
         if raw.ndim < 2 or raw[0].numel() != 64:
-            raise ValueError(f"Digits.prepare_inputs: expected 64 pixel values (0-16) per image, received inputs of shape {tuple(raw.shape)}")
+            raise ValueError(
+                f"Digits.prepare_inputs: expected 64 pixel values (0-16) per image, received inputs of shape {tuple(raw.shape)}"
+            )
         low, high = raw.min().item(), raw.max().item()
         if low < 0 or high > 16:
-            raise ValueError(f"Digits.prepare_inputs: expected pixel values 0-16, as load_digits() stores them; received values from {low:g} to {high:g}")
+            raise ValueError(
+                f"Digits.prepare_inputs: expected pixel values 0-16, as load_digits() stores them; received values from {low:g} to {high:g}"
+            )
         if high <= 1 and not torch.equal(raw, raw.round()):
             raise ValueError(
                 "Digits.prepare_inputs: the inputs look already scaled to [0, 1] (every value at most 1, some fractional); "

@@ -6,4 +6,16 @@ from .graph import Graph, LossTerm, Node, OptimizerSpec
 from .state import State
 from .trainer import Trainer
 
-__all__ = ["Callback", "Event", "Graph", "LossTerm", "Node", "OptimizerSpec", "SkipBatch", "State", "StopEpoch", "StopTraining", "Trainer"]
+__all__ = [
+    "Callback",
+    "Event",
+    "Graph",
+    "LossTerm",
+    "Node",
+    "OptimizerSpec",
+    "SkipBatch",
+    "State",
+    "StopEpoch",
+    "StopTraining",
+    "Trainer",
+]

@@ -9,7 +9,8 @@ unknown tensor without building anything.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from ..config import ConfigError, Problem, instantiate
 from ..config.callables import CallableNotFound, locate
@@ -61,7 +62,11 @@ def _param_groups(node: dict, models: Mapping[str, Any]) -> list:
 
 
 def assemble(
-    config, tree: dict, build_metric: Callable[[dict, tuple], Any], build_datasets: Callable[[dict], dict], models_built: Callable[[dict], None]
+    config,
+    tree: dict,
+    build_metric: Callable[[dict, tuple], Any],
+    build_datasets: Callable[[dict], dict],
+    models_built: Callable[[dict], None],
 ) -> dict[str, Any]:
     """Build models, graph, optimizers, pipelines and stages; errors name the file and key of the entry at fault."""
     from ..callbacks import EarlyStopping
@@ -79,12 +84,21 @@ def assemble(
     losses = []
     for name, (path, node) in w.losses.items():
         with building(config, *path):
-            losses.append(LossTerm(name, instantiate(_plain(node, "losses")), node.get("inputs", ["y_hat", "y"]), node.get("weight", 1.0)))
+            losses.append(
+                LossTerm(
+                    name,
+                    instantiate(_plain(node, "losses")),
+                    node.get("inputs", ["y_hat", "y"]),
+                    node.get("weight", 1.0),
+                )
+            )
     optimizers = {}
     for name, (path, node) in w.optimizers.items():
         with building(config, *path):
             built = instantiate({k: v for k, v in _plain(node, "optimizers").items()}, _param_groups(node, models))
-            optimizers[name] = OptimizerSpec(built, node["models"], node.get("clip_grad_norm"), node.get("clip_grad_value"))
+            optimizers[name] = OptimizerSpec(
+                built, node["models"], node.get("clip_grad_norm"), node.get("clip_grad_value")
+            )
     nodes = []
     for path, spec in w.graph:
         with building(config, *path):  # a function node's class is built here, and may reject its arguments
@@ -94,9 +108,18 @@ def assemble(
     pipelines = []
     for name, (path, node) in w.pipelines.items():
         with building(config, *path):
-            data = datasets[node["dataset"]] if isinstance(node.get("dataset"), str) else build_datasets(node["dataset"]) if node.get("dataset") else {}
+            data = (
+                datasets[node["dataset"]]
+                if isinstance(node.get("dataset"), str)
+                else build_datasets(node["dataset"])
+                if node.get("dataset")
+                else {}
+            )
             metric_names = node.get("metrics", list(tree.get("metrics") or {}) if len(w.pipelines) == 1 else [])
-            metrics = {m: build_metric({k: v for k, v in tree["metrics"][m].items() if k != "inputs"}, ("metrics", m)) for m in metric_names}
+            metrics = {
+                m: build_metric({k: v for k, v in tree["metrics"][m].items() if k != "inputs"}, ("metrics", m))
+                for m in metric_names
+            }
             inputs = {m: tree["metrics"][m]["inputs"] for m in metric_names if "inputs" in tree["metrics"][m]}
             batch = node.get("batch")
             if isinstance(batch, dict):
@@ -123,15 +146,29 @@ def assemble(
 def _pipeline(name: str, node: dict, data: dict, metrics: dict, inputs: dict, batch: Any) -> Pipeline:
     updates = [Update(u["losses"], u.get("optimizers"), u.get("name")) for u in node.get("updates") or []]
     return Pipeline(
-        name, data.get("train"), data.get("val"), data.get("test"),
-        losses=node.get("losses"), metrics=metrics, metric_inputs=inputs, nodes=node.get("nodes"), updates=updates or None, batch=batch,
+        name,
+        data.get("train"),
+        data.get("val"),
+        data.get("test"),
+        losses=node.get("losses"),
+        metrics=metrics,
+        metric_inputs=inputs,
+        nodes=node.get("nodes"),
+        updates=updates or None,
+        batch=batch,
     )
 
 
 def _stage(node: dict, early_stopping: Any, until: Any) -> Stage:
     return Stage(
-        name=node.get("name", "main"), train=node.get("train"), val=node.get("val"), frozen=node.get("frozen", ()),
-        epochs=node.get("epochs"), early_stopping=early_stopping, until=until, interleave=node.get("interleave", "round_robin"),
+        name=node.get("name", "main"),
+        train=node.get("train"),
+        val=node.get("val"),
+        frozen=node.get("frozen", ()),
+        epochs=node.get("epochs"),
+        early_stopping=early_stopping,
+        until=until,
+        interleave=node.get("interleave", "round_robin"),
     )
 
 
@@ -167,9 +204,17 @@ def placeholder_plans(tree: dict, w: Wiring) -> dict[str, Plan]:
 
 def placeholder_graph(w: Wiring) -> Graph:
     """The config's graph with placeholder models, functions and losses: its wiring, nothing instantiated."""
-    losses = [LossTerm(name, None, node.get("inputs", ["y_hat", "y"]), node.get("weight", 1.0)) for name, (_, node) in w.losses.items()]
+    losses = [
+        LossTerm(name, None, node.get("inputs", ["y_hat", "y"]), node.get("weight", 1.0))
+        for name, (_, node) in w.losses.items()
+    ]
     optimizers = {name: OptimizerSpec(None, node["models"]) for name, (_, node) in w.optimizers.items()}
-    return Graph(models=dict.fromkeys(w.models), nodes=[_node(spec, build=False) for _, spec in w.graph], losses=losses, optimizers=optimizers)
+    return Graph(
+        models=dict.fromkeys(w.models),
+        nodes=[_node(spec, build=False) for _, spec in w.graph],
+        losses=losses,
+        optimizers=optimizers,
+    )
 
 
 def _sample_names(w: Wiring, node: dict) -> list[str] | None:
@@ -204,7 +249,9 @@ def building(config, *path: Any) -> Iterator[None]:
         raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = f"building it raised {type(exc).__name__}: {first}" if first else f"building it raised {type(exc).__name__}"
+        message = (
+            f"building it raised {type(exc).__name__}: {first}" if first else f"building it raised {type(exc).__name__}"
+        )
         raise ConfigError([Problem(config.where(path), format_key(path) if path else "(root)", message)]) from exc
 
 
@@ -216,4 +263,3 @@ def wired(config, w: Wiring) -> Iterator[None]:
     except GraphError as exc:
         at = _config_path(w, exc.at)
         raise ConfigError([Problem(config.where(at), format_key(at) if at else "(root)", str(exc))]) from exc
-

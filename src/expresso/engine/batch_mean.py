@@ -16,7 +16,8 @@ function of the concatenation is not the mean of the per-batch values.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -47,7 +48,9 @@ class BatchMean(Metric):
                 )
             value = value.detach().reshape(()).to(self.total.dtype)
         elif not isinstance(value, numbers.Real):
-            raise ValueError(f"{self.name} returned {type(value).__name__} {value!r}; expected one number per batch (a scalar tensor or a float)")
+            raise ValueError(
+                f"{self.name} returned {type(value).__name__} {value!r}; expected one number per batch (a scalar tensor or a float)"
+            )
         size = _batch_size(target, prediction)
         self.total += value * size
         self.count += size

@@ -22,8 +22,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..config import Config, ConfigError, Problem, instantiate
 from ..config.callables import locate
@@ -39,7 +40,12 @@ SPLITS = ("train", "val", "test")
 
 
 def build_trainer(
-    config: Config, run_dir: Path | None, *, training: bool = True, init_weights: bool = True, extra_callbacks: tuple = ()
+    config: Config,
+    run_dir: Path | None,
+    *,
+    training: bool = True,
+    init_weights: bool = True,
+    extra_callbacks: tuple = (),
 ) -> Trainer:
     if not config.checked:
         config = config.check()
@@ -104,7 +110,9 @@ def _check_batch_fraction(config: Config, trainer: Trainer) -> None:
         except ValueError:
             data = f"the {split} split" + (f" of pipeline {pipeline!r}" if len(trainer.pipelines) > 1 else "")
             message = f"received {limit!r}, a fraction of each split's batches, but {data} has no length (an iterable dataset); expected a number of batches (an integer)"
-            raise ConfigError([Problem(config.where(("trainer", "limit_batches")), "trainer.limit_batches", message)]) from None
+            raise ConfigError(
+                [Problem(config.where(("trainer", "limit_batches")), "trainer.limit_batches", message)]
+            ) from None
 
 
 def _datasets(node: dict) -> dict[str, Any]:
@@ -156,14 +164,20 @@ def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedul
                 configured.append(_build(node, available))
     replaced = {type(cb) for cb in configured}
     callbacks = [cb for cb in defaults if type(cb) not in replaced] + configured
-    for name, (path, entries) in schedulers.items():
+    for name, (_path, entries) in schedulers.items():
         by_interval: dict[str, list] = {}
         for entry in entries:
             node = {k: v for k, v in entry.items() if k != "interval"}
-            by_interval.setdefault(entry.get("interval", "epoch"), []).append(lambda optimizer, node=node: instantiate(node, optimizer))
+            by_interval.setdefault(entry.get("interval", "epoch"), []).append(
+                lambda optimizer, node=node: instantiate(node, optimizer)
+            )
         for interval, builders in by_interval.items():
             # one optimizer: no name, so the plain config's checkpoints keep the key "LRScheduler"
-            callbacks.append(LRScheduler(builders, interval=interval, optimizer=name if optimizers > 1 else None, monitor=settings["monitor"]))
+            callbacks.append(
+                LRScheduler(
+                    builders, interval=interval, optimizer=name if optimizers > 1 else None, monitor=settings["monitor"]
+                )
+            )
     return callbacks
 
 
@@ -174,5 +188,13 @@ def resolve_init_from(value: str, config: Config) -> Path:
     if path.is_dir():
         path = path / "checkpoints" / f"{which or 'best'}.ckpt"
     if not path.is_file():
-        raise ConfigError([Problem(config.where(("init_from",)), "init_from", f"no checkpoint at {str(path)!r} (expected RUN_DIR[:best|last] or a .ckpt file)")])
+        raise ConfigError(
+            [
+                Problem(
+                    config.where(("init_from",)),
+                    "init_from",
+                    f"no checkpoint at {str(path)!r} (expected RUN_DIR[:best|last] or a .ckpt file)",
+                )
+            ]
+        )
     return path

@@ -22,7 +22,8 @@ event its class handles: a per-epoch progress printer never runs per batch.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .events import Event
 
@@ -65,7 +66,9 @@ class Dispatcher:
         keys = [cb.state_key for cb in self.callbacks]
         duplicated = {k for k in keys if keys.count(k) > 1}
         if duplicated:
-            raise ValueError(f"two callbacks share the checkpoint key(s) {sorted(duplicated)}: give each a distinct state_key")
+            raise ValueError(
+                f"two callbacks share the checkpoint key(s) {sorted(duplicated)}: give each a distinct state_key"
+            )
         self._handlers: dict[tuple[Event, str], list] = {}
 
     def handlers(self, event: Event, phase: str) -> list:

@@ -29,9 +29,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 
 import torch
 
@@ -51,7 +52,13 @@ class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, permissions); the previous one is intact."""
 
 
-def save_atomic(payload: dict[str, Any], path: Path, *, before_replace: Callable[[dict], None] | None = None, previous: Path | None = None) -> dict[str, Any]:
+def save_atomic(
+    payload: dict[str, Any],
+    path: Path,
+    *,
+    before_replace: Callable[[dict], None] | None = None,
+    previous: Path | None = None,
+) -> dict[str, Any]:
     """Serialize straight into the temporary file (no copy in memory); returns its size and sha256.
 
     ``before_replace(entry)`` runs once the bytes are durable, before the
@@ -107,7 +114,9 @@ def _framed(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _atomic_file(path: Path, before_replace: Callable[[dict], None] | None = None, previous: Path | None = None) -> Iterator[_Hashing]:
+def _atomic_file(
+    path: Path, before_replace: Callable[[dict], None] | None = None, previous: Path | None = None
+) -> Iterator[_Hashing]:
     """A temporary file beside ``path``; renamed over it, durably, only if the block succeeds.
 
     A failure (a full disk, a permission error) removes the temporary file
@@ -117,7 +126,9 @@ def _atomic_file(path: Path, before_replace: Callable[[dict], None] | None = Non
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise CheckpointWriteError(f"{path}: cannot write ({exc.strerror or exc}); the previous file is intact") from exc
+        raise CheckpointWriteError(
+            f"{path}: cannot write ({exc.strerror or exc}); the previous file is intact"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as raw:
             handle = _Hashing(raw)
@@ -131,7 +142,9 @@ def _atomic_file(path: Path, before_replace: Callable[[dict], None] | None = Non
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise CheckpointWriteError(f"{path}: cannot write ({exc.strerror or exc}); the previous file is intact") from exc
+        raise CheckpointWriteError(
+            f"{path}: cannot write ({exc.strerror or exc}); the previous file is intact"
+        ) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -172,7 +185,9 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         text = str(exc).strip()
-        if "Weights only load failed" in text:  # torch's advice (weights_only=False) would let the file run code: not ours to give
+        if (
+            "Weights only load failed" in text
+        ):  # torch's advice (weights_only=False) would let the file run code: not ours to give
             reason = "it holds objects other than tensors and plain data, which expresso never unpickles"
         else:
             reason = text.splitlines()[0] if text else type(exc).__name__
@@ -192,7 +207,9 @@ def _check_payload(payload: dict[str, Any], path: Path) -> None:
     """Parts of the wrong kind are refused here, not by a TypeError later; a missing part is the reader's to report."""
     for key, kind in PARTS.items():
         if key in payload and not isinstance(payload[key], kind):
-            raise CheckpointError(f"{path}: damaged checkpoint: {key!r} is {type(payload[key]).__name__}, expected a {kind.__name__}")
+            raise CheckpointError(
+                f"{path}: damaged checkpoint: {key!r} is {type(payload[key]).__name__}, expected a {kind.__name__}"
+            )
     if not all(isinstance(state, dict) for state in payload.get("models", {}).values()):
         raise CheckpointError(f"{path}: damaged checkpoint: 'models' must map each model's name to its state dict")
     loop = payload.get("loop", {})

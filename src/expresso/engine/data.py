@@ -24,15 +24,15 @@ from __future__ import annotations
 import math
 import os
 import random
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, TensorDataset
 
 from .seeding import worker_init
-
 
 MAX_AUTO_WORKERS = 8
 
@@ -96,7 +96,9 @@ class SeededSamples(Dataset):
     def __getitem__(self, item: Any) -> Any:
         if isinstance(item, tuple):
             seed, item = item
-            torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also visits every device backend (~80 us)
+            torch.default_generator.manual_seed(
+                seed
+            )  # CPU only: torch.manual_seed also visits every device backend (~80 us)
             random.seed(seed)
             np.random.seed(seed % 2**32)
         return self.dataset[item]
@@ -122,7 +124,9 @@ def indexes_batches(dataset: Dataset) -> bool:
     return type(dataset).__getitem__ is TensorDataset.__getitem__
 
 
-def make_loader(dataset: Dataset, *, batch_size: int, train: bool, settings, seed: int, pin_memory: bool) -> ResumableLoader:
+def make_loader(
+    dataset: Dataset, *, batch_size: int, train: bool, settings, seed: int, pin_memory: bool
+) -> ResumableLoader:
     """A DataLoader with expresso's settings (``settings`` is the dataloader section)."""
     if isinstance(dataset, SeededSamples):  # a loader's dataset handed back (``expresso predict --split``)
         dataset = dataset.dataset
@@ -137,7 +141,12 @@ def make_loader(dataset: Dataset, *, batch_size: int, train: bool, settings, see
     seeded = workers > 0 and not batched
     order = ResumableSampler(len(dataset), shuffle=train and settings["shuffle"], seed=seed, seeded=seeded)
     drop_last = train and settings["drop_last"]
-    common = {"num_workers": workers, "pin_memory": pin_memory, "generator": torch.Generator().manual_seed(seed), **extra}
+    common = {
+        "num_workers": workers,
+        "pin_memory": pin_memory,
+        "generator": torch.Generator().manual_seed(seed),
+        **extra,
+    }
     if batched:  # batch_size=None: each sampler item (a list of indices) is fetched as is
         loader = ResumableLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last), batch_size=None, **common)
     else:

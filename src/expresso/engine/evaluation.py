@@ -102,7 +102,9 @@ class Evaluation:
         for name in self.pipelines:
             if (name, split) in self.loaders:
                 loader = self.loaders[name, split]
-                if split == "train" and isinstance(loader, ResumableLoader):  # a loader given ready-made is read as given
+                if split == "train" and isinstance(
+                    loader, ResumableLoader
+                ):  # a loader given ready-made is read as given
                     loader = self._loader(loader.dataset, train=False)
                 values.update(self._evaluate(name, split, loader))
         self.fire(Event.EVAL_END)
@@ -126,4 +128,3 @@ class Evaluation:
             self.fire(Event.EVAL_BATCH_END)
         self.fire(Event.EVAL_END)
         return torch.cat(parts)
-

@@ -24,8 +24,9 @@ import dataclasses
 import difflib
 import functools
 import heapq
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -69,7 +70,11 @@ class Node:
         if (self.model is None) == (self.function is None):
             raise GraphError(f"graph node {self.name or self.model!r} needs exactly one of a model or a function")
         if self.name is None:
-            self.name = self.model if self.model is not None else getattr(self.function, "__name__", None) or repr(self.function)
+            self.name = (
+                self.model
+                if self.model is not None
+                else getattr(self.function, "__name__", None) or repr(self.function)
+            )
 
     def detached(self, name: str) -> bool:
         return self.detach is True or (not isinstance(self.detach, bool) and name in self.detach)
@@ -133,7 +138,9 @@ class Graph:
 
     def __post_init__(self) -> None:
         self.validate()
-        self.callables: dict[str, Callable] = dict(self.models)  # what forward() calls: the models, or their compiled forms
+        self.callables: dict[str, Callable] = dict(
+            self.models
+        )  # what forward() calls: the models, or their compiled forms
         self.frozen: set[str] = set()  # models a stage froze: kept in eval mode
 
     def compile(self, mode: str | None = None) -> None:
@@ -141,7 +148,7 @@ class Graph:
         self.callables = {name: torch.compile(model, mode=mode) for name, model in self.models.items()}
 
     @classmethod
-    def single(cls, model: nn.Module, loss: Callable | None, optimizer: torch.optim.Optimizer | None) -> "Graph":
+    def single(cls, model: nn.Module, loss: Callable | None, optimizer: torch.optim.Optimizer | None) -> Graph:
         """The one-node graph of the plain config."""
         return cls(
             models={"model": model},
@@ -158,22 +165,34 @@ class Graph:
         for i, node in enumerate(self.nodes):
             at = ("graph", i)
             if node.name in seen:
-                raise GraphError(f"graph nodes {seen[node.name]} and {i} are both named {node.name!r}: give each node its own name", at)
+                raise GraphError(
+                    f"graph nodes {seen[node.name]} and {i} are both named {node.name!r}: give each node its own name",
+                    at,
+                )
             seen[node.name] = i
             if node.model is not None and node.model not in self.models:
-                raise GraphError(f"graph node {i} names model {node.model!r}, which is not among {sorted(self.models)}", at)
+                raise GraphError(
+                    f"graph node {i} names model {node.model!r}, which is not among {sorted(self.models)}", at
+                )
             for name in node.outputs:
                 if name in self.writer:
-                    raise GraphError(f"graph node {i} ({node.name}) writes tensor {name!r}, already written by {self.nodes[self.writer[name]].name}", at)
+                    raise GraphError(
+                        f"graph node {i} ({node.name}) writes tensor {name!r}, already written by {self.nodes[self.writer[name]].name}",
+                        at,
+                    )
                 if self.batch is not None and name in self.batch:
-                    raise GraphError(f"graph node {i} ({node.name}) writes tensor {name!r}, which the batch already provides", at)
+                    raise GraphError(
+                        f"graph node {i} ({node.name}) writes tensor {name!r}, which the batch already provides", at
+                    )
                 self.writer[name] = i
         if self.batch is not None:
             self.check_reads(range(len(self.nodes)), self.losses, self.batch)
         used = {node.model for node in self.nodes}
         unused = [name for name in self.models if name not in used]
         if unused:
-            raise GraphError(f"model(s) {unused} are in no graph node: add a node for each, or remove them", ("models", unused[0]))
+            raise GraphError(
+                f"model(s) {unused} are in no graph node: add a node for each, or remove them", ("models", unused[0])
+            )
         for spec_name, spec in self.optimizers.items():
             unknown = [m for m in spec.models if m not in self.models]
             if unknown:
@@ -182,7 +201,14 @@ class Graph:
         self.ordered = [self.nodes[i] for i in self.order]
         self.node_index = {node.name: i for i, node in enumerate(self.nodes)}
 
-    def check_reads(self, nodes: Iterable[int], losses: Iterable[LossTerm], batch: Sequence[str], who: str = "", reads: Mapping[str, Sequence[str]] = {}) -> None:  # noqa: B006
+    def check_reads(
+        self,
+        nodes: Iterable[int],
+        losses: Iterable[LossTerm],
+        batch: Sequence[str],
+        who: str = "",
+        reads: Mapping[str, Sequence[str]] = {},
+    ) -> None:  # noqa: B006
         """Every tensor these nodes, loss terms (and ``reads``: other readers) read must come from the batch or one of these nodes."""
         nodes = list(nodes)
         known = set(batch) | {t for i in nodes for t in self.nodes[i].outputs}
@@ -196,7 +222,9 @@ class Graph:
                     near = difflib.get_close_matches(name, near_names, n=1)
                     hint = f"; did you mean {near[0]!r}?" if near else ""
                     source = f"the batch {list(batch)}" + (f" of pipeline {who!r}" if who else "")
-                    raise GraphError(f"{reader} reads tensor {name!r}, which neither {source} nor any node writes{hint}", at)
+                    raise GraphError(
+                        f"{reader} reads tensor {name!r}, which neither {source} nor any node writes{hint}", at
+                    )
 
     def needed(self, tensors: Iterable[str], among: Iterable[int] | None = None) -> list[int]:
         """Indices (in data order) of the nodes that must run to produce ``tensors``; ``among`` limits the candidates."""
@@ -253,9 +281,14 @@ class Graph:
             try:
                 args = [tensors[name] for name in node.inputs]
             except KeyError as exc:
-                raise KeyError(f"graph node {node.name!r} reads tensor {exc.args[0]!r}, which is not in {sorted(tensors)}") from None
+                raise KeyError(
+                    f"graph node {node.name!r} reads tensor {exc.args[0]!r}, which is not in {sorted(tensors)}"
+                ) from None
             if node.detach:
-                args = [a.detach() if node.detached(name) and isinstance(a, Tensor) else a for name, a in zip(node.inputs, args)]
+                args = [
+                    a.detach() if node.detached(name) and isinstance(a, Tensor) else a
+                    for name, a in zip(node.inputs, args)
+                ]
             out = self.callables[node.model](*args) if node.model is not None else node.function(*args)
             if isinstance(out, (tuple, list)) and len(out) == len(node.outputs):
                 produced = dict(zip(node.outputs, out))  # by position: [x] to one name, (a, b) to two
@@ -272,7 +305,9 @@ class Graph:
             tensors.update(produced)
         return tensors
 
-    def loss(self, tensors: dict[str, Any], terms: Sequence[LossTerm] | None = None, log_terms: bool | None = None) -> Tensor:
+    def loss(
+        self, tensors: dict[str, Any], terms: Sequence[LossTerm] | None = None, log_terms: bool | None = None
+    ) -> Tensor:
         """Weighted sum of the loss terms (default: all); each term is also stored as ``loss/<name>`` when there are several."""
         terms = self.losses if terms is None else terms
         log_terms = len(terms) > 1 if log_terms is None else log_terms
@@ -299,9 +334,17 @@ def _outputs_mismatch(node: Node, out: Any, index: int) -> GraphError:
     """A node returned a different number of values than it has output names: say which node, what came back and the fix."""
     sequence = isinstance(out, (tuple, list))
     count, declared = (len(out) if sequence else 1), len(node.outputs)
-    what = f"a {'list' if isinstance(out, list) else 'tuple'} of {count} value{'s' * (count != 1)}" if sequence else f"one {type(out).__name__}"
+    what = (
+        f"a {'list' if isinstance(out, list) else 'tuple'} of {count} value{'s' * (count != 1)}"
+        if sequence
+        else f"one {type(out).__name__}"
+    )
     names = ", ".join([*node.outputs[:count], *(f"{node.outputs[0]}_{k}" for k in range(declared, count))])
-    fix = f"{{model: {node.model}, inputs: [{', '.join(node.inputs)}], outputs: [{names}]}}" if node.model is not None else f"outputs: [{names}]"
+    fix = (
+        f"{{model: {node.model}, inputs: [{', '.join(node.inputs)}], outputs: [{names}]}}"
+        if node.model is not None
+        else f"outputs: [{names}]"
+    )
     model = f" (model {node.model!r})" if node.model is not None else ""
     return GraphError(
         f"graph node {node.name!r}{model} returned {what}, but declares {declared} output name{'s' * (declared != 1)} {list(node.outputs)}: "

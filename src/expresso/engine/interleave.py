@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from torch.utils.data import DataLoader
 
 from .data import ResumableLoader, start_epoch
 
 
-def interleave(lengths: Mapping[str, int], order: Sequence[str], mode: str | Mapping[str, int] = "round_robin") -> list[str]:
+def interleave(
+    lengths: Mapping[str, int], order: Sequence[str], mode: str | Mapping[str, int] = "round_robin"
+) -> list[str]:
     """The pipeline of each batch of an epoch, in order, until every pipeline's data is used up.
 
     ``round_robin``: one batch of each in turn; ``sequential``: all of one,
@@ -39,7 +42,9 @@ def interleave(lengths: Mapping[str, int], order: Sequence[str], mode: str | Map
     return schedule
 
 
-def epoch_batches(loaders: Mapping[str, DataLoader], plans: Mapping[str, Any], stage: Any, state: Any, limit: int | None) -> Iterator[tuple[Any, Any]]:
+def epoch_batches(
+    loaders: Mapping[str, DataLoader], plans: Mapping[str, Any], stage: Any, state: Any, limit: int | None
+) -> Iterator[tuple[Any, Any]]:
     """The epoch's (plan, batch) pairs from ``state.batch_index`` on; sets ``state.epoch_length`` when it is known."""
     if len(loaders) == 1:
         ((name, loader),) = loaders.items()

@@ -68,7 +68,9 @@ def written(folder: Path, name: str, entry: dict[str, Any], rotated: bool = Fals
     data = _read(folder)
     if rotated and name in data["files"]:
         data["files"][PREVIOUS] = data["files"][name]
-    data["files"][name] = data["recent"][0] if data["recent"] and data["recent"][0]["sha256"] == entry["sha256"] else entry
+    data["files"][name] = (
+        data["recent"][0] if data["recent"] and data["recent"][0]["sha256"] == entry["sha256"] else entry
+    )
     _write(folder, data)
 
 
@@ -137,5 +139,8 @@ def resume_point(folder: Path, log) -> Path:
         except CheckpointError as second:
             raise CheckpointError(f"{first}; and the fallback {second}") from None
         step = (entry_of(previous) or {}).get("step")
-        log(f"{first}\nresuming from the previous checkpoint instead: {previous}" + (f" (step {step})" if step is not None else ""))
+        log(
+            f"{first}\nresuming from the previous checkpoint instead: {previous}"
+            + (f" (step {step})" if step is not None else "")
+        )
         return previous

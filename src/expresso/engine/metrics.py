@@ -17,7 +17,8 @@ per-batch values, whose states are sums but whose batches must stay apart).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -57,7 +58,13 @@ def metric_names(prefix: str, loss_terms: Sequence[str], metrics: Iterable[str])
 class MetricSet:
     """The metrics of one pipeline in one phase; ``inputs`` gives each metric its (prediction, target) tensor names."""
 
-    def __init__(self, metrics: Mapping[str, Any] | None, prefix: str, device: torch.device, inputs: Mapping[str, Sequence[str]] | None = None):
+    def __init__(
+        self,
+        metrics: Mapping[str, Any] | None,
+        prefix: str,
+        device: torch.device,
+        inputs: Mapping[str, Sequence[str]] | None = None,
+    ):
         self.prefix, self.device = prefix, device
         self.metrics = {name: metric.to(device) for name, metric in (metrics or {}).items()}
         self.inputs = {name: tuple((inputs or {}).get(name, ("y_hat", "y"))) for name in self.metrics}
@@ -138,6 +145,10 @@ class MetricSet:
         for name, saved in state["metrics"].items():
             metric = self.metrics[name]
             for attr, value in saved["state"].items():
-                setattr(metric, attr, value.to(self.device) if isinstance(value, Tensor) else [v.to(self.device) for v in value])
+                setattr(
+                    metric,
+                    attr,
+                    value.to(self.device) if isinstance(value, Tensor) else [v.to(self.device) for v in value],
+                )
             metric._update_count = saved["updates"]
             metric._computed = None

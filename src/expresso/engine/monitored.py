@@ -23,7 +23,8 @@ stage's ``early_stopping``, and of a stage's ``until`` component.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from ..config import Problem
 from ..config.callables import CallableNotFound, locate
@@ -67,7 +68,11 @@ def produced_names(tree: dict, w: Wiring, plans: Mapping[str, Plan]) -> MetricNa
     names |= {lr_key(name, len(w.optimizers)) for name in w.schedulers}
     for _, node in _callbacks(tree):
         provides = getattr(_located(node), "provides", ())
-        names |= {p for p in provides if isinstance(p, str)} if isinstance(provides, (tuple, list, set, frozenset)) else set()
+        names |= (
+            {p for p in provides if isinstance(p, str)}
+            if isinstance(provides, (tuple, list, set, frozenset))
+            else set()
+        )
     return MetricNames(names, items_of, tuple(free))
 
 
@@ -79,11 +84,14 @@ def monitor_problems(tree: dict, where: Callable[[tuple], str], w: Wiring, plans
         if not isinstance(monitor, str) or known.knows(monitor):
             continue
         received = f"{monitor!r} (the default of {default})" if default else repr(monitor)
-        problems.append(Problem(
-            where(path), format_key(path),
-            f"received {received}, expected a metric this config records: {', '.join(sorted(known.names))}",
-            suggest(monitor, sorted(known.names)),
-        ))
+        problems.append(
+            Problem(
+                where(path),
+                format_key(path),
+                f"received {received}, expected a metric this config records: {', '.join(sorted(known.names))}",
+                suggest(monitor, sorted(known.names)),
+            )
+        )
     return problems
 
 
@@ -104,7 +112,11 @@ def _monitors(tree: dict, w: Wiring) -> Iterator[tuple[tuple, Any, str | None]]:
             if "monitor" in stopping:
                 yield path + ("early_stopping", "monitor"), stopping["monitor"], None
             else:
-                yield path + ("early_stopping", "monitor"), _default_monitor(_located({"class": EARLY_STOPPING})), EARLY_STOPPING
+                yield (
+                    path + ("early_stopping", "monitor"),
+                    _default_monitor(_located({"class": EARLY_STOPPING})),
+                    EARLY_STOPPING,
+                )
         until = node.get("until")
         if isinstance(until, dict) and "monitor" in until:
             yield path + ("until", "monitor"), until["monitor"], None

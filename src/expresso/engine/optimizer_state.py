@@ -19,12 +19,20 @@ import torch
 
 def state_problem(optimizer: torch.optim.Optimizer, saved: Any) -> str | None:
     """What about ``saved`` would break ``optimizer``, in one line; None if nothing is seen."""
-    if not isinstance(saved, dict) or not isinstance(saved.get("param_groups"), list) or not isinstance(saved.get("state"), dict):
+    if (
+        not isinstance(saved, dict)
+        or not isinstance(saved.get("param_groups"), list)
+        or not isinstance(saved.get("state"), dict)
+    ):
         return "an optimizer state needs 'state' (a dict) and 'param_groups' (a list)"
     groups = saved["param_groups"]
-    if len(groups) != len(optimizer.param_groups) or not all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups):
+    if len(groups) != len(optimizer.param_groups) or not all(
+        isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups
+    ):
         return None  # torch's own check names the mismatch
-    live_of: dict[Any, tuple[int, torch.Tensor]] = {}  # saved index -> (group number, live parameter), paired by position as torch does
+    live_of: dict[
+        Any, tuple[int, torch.Tensor]
+    ] = {}  # saved index -> (group number, live parameter), paired by position as torch does
     for number, (live, group) in enumerate(zip(optimizer.param_groups, groups)):
         missing = sorted(set(live) - set(group) - {"params", "param_names"})
         if missing:

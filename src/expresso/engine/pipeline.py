@@ -16,8 +16,9 @@ generator's, which runs the discriminator again with its new weights.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from .graph import Graph, GraphError, LossTerm, batch_to_tensors
 
@@ -90,21 +91,31 @@ class Plan:
         names = list(terms) if pipeline.losses is None else list(pipeline.losses)
         for name in names:
             if name not in terms:
-                raise GraphError(f"pipeline {pipeline.name!r} names loss term {name!r}, which is not among {sorted(terms)}", at)
+                raise GraphError(
+                    f"pipeline {pipeline.name!r} names loss term {name!r}, which is not among {sorted(terms)}", at
+                )
         updates = list(pipeline.updates) if pipeline.updates else [Update(names)]
         among = None
         if pipeline.nodes is not None:
             unknown = [n for n in pipeline.nodes if n not in graph.node_index]
             if unknown:
-                raise GraphError(f"pipeline {pipeline.name!r} names graph node(s) {unknown}, which are not among {list(graph.node_index)}", at)
+                raise GraphError(
+                    f"pipeline {pipeline.name!r} names graph node(s) {unknown}, which are not among {list(graph.node_index)}",
+                    at,
+                )
             among = {graph.node_index[n] for n in pipeline.nodes}
-        self.metric_inputs = {name: tuple(pipeline.metric_inputs.get(name, DEFAULT_METRIC_INPUTS)) for name in pipeline.metrics or {}}
+        self.metric_inputs = {
+            name: tuple(pipeline.metric_inputs.get(name, DEFAULT_METRIC_INPUTS)) for name in pipeline.metrics or {}
+        }
         done: set[int] = set()
         self.steps: list[tuple[Update, list[int], list[LossTerm]]] = []
         for update in updates:
             unknown = [n for n in update.losses if n not in terms]
             if unknown:
-                raise GraphError(f"an update of pipeline {pipeline.name!r} names loss term(s) {unknown}, which are not among {sorted(terms)}", at)
+                raise GraphError(
+                    f"an update of pipeline {pipeline.name!r} names loss term(s) {unknown}, which are not among {sorted(terms)}",
+                    at,
+                )
             chosen = [terms[n] for n in update.losses]
             nodes = [i for i in graph.needed([t for term in chosen for t in term.inputs], among) if i not in done]
             done.update(nodes)
@@ -116,7 +127,13 @@ class Plan:
         self.terms = [term for _, _, chosen in self.steps for term in chosen]
         self.log_terms = len(self.terms) > 1
         if batch is not None:
-            graph.check_reads(self.nodes, self.terms, batch, who=pipeline.name, reads={f"metric {n!r}": i for n, i in self.metric_inputs.items()})
+            graph.check_reads(
+                self.nodes,
+                self.terms,
+                batch,
+                who=pipeline.name,
+                reads={f"metric {n!r}": i for n, i in self.metric_inputs.items()},
+            )
 
     def models(self) -> set[str]:
         return {self.graph.nodes[i].model for i in self.nodes if self.graph.nodes[i].model is not None}

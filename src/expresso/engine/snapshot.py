@@ -13,7 +13,6 @@ from typing import Any
 
 from . import manifest
 from .checkpoint_io import CheckpointError, load_checkpoint, save_atomic
-
 from .optimizer_state import state_problem
 from .seeding import rng_state, set_rng_state
 
@@ -23,7 +22,9 @@ def write(trainer, path: Path, keep_previous: bool) -> None:
     payload = capture(trainer)
     position = {k: payload["loop"][k] for k in ("step", "epoch", "stage")}
     entry = save_atomic(
-        payload, path, before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
+        payload,
+        path,
+        before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
         previous=path.with_name(manifest.PREVIOUS) if keep_previous else None,
     )
     manifest.written(path.parent, path.name, {**entry, **position}, rotated=keep_previous)
@@ -48,7 +49,9 @@ def capture(trainer) -> dict[str, Any]:
         "optimizers": {name: spec.optimizer.state_dict() for name, spec in trainer.graph.optimizers.items()},
         "grad_scaler": None,
         "callbacks": trainer.callbacks.state_dict(),
-        "stages": [stage.early_stopping.state_dict() if stage.early_stopping is not None else None for stage in trainer.stages],
+        "stages": [
+            stage.early_stopping.state_dict() if stage.early_stopping is not None else None for stage in trainer.stages
+        ],
         "rng": rng_state(),
         "loop": state.position(),
         "train_metrics": {name: trainer.metric_sets[name, "train"].state_dict() for name in running} or None,
@@ -66,7 +69,9 @@ def stop_holds(trainer, state, stops: dict[str, str]) -> bool:
     """
     if not stops:
         return True
-    conditions = {key: value for index, stage in enumerate(trainer.stages) for key, value in stage.stop_keys(index).items()}
+    conditions = {
+        key: value for index, stage in enumerate(trainer.stages) for key, value in stage.stop_keys(index).items()
+    }
     for key in stops:
         if key in conditions:
             condition = conditions[key]
@@ -87,11 +92,15 @@ def load_models(models: dict[str, Any], payload: dict[str, Any], path: Path | st
     saved = payload.get("models") or {}
     for name, model in models.items():
         if name not in saved:
-            raise CheckpointError(f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(map(str, saved))})")
+            raise CheckpointError(
+                f"{path}: the checkpoint has no weights for model {name!r} (it has {sorted(map(str, saved))})"
+            )
         try:
             model.load_state_dict(saved[name])
         except Exception as exc:  # noqa: BLE001 - a state dict from a damaged or foreign file
-            raise CheckpointError(f"{path}: model {name!r} does not fit the checkpoint's weights ({str(exc).strip().splitlines()[0]})") from None
+            raise CheckpointError(
+                f"{path}: model {name!r} does not fit the checkpoint's weights ({str(exc).strip().splitlines()[0]})"
+            ) from None
 
 
 def restore(trainer, payload: dict[str, Any], path: Path | str) -> None:
@@ -102,7 +111,9 @@ def restore(trainer, payload: dict[str, Any], path: Path | str) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a damaged payload breaks (an RNG state out of range...), it is the file's fault
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise CheckpointError(f"{path}: the checkpoint does not fit this run ({type(exc).__name__}: {detail})") from None
+        raise CheckpointError(
+            f"{path}: the checkpoint does not fit this run ({type(exc).__name__}: {detail})"
+        ) from None
 
 
 def _restore(trainer, payload: dict[str, Any]) -> None:

@@ -14,8 +14,9 @@ when the stage ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from .graph import Graph, GraphError
 
@@ -39,20 +40,30 @@ class Stage:
         for key in ("train", "val"):
             for name in getattr(self, key) or []:
                 if name not in pipelines:
-                    raise GraphError(f"stage {self.name!r} {'trains' if key == 'train' else 'validates'} pipeline {name!r}, which is not among {list(pipelines)}", at)
+                    raise GraphError(
+                        f"stage {self.name!r} {'trains' if key == 'train' else 'validates'} pipeline {name!r}, which is not among {list(pipelines)}",
+                        at,
+                    )
         if self.val is None:
             self.val = [name for name in self.train if pipelines[name].val_data is not None]
         for name in self.frozen:
             if name not in graph.models:
-                raise GraphError(f"stage {self.name!r} freezes model {name!r}, which is not among {sorted(graph.models)}", at)
+                raise GraphError(
+                    f"stage {self.name!r} freezes model {name!r}, which is not among {sorted(graph.models)}", at
+                )
         if not self.train:
             raise GraphError(f"stage {self.name!r} trains no pipeline", at)
         if isinstance(self.interleave, Mapping):
             unknown = [name for name in self.interleave if name not in self.train]
             if unknown or any(not isinstance(n, int) or n < 1 for n in self.interleave.values()):
-                raise GraphError(f"stage {self.name!r}: interleave ratios must give each trained pipeline {self.train} a count >= 1", at)
+                raise GraphError(
+                    f"stage {self.name!r}: interleave ratios must give each trained pipeline {self.train} a count >= 1",
+                    at,
+                )
         elif self.interleave not in ("round_robin", "sequential"):
-            raise GraphError(f"stage {self.name!r}: interleave must be round_robin, sequential or a mapping of pipeline: batches", at)
+            raise GraphError(
+                f"stage {self.name!r}: interleave must be round_robin, sequential or a mapping of pipeline: batches", at
+            )
         if self.early_stopping is not None:  # its stop requests (state.stops) name the config entry
             self.early_stopping.stop_key = f"stages.{index}.early_stopping"
 
@@ -84,7 +95,11 @@ def nothing_left(state: Any, epochs: Sequence[int], settings: Mapping[str, Any])
     """
     if state.stop_fit:
         return "stopped", "StopTraining ended it"
-    if any(budget - (state.stage_epoch if index == state.stage else 0) > 0 for index, budget in enumerate(epochs) if index >= state.stage):
+    if any(
+        budget - (state.stage_epoch if index == state.stage else 0) > 0
+        for index, budget in enumerate(epochs)
+        if index >= state.stage
+    ):
         return None
     if state.stops:
         return "stopped", "; ".join(f"{by} stopped it: {why}" for by, why in state.stops.items())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .graph import Graph
 
@@ -43,13 +44,17 @@ class State:
     epoch_finished: bool = False
     should_stop: bool = False
     stop_fit: bool = False
-    stops: dict[str, str] = field(default_factory=dict)  # who asked to stop (a callback's state_key, "stage N until"...) -> why
+    stops: dict[str, str] = field(
+        default_factory=dict
+    )  # who asked to stop (a callback's state_key, "stage N until"...) -> why
     batch: Any = None
     outputs: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     run_dir: Path | None = None
     config: dict | None = None
-    metric_names: set[str] = field(default_factory=set)  # every key the pipelines can report, measured or not this epoch
+    metric_names: set[str] = field(
+        default_factory=set
+    )  # every key the pipelines can report, measured or not this epoch
     extra: dict[str, Any] = field(default_factory=dict)  # room for callbacks to share things
     save_checkpoint: Callable[..., None] | None = None  # set by the Trainer: (path, then=None)
     wait_for_checkpoints: Callable[[], None] | None = None  # set by the Trainer: returns once every save is on disk
@@ -78,12 +83,24 @@ class State:
         """
         if not self.epoch_finished:
             return {
-                "epoch": self.epoch, "batch_index": self.batch_index, "step": self.step, "stage": self.stage, "stage_epoch": self.stage_epoch,
-                "stage_stopped": False, "stops": {}, "stop_fit": False,
+                "epoch": self.epoch,
+                "batch_index": self.batch_index,
+                "step": self.step,
+                "stage": self.stage,
+                "stage_epoch": self.stage_epoch,
+                "stage_stopped": False,
+                "stops": {},
+                "stop_fit": False,
             }
         return {
-            "epoch": self.epoch + 1, "batch_index": 0, "step": self.step, "stage": self.stage, "stage_epoch": self.stage_epoch + 1,
-            "stage_stopped": self.should_stop, "stops": dict(self.stops) if self.should_stop else {}, "stop_fit": self.stop_fit,
+            "epoch": self.epoch + 1,
+            "batch_index": 0,
+            "step": self.step,
+            "stage": self.stage,
+            "stage_epoch": self.stage_epoch + 1,
+            "stage_stopped": self.should_stop,
+            "stops": dict(self.stops) if self.should_stop else {},
+            "stop_fit": self.stop_fit,
         }
 
     def describe_epoch(self) -> str:

@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -64,8 +65,8 @@ from .devices import move, resolve_device
 from .evaluation import Evaluation
 from .events import Event, Rollback, SkipBatch, StopEpoch, StopTraining
 from .graph import Graph, GraphError
-from .metrics import MetricSet, metric_prefix
 from .interleave import epoch_batches
+from .metrics import MetricSet, metric_prefix
 from .pipeline import Pipeline, Plan
 from .seeding import seed_everything
 from .snapshot import read, write
@@ -144,9 +145,13 @@ class Trainer(Evaluation):
         if pipelines is None:
             pipelines = [Pipeline("main", train_data, val_data, test_data, metrics=metrics)]
         elif any(x is not None for x in (train_data, val_data, test_data, metrics)):
-            raise TypeError("give data and metrics either to the Trainer (one pipeline) or to each of `pipelines`, not both")
+            raise TypeError(
+                "give data and metrics either to the Trainer (one pipeline) or to each of `pipelines`, not both"
+            )
         self.pipelines = {p.name: p for p in pipelines}
-        self.plans = {p.name: Plan(p, graph, graph.batch if graph.batch is not None else p.batch_names()) for p in pipelines}
+        self.plans = {
+            p.name: Plan(p, graph, graph.batch if graph.batch is not None else p.batch_names()) for p in pipelines
+        }
         self.stages = list(stages) if stages else [Stage()]
         for index, stage in enumerate(self.stages):
             stage.resolve(self.pipelines, graph, index)
@@ -163,7 +168,9 @@ class Trainer(Evaluation):
                     self.loaders[p.name, split] = loader
                 prefix = metric_prefix(split, p.name, len(pipelines))
                 given = p.metrics if split == "train" and index == 0 else _copies(p.metrics)
-                self.metric_sets[p.name, split] = MetricSet(given, prefix, self.device, self.plans[p.name].metric_inputs)
+                self.metric_sets[p.name, split] = MetricSet(
+                    given, prefix, self.device, self.plans[p.name].metric_inputs
+                )
         self.callbacks = Dispatcher(callbacks)
         self.state = State(
             graph=graph,
@@ -186,9 +193,15 @@ class Trainer(Evaluation):
     def _loader(self, data: Any, train: bool, seed_offset: int = 0) -> DataLoader | None:
         if data is None or isinstance(data, DataLoader):
             return data
-        batch = self.settings["batch_size"] if train else (self.loader_settings["eval_batch_size"] or self.settings["batch_size"])
+        batch = (
+            self.settings["batch_size"]
+            if train
+            else (self.loader_settings["eval_batch_size"] or self.settings["batch_size"])
+        )
         seed = self.settings["seed"] + 100_003 * seed_offset  # pipelines over one dataset shuffle differently
-        return make_loader(data, batch_size=batch, train=train, settings=self.loader_settings, seed=seed, pin_memory=self.pin_memory)
+        return make_loader(
+            data, batch_size=batch, train=train, settings=self.loader_settings, seed=seed, pin_memory=self.pin_memory
+        )
 
     def loader(self, split: str, pipeline: str | None = None) -> DataLoader | None:
         """The loader of ``split`` for ``pipeline`` (default: the first pipeline that has one)."""
@@ -235,14 +248,23 @@ class Trainer(Evaluation):
         for index, stage in enumerate(self.stages):
             untrainable = [name for name in stage.train if not self.plans[name].terms and self.step_fn is None]
             if untrainable:
-                raise GraphError(f"stage {stage.name!r} trains pipeline(s) {untrainable}, which have no loss term to train with", ("stages", index))
+                raise GraphError(
+                    f"stage {stage.name!r} trains pipeline(s) {untrainable}, which have no loss term to train with",
+                    ("stages", index),
+                )
         if resume_from is not None:
             self.load_checkpoint(resume_from)
         elif not self._restored:
             seed_everything(self.settings["seed"])
         try:
             self.fire(Event.FIT_START)
-            if self.settings["validate_before_fit"] and state.step == 0 and state.batch_index == 0 and state.stage_epoch == 0 and state.stage == 0:
+            if (
+                self.settings["validate_before_fit"]
+                and state.step == 0
+                and state.batch_index == 0
+                and state.stage_epoch == 0
+                and state.stage == 0
+            ):
                 self._validate(self.stages[0])
             while state.stage < len(self.stages) and not state.stop_fit and not self._steps_done():
                 try:
@@ -285,7 +307,10 @@ class Trainer(Evaluation):
         state.stage_epochs = self._stage_epochs(stage)
         frozen = set(stage.frozen)
         self._steps = {
-            name: [(update, nodes, terms, [self.graph.optimizers[o] for o in plan.optimizers_of(update, frozen)]) for update, nodes, terms in plan.steps]
+            name: [
+                (update, nodes, terms, [self.graph.optimizers[o] for o in plan.optimizers_of(update, frozen)])
+                for update, nodes, terms in plan.steps
+            ]
             for name, plan in self.plans.items()
         }
 
@@ -295,7 +320,12 @@ class Trainer(Evaluation):
         stage.freeze(self.graph)
         try:
             self.fire(Event.STAGE_START)
-            while state.stage_epoch < state.stage_epochs and not state.should_stop and not state.stop_fit and not self._steps_done():
+            while (
+                state.stage_epoch < state.stage_epochs
+                and not state.should_stop
+                and not state.stop_fit
+                and not self._steps_done()
+            ):
                 self._train_epoch(stage)
         finally:
             stage.unfreeze(self.graph)
@@ -309,13 +339,17 @@ class Trainer(Evaluation):
 
     def _train_epoch(self, stage: Stage) -> None:
         state = self.state
-        limit = batch_limit(self.settings["limit_batches"], [self.loaders[name, "train"] for name in stage.train], "the training data")
+        limit = batch_limit(
+            self.settings["limit_batches"], [self.loaders[name, "train"] for name in stage.train], "the training data"
+        )
         sets = [self.metric_sets[name, "train"] for name in stage.train]
         if state.batch_index == 0:
             for metrics in sets:
                 metrics.reset()
             state.metrics.clear()  # an epoch reports what it measured, never a stale value
-        batches = epoch_batches({name: self.loaders[name, "train"] for name in stage.train}, self.plans, stage, state, limit)
+        batches = epoch_batches(
+            {name: self.loaders[name, "train"] for name in stage.train}, self.plans, stage, state, limit
+        )
         state.epoch_finished = False
         self.graph.train(True)
         if stage.early_stopping is not None:
@@ -342,7 +376,11 @@ class Trainer(Evaluation):
             state.should_stop = state.stop_fit = True
         for metrics in sets:
             state.metrics.update(metrics.compute())
-        if (state.stage_epoch + 1) % self.settings["val_every_n_epochs"] == 0 or state.should_stop or self._steps_done():
+        if (
+            (state.stage_epoch + 1) % self.settings["val_every_n_epochs"] == 0
+            or state.should_stop
+            or self._steps_done()
+        ):
             self._validate(stage)
         state.epoch_finished = True
         if stage.early_stopping is not None:
@@ -399,7 +437,9 @@ class Trainer(Evaluation):
             spec.optimizer.zero_grad(set_to_none=True)
 
     # -- checkpoints -------------------------------------------------------
-    def save_checkpoint(self, path: str | Path, then: Callable[[], None] | None = None, keep_previous: bool = False) -> None:
+    def save_checkpoint(
+        self, path: str | Path, then: Callable[[], None] | None = None, keep_previous: bool = False
+    ) -> None:
         """Everything a resumed run needs to continue bit for bit, written atomically and recorded in the folder's manifest.
 
         ``then`` runs once the file is on disk (e.g. linking it as best.ckpt);

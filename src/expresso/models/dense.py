@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -56,7 +56,13 @@ class ConditionalGenerator(nn.Module):
     resumed GAN draws the same noise as the uninterrupted one.
     """
 
-    def __init__(self, num_classes: int, noise_features: int = 16, hidden: Sequence[int] = (128, 128), out_shape: Sequence[int] = (1, 8, 8)):
+    def __init__(
+        self,
+        num_classes: int,
+        noise_features: int = 16,
+        hidden: Sequence[int] = (128, 128),
+        out_shape: Sequence[int] = (1, 8, 8),
+    ):
         super().__init__()
         self.num_classes, self.noise_features = num_classes, noise_features
         size = 1

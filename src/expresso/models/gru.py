@@ -8,7 +8,14 @@ from torch import Tensor, nn
 class RowGRU(nn.Module):
     """Treats each image row as one time step (``input_size`` pixels) and classifies the last state."""
 
-    def __init__(self, num_classes: int, input_size: int = 8, hidden_size: int = 64, num_layers: int = 1, bidirectional: bool = False):
+    def __init__(
+        self,
+        num_classes: int,
+        input_size: int = 8,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+    ):
         super().__init__()
         self.input_size = input_size
         self.gru = nn.GRU(input_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)

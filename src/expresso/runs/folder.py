@@ -12,7 +12,13 @@ import secrets
 import time
 from pathlib import Path
 
-CONFIG_FILE, RECORD_FILE, HISTORY_FILE, LOG_FILE, CHECKPOINTS = "config.yaml", "run.json", "metrics.csv", "log.txt", "checkpoints"
+CONFIG_FILE, RECORD_FILE, HISTORY_FILE, LOG_FILE, CHECKPOINTS = (
+    "config.yaml",
+    "run.json",
+    "metrics.csv",
+    "log.txt",
+    "checkpoints",
+)
 
 
 def safe_name(name: str) -> str:

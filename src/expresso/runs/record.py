@@ -42,7 +42,9 @@ def git_state(folder: Path) -> dict[str, Any]:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return {"commit": None, "dirty": None}
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, timeout=10
+        )
         return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
@@ -70,7 +72,14 @@ class RecordError(ValueError):
 
 # The fields expresso reads back, and the kinds they must have (None allowed for all).
 FIELD_KINDS = {
-    "name": str, "status": str, "project_root": str, "summary": dict, "resumes": list, "heartbeat": str, "host": str, "pid": int,
+    "name": str,
+    "status": str,
+    "project_root": str,
+    "summary": dict,
+    "resumes": list,
+    "heartbeat": str,
+    "host": str,
+    "pid": int,
     "error": dict,  # a failed run's {"type": ..., "message": ...}
 }
 
@@ -138,7 +147,9 @@ def shown_status(record: dict[str, Any], timestamp: float | None = None) -> str:
     if status != "running":
         return status
     pid = record.get("pid")
-    if record.get("host") == socket.gethostname() and isinstance(pid, int) and 0 < pid < 2**31:  # 0 or -N: process groups
+    if (
+        record.get("host") == socket.gethostname() and isinstance(pid, int) and 0 < pid < 2**31
+    ):  # 0 or -N: process groups
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -173,5 +184,7 @@ class RecordSummary(Callback):
         best = summary.get("best")
         if value is not None and (best is None or (value < best if self.mode == "min" else value > best)):
             summary["best"], summary["best_epoch"] = value, state.epoch + 1  # epochs count from 1 in every record
-        summary.update(epochs=state.epoch + 1, step=state.step, monitor=self.monitor, mode=self.mode, metrics=dict(state.metrics))
+        summary.update(
+            epochs=state.epoch + 1, step=state.step, monitor=self.monitor, mode=self.mode, metrics=dict(state.metrics)
+        )
         self.record.update(summary=summary, heartbeat=now())

@@ -60,7 +60,9 @@ def make_trainer():
     ``data`` / ``val_data`` replace the default datasets, ``metrics`` adds torchmetrics metrics.
     """
 
-    def make(*callbacks, max_epochs=3, lr=0.1, model=None, val=True, data=None, val_data=None, metrics=None, **settings):
+    def make(
+        *callbacks, max_epochs=3, lr=0.1, model=None, val=True, data=None, val_data=None, metrics=None, **settings
+    ):
         torch.manual_seed(0)
         return Trainer(
             model=model or nn.Linear(3, 2),

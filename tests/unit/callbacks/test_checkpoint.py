@@ -18,7 +18,20 @@ from expresso.callbacks import Checkpoint, EarlyStopping, History, LRScheduler
 from expresso.engine import Callback, Trainer
 from expresso.engine.checkpoint_io import CheckpointError, load_checkpoint
 
-KEYS = {"format", "version", "models", "optimizers", "grad_scaler", "callbacks", "stages", "rng", "loop", "train_metrics", "metrics", "config"}
+KEYS = {
+    "format",
+    "version",
+    "models",
+    "optimizers",
+    "grad_scaler",
+    "callbacks",
+    "stages",
+    "rng",
+    "loop",
+    "train_metrics",
+    "metrics",
+    "config",
+}
 
 
 def data(n: int) -> TensorDataset:
@@ -27,7 +40,9 @@ def data(n: int) -> TensorDataset:
     return TensorDataset(x, (x.sum(dim=1) > 0).long())
 
 
-def trainer_for(run_dir: Path, *callbacks, max_epochs: int = 3, train: int = 12, model_seed: int = 0, config=None, **settings) -> Trainer:
+def trainer_for(
+    run_dir: Path, *callbacks, max_epochs: int = 3, train: int = 12, model_seed: int = 0, config=None, **settings
+) -> Trainer:
     """A tiny seeded fit: ``train`` samples in batches of 4, 8 validation samples, SGD with momentum."""
     torch.manual_seed(model_seed)
     return Trainer(
@@ -82,7 +97,16 @@ class Peek(Callback):
 def loop(epoch: int, batch_index: int, step: int, stage_epoch: int | None = None, stopped: bool = False) -> dict:
     """A checkpoint's loop position (stage 0, no stop)."""
     stage_epoch = epoch if stage_epoch is None else stage_epoch
-    return {"epoch": epoch, "batch_index": batch_index, "step": step, "stage": 0, "stage_epoch": stage_epoch, "stage_stopped": stopped, "stops": {}, "stop_fit": False}
+    return {
+        "epoch": epoch,
+        "batch_index": batch_index,
+        "step": step,
+        "stage": 0,
+        "stage_epoch": stage_epoch,
+        "stage_stopped": stopped,
+        "stops": {},
+        "stop_fit": False,
+    }
 
 
 ALWAYS = {"last.ckpt", "previous.ckpt", "manifest.json"}  # the resume point, its fallback, their sizes and hashes
@@ -138,7 +162,11 @@ def test_save_top_k_keeps_exactly_the_k_best_epochs_and_deletes_the_others(tmp_p
         ["epoch=2-step=6.ckpt", "epoch=4-step=12.ckpt", "epoch=5-step=15.ckpt"],
         ["epoch=2-step=6.ckpt", "epoch=4-step=12.ckpt", "epoch=5-step=15.ckpt"],
     ]
-    assert checkpoint.top == [(1.0, "epoch=4-step=12.ckpt"), (2.0, "epoch=5-step=15.ckpt"), (3.0, "epoch=2-step=6.ckpt")]
+    assert checkpoint.top == [
+        (1.0, "epoch=4-step=12.ckpt"),
+        (2.0, "epoch=5-step=15.ckpt"),
+        (3.0, "epoch=2-step=6.ckpt"),
+    ]
     assert {name: read(folder / name)["metrics"]["val/x"] for _, name in checkpoint.top} == {
         "epoch=4-step=12.ckpt": 1.0,
         "epoch=5-step=15.ckpt": 2.0,
@@ -170,7 +198,9 @@ def test_every_n_steps_writes_last_ckpt_at_those_steps(tmp_path):
         def on_batch_start(self, state):
             last = folder / "last.ckpt"
             payload = read(last) if last.exists() else None
-            self.seen.append((state.step, payload and payload["loop"], payload and payload["train_metrics"] is not None))
+            self.seen.append(
+                (state.step, payload and payload["loop"], payload and payload["train_metrics"] is not None)
+            )
 
     peek = BeforeEachBatch()
     trainer_for(tmp_path, Checkpoint(every_n_steps=2), peek, max_epochs=2).fit()
@@ -267,7 +297,13 @@ def test_a_checkpoint_loads_with_weights_only_and_holds_everything_a_resume_need
     assert sorted(payload["callbacks"]) == ["Checkpoint", "History", "Peek"]
     columns = ["epoch", "step", "train/batch_loss", "train/loss", "val/loss"]
     assert payload["callbacks"]["History"] == {"columns": columns, "rows_written": 2}
-    assert payload["callbacks"]["Checkpoint"] == {"best": first["metrics"]["val/loss"], "best_epoch": 1, "top": [], "monitor": "val/loss", "mode": "min"}
+    assert payload["callbacks"]["Checkpoint"] == {
+        "best": first["metrics"]["val/loss"],
+        "best_epoch": 1,
+        "top": [],
+        "monitor": "val/loss",
+        "mode": "min",
+    }
 
 
 # -- resume ---------------------------------------------------------------------------
@@ -286,7 +322,9 @@ class SaveAt(Callback):
             state.save_checkpoint(self.path)
 
 
-def resumable_trainer(run_dir: Path, resume_file: Path, save_step: int, model_seed: int = 0, train: int = 16) -> Trainer:
+def resumable_trainer(
+    run_dir: Path, resume_file: Path, save_step: int, model_seed: int = 0, train: int = 16
+) -> Trainer:
     """Dropout, shuffling, Adam, a per-step StepLR, early stopping, checkpoints and history: all must resume exactly."""
     run_dir.mkdir(parents=True, exist_ok=True)  # a run folder exists before its callbacks write there
     torch.manual_seed(model_seed)
@@ -351,7 +389,9 @@ def test_a_run_resumed_mid_epoch_ends_exactly_where_the_uninterrupted_run_ends(t
 
 def test_a_run_resumed_from_the_last_partial_batch_of_an_epoch_ends_like_the_uninterrupted_run(tmp_path):
     resume_file = tmp_path / "resume.ckpt"
-    whole = resumable_trainer(tmp_path / "whole", resume_file, save_step=3, train=10)  # batches 4, 4, 2: step 3 ends epoch 0
+    whole = resumable_trainer(
+        tmp_path / "whole", resume_file, save_step=3, train=10
+    )  # batches 4, 4, 2: step 3 ends epoch 0
     whole.fit()
     assert read(resume_file)["loop"] == loop(0, 3, 3)
 

@@ -25,7 +25,13 @@ def test_stops_after_patience_checks_without_improvement(make_trainer, recorder,
     with caplog.at_level(logging.INFO, logger="expresso"):
         trainer.fit()
     assert recorder.epochs == [0, 1, 2, 3, 4]
-    assert stopper.state_dict() == {"best": 0.8, "best_epoch": 2, "wait": 3, "monitor": "val/loss", "mode": "min"}  # epochs counted from 1
+    assert stopper.state_dict() == {
+        "best": 0.8,
+        "best_epoch": 2,
+        "wait": 3,
+        "monitor": "val/loss",
+        "mode": "min",
+    }  # epochs counted from 1
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("EarlyStopping")] == [
         "EarlyStopping: val/loss did not improve by more than 0 in 3 check(s) (best 0.8 at epoch 2, patience 3); last 0.95; stopping after epoch 5"
     ]
@@ -33,7 +39,9 @@ def test_stops_after_patience_checks_without_improvement(make_trainer, recorder,
 
 
 def test_an_improvement_smaller_than_min_delta_does_not_count(make_trainer, recorder):
-    trainer = make_trainer(Feed([1.0, 0.95, 0.91, 0.5]), EarlyStopping(patience=2, min_delta=0.1), recorder, max_epochs=4)
+    trainer = make_trainer(
+        Feed([1.0, 0.95, 0.91, 0.5]), EarlyStopping(patience=2, min_delta=0.1), recorder, max_epochs=4
+    )
     trainer.fit()
     assert recorder.epochs == [0, 1, 2]
 
@@ -73,7 +81,9 @@ def test_a_missing_train_metric_fails_at_the_first_epoch_end(make_trainer, recor
     trainer = make_trainer(EarlyStopping(monitor="train/acc"), recorder, val=False)
     with pytest.raises(KeyError) as caught:
         trainer.fit()
-    assert caught.value.args[0].startswith("EarlyStopping monitors 'train/acc', which is not among the metrics ['train/loss']")
+    assert caught.value.args[0].startswith(
+        "EarlyStopping monitors 'train/acc', which is not among the metrics ['train/loss']"
+    )
     assert recorder.epochs == []
 
 
@@ -99,7 +109,11 @@ def test_a_resumed_run_stops_at_the_epoch_the_uninterrupted_run_stopped(make_tra
     resumed.fit(resume_from=save_at().path)
     # Without the restored wait count (1 after epoch 2) it would run on to epoch 6.
     assert resumed_recorder.epochs == [3, 4]
-    assert resumed_stopper.state_dict() == whole_stopper.state_dict() == {"best": 0.5, "best_epoch": 2, "wait": 3, "monitor": "val/loss", "mode": "min"}
+    assert (
+        resumed_stopper.state_dict()
+        == whole_stopper.state_dict()
+        == {"best": 0.5, "best_epoch": 2, "wait": 3, "monitor": "val/loss", "mode": "min"}
+    )
     assert torch.equal(resumed.graph.models["model"].weight, whole.graph.models["model"].weight)
 
 
@@ -109,14 +123,19 @@ def test_resuming_from_the_epoch_that_stopped_the_run_trains_no_further_and_says
     resumed = make_trainer(Feed(values), EarlyStopping(patience=2), recorder, max_epochs=4)
     resumed.load_checkpoint(save_at().path)
     assert resumed.nothing_left() == (
-        "stopped", "EarlyStopping stopped it: val/loss did not improve by more than 0 in 2 check(s) (best 1 at epoch 1, patience 2)"
+        "stopped",
+        "EarlyStopping stopped it: val/loss did not improve by more than 0 in 2 check(s) (best 1 at epoch 1, patience 2)",
     )
     resumed.fit()
     assert recorder.epochs == []
 
 
-@pytest.mark.parametrize("stopper", [EarlyStopping(patience=3), None], ids=["larger patience", "early stopping removed"])
-def test_a_run_early_stopping_ended_trains_on_when_resumed_with_a_larger_patience_or_without_it(make_trainer, recorder, save_at, stopper):
+@pytest.mark.parametrize(
+    "stopper", [EarlyStopping(patience=3), None], ids=["larger patience", "early stopping removed"]
+)
+def test_a_run_early_stopping_ended_trains_on_when_resumed_with_a_larger_patience_or_without_it(
+    make_trainer, recorder, save_at, stopper
+):
     values = [1.0, 1.1, 1.2, 0.1, 0.2]
     make_trainer(Feed(values), EarlyStopping(patience=2), save_at(epoch=2), max_epochs=5).fit()
     resumed = make_trainer(*filter(None, [Feed(values), stopper, recorder]), max_epochs=5)
@@ -131,7 +150,10 @@ def test_a_run_early_stopping_ended_trains_on_when_resumed_with_a_larger_patienc
     [
         ({"mode": "best"}, "Invalid value for argument `mode`. Received: mode='best'; expected 'min' or 'max'"),
         ({"patience": -1}, "Invalid value for argument `patience`. Received: patience=-1; expected an integer >= 0"),
-        ({"min_delta": -0.1}, "Invalid value for argument `min_delta`. Received: min_delta=-0.1; expected a number >= 0"),
+        (
+            {"min_delta": -0.1},
+            "Invalid value for argument `min_delta`. Received: min_delta=-0.1; expected a number >= 0",
+        ),
     ],
 )
 def test_invalid_arguments_are_refused_showing_the_value(arguments, message):
@@ -146,15 +168,24 @@ def test_the_stop_message_follows_the_line_of_the_epoch_it_refers_to(make_traine
     trainer = make_trainer(Feed([1.0, 1.1]), Progress(), EarlyStopping(patience=1), max_epochs=2)
     with caplog.at_level(logging.INFO, logger="expresso"):
         trainer.fit()
-    assert [message.split("  ")[0].split(":")[0] for message in caplog.messages] == ["epoch 1/2", "epoch 2/2", "EarlyStopping"]
+    assert [message.split("  ")[0].split(":")[0] for message in caplog.messages] == [
+        "epoch 1/2",
+        "epoch 2/2",
+        "EarlyStopping",
+    ]
 
 
 def test_a_run_resumed_watching_another_metric_counts_afresh_and_says_so(make_trainer, recorder, save_at, caplog):
-    make_trainer(Feed([1.0, 1.1, 1.2, 1.3]), EarlyStopping(patience=3), save_at(epoch=2), max_epochs=4).fit()  # wait 2 on val/loss
+    make_trainer(
+        Feed([1.0, 1.1, 1.2, 1.3]), EarlyStopping(patience=3), save_at(epoch=2), max_epochs=4
+    ).fit()  # wait 2 on val/loss
     stopper = EarlyStopping(monitor="val/acc", mode="max", patience=3)
     resumed = make_trainer(Feed([0.1, 0.2, 0.3, 0.4], key="val/acc"), stopper, recorder, max_epochs=4)
     with caplog.at_level(logging.INFO, logger="expresso"):
         resumed.load_checkpoint(save_at().path)
-    assert "EarlyStopping: now watching val/acc (max), not val/loss (min) as before the resume: counting afresh" in caplog.messages
+    assert (
+        "EarlyStopping: now watching val/acc (max), not val/loss (min) as before the resume: counting afresh"
+        in caplog.messages
+    )
     resumed.fit()
     assert stopper.state_dict() == {"best": 0.4, "best_epoch": 4, "wait": 0, "monitor": "val/acc", "mode": "max"}

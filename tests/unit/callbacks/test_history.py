@@ -141,7 +141,9 @@ def resumable(run_dir: Path, *callbacks, model_seed: int = 0) -> Trainer:
     """Shuffled batches and dropout: the resumed rows are equal only if the resume is exact."""
     run_dir.mkdir(parents=True, exist_ok=True)
     history = History(log_every_n_steps=3)
-    return trainer_for(run_dir, history, *callbacks, max_epochs=3, train=16, shuffle=True, dropout=0.3, model_seed=model_seed)
+    return trainer_for(
+        run_dir, history, *callbacks, max_epochs=3, train=16, shuffle=True, dropout=0.3, model_seed=model_seed
+    )
 
 
 def crash_then_resume(tmp_path: Path, save_step: int, crash_step: int) -> tuple[str, str, str]:
@@ -164,7 +166,13 @@ def test_a_resume_drops_the_rows_written_after_the_checkpoint_so_the_file_equals
     whole, after_crash, resumed = crash_then_resume(tmp_path, save_step=6, crash_step=10)
     assert resumed == whole
     assert len(whole.splitlines()) == 1 + 4 + 3  # header, step rows 3 6 9 12, epoch rows 4 8 12
-    assert [line.split(",")[:2] for line in after_crash.splitlines()[1:]] == [["1", "3"], ["1", "4"], ["2", "6"], ["2", "8"], ["3", "9"]]
+    assert [line.split(",")[:2] for line in after_crash.splitlines()[1:]] == [
+        ["1", "3"],
+        ["1", "4"],
+        ["2", "6"],
+        ["2", "8"],
+        ["3", "9"],
+    ]
     assert whole.startswith(after_crash)  # what the crash left was right, only longer than the checkpoint knew
 
 

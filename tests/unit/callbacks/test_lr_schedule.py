@@ -32,7 +32,9 @@ def test_piecewise_without_epoch_zero_keeps_the_optimizer_rate_until_its_first_k
 
 
 def test_a_torch_scheduler_after_piecewise_shapes_the_rate_the_table_set(make_trainer, recorder):
-    schedule = LRScheduler([functools.partial(Piecewise, values={0: 1.0, 3: 0.2}), functools.partial(StepLR, step_size=2, gamma=0.5)])
+    schedule = LRScheduler(
+        [functools.partial(Piecewise, values={0: 1.0, 3: 0.2}), functools.partial(StepLR, step_size=2, gamma=0.5)]
+    )
     make_trainer(schedule, recorder, max_epochs=6).fit()
     # StepLR halves after epochs 1 and 3; the table sets 0.2 when epoch 3 begins.
     assert first_batch_lrs(recorder) == [1.0, 1.0, 0.5, 0.2, 0.1, 0.1]
@@ -75,7 +77,10 @@ def test_reduce_on_plateau_with_a_misspelt_monitor_fails_naming_the_metrics(make
     trainer = make_trainer(LRScheduler(functools.partial(ReduceLROnPlateau), monitor="val/acc"))
     with pytest.raises(KeyError) as caught:
         trainer.fit()
-    assert caught.value.args[0] == "LRScheduler (ReduceLROnPlateau) monitors 'val/acc', which is not among the metrics ['lr', 'train/loss', 'val/loss']"
+    assert (
+        caught.value.args[0]
+        == "LRScheduler (ReduceLROnPlateau) monitors 'val/acc', which is not among the metrics ['lr', 'train/loss', 'val/loss']"
+    )
 
 
 def test_reduce_on_plateau_needs_the_epoch_interval():
@@ -85,7 +90,9 @@ def test_reduce_on_plateau_needs_the_epoch_interval():
 
 def test_a_resumed_epoch_schedule_continues_exactly(make_trainer, recorder, save_at):
     def schedule():
-        return LRScheduler([functools.partial(Piecewise, values={0: 1.0, 3: 0.2}), functools.partial(StepLR, step_size=2, gamma=0.5)])
+        return LRScheduler(
+            [functools.partial(Piecewise, values={0: 1.0, 3: 0.2}), functools.partial(StepLR, step_size=2, gamma=0.5)]
+        )
 
     whole = make_trainer(schedule(), recorder, save_at(epoch=1), max_epochs=6)
     whole.fit()
@@ -147,7 +154,10 @@ def test_a_built_scheduler_must_drive_the_trainers_optimizer(make_trainer):
         ({0: 0.1, "0": 0.2}, "Piecewise `values` lists epoch 0 twice. Received: '0': 0.2"),
         ({0: 0}, "Piecewise `values` must be positive numbers. Received: 0: 0"),
         ({3: float("inf")}, "Piecewise `values` must be positive numbers. Received: 3: inf"),
-        ({0: "1e-3"}, "Piecewise `values` must be positive numbers; epoch 0 has the string '1e-3' (YAML reads 1e-3 as a string: write 1.0e-3)"),
+        (
+            {0: "1e-3"},
+            "Piecewise `values` must be positive numbers; epoch 0 has the string '1e-3' (YAML reads 1e-3 as a string: write 1.0e-3)",
+        ),
     ],
 )
 def test_piecewise_refuses_a_bad_entry_naming_it(values, message):
@@ -177,7 +187,10 @@ def test_the_config_check_sees_the_real_parameters_and_copies_keep_the_interval(
 
 
 def test_two_schedules_of_one_run_need_distinct_checkpoint_keys():
-    epoch, step = LRScheduler(functools.partial(StepLR, step_size=1)), LRScheduler(functools.partial(StepLR, step_size=1), "step")
+    epoch, step = (
+        LRScheduler(functools.partial(StepLR, step_size=1)),
+        LRScheduler(functools.partial(StepLR, step_size=1), "step"),
+    )
     assert (epoch.state_key, step.state_key) == ("LRScheduler", "LRScheduler[interval=step]")
     assert LRScheduler(functools.partial(StepLR, step_size=1), optimizer="b").state_key == "LRScheduler[optimizer=b]"
 
@@ -186,7 +199,9 @@ def test_two_schedules_of_one_run_need_distinct_checkpoint_keys():
 
 
 @pytest.mark.parametrize("interval", ["epoch", "step"])
-def test_a_rebuilt_schedule_resumes_at_the_rate_a_run_with_the_new_settings_has_at_that_position(make_trainer, recorder, save_at, interval):
+def test_a_rebuilt_schedule_resumes_at_the_rate_a_run_with_the_new_settings_has_at_that_position(
+    make_trainer, recorder, save_at, interval
+):
     cosine = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=4 if interval == "epoch" else 16)
     make_trainer(LRScheduler(cosine, interval=interval), save_at(epoch=1), max_epochs=2, lr=0.1).fit()
 
@@ -195,7 +210,9 @@ def test_a_rebuilt_schedule_resumes_at_the_rate_a_run_with_the_new_settings_has_
     schedule.rebuild = True
     resumed = make_trainer(schedule, recorder, max_epochs=4, lr=0.05)
     resumed.load_checkpoint(save_at().path)
-    for group in resumed.graph.optimizers["optimizer"].optimizer.param_groups:  # what expresso resume does for a changed rate
+    for group in resumed.graph.optimizers[
+        "optimizer"
+    ].optimizer.param_groups:  # what expresso resume does for a changed rate
         group.pop("initial_lr", None)
         group["lr"] = 0.05
     resumed.fit()
@@ -211,7 +228,9 @@ def test_a_rebuilt_plateau_keeps_what_it_counted_and_takes_its_new_patience(make
         def on_validation_end(self, state):
             state.metrics["val/loss"] = float(state.epoch)  # rises every epoch
 
-    make_trainer(Worse(), LRScheduler(functools.partial(ReduceLROnPlateau, patience=5)), save_at(epoch=1), max_epochs=2, lr=0.1).fit()
+    make_trainer(
+        Worse(), LRScheduler(functools.partial(ReduceLROnPlateau, patience=5)), save_at(epoch=1), max_epochs=2, lr=0.1
+    ).fit()
     schedule = LRScheduler(functools.partial(ReduceLROnPlateau, patience=1, factor=0.5))
     schedule.rebuild = True
     resumed = make_trainer(Worse(), schedule, recorder, max_epochs=4, lr=0.1)

@@ -33,7 +33,10 @@ def test_stop_raises_naming_the_step_and_the_tensor(make_trainer):
     trainer = make_trainer(NaNGuard(), data=data_with_a_nan(), val=False)
     with pytest.raises(NonFiniteLossError) as caught:
         trainer.fit()
-    assert str(caught.value) == "non-finite loss 'loss' at step 3 (epoch 1, batch 3); NaNGuard(action='stop') ended the fit"
+    assert (
+        str(caught.value)
+        == "non-finite loss 'loss' at step 3 (epoch 1, batch 3); NaNGuard(action='stop') ended the fit"
+    )
     assert isinstance(caught.value, RuntimeError)
     assert trainer.state.step == 2 and weights_finite(trainer)
 
@@ -60,11 +63,19 @@ def test_a_non_finite_loss_term_is_named():
     graph = Graph(
         models={"model": model},
         nodes=[Node("model")],
-        losses=[LossTerm("main", nn.functional.cross_entropy), LossTerm("aux", lambda x: x[:, 2].log().mean(), inputs=("x",))],
+        losses=[
+            LossTerm("main", nn.functional.cross_entropy),
+            LossTerm("aux", lambda x: x[:, 2].log().mean(), inputs=("x",)),
+        ],
         optimizers={"optimizer": OptimizerSpec(torch.optim.SGD(model.parameters(), lr=0.1), ["model"])},
     )
-    trainer = Trainer(graph=graph, train_data=TensorDataset(x, torch.zeros(16, dtype=torch.long)), callbacks=[NaNGuard()],
-                      settings={"max_epochs": 1, "batch_size": 4}, dataloader={"shuffle": False})
+    trainer = Trainer(
+        graph=graph,
+        train_data=TensorDataset(x, torch.zeros(16, dtype=torch.long)),
+        callbacks=[NaNGuard()],
+        settings={"max_epochs": 1, "batch_size": 4},
+        dataloader={"shuffle": False},
+    )
     with pytest.raises(NonFiniteLossError, match=r"^non-finite loss 'loss/aux', 'loss' at step 3 \(epoch 1, batch 3\)"):
         trainer.fit()
 
@@ -98,15 +109,22 @@ def test_skipping_a_nan_gradient_keeps_the_weights_finite(make_trainer, caplog):
     unguarded = make_trainer(model=NaNGradientAt(call=2), val=False, max_epochs=1)
     unguarded.fit()
     assert not weights_finite(unguarded)  # the loss is finite: only the gradient check can catch it
-    guarded = make_trainer(NaNGuard(action="skip", check_gradients=True), model=NaNGradientAt(call=2), val=False, max_epochs=1)
+    guarded = make_trainer(
+        NaNGuard(action="skip", check_gradients=True), model=NaNGradientAt(call=2), val=False, max_epochs=1
+    )
     with caplog.at_level(logging.WARNING, logger="expresso"):
         guarded.fit()
     assert weights_finite(guarded) and guarded.state.step == 3
-    assert caplog.messages == ["NaNGuard: non-finite gradient of model.linear.weight, model.linear.bias at step 2 (epoch 1, batch 2); skipping the batch"]
+    assert caplog.messages == [
+        "NaNGuard: non-finite gradient of model.linear.weight, model.linear.bias at step 2 (epoch 1, batch 2); skipping the batch"
+    ]
 
 
 def test_an_unknown_action_is_refused():
-    with pytest.raises(ValueError, match=r"^Invalid value for argument `action`. Received: action='ignore'; expected one of \('stop', 'skip_step', 'rollback'\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Invalid value for argument `action`. Received: action='ignore'; expected one of \('stop', 'skip_step', 'rollback'\)$",
+    ):
         NaNGuard(action="ignore")
 
 
@@ -123,21 +141,31 @@ class PoisonOnce(Callback):
                 state.models["model"].weight.fill_(float("nan"))
 
 
-def test_rollback_reloads_the_last_sound_checkpoint_lowers_the_learning_rate_and_trains_on(make_trainer, tmp_path, caplog):
+def test_rollback_reloads_the_last_sound_checkpoint_lowers_the_learning_rate_and_trains_on(
+    make_trainer, tmp_path, caplog
+):
     folder = tmp_path / "checkpoints"
     guard = NaNGuard(action="rollback", checkpoint=str(folder / "last.ckpt"), lr_factor=0.5)
-    trainer = make_trainer(Checkpoint(monitor=None, dirpath=str(folder), every_n_steps=2), PoisonOnce(5), guard, max_epochs=3, val=False)
+    trainer = make_trainer(
+        Checkpoint(monitor=None, dirpath=str(folder), every_n_steps=2), PoisonOnce(5), guard, max_epochs=3, val=False
+    )
     with caplog.at_level(logging.WARNING, logger="expresso"):
         trainer.fit()
-    assert weights_finite(trainer) and trainer.state.step == 12  # 4 batches an epoch; steps 5 and 6 were trained again, from step 4's checkpoint
+    assert (
+        weights_finite(trainer) and trainer.state.step == 12
+    )  # 4 batches an epoch; steps 5 and 6 were trained again, from step 4's checkpoint
     assert guard.rollbacks == 1
     assert trainer.graph.optimizers["optimizer"].optimizer.param_groups[0]["lr"] == 0.05
-    assert caplog.messages == [f"NaNGuard: non-finite loss 'loss' at step 6 (epoch 2, batch 2); rolling back to {folder / 'last.ckpt'} with the learning rates x0.5"]
+    assert caplog.messages == [
+        f"NaNGuard: non-finite loss 'loss' at step 6 (epoch 2, batch 2); rolling back to {folder / 'last.ckpt'} with the learning rates x0.5"
+    ]
 
 
 def test_rollback_gives_up_after_max_rollbacks(make_trainer, tmp_path):
     folder = tmp_path / "checkpoints"
     guard = NaNGuard(action="rollback", checkpoint=str(folder / "last.ckpt"), max_rollbacks=0)
-    trainer = make_trainer(Checkpoint(monitor=None, dirpath=str(folder), every_n_steps=2), PoisonOnce(5), guard, max_epochs=3, val=False)
+    trainer = make_trainer(
+        Checkpoint(monitor=None, dirpath=str(folder), every_n_steps=2), PoisonOnce(5), guard, max_epochs=3, val=False
+    )
     with pytest.raises(NonFiniteLossError, match=r"after 0 rollback\(s\); NaNGuard\(max_rollbacks=0\) ended the fit"):
         trainer.fit()

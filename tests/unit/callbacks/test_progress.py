@@ -92,7 +92,9 @@ class LossLog(Callback):
 
 
 @pytest.mark.parametrize(("seconds_per_batch", "shown"), [(0.0, [0]), (1.0, list(range(8)))], ids=["fast", "slow"])
-def test_the_bar_reads_the_loss_at_most_refresh_per_second_times_a_second(make_trainer, monkeypatch, seconds_per_batch, shown):
+def test_the_bar_reads_the_loss_at_most_refresh_per_second_times_a_second(
+    make_trainer, monkeypatch, seconds_per_batch, shown
+):
     clock = iter(range(1000))
     fake_time = types.SimpleNamespace(monotonic=lambda: next(clock) * seconds_per_batch)
     monkeypatch.setattr(progress_module, "time", fake_time)

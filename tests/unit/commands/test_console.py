@@ -23,13 +23,20 @@ def test_the_epoch_line_is_printed_above_the_bar_on_a_line_of_its_own():
     handlers = attach_logging(None)
     try:
         Trainer(
-            model=torch.nn.Linear(3, 2), loss=torch.nn.functional.cross_entropy, optimizer=functools.partial(torch.optim.SGD, lr=0.1),
-            train_data=data, val_data=data, callbacks=[Progress(console=terminal)], settings={"max_epochs": 2, "batch_size": 4},
+            model=torch.nn.Linear(3, 2),
+            loss=torch.nn.functional.cross_entropy,
+            optimizer=functools.partial(torch.optim.SGD, lr=0.1),
+            train_data=data,
+            val_data=data,
+            callbacks=[Progress(console=terminal)],
+            settings={"max_epochs": 2, "batch_size": 4},
         ).fit()
     finally:
         detach_logging(handlers)
     shown = ANSI.sub("", screen.getvalue())
     # The bar redraws a line with \r; a log line written into it would follow the bar's last cell ("... loss 0.588epoch 1/2").
-    lines = [line for line in re.split(r"[\r\n]", shown) if line.startswith("epoch 1/2  ") or line.startswith("epoch 2/2  ")]
+    lines = [
+        line for line in re.split(r"[\r\n]", shown) if line.startswith("epoch 1/2  ") or line.startswith("epoch 2/2  ")
+    ]
     assert [line.split("  ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all(re.fullmatch(r"epoch \d/2  train/loss=\S+  val/loss=\S+", line) for line in lines), lines

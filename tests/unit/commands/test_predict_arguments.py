@@ -10,7 +10,9 @@ def test_an_unsupported_output_type_exits_2_before_any_work(tmp_path, capsys):
 
 def test_an_extra_argument_with_an_unreadable_value_exits_2(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "no-such-run"), "scale=[1,"]) == 2
-    assert capsys.readouterr().err.startswith("expresso: error: extra argument 'scale=[1,': cannot read the value as YAML")
+    assert capsys.readouterr().err.startswith(
+        "expresso: error: extra argument 'scale=[1,': cannot read the value as YAML"
+    )
 
 
 def test_an_extra_argument_without_equals_exits_2(tmp_path, capsys):

@@ -19,7 +19,11 @@ def write_csv(path, text: str):
 
 @pytest.mark.parametrize(
     "text",
-    ["0,1,2,3\n4,5,6,7\n8,9,10,11\n", "a,b,c,d\n0,1,2,3\n4,5,6,7\n8,9,10,11\n", "pixel_0, pixel_1,2,3\n0,1,2,3\n4,5,6,7\n8,9,10,11\n"],
+    [
+        "0,1,2,3\n4,5,6,7\n8,9,10,11\n",
+        "a,b,c,d\n0,1,2,3\n4,5,6,7\n8,9,10,11\n",
+        "pixel_0, pixel_1,2,3\n0,1,2,3\n4,5,6,7\n8,9,10,11\n",
+    ],
     ids=["no header", "header", "header with some numeric names"],
 )
 def test_a_csv_file_gives_its_rows_and_skips_a_header_row(tmp_path, text):
@@ -36,7 +40,11 @@ def test_npy_and_pt_files_give_float_tensors_of_their_rows(tmp_path):
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("x.csv", "a,b,c\n1,2,3\n4,5\n", "cannot read inputs (the number of columns changed from 3 to 2 at row 2"),  # numpy's words follow
+        (
+            "x.csv",
+            "a,b,c\n1,2,3\n4,5\n",
+            "cannot read inputs (the number of columns changed from 3 to 2 at row 2",
+        ),  # numpy's words follow
         ("x.csv", "a,b,c\n", "holds no inputs; expected one sample per row"),
         ("x.txt", "1,2\n", "unsupported input type '.txt'; expected .npy, .csv or .pt"),
     ],

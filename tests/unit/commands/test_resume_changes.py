@@ -6,8 +6,16 @@ from expresso.commands.resume_changes import describe, diff, refusal
 
 
 def test_the_diff_names_each_changed_value_with_both_sides_and_a_missing_side_left_out():
-    old = {"optimizer": {"lr": 0.003, "betas": [0.9, 0.99]}, "callbacks": [{"patience": 1}], "trainer": {"max_epochs": 6}}
-    new = {"optimizer": {"lr": 0.001, "betas": [0.9, 0.999], "amsgrad": True}, "callbacks": [{"patience": 1}, {"class": "x.Y"}], "trainer": {}}
+    old = {
+        "optimizer": {"lr": 0.003, "betas": [0.9, 0.99]},
+        "callbacks": [{"patience": 1}],
+        "trainer": {"max_epochs": 6},
+    }
+    new = {
+        "optimizer": {"lr": 0.001, "betas": [0.9, 0.999], "amsgrad": True},
+        "callbacks": [{"patience": 1}, {"class": "x.Y"}],
+        "trainer": {},
+    }
     assert describe(diff(old, new)) == {
         "optimizer.lr": {"from": 0.003, "to": 0.001},
         "optimizer.betas.1": {"from": 0.99, "to": 0.999},
@@ -15,17 +23,32 @@ def test_the_diff_names_each_changed_value_with_both_sides_and_a_missing_side_le
         "callbacks": {"from": [{"patience": 1}], "to": [{"patience": 1}, {"class": "x.Y"}]},
         "trainer.max_epochs": {"from": 6},
     }
-    assert diff({"a": 1}, {"a": 1.0}) == {("a",): {"from": 1, "to": 1.0}}  # an int that became a float is a change to record
+    assert diff({"a": 1}, {"a": 1.0}) == {
+        ("a",): {"from": 1, "to": 1.0}
+    }  # an int that became a float is a change to record
     assert diff(old, old) == {}
 
 
 @pytest.mark.parametrize(
     "key",
     [
-        ("trainer", "max_epochs"), ("trainer", "max_steps"), ("trainer", "device"), ("dataloader", "num_workers"),
-        ("optimizer", "lr"), ("optimizers", "gen", "weight_decay"), ("optimizers", "gen", "scheduler", "T_max"), ("scheduler",),
-        ("scheduler", "T_max"), ("callbacks",), ("callbacks", 0, "patience"), ("loggers",), ("loss", "label_smoothing"),
-        ("losses", "cls", "weight"), ("stages", 2, "epochs"), ("stages", 2, "early_stopping", "patience"), ("predict", "scale"),
+        ("trainer", "max_epochs"),
+        ("trainer", "max_steps"),
+        ("trainer", "device"),
+        ("dataloader", "num_workers"),
+        ("optimizer", "lr"),
+        ("optimizers", "gen", "weight_decay"),
+        ("optimizers", "gen", "scheduler", "T_max"),
+        ("scheduler",),
+        ("scheduler", "T_max"),
+        ("callbacks",),
+        ("callbacks", 0, "patience"),
+        ("loggers",),
+        ("loss", "label_smoothing"),
+        ("losses", "cls", "weight"),
+        ("stages", 2, "epochs"),
+        ("stages", 2, "early_stopping", "patience"),
+        ("predict", "scale"),
     ],
 )
 def test_what_a_resume_applies(key):
@@ -43,9 +66,15 @@ def test_what_a_resume_applies(key):
         (("trainer", "monitor"), "best.ckpt and the summary's best value were chosen by the old monitor"),
         (("dataloader", "shuffle"), "the checkpoint's loader position belongs to the old order of samples"),
         (("optimizer", "class"), "the checkpoint holds the state of the optimizer class as it was"),
-        (("optimizers", "gen", "models"), "the checkpoint's optimizer states belong to the parameters as they were grouped"),
+        (
+            ("optimizers", "gen", "models"),
+            "the checkpoint's optimizer states belong to the parameters as they were grouped",
+        ),
         (("losses", "cls", "inputs"), "a loss term reads the tensors it was wired to"),
-        (("stages", 1, "frozen"), "a stage's epochs and stop conditions can change on resume, not the rest of the stage plan"),
+        (
+            ("stages", 1, "frozen"),
+            "a stage's epochs and stop conditions can change on resume, not the rest of the stage plan",
+        ),
     ],
 )
 def test_what_a_resume_refuses_and_why(key, reason):

@@ -150,7 +150,9 @@ def test_user_class_resolves_from_the_project_folder_when_run_elsewhere(project,
 
 
 def test_unknown_argument_is_an_error_with_a_suggestion(project, write):
-    assert check_problems(write, "model: {class: my_project.models.MLP, in_features: 2, num_classes: 2, hiden: 8}\n") == [
+    assert check_problems(
+        write, "model: {class: my_project.models.MLP, in_features: 2, num_classes: 2, hiden: 8}\n"
+    ) == [
         "configs/exp.yaml: model.hiden: unknown argument of my_project.models.MLP"
         " (it takes: in_features, num_classes, hidden, act); did you mean 'hidden'?"
     ]
@@ -158,7 +160,9 @@ def test_unknown_argument_is_an_error_with_a_suggestion(project, write):
 
 def test_unknown_argument_of_a_torch_class_is_an_error_with_a_suggestion(project, write):
     [message] = check_problems(write, "optimizer: {class: torch.optim.AdamW, weight_decy: 0.1}\n")
-    assert message.startswith("configs/exp.yaml: optimizer.weight_decy: unknown argument of torch.optim.AdamW (it takes: ")
+    assert message.startswith(
+        "configs/exp.yaml: optimizer.weight_decy: unknown argument of torch.optim.AdamW (it takes: "
+    )
     assert message.endswith("); did you mean 'weight_decay'?")
 
 
@@ -264,7 +268,9 @@ def test_dataset_split_is_not_reported_missing(project, write):
 
 def test_first_parameter_of_a_model_is_reported_missing(project, write):
     [message] = check_problems(write, "model: {class: my_project.models.Wrapper}\n")
-    assert message.startswith("configs/exp.yaml: model: missing required argument 'backbone' of my_project.models.Wrapper")
+    assert message.startswith(
+        "configs/exp.yaml: model: missing required argument 'backbone' of my_project.models.Wrapper"
+    )
 
 
 def test_partial_component_is_not_reported_for_missing_arguments(project, write):
@@ -288,7 +294,11 @@ optimizer: {class: my_project.models.make_optimizer}
 
 def test_task_values_are_injected_into_dataset_model_and_metrics_that_take_them(project, write):
     config = checked(write, INJECTION)
-    assert config["dataset"] == {"class": "my_project.models.Digits", "num_classes": 7, "root": "data"}  # defaults recorded
+    assert config["dataset"] == {
+        "class": "my_project.models.Digits",
+        "num_classes": 7,
+        "root": "data",
+    }  # defaults recorded
     assert config["model"] == {"class": "my_project.models.MLP", "in_features": 4, "num_classes": 7}
     assert config["metrics"]["acc"] == {"class": "my_project.models.Accuracy", "num_classes": 7}
 
@@ -329,5 +339,12 @@ def test_injected_value_follows_a_task_override(project, write):
 def test_check_records_the_datasets_defaulted_arguments_but_not_split(write, in_tmp):
     write({"exp.yaml": "dataset: {class: expresso.data.Digits}\ntask: {target: parity}\n"})
     dataset = load_config("exp.yaml", check=True)["dataset"]
-    assert dataset == {"class": "expresso.data.Digits", "target": "parity", "val_fraction": 0.15, "test_fraction": 0.15, "seed": 0, "train_fraction": 1.0}
+    assert dataset == {
+        "class": "expresso.data.Digits",
+        "target": "parity",
+        "val_fraction": 0.15,
+        "test_fraction": 0.15,
+        "seed": 0,
+        "train_fraction": 1.0,
+    }
     assert load_config("exp.yaml")["dataset"] == {"class": "expresso.data.Digits"}

@@ -27,7 +27,9 @@ def test_reference_at_a_component_key_is_replaced_by_the_files_tree(write, key):
 
 
 def test_reference_at_task_is_replaced_by_the_files_values(write):
-    root = write({"configs/tasks/t.yaml": "num_classes: 3\nvocab_size: 50\n", "configs/exp.yaml": "task: tasks/t.yaml\n"})
+    root = write(
+        {"configs/tasks/t.yaml": "num_classes: 3\nvocab_size: 50\n", "configs/exp.yaml": "task: tasks/t.yaml\n"}
+    )
     assert load_config(root / "configs/exp.yaml")["task"] == {"num_classes": 3, "vocab_size": 50}
 
 
@@ -79,7 +81,10 @@ def test_reference_in_loggers_entries_is_replaced_and_builtin_names_stay(write):
             "configs/exp.yaml": "loggers: [csv, loggers/tb.yaml]\n",
         }
     )
-    assert load_config(root / "configs/exp.yaml")["loggers"] == ["csv", {"class": "my_project.loggers.TB", "log_dir": "tb"}]
+    assert load_config(root / "configs/exp.yaml")["loggers"] == [
+        "csv",
+        {"class": "my_project.loggers.TB", "log_dir": "tb"},
+    ]
 
 
 def test_reference_for_a_whole_collection_is_replaced(write):
@@ -144,7 +149,9 @@ def test_without_a_configs_folder_references_resolve_only_next_to_the_file(write
     write({"project/exp.yaml": "model: models/m.yaml\n", "models/m.yaml": "class: a.M\n"})
     with pytest.raises(ConfigError) as info:
         load_config("project/exp.yaml")
-    assert messages(info) == ["project/exp.yaml: model: file reference 'models/m.yaml' not found (looked in project/models)"]
+    assert messages(info) == [
+        "project/exp.yaml: model: file reference 'models/m.yaml' not found (looked in project/models)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -156,7 +163,11 @@ def test_without_a_configs_folder_references_resolve_only_next_to_the_file(write
             "model",
             {"class": "a.Net", "head": {"class": "a.Head", "init": "init.json"}},
         ),
-        ("task: {vocab: vocab.json, splits: [a.yaml, b.py]}\n", "task", {"vocab": "vocab.json", "splits": ["a.yaml", "b.py"]}),
+        (
+            "task: {vocab: vocab.json, splits: [a.yaml, b.py]}\n",
+            "task",
+            {"vocab": "vocab.json", "splits": ["a.yaml", "b.py"]},
+        ),
         ("callbacks: [{class: a.Save, path: best.yaml}]\n", "callbacks", [{"class": "a.Save", "path": "best.yaml"}]),
     ],
 )

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from expresso import ConfigError, load_config
 from test_compose import messages
 
+from expresso import ConfigError, load_config
 
 # -- extends -----------------------------------------------------------------
 
@@ -164,4 +163,7 @@ def test_same_file_referenced_twice_is_not_a_cycle(write):
             "configs/exp.yaml": "metrics: {train_acc: metrics/acc.yaml, val_acc: metrics/acc.yaml}\n",
         }
     )
-    assert load_config(root / "configs/exp.yaml")["metrics"] == {"train_acc": {"class": "a.Acc"}, "val_acc": {"class": "a.Acc"}}
+    assert load_config(root / "configs/exp.yaml")["metrics"] == {
+        "train_acc": {"class": "a.Acc"},
+        "val_acc": {"class": "a.Acc"},
+    }

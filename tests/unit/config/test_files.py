@@ -105,12 +105,16 @@ def test_yaml_integer_keys_are_kept(tmp_path):
 def test_json_file_reads_into_the_same_plain_tree_as_yaml(tmp_path):
     (tmp_path / "a.json").write_text('{"lr": 1e-3, "betas": [0.9, 0.99], "name": null, "on": true}')
     (tmp_path / "a.yaml").write_text("lr: 1e-3\nbetas: [0.9, 0.99]\nname: null\n'on': true\n")
-    assert read(tmp_path / "a.json") == read(tmp_path / "a.yaml") == {
-        "lr": 0.001,
-        "betas": [0.9, 0.99],
-        "name": None,
-        "on": True,
-    }
+    assert (
+        read(tmp_path / "a.json")
+        == read(tmp_path / "a.yaml")
+        == {
+            "lr": 0.001,
+            "betas": [0.9, 0.99],
+            "name": None,
+            "on": True,
+        }
+    )
 
 
 def test_duplicate_json_key_is_an_error_naming_the_key(tmp_path):
@@ -144,7 +148,9 @@ def test_bad_json_names_line_and_column(tmp_path):
 
 def test_python_config_defines_a_plain_dict_named_config(tmp_path):
     path = tmp_path / "exp.py"
-    path.write_text("lr = 10 ** -3\nconfig = {'optimizer': {'class': 'torch.optim.SGD', 'lr': lr, 'betas': (0.9, 0.99)}}\n")
+    path.write_text(
+        "lr = 10 ** -3\nconfig = {'optimizer': {'class': 'torch.optim.SGD', 'lr': lr, 'betas': (0.9, 0.99)}}\n"
+    )
     assert read(path) == {"optimizer": {"class": "torch.optim.SGD", "lr": 0.001, "betas": [0.9, 0.99]}}
 
 
@@ -201,7 +207,9 @@ def test_python_config_with_a_syntax_error_names_the_line(tmp_path):
 def test_unsupported_file_extension_lists_the_supported_ones(tmp_path):
     path = tmp_path / "exp.toml"
     path.write_text("a = 1\n")
-    assert problems_of(path) == ["exp.toml: unsupported config file type '.toml'; expected one of .yaml, .yml, .json, .py"]
+    assert problems_of(path) == [
+        "exp.toml: unsupported config file type '.toml'; expected one of .yaml, .yml, .json, .py"
+    ]
 
 
 def test_file_that_is_not_utf8_is_an_error(tmp_path):
@@ -223,8 +231,32 @@ def test_dumped_string_1e3_is_quoted_so_it_reads_back_as_a_string():
 
 @pytest.mark.parametrize(
     "text",
-    ["1e3", "1E-5", "+1e3", "-.5", "3.", "yes", "no", "on", "Off", "null", "~", "", "0x10", "0o17", "1:30", "1_000",
-     "2024-01-01", ".inf", "true", "${x}", "a: b", "- item", "#comment", "12"],
+    [
+        "1e3",
+        "1E-5",
+        "+1e3",
+        "-.5",
+        "3.",
+        "yes",
+        "no",
+        "on",
+        "Off",
+        "null",
+        "~",
+        "",
+        "0x10",
+        "0o17",
+        "1:30",
+        "1_000",
+        "2024-01-01",
+        ".inf",
+        "true",
+        "${x}",
+        "a: b",
+        "- item",
+        "#comment",
+        "12",
+    ],
 )
 def test_dumped_strings_that_look_like_other_types_read_back_unchanged(text):
     assert parse_yaml(dump_yaml({"value": text})) == {"value": text}

@@ -126,11 +126,16 @@ def test_an_explicit_partial_decides_instead(project):
 def test_a_class_whose_instances_cannot_be_called_is_refused_when_built(project):
     with pytest.raises(TypeError) as info:
         instantiate_function({"class": "my.slots.Plain", "threshold": 0.9})
-    assert str(info.value) == "my.slots.Plain built a Plain, which cannot be called (a class used as a function needs a __call__ method)"
+    assert (
+        str(info.value)
+        == "my.slots.Plain built a Plain, which cannot be called (a class used as a function needs a __call__ method)"
+    )
 
 
 def test_every_function_slot_builds_a_class_once_and_calls_it(project, write):
-    config = checked(write, """\
+    config = checked(
+        write,
+        """\
         graph:
           - {model: model, inputs: [x], outputs: [y_hat], forward_hooks: [{class: my.slots.Scale, factor: 2.0}]}
           - {function: {class: torch.nn.Softmax, dim: 1}, inputs: [y_hat], outputs: [p]}
@@ -140,7 +145,8 @@ def test_every_function_slot_builds_a_class_once_and_calls_it(project, write):
           acc: {class: my.slots.accuracy}
         stages:
           - {epochs: 4, until: {class: my.slots.AccuracyReached, threshold: 0.0}}
-        """)
+        """,
+    )
     trainer = build_trainer(config, None, training=False)
     graph, pipeline = trainer.graph, trainer.pipelines["main"]
     assert type(pipeline.batch).__name__ == "Pair" and type(trainer.stages[0].until).__name__ == "AccuracyReached"
@@ -149,27 +155,40 @@ def test_every_function_slot_builds_a_class_once_and_calls_it(project, write):
     expected = graph.models["model"](x) * 2.0
     assert torch.equal(tensors["y_hat"], expected) and torch.equal(tensors["p"], torch.softmax(expected, dim=1))
     trainer.fit()
-    assert (trainer.state.epoch, trainer.state.step) == (1, 2)  # until(state) with threshold 0 ended the 4-epoch stage after one epoch
+    assert (trainer.state.epoch, trainer.state.step) == (
+        1,
+        2,
+    )  # until(state) with threshold 0 ended the 4-epoch stage after one epoch
 
 
 def test_a_function_slot_class_that_rejects_its_keys_is_one_error_naming_the_key(project, write):
     config = checked(write, "stages:\n  - {until: {class: my.slots.Refuses, threshold: 2}}\n")
     with pytest.raises(ConfigError) as info:
         build_trainer(config, None)
-    assert [str(p) for p in info.value.problems] == ["exp.yaml: stages.0.until: building it raised ValueError: threshold 2 is not in [0, 1]"]
+    assert [str(p) for p in info.value.problems] == [
+        "exp.yaml: stages.0.until: building it raised ValueError: threshold 2 is not in [0, 1]"
+    ]
 
 
 # -- metrics -------------------------------------------------------------------------------------------
 def test_a_metric_function_or_callable_class_is_wrapped_and_a_torchmetrics_metric_is_not(project, write):
-    config = checked(write, """\
+    config = checked(
+        write,
+        """\
         metrics:
           acc: {class: my.slots.accuracy}
           top2: {class: my.slots.top_k}
           module: {class: torch.nn.L1Loss}
           micro: {class: torchmetrics.classification.MulticlassAccuracy, average: micro}
-        """)
+        """,
+    )
     metrics = build_trainer(config, None, training=False).pipelines["main"].metrics
-    assert {name: type(metric).__name__ for name, metric in metrics.items()} == {"acc": "BatchMean", "top2": "BatchMean", "module": "BatchMean", "micro": "MulticlassAccuracy"}
+    assert {name: type(metric).__name__ for name, metric in metrics.items()} == {
+        "acc": "BatchMean",
+        "top2": "BatchMean",
+        "module": "BatchMean",
+        "micro": "MulticlassAccuracy",
+    }
     assert metrics["top2"].fn.keywords == {"num_classes": 10}  # the task value reached the function's own parameter
     assert isinstance(metrics["module"].fn, torch.nn.L1Loss) and isinstance(metrics["module"], BatchMean)
 
@@ -177,23 +196,31 @@ def test_a_metric_function_or_callable_class_is_wrapped_and_a_torchmetrics_metri
 # -- --check -------------------------------------------------------------------------------------------
 def test_task_values_reach_a_metric_functions_parameters_but_never_its_prediction_and_target(project, write):
     config = checked(write, "metrics:\n  acc: {class: my.slots.accuracy}\n  top2: {class: my.slots.top_k}\n")
-    assert config["metrics"] == {"acc": {"class": "my.slots.accuracy"}, "top2": {"class": "my.slots.top_k", "num_classes": 10}}
+    assert config["metrics"] == {
+        "acc": {"class": "my.slots.accuracy"},
+        "top2": {"class": "my.slots.top_k", "num_classes": 10},
+    }
 
 
 def test_functions_in_function_slots_need_only_their_configured_keys(project, write):
-    config = checked(write, """\
+    config = checked(
+        write,
+        """\
         graph:
           - {model: model, inputs: [x], outputs: [y_hat], forward_hooks: [{class: my.slots.Scale, factor: 2.0}]}
         metrics:
           acc: {class: my.slots.accuracy}
         stages:
           - {until: {class: my.slots.reached, threshold: 0.9}}
-        """)
+        """,
+    )
     assert config["stages"] == [{"until": {"class": "my.slots.reached", "threshold": 0.9}}]
 
 
 def test_a_class_without_call_is_refused_in_every_function_slot(project, write):
-    found = problems(write, """\
+    found = problems(
+        write,
+        """\
         graph:
           - {model: model, inputs: [x], outputs: [y_hat], forward_hooks: [{class: my.slots.Plain, threshold: 1}]}
           - {function: {class: my.slots.Plain, threshold: 1}, name: plain, inputs: [y_hat], outputs: [p]}
@@ -203,7 +230,8 @@ def test_a_class_without_call_is_refused_in_every_function_slot(project, write):
           acc: {class: my.slots.Plain, threshold: 1}
         stages:
           - {until: {class: my.slots.Plain, threshold: 1}}
-        """)
+        """,
+    )
     tail = "; give a function, or a class whose instances are callable"
     assert found == [
         f"exp.yaml: graph.0.forward_hooks.0.class: my.slots.Plain is a class without __call__, but the graph calls it as hook(node_name, outputs){tail}",

@@ -20,13 +20,79 @@ from expresso.config.files import dump_yaml
 from expresso.config.interpolation import escape  # writes generated text as literal input
 
 TRICKY_STRINGS = [
-    "1e3", "1E-5", "+1e3", "-.5", "3.", "12", "-0", "0x10", "0o17", "0b11", "1_000", "1:30", "190:20:30",
-    "yes", "no", "on", "Off", "y", "n", "true", "False", "null", "Null", "~", "", " ", "???",
-    "2024-01-01", "2024-01-01 10:00:00", ".inf", "-.inf", ".nan",
-    "$", "{", "}", "${", "$}", "{}", "${x}", "${task.a}", "a ${b} c", "$${x}", "${env:HOME}", "}${",
-    "\\", "a\\b", "a\\\\b", "\\${x}", "\\\\${x}", "C:\\${run}\\",
-    "#", "# comment", "- item", "key: value", "? q", "'", '"', "!tag", "*ref", "&anchor",
-    "|", ">", "%YAML", "@", "`", "\n", "a\nb", "\t", " lead", "trail ", "é∑", "[1, 2]", "{a: 1}",
+    "1e3",
+    "1E-5",
+    "+1e3",
+    "-.5",
+    "3.",
+    "12",
+    "-0",
+    "0x10",
+    "0o17",
+    "0b11",
+    "1_000",
+    "1:30",
+    "190:20:30",
+    "yes",
+    "no",
+    "on",
+    "Off",
+    "y",
+    "n",
+    "true",
+    "False",
+    "null",
+    "Null",
+    "~",
+    "",
+    " ",
+    "???",
+    "2024-01-01",
+    "2024-01-01 10:00:00",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "$",
+    "{",
+    "}",
+    "${",
+    "$}",
+    "{}",
+    "${x}",
+    "${task.a}",
+    "a ${b} c",
+    "$${x}",
+    "${env:HOME}",
+    "}${",
+    "\\",
+    "a\\b",
+    "a\\\\b",
+    "\\${x}",
+    "\\\\${x}",
+    "C:\\${run}\\",
+    "#",
+    "# comment",
+    "- item",
+    "key: value",
+    "? q",
+    "'",
+    '"',
+    "!tag",
+    "*ref",
+    "&anchor",
+    "|",
+    ">",
+    "%YAML",
+    "@",
+    "`",
+    "\n",
+    "a\nb",
+    "\t",
+    " lead",
+    "trail ",
+    "é∑",
+    "[1, 2]",
+    "{a: 1}",
 ]
 ALPHABET = list("ab1e.-+_:$ {}#'\"\\\n") + ["é"]
 
@@ -50,7 +116,9 @@ def mappings(values):
     return st.dictionaries(keys, values, max_size=4).filter(lambda d: len({str(k) for k in d}) == len(d))
 
 
-trees = st.recursive(scalars, lambda children: st.one_of(st.lists(children, max_size=4), mappings(children)), max_leaves=20)
+trees = st.recursive(
+    scalars, lambda children: st.one_of(st.lists(children, max_size=4), mappings(children)), max_leaves=20
+)
 tasks = mappings(trees)
 
 
@@ -131,7 +199,13 @@ def test_resolved_printout_of_a_composed_config_is_a_fixed_point(write, in_tmp):
     assert first["model"] == {"class": "torch.nn.Linear", "in_features": 64, "out_features": 3}
     assert first["trainer"]["batch_size"] == 32
     assert first["callbacks"][0]["monitor"] == "val/acc"
-    assert first["task"] == {"num_classes": 3, "batch": 32, "pattern": "${literal}", "when": "2024-01-01", "note": 1000.0}
+    assert first["task"] == {
+        "num_classes": 3,
+        "batch": 32,
+        "pattern": "${literal}",
+        "when": "2024-01-01",
+        "note": 1000.0,
+    }
 
     printed = first.to_yaml()
     write({"runs/config.yaml": printed})

@@ -46,7 +46,11 @@ def test_class_is_called_with_the_other_keys_as_keywords(project):
 
 def test_children_are_built_before_their_parent(project):
     wrapper = instantiate(
-        {"class": "my_project.parts.Wrapper", "backbone": {"class": "my_project.parts.Net", "in_features": 3}, "scale": 2.0}
+        {
+            "class": "my_project.parts.Wrapper",
+            "backbone": {"class": "my_project.parts.Net", "in_features": 3},
+            "scale": 2.0,
+        }
     )
     assert type(wrapper.backbone).__name__ == "Net"
     assert wrapper.backbone.in_features == 3
@@ -129,7 +133,10 @@ def test_plain_values_are_returned_as_they_are(value):
 def test_instantiate_does_not_change_the_node(project):
     node = {"class": "my_project.parts.Wrapper", "backbone": {"class": "my_project.parts.Net", "in_features": 3}}
     instantiate(node)
-    assert node == {"class": "my_project.parts.Wrapper", "backbone": {"class": "my_project.parts.Net", "in_features": 3}}
+    assert node == {
+        "class": "my_project.parts.Wrapper",
+        "backbone": {"class": "my_project.parts.Net", "in_features": 3},
+    }
 
 
 def test_misspelt_class_is_an_import_error_with_a_suggestion(project):

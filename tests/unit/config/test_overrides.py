@@ -52,8 +52,16 @@ def test_list_value_is_a_list_of_numbers(experiment):
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("7", 7), ("true", True), ("null", None), ("'7'", "7"), ("hello world", "hello world"), ("", ""), ("a=b", "a=b"),
-     ("{x: 1, y: [2]}", {"x": 1, "y": [2]})],
+    [
+        ("7", 7),
+        ("true", True),
+        ("null", None),
+        ("'7'", "7"),
+        ("hello world", "hello world"),
+        ("", ""),
+        ("a=b", "a=b"),
+        ("{x: 1, y: [2]}", {"x": 1, "y": [2]}),
+    ],
 )
 def test_value_is_typed_as_yaml(experiment, text, value):
     assert load(experiment, f"+task.value={text}")["task"]["value"] == value
@@ -76,7 +84,10 @@ def test_file_reference_rereads_the_file_and_replaces_the_whole_subtree(experime
 def test_file_reference_resolves_against_the_working_directory_first(experiment, write):
     write({"models/cnn.yaml": "class: cwd.CNN\n"})
     assert load(experiment, "model=models/cnn.yaml")["model"] == {"class": "cwd.CNN"}
-    assert load(experiment, "model=configs/models/cnn.yaml")["model"] == {"class": "my_project.models.CNN", "channels": 8}
+    assert load(experiment, "model=configs/models/cnn.yaml")["model"] == {
+        "class": "my_project.models.CNN",
+        "channels": 8,
+    }
 
 
 def test_file_reference_override_whose_file_interpolates_resolves(experiment):
@@ -104,8 +115,12 @@ def test_unknown_key_is_an_error_with_a_suggestion(experiment):
 
 def test_unknown_top_level_key_is_an_error_with_a_suggestion_of_what_would_work(experiment):
     """No "+optimzer.lr=..." hint: an added unknown root key fails validation; 'optimizers' is absent, so not suggested."""
-    assert problems(experiment, "optimzer.lr=0.1") == ["command line: optimzer: no such key in the config; did you mean 'optimizer'?"]
-    assert problems(experiment, "init_frm=runs/x") == ["command line: init_frm: no such key in the config; did you mean 'init_from'?"]
+    assert problems(experiment, "optimzer.lr=0.1") == [
+        "command line: optimzer: no such key in the config; did you mean 'optimizer'?"
+    ]
+    assert problems(experiment, "init_frm=runs/x") == [
+        "command line: init_frm: no such key in the config; did you mean 'init_from'?"
+    ]
 
 
 def test_unknown_trainer_or_dataloader_key_suggests_the_setting_not_plus(experiment):
@@ -126,9 +141,21 @@ def test_key_below_a_missing_schema_section_says_how_to_set_the_section(experime
     ("override", "key", "value"),
     [
         ("init_from=runs/exp/123", "init_from", "runs/exp/123"),
-        ("scheduler={class: torch.optim.lr_scheduler.StepLR, step_size: 5}", "scheduler", {"class": "torch.optim.lr_scheduler.StepLR", "step_size": 5}),
-        ("step={class: my_project.steps.step, _partial_: true}", "step", {"class": "my_project.steps.step", "_partial_": True}),
-        ("predict={class: my_project.hooks.predict, _partial_: true}", "predict", {"class": "my_project.hooks.predict", "_partial_": True}),
+        (
+            "scheduler={class: torch.optim.lr_scheduler.StepLR, step_size: 5}",
+            "scheduler",
+            {"class": "torch.optim.lr_scheduler.StepLR", "step_size": 5},
+        ),
+        (
+            "step={class: my_project.steps.step, _partial_: true}",
+            "step",
+            {"class": "my_project.steps.step", "_partial_": True},
+        ),
+        (
+            "predict={class: my_project.hooks.predict, _partial_: true}",
+            "predict",
+            {"class": "my_project.hooks.predict", "_partial_": True},
+        ),
     ],
 )
 def test_root_keys_of_the_schema_missing_from_the_config_are_set_without_plus(experiment, override, key, value):
@@ -173,12 +200,15 @@ def test_plus_with_a_list_on_an_existing_list_appends_its_items(experiment):
 def test_plus_appended_items_are_blamed_on_the_command_line_the_others_on_their_file(experiment):
     config = load(experiment, "+callbacks=[{class: my_project.cb.Print}]")
     assert (config.where(("callbacks", 0, "patience")), config.where(("callbacks", 1, "class"))) == (
-        "configs/experiments/exp.yaml", "command line",
+        "configs/experiments/exp.yaml",
+        "command line",
     )
 
 
 def test_list_without_plus_replaces_the_list(experiment):
-    assert load(experiment, "callbacks=[{class: my_project.cb.Print}]")["callbacks"] == [{"class": "my_project.cb.Print"}]
+    assert load(experiment, "callbacks=[{class: my_project.cb.Print}]")["callbacks"] == [
+        {"class": "my_project.cb.Print"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -186,9 +216,18 @@ def test_list_without_plus_replaces_the_list(experiment):
     [
         ("+optimizer.lr=0.1", "optimizer.lr exists: write optimizer.lr=... to replace it"),
         ("+trainer.seed=3", "trainer.seed exists: write trainer.seed=... to replace it"),
-        ("+optimizer={class: torch.optim.SGD}", "optimizer exists: write optimizer=... to replace it, or +optimizer.KEY=... to add a key to it"),
-        ("+callbacks.0={class: my_project.cb.Print}", "callbacks.0 exists: write callbacks.0=... to replace it, or +callbacks.0.KEY=... to add a key to it"),
-        ("+callbacks={class: my_project.cb.Print}", "callbacks is a list: write +callbacks=[...] to append items, or callbacks=... to replace it"),
+        (
+            "+optimizer={class: torch.optim.SGD}",
+            "optimizer exists: write optimizer=... to replace it, or +optimizer.KEY=... to add a key to it",
+        ),
+        (
+            "+callbacks.0={class: my_project.cb.Print}",
+            "callbacks.0 exists: write callbacks.0=... to replace it, or +callbacks.0.KEY=... to add a key to it",
+        ),
+        (
+            "+callbacks={class: my_project.cb.Print}",
+            "callbacks is a list: write +callbacks=[...] to append items, or callbacks=... to replace it",
+        ),
     ],
 )
 def test_plus_on_an_existing_key_is_refused_saying_how_to_replace_it(experiment, override, message):
@@ -218,7 +257,9 @@ def test_tilde_on_a_framework_section_brings_back_its_default(experiment):
 
 
 def test_tilde_on_a_missing_key_is_an_error(experiment):
-    assert problems(experiment, "~optimizer.momentum") == ["command line: optimizer.momentum: no such key in the config"]
+    assert problems(experiment, "~optimizer.momentum") == [
+        "command line: optimizer.momentum: no such key in the config"
+    ]
 
 
 def test_list_item_is_addressed_by_index(experiment):

@@ -12,7 +12,13 @@ NESTED = "experiments/tune_lr/large/configs/exp.yaml"
 
 
 def test_a_pyproject_toml_makes_its_folder_the_root_above_a_nested_configs_folder(write):
-    root = write({"pyproject.toml": "", NESTED: "model: models/m.yaml\n", "experiments/tune_lr/large/configs/models/m.yaml": "class: a.M\n"})
+    root = write(
+        {
+            "pyproject.toml": "",
+            NESTED: "model: models/m.yaml\n",
+            "experiments/tune_lr/large/configs/models/m.yaml": "class: a.M\n",
+        }
+    )
     config = load_config(root / NESTED)
     assert config.project_root == root.resolve()
     # no configs/ at the root: the outermost configs/ below it resolves references
@@ -21,21 +27,27 @@ def test_a_pyproject_toml_makes_its_folder_the_root_above_a_nested_configs_folde
 
 
 def test_the_roots_configs_folder_resolves_references_of_a_file_outside_it(write):
-    root = write({".git/HEAD": "", "configs/models/m.yaml": "class: top.M\n", "experiments/exp.yaml": "model: models/m.yaml\n"})
+    root = write(
+        {".git/HEAD": "", "configs/models/m.yaml": "class: top.M\n", "experiments/exp.yaml": "model: models/m.yaml\n"}
+    )
     config = load_config(root / "experiments/exp.yaml")
     assert (config.project_root, config.project.how) == (root.resolve(), "the folder holding .git")
     assert config["model"] == {"class": "top.M"}
 
 
 def test_the_nearest_marker_wins_and_a_git_file_counts(write):
-    root = write({"pyproject.toml": "", "sub/.git": "gitdir: ../.git/worktrees/sub\n", "sub/configs/exp.yaml": "name: x\n"})
+    root = write(
+        {"pyproject.toml": "", "sub/.git": "gitdir: ../.git/worktrees/sub\n", "sub/configs/exp.yaml": "name: x\n"}
+    )
     config = load_config(root / "sub/configs/exp.yaml")
     assert (config.project_root, config.project.how) == ((root / "sub").resolve(), "the folder holding .git")
 
 
 def test_a_configs_folder_with_its_own_git_is_not_the_root(write):
     """A configs/ kept as a git submodule holds a .git file; the project is the folder above it."""
-    root = write({"setup.cfg": "", "configs/.git": "gitdir: ../.git/modules/configs\n", "configs/exp.yaml": "name: x\n"})
+    root = write(
+        {"setup.cfg": "", "configs/.git": "gitdir: ../.git/modules/configs\n", "configs/exp.yaml": "name: x\n"}
+    )
     config = load_config(root / "configs/exp.yaml")
     assert (config.project_root, config.project.how) == (root.resolve(), "the folder holding setup.cfg")
 
@@ -57,16 +69,28 @@ def test_without_markers_or_configs_the_working_directory_is_the_root(write, in_
     write({"configs/models/m.yaml": "class: cwd.M\n", "elsewhere/exp.yaml": "model: models/m.yaml\n"})
     config = load_config("elsewhere/exp.yaml")
     assert config.project_root == in_tmp.resolve()
-    assert config.project.how == "the working directory, as no pyproject.toml, setup.py, setup.cfg, .git or configs/ is above the config"
+    assert (
+        config.project.how
+        == "the working directory, as no pyproject.toml, setup.py, setup.cfg, .git or configs/ is above the config"
+    )
     assert config["model"] == {"class": "cwd.M"}
 
 
 def test_a_run_folders_config_belongs_to_the_project_its_run_json_names(write, tmp_path):
-    root = write({"project/pyproject.toml": "", "project/configs/models/m.yaml": "class: a.M\n", "copied/run/config.yaml": "name: x\n"})
+    root = write(
+        {
+            "project/pyproject.toml": "",
+            "project/configs/models/m.yaml": "class: a.M\n",
+            "copied/run/config.yaml": "name: x\n",
+        }
+    )
     (root / "copied/run/run.json").write_text(json.dumps({"project_root": str(root / "project")}))
     (root / "copied/pyproject.toml").write_text("")  # a marker nearer the file loses to the recorded project
     config = load_config(root / "copied/run/config.yaml", ["+model=models/m.yaml"])
-    assert (config.project_root, config.project.how) == ((root / "project").resolve(), "as run.json recorded it when the run started")
+    assert (config.project_root, config.project.how) == (
+        (root / "project").resolve(),
+        "as run.json recorded it when the run started",
+    )
     assert config["model"] == {"class": "a.M"}
 
 

@@ -36,7 +36,9 @@ def load_text(write, in_tmp):
 
 
 def test_unknown_top_level_key_is_an_error_with_a_suggestion(check_text):
-    assert check_text("modle: {class: a.Net}\n") == ["exp.yaml: modle: unknown top-level key; did you mean 'model' or 'models'?"]
+    assert check_text("modle: {class: a.Net}\n") == [
+        "exp.yaml: modle: unknown top-level key; did you mean 'model' or 'models'?"
+    ]
 
 
 def test_unknown_top_level_key_without_a_close_match_has_no_suggestion(check_text):
@@ -101,7 +103,9 @@ def test_limit_batches_takes_a_count_or_a_fraction_and_keeps_which_it_was(load_t
 def test_limit_batches_below_one_batch_or_a_fraction_above_1_is_refused_with_both_forms_expected(check_text, text):
     [problem] = check_text(f"trainer: {{limit_batches: {text}}}\n")
     assert problem.startswith("exp.yaml: trainer.limit_batches: received ")
-    assert problem.endswith(", expected a number of batches (an integer >= 1) or a fraction of them (a float in (0, 1], 1.0: all)")
+    assert problem.endswith(
+        ", expected a number of batches (an integer >= 1) or a fraction of them (a float in (0, 1], 1.0: all)"
+    )
 
 
 def test_limit_batches_of_another_type_is_refused(check_text):
@@ -180,10 +184,22 @@ def test_component_may_be_null(load_text):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("model: {class: 5}\n", "exp.yaml: model.class: received 5 (int), expected a dotted path such as torch.optim.AdamW"),
-        ("model: {class: ''}\n", "exp.yaml: model.class: received '' (str), expected a dotted path such as torch.optim.AdamW"),
-        ("model: {class: a.Net, _args_: 3}\n", "exp.yaml: model._args_: received 3 (int), expected a list of positional arguments"),
-        ("model: {class: a.Net, _partial_: 'yes'}\n", "exp.yaml: model._partial_: received 'yes' (str), expected true or false"),
+        (
+            "model: {class: 5}\n",
+            "exp.yaml: model.class: received 5 (int), expected a dotted path such as torch.optim.AdamW",
+        ),
+        (
+            "model: {class: ''}\n",
+            "exp.yaml: model.class: received '' (str), expected a dotted path such as torch.optim.AdamW",
+        ),
+        (
+            "model: {class: a.Net, _args_: 3}\n",
+            "exp.yaml: model._args_: received 3 (int), expected a list of positional arguments",
+        ),
+        (
+            "model: {class: a.Net, _partial_: 'yes'}\n",
+            "exp.yaml: model._partial_: received 'yes' (str), expected true or false",
+        ),
         (
             "model: {class: a.Net, head: {class: [a]}}\n",
             "exp.yaml: model.head.class: received ['a'] (list), expected a dotted path such as torch.optim.AdamW",
@@ -244,8 +260,16 @@ def test_all_problems_are_reported_together(write, in_tmp):
         load_config("exp.yaml")
     keys = [problem.key for problem in info.value.problems]
     assert sorted(keys) == sorted(
-        ["modle", "optimizer", "trainer.max_epoch", "trainer.max_epochs", "trainer.seed", "trainer.mode",
-         "trainer.device", "loggers.0"]
+        [
+            "modle",
+            "optimizer",
+            "trainer.max_epoch",
+            "trainer.max_epochs",
+            "trainer.seed",
+            "trainer.mode",
+            "trainer.device",
+            "loggers.0",
+        ]
     )
     lines = str(info.value).splitlines()
     assert lines[0] == "8 problems in the config:"
@@ -270,7 +294,12 @@ def test_documented_defaults_have_their_documented_values():
         "val/loss",
         "min",
     )
-    assert (loader.shuffle, loader.num_workers, loader.pin_memory, loader.eval_batch_size) == (True, "auto", "auto", None)
+    assert (loader.shuffle, loader.num_workers, loader.pin_memory, loader.eval_batch_size) == (
+        True,
+        "auto",
+        "auto",
+        None,
+    )
 
 
 def test_absent_sections_get_empty_defaults_and_the_name_is_the_file_stem(load_text):

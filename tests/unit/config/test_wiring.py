@@ -42,7 +42,9 @@ def problems(write, in_tmp):
 
 
 def test_a_node_reading_an_unknown_tensor_is_found_at_check_time_naming_file_node_and_tensor(problems):
-    assert problems("graph:\n  - {model: encoder, inputs: [x], outputs: [z]}\n  - {model: head, inputs: [zz], outputs: [y_hat]}\n") == [
+    assert problems(
+        "graph:\n  - {model: encoder, inputs: [x], outputs: [z]}\n  - {model: head, inputs: [zz], outputs: [y_hat]}\n"
+    ) == [
         "exp.yaml: graph.1: graph node 1 (head) reads tensor 'zz', which neither the batch ['x', 'y'] of pipeline 'main' nor any node writes; did you mean 'z'?"
     ]
 
@@ -55,18 +57,26 @@ def test_a_loss_reading_an_unknown_tensor_names_the_loss_and_its_file(problems):
 
 def test_a_cycle_a_double_write_and_an_unused_model_each_name_the_node(problems):
     cycle = "graph:\n  - {model: encoder, inputs: [y_hat], outputs: [z]}\n  - {model: head, inputs: [z], outputs: [y_hat]}\n"
-    assert problems(cycle) == ["exp.yaml: graph.0: graph nodes form a cycle: encoder reads 'y_hat' from head, head reads 'z' from encoder"]
+    assert problems(cycle) == [
+        "exp.yaml: graph.0: graph nodes form a cycle: encoder reads 'y_hat' from head, head reads 'z' from encoder"
+    ]
     twice = "graph:\n  - {model: encoder, inputs: [x], outputs: [z]}\n  - {model: head, inputs: [z], outputs: [z]}\n"
     assert problems(twice) == ["exp.yaml: graph.1: graph node 1 (head) writes tensor 'z', already written by encoder"]
     unused = "models:\n  spare: {class: expresso.models.Dense, in_features: 2, out_features: 2}\n"
-    assert problems(unused) == ["exp.yaml: models.spare: model(s) ['spare'] are in no graph node: add a node for each, or remove them"]
+    assert problems(unused) == [
+        "exp.yaml: models.spare: model(s) ['spare'] are in no graph node: add a node for each, or remove them"
+    ]
 
 
 def test_names_that_point_nowhere_are_reported_with_a_suggestion(problems):
-    assert problems("graph:\n  - {model: encodr, inputs: [x], outputs: [z]}\n  - {model: head, inputs: [z], outputs: [y_hat]}\n") == [
+    assert problems(
+        "graph:\n  - {model: encodr, inputs: [x], outputs: [z]}\n  - {model: head, inputs: [z], outputs: [y_hat]}\n"
+    ) == [
         "exp.yaml: graph.0.model: unknown model 'encodr'; expected one of ['encoder', 'head']; did you mean 'encoder'?"
     ]
-    assert problems("pipelines:\n  main: {losses: [cl]}\n") == ["exp.yaml: pipelines.main.losses: unknown loss term 'cl'; expected one of ['cls']; did you mean 'cls'?"]
+    assert problems("pipelines:\n  main: {losses: [cl]}\n") == [
+        "exp.yaml: pipelines.main.losses: unknown loss term 'cl'; expected one of ['cls']; did you mean 'cls'?"
+    ]
     assert problems("pipelines:\n  main: {}\nstages:\n  - {train: [mian]}\n") == [
         "exp.yaml: stages.0.train: unknown pipeline 'mian'; expected one of ['main']; did you mean 'main'?"
     ]
@@ -79,17 +89,27 @@ def test_names_that_point_nowhere_are_reported_with_a_suggestion(problems):
 
 
 def test_several_models_need_a_graph_and_a_section_comes_in_one_form(problems):
-    assert problems("graph: []\n") == ["base.yaml: models: several models need a 'graph': the nodes that say which tensors each model reads and writes"]
-    assert problems("model: {class: expresso.models.MLP, num_classes: 10}\n") == ["exp.yaml: model: give either 'model' or 'models', not both"]
+    assert problems("graph: []\n") == [
+        "base.yaml: models: several models need a 'graph': the nodes that say which tensors each model reads and writes"
+    ]
+    assert problems("model: {class: expresso.models.MLP, num_classes: 10}\n") == [
+        "exp.yaml: model: give either 'model' or 'models', not both"
+    ]
 
 
 def test_optimizers_get_their_models_parameter_groups_clipping_and_own_schedulers(write, in_tmp):
-    write({"base.yaml": BASE, "exp.yaml": "extends: base.yaml\n" + textwrap.dedent("""\
+    write(
+        {
+            "base.yaml": BASE,
+            "exp.yaml": "extends: base.yaml\n"
+            + textwrap.dedent("""\
         optimizers:
           enc: {param_groups: [{models: [encoder], lr: 0.01}], clip_grad_norm: 0.5,
                 scheduler: {class: torch.optim.lr_scheduler.StepLR, step_size: 1, gamma: 0.5}}
         trainer: {device: cpu}
-        """)})
+        """),
+        }
+    )
     trainer = build_trainer(load_config("exp.yaml", check=True), None, training=True)
     enc, head = trainer.graph.optimizers["enc"], trainer.graph.optimizers["head"]
     assert [g["lr"] for g in enc.optimizer.param_groups] == [0.01]  # the group's own rate
@@ -112,11 +132,13 @@ def test_clipping_bounds_the_gradient_norm_the_optimizer_steps_with():
 
 
 def test_function_nodes_hooks_and_a_stage_condition_come_from_the_config(write, in_tmp):
-    write({
-        "base.yaml": BASE,
-        "hooks.py": "def scale(node, outputs, factor):\n    return {k: v * factor for k, v in outputs.items()}\n\n"
-                    "def after_one_epoch(state):\n    return state.stage_epoch == 0\n",
-        "exp.yaml": "extends: base.yaml\n" + textwrap.dedent("""\
+    write(
+        {
+            "base.yaml": BASE,
+            "hooks.py": "def scale(node, outputs, factor):\n    return {k: v * factor for k, v in outputs.items()}\n\n"
+            "def after_one_epoch(state):\n    return state.stage_epoch == 0\n",
+            "exp.yaml": "extends: base.yaml\n"
+            + textwrap.dedent("""\
             graph:
               - {model: encoder, inputs: [x], outputs: [z]}
               - {model: head, inputs: [z], outputs: [y_hat], forward_hooks: [{class: hooks.py:scale, factor: 2.0}]}
@@ -127,7 +149,8 @@ def test_function_nodes_hooks_and_a_stage_condition_come_from_the_config(write, 
               - {epochs: 5, until: {class: hooks.py:after_one_epoch}}
             trainer: {device: cpu, limit_batches: 2}
             """),
-    })
+        }
+    )
     trainer = build_trainer(load_config("exp.yaml", check=True), None, training=False)
     graph = trainer.graph
     x = torch.rand(3, 1, 8, 8)

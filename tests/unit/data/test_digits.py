@@ -43,7 +43,11 @@ def test_items_are_scaled_images_and_int64_labels():
 
 @pytest.mark.parametrize(
     "kwargs, needle",
-    [({"split": "validation"}, "split='validation'"), ({"target": "odd"}, "target='odd'"), ({"val_fraction": 0.9}, "val_fraction=0.9")],
+    [
+        ({"split": "validation"}, "split='validation'"),
+        ({"target": "odd"}, "target='odd'"),
+        ({"val_fraction": 0.9}, "val_fraction=0.9"),
+    ],
 )
 def test_bad_arguments_name_the_argument_and_value(kwargs, needle):
     with pytest.raises(ValueError, match=needle.replace("(", r"\(")):
@@ -55,17 +59,28 @@ def test_prepare_inputs_turns_scikit_learns_raw_rows_and_images_into_exactly_the
     test = Digits(split="test")
     digits = load_digits()
     assert torch.equal(test.prepare_inputs(torch.from_numpy(digits.data[test.indices]).float()), test.inputs)
-    assert torch.equal(test.prepare_inputs(torch.from_numpy(digits.images[test.indices])), test.inputs)  # 8x8 each, float64
+    assert torch.equal(
+        test.prepare_inputs(torch.from_numpy(digits.images[test.indices])), test.inputs
+    )  # 8x8 each, float64
 
 
 @pytest.mark.parametrize(
     "raw, message",
     [
         (torch.zeros(3, 63), "expected 64 pixel values (0-16) per image, received inputs of shape (3, 63)"),
-        (torch.full((2, 64), 255.0), "expected pixel values 0-16, as load_digits() stores them; received values from 255 to 255"),
-        (torch.full((2, 64), -1.0), "expected pixel values 0-16, as load_digits() stores them; received values from -1 to -1"),
-        (torch.full((2, 64), 0.5), "the inputs look already scaled to [0, 1] (every value at most 1, some fractional); "
-         "expected raw pixel values 0-16, or pass scaled images with --inputs-prepared"),
+        (
+            torch.full((2, 64), 255.0),
+            "expected pixel values 0-16, as load_digits() stores them; received values from 255 to 255",
+        ),
+        (
+            torch.full((2, 64), -1.0),
+            "expected pixel values 0-16, as load_digits() stores them; received values from -1 to -1",
+        ),
+        (
+            torch.full((2, 64), 0.5),
+            "the inputs look already scaled to [0, 1] (every value at most 1, some fractional); "
+            "expected raw pixel values 0-16, or pass scaled images with --inputs-prepared",
+        ),
     ],
     ids=["63 values", "0-255", "negative", "already scaled"],
 )

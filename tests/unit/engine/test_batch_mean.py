@@ -58,7 +58,9 @@ def test_a_module_metric_returning_a_tensor_and_a_float_metric_agree():
 
 def test_a_mid_epoch_state_resumes_to_the_same_value_and_reset_starts_over():
     data = batches(1)
-    whole, first, resumed = (MetricSet({"acc": BatchMean(Counted(), "acc")}, "val", torch.device("cpu")) for _ in range(3))
+    whole, first, resumed = (
+        MetricSet({"acc": BatchMean(Counted(), "acc")}, "val", torch.device("cpu")) for _ in range(3)
+    )
     for i, (preds, target) in enumerate(data):
         whole.update({"y_hat": preds, "y": target})
         if i < 7:
@@ -84,8 +86,14 @@ def test_a_copy_measures_on_its_own():
 @pytest.mark.parametrize(
     "returned, message",
     [
-        (torch.ones(8), "metric 'acc' (my.per_sample) returned a tensor of shape (8,); expected one number per batch (a scalar tensor or a float), which is averaged over the epoch"),
-        ("0.5", "metric 'acc' (my.per_sample) returned str '0.5'; expected one number per batch (a scalar tensor or a float)"),
+        (
+            torch.ones(8),
+            "metric 'acc' (my.per_sample) returned a tensor of shape (8,); expected one number per batch (a scalar tensor or a float), which is averaged over the epoch",
+        ),
+        (
+            "0.5",
+            "metric 'acc' (my.per_sample) returned str '0.5'; expected one number per batch (a scalar tensor or a float)",
+        ),
     ],
 )
 def test_a_value_that_is_not_one_number_is_an_error_naming_the_metric(returned, message):

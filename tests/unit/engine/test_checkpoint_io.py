@@ -82,5 +82,8 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp
     torch.save({"format": "expresso-checkpoint", "models": {}, "payload": _RunsCode(target)}, evil)
     with pytest.raises(CheckpointError) as caught:
         load_checkpoint(evil)
-    assert str(caught.value) == f"{evil}: not a readable checkpoint (it holds objects other than tensors and plain data, which expresso never unpickles)"
+    assert (
+        str(caught.value)
+        == f"{evil}: not a readable checkpoint (it holds objects other than tensors and plain data, which expresso never unpickles)"
+    )
     assert not target.exists()

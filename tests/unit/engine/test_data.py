@@ -104,7 +104,9 @@ def test_a_training_loader_resumed_mid_epoch_yields_the_remaining_batches():
 
 
 def test_evaluation_loaders_keep_dataset_order_and_the_last_partial_batch():
-    loader = make_loader(numbered(10), batch_size=4, train=False, settings={**LOADER, "drop_last": True}, seed=5, pin_memory=False)
+    loader = make_loader(
+        numbered(10), batch_size=4, train=False, settings={**LOADER, "drop_last": True}, seed=5, pin_memory=False
+    )
     assert batches(loader) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
@@ -137,7 +139,9 @@ def test_a_batch_indexing_dataset_gives_the_same_batches_with_one_fetch_per_batc
     x, y = torch.randn(10, 3), torch.arange(10)
     batched, per_item = TensorDataset(x, y), _PerItem(TensorDataset(x, y))
     assert indexes_batches(batched) and not indexes_batches(per_item)
-    loaders = [make_loader(d, batch_size=4, train=True, settings=LOADER, seed=5, pin_memory=False) for d in (batched, per_item)]
+    loaders = [
+        make_loader(d, batch_size=4, train=True, settings=LOADER, seed=5, pin_memory=False) for d in (batched, per_item)
+    ]
     for epoch, start in ((0, 0), (3, 1)):
         for loader in loaders:
             start_epoch(loader, epoch, batch_index=start)
@@ -222,11 +226,15 @@ def test_a_batch_limit_count_is_kept_and_a_fraction_is_the_decimal_share_rounded
     assert batch_limit(0.5, [batches_of_one(9)]) == 4
     assert batch_limit(0.01, [batches_of_one(9)]) == 1
     assert batch_limit(1.0, [batches_of_one(9)]) == 9
-    assert batch_limit(0.5, [batches_of_one(4), batches_of_one(6)]) == 5  # interleaved loaders: a share of the epoch's batches
+    assert (
+        batch_limit(0.5, [batches_of_one(4), batches_of_one(6)]) == 5
+    )  # interleaved loaders: a share of the epoch's batches
 
 
 def test_a_fraction_of_a_loader_resumed_mid_epoch_counts_the_whole_epoch():
-    loader = make_loader(TensorDataset(torch.arange(40)), batch_size=4, train=True, settings=LOADER, seed=0, pin_memory=False)
+    loader = make_loader(
+        TensorDataset(torch.arange(40)), batch_size=4, train=True, settings=LOADER, seed=0, pin_memory=False
+    )
     start_epoch(loader, epoch=0, batch_index=6)
     assert len(loader) == 4
     assert batch_limit(0.5, [loader]) == 5

@@ -93,7 +93,9 @@ def test_a_fit_fires_the_events_in_the_documented_order():
     make_trainer(log, max_epochs=2, validate_before_fit=True).fit()
 
     epoch = [E.EPOCH_START, *TRAIN_BATCH * 3, *VALIDATION, E.EPOCH_END]
-    assert log.seen == [(event, "fit") for event in [E.FIT_START, *VALIDATION, E.STAGE_START, *epoch, *epoch, E.STAGE_END, E.FIT_END]]
+    assert log.seen == [
+        (event, "fit") for event in [E.FIT_START, *VALIDATION, E.STAGE_START, *epoch, *epoch, E.STAGE_END, E.FIT_END]
+    ]
 
 
 def test_standalone_evaluation_fires_eval_events_in_its_own_phase():
@@ -102,7 +104,12 @@ def test_standalone_evaluation_fires_eval_events_in_its_own_phase():
     trainer.validate()
     trainer.test()
     trainer.predict(tiny_data(4))
-    expected = [(E.EVAL_START, "validate"), (E.EVAL_BATCH_END, "validate"), (E.EVAL_BATCH_END, "validate"), (E.EVAL_END, "validate")]
+    expected = [
+        (E.EVAL_START, "validate"),
+        (E.EVAL_BATCH_END, "validate"),
+        (E.EVAL_BATCH_END, "validate"),
+        (E.EVAL_END, "validate"),
+    ]
     expected += [(E.EVAL_START, "test"), (E.EVAL_BATCH_END, "test"), (E.EVAL_END, "test")]
     expected += [(E.EVAL_START, "predict"), (E.EVAL_BATCH_END, "predict"), (E.EVAL_END, "predict")]
     assert log.seen == expected
@@ -205,7 +212,9 @@ def test_skip_batch_drops_the_batch_as_if_it_were_not_in_the_data():
     skipped.fit()
 
     data = tiny_data()
-    without = TensorDataset(torch.cat([data.tensors[0][:4], data.tensors[0][8:]]), torch.cat([data.tensors[1][:4], data.tensors[1][8:]]))
+    without = TensorDataset(
+        torch.cat([data.tensors[0][:4], data.tensors[0][8:]]), torch.cat([data.tensors[1][:4], data.tensors[1][8:]])
+    )
     reference = make_trainer(max_epochs=1, val=False, data=without)
     reference.fit()
 
@@ -224,7 +233,15 @@ def test_stop_epoch_ends_the_epoch_and_training_goes_on_with_the_next():
     assert trainer.state.epoch == 2
     events = [event for event, _ in log.seen]
     first_epoch = events[: events.index(E.EPOCH_END) + 1]
-    assert first_epoch == [E.FIT_START, E.STAGE_START, E.EPOCH_START, *TRAIN_BATCH, E.BATCH_START, *VALIDATION, E.EPOCH_END]
+    assert first_epoch == [
+        E.FIT_START,
+        E.STAGE_START,
+        E.EPOCH_START,
+        *TRAIN_BATCH,
+        E.BATCH_START,
+        *VALIDATION,
+        E.EPOCH_END,
+    ]
 
 
 def test_stop_epoch_after_backward_discards_that_batchs_gradients():
@@ -261,7 +278,9 @@ def test_should_stop_ends_the_fit_once_the_current_epoch_is_complete():
 def test_max_steps_stops_mid_epoch_and_still_validates():
     log = EventLog()
     ends = []
-    recorder = at(E.EPOCH_END, lambda s: True, lambda s: ends.append((s.epoch, s.batch_index, s.step, "val/loss" in s.metrics)))
+    recorder = at(
+        E.EPOCH_END, lambda s: True, lambda s: ends.append((s.epoch, s.batch_index, s.step, "val/loss" in s.metrics))
+    )
     trainer = make_trainer(log, recorder, max_epochs=5, max_steps=4, val_every_n_epochs=10)
     trainer.fit()
     assert trainer.state.step == 4
@@ -287,7 +306,9 @@ def test_limit_batches_caps_training_and_validation_batches_per_epoch():
 )
 def test_a_fractional_limit_batches_takes_that_share_of_each_loaders_batches(fraction, train_batches, val_batches):
     log = EventLog()
-    trainer = make_trainer(log, max_epochs=1, limit_batches=fraction, loader={"eval_batch_size": 2})  # 3 train, 4 val batches
+    trainer = make_trainer(
+        log, max_epochs=1, limit_batches=fraction, loader={"eval_batch_size": 2}
+    )  # 3 train, 4 val batches
     trainer.fit()
     assert trainer.state.step == train_batches
     assert len(log.of(E.EVAL_BATCH_END)) == val_batches
@@ -307,5 +328,9 @@ def test_evaluate_train_reads_every_training_sample_in_order_in_its_own_phase_an
         expected = F.cross_entropy(model(x), y).item()
     assert values == {"train/loss": pytest.approx(expected, rel=1e-6)}
     assert torch.equal(torch.cat(batches), x)
-    assert log.seen == [(E.EVAL_START, "evaluate_train"), *[(E.EVAL_BATCH_END, "evaluate_train")] * 3, (E.EVAL_END, "evaluate_train")]
+    assert log.seen == [
+        (E.EVAL_START, "evaluate_train"),
+        *[(E.EVAL_BATCH_END, "evaluate_train")] * 3,
+        (E.EVAL_END, "evaluate_train"),
+    ]
     assert same(before, weights(trainer)) and model.training  # evaluation mode only while it ran

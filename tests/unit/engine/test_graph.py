@@ -109,7 +109,9 @@ class GradientNorms(Callback):
     def on_after_backward(self, state):
         if not self.nonzero:
             for name, model in state.models.items():
-                self.nonzero[name] = any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.parameters())
+                self.nonzero[name] = any(
+                    p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.parameters()
+                )
 
 
 # -- training through the graph ------------------------------------------------
@@ -174,11 +176,20 @@ def test_each_loss_term_is_logged_as_its_own_sample_weighted_metric():
     assert sizes == [5, 5, 2]
     mean = lambda column: sum(row[0] * row[column] for row in recorder.rows) / 12  # noqa: E731
     metrics = trainer.state.metrics
-    assert sorted(metrics) == ["train/loss", "train/loss/cls", "train/loss/reg", "val/loss", "val/loss/cls", "val/loss/reg"]
+    assert sorted(metrics) == [
+        "train/loss",
+        "train/loss/cls",
+        "train/loss/reg",
+        "val/loss",
+        "val/loss/cls",
+        "val/loss/reg",
+    ]
     assert metrics["train/loss/cls"] == pytest.approx(mean(1), abs=1e-6)
     assert metrics["train/loss/reg"] == pytest.approx(mean(2), abs=1e-6)
     assert metrics["train/loss"] == pytest.approx(mean(3), abs=1e-6)
-    assert metrics["val/loss"] == pytest.approx(W_CLS * metrics["val/loss/cls"] + W_REG * metrics["val/loss/reg"], abs=1e-6)
+    assert metrics["val/loss"] == pytest.approx(
+        W_CLS * metrics["val/loss/cls"] + W_REG * metrics["val/loss/reg"], abs=1e-6
+    )
 
 
 def test_a_single_loss_term_is_not_duplicated_as_a_loss_slash_name_tensor():
@@ -216,7 +227,9 @@ def test_a_returned_list_or_tuple_maps_onto_the_declared_outputs_by_position():
     x = torch.arange(4.0)
     one = Graph(models={"m": Returns(lambda x: [x + 1])}, nodes=[Node("m")], losses=[]).forward({"x": x})
     assert torch.equal(one["y_hat"], x + 1)  # TorchAssistant's `return [x]`: the element, not the list
-    two = Graph(models={"m": Returns(lambda x: [x + 1, x + 2])}, nodes=[Node("m", outputs=("a", "b"))], losses=[]).forward({"x": x})
+    two = Graph(
+        models={"m": Returns(lambda x: [x + 1, x + 2])}, nodes=[Node("m", outputs=("a", "b"))], losses=[]
+    ).forward({"x": x})
     assert torch.equal(two["a"], x + 1) and torch.equal(two["b"], x + 2)
 
 
@@ -229,14 +242,30 @@ def test_a_dict_or_a_tensor_for_one_declared_output_is_stored_as_it_is():
 @pytest.mark.parametrize(
     "make, outputs, message",
     [
-        (lambda x: (x, x), ("y_hat",), "graph node 'm' (model 'm') returned a tuple of 2 values, but declares 1 output name ['y_hat']: "
-         "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [y_hat, y_hat_1]}), or return 1 value"),
-        (lambda x: [], ("y_hat",), "graph node 'm' (model 'm') returned a list of 0 values, but declares 1 output name ['y_hat']: "
-         "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: []}), or return 1 value"),
-        (lambda x: x, ("a", "b"), "graph node 'm' (model 'm') returned one Tensor, but declares 2 output names ['a', 'b']: "
-         "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [a]}), or return 2 values"),
-        (lambda x: (x, x, x), ("a", "b"), "graph node 'm' (model 'm') returned a tuple of 3 values, but declares 2 output names ['a', 'b']: "
-         "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [a, b, a_2]}), or return 2 values"),
+        (
+            lambda x: (x, x),
+            ("y_hat",),
+            "graph node 'm' (model 'm') returned a tuple of 2 values, but declares 1 output name ['y_hat']: "
+            "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [y_hat, y_hat_1]}), or return 1 value",
+        ),
+        (
+            lambda x: [],
+            ("y_hat",),
+            "graph node 'm' (model 'm') returned a list of 0 values, but declares 1 output name ['y_hat']: "
+            "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: []}), or return 1 value",
+        ),
+        (
+            lambda x: x,
+            ("a", "b"),
+            "graph node 'm' (model 'm') returned one Tensor, but declares 2 output names ['a', 'b']: "
+            "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [a]}), or return 2 values",
+        ),
+        (
+            lambda x: (x, x, x),
+            ("a", "b"),
+            "graph node 'm' (model 'm') returned a tuple of 3 values, but declares 2 output names ['a', 'b']: "
+            "declare one name per value in the config's graph node ({model: m, inputs: [x], outputs: [a, b, a_2]}), or return 2 values",
+        ),
     ],
 )
 def test_a_count_mismatch_names_the_node_what_it_returned_and_the_fix(make, outputs, message):
@@ -278,7 +307,12 @@ def test_an_optimizer_naming_an_unknown_model_fails_naming_the_optimizer_and_the
     model = nn.Linear(4, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError) as caught:
-        Graph(models={"m": model}, nodes=[Node("m")], losses=[], optimizers={"A": OptimizerSpec(optimizer, ["m", "encoder"])})
+        Graph(
+            models={"m": model},
+            nodes=[Node("m")],
+            losses=[],
+            optimizers={"A": OptimizerSpec(optimizer, ["m", "encoder"])},
+        )
     assert str(caught.value) == "optimizer 'A' names unknown model(s) ['encoder']"
 
 
@@ -293,8 +327,16 @@ def test_a_node_reading_a_missing_tensor_raises_key_error_naming_the_node_and_th
 def test_nodes_listed_out_of_order_run_writers_before_readers():
     torch.manual_seed(0)
     models = {"encoder": nn.Linear(4, 6), "head": nn.Linear(6, 3), "other": nn.Linear(4, 2)}
-    listed = Graph(models=models, nodes=[Node("head", ("z",), ("y_hat",)), Node("other", ("x",), ("o",)), Node("encoder", ("x",), ("z",))], losses=[])
-    assert [node.model for node in listed.ordered] == ["other", "encoder", "head"]  # free nodes keep the configured order
+    listed = Graph(
+        models=models,
+        nodes=[Node("head", ("z",), ("y_hat",)), Node("other", ("x",), ("o",)), Node("encoder", ("x",), ("z",))],
+        losses=[],
+    )
+    assert [node.model for node in listed.ordered] == [
+        "other",
+        "encoder",
+        "head",
+    ]  # free nodes keep the configured order
     x = torch.randn(2, 4)
     assert torch.equal(listed.forward({"x": x})["y_hat"], models["head"](models["encoder"](x)))
 
@@ -310,11 +352,24 @@ def test_a_cycle_fails_naming_each_node_and_the_tensor_it_reads():
 def test_with_the_batch_names_known_an_unknown_tensor_fails_before_training_with_a_suggestion():
     models = {"encoder": nn.Linear(4, 6), "head": nn.Linear(6, 3)}
     with pytest.raises(ValueError) as caught:
-        Graph(models=models, nodes=[Node("encoder", ("x",), ("z",)), Node("head", ("zz",))], losses=[], batch=("x", "y"))
-    assert str(caught.value) == "graph node 1 (head) reads tensor 'zz', which neither the batch ['x', 'y'] nor any node writes; did you mean 'z'?"
+        Graph(
+            models=models, nodes=[Node("encoder", ("x",), ("z",)), Node("head", ("zz",))], losses=[], batch=("x", "y")
+        )
+    assert (
+        str(caught.value)
+        == "graph node 1 (head) reads tensor 'zz', which neither the batch ['x', 'y'] nor any node writes; did you mean 'z'?"
+    )
     with pytest.raises(ValueError) as caught:
-        Graph(models=models, nodes=[Node("encoder", ("x",), ("z",)), Node("head", ("z",))], losses=[LossTerm("ce", F.cross_entropy, ("y_hat", "label"))], batch=("x", "y"))
-    assert str(caught.value) == "loss term 'ce' reads tensor 'label', which neither the batch ['x', 'y'] nor any node writes"
+        Graph(
+            models=models,
+            nodes=[Node("encoder", ("x",), ("z",)), Node("head", ("z",))],
+            losses=[LossTerm("ce", F.cross_entropy, ("y_hat", "label"))],
+            batch=("x", "y"),
+        )
+    assert (
+        str(caught.value)
+        == "loss term 'ce' reads tensor 'label', which neither the batch ['x', 'y'] nor any node writes"
+    )
 
 
 def test_a_node_overwriting_a_batch_tensor_fails():
@@ -363,7 +418,12 @@ def test_single_without_loss_or_optimizer_only_forwards():
 def test_the_trainer_builds_the_optimizer_from_a_callable_over_the_models_parameters():
     torch.manual_seed(0)
     model = nn.Linear(4, 3)
-    trainer = Trainer(model=model, loss=F.cross_entropy, optimizer=functools.partial(torch.optim.SGD, lr=0.25), settings={"device": "cpu"})
+    trainer = Trainer(
+        model=model,
+        loss=F.cross_entropy,
+        optimizer=functools.partial(torch.optim.SGD, lr=0.25),
+        settings={"device": "cpu"},
+    )
     optimizer = trainer.graph.optimizers["optimizer"].optimizer
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["lr"] == 0.25
     assert optimizer.param_groups[0]["params"] == list(model.parameters())

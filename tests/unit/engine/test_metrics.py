@@ -34,7 +34,11 @@ def batches(n: int, seed: int = 0):
 
 
 def metric_set() -> MetricSet:
-    return MetricSet({"acc": MulticlassAccuracy(num_classes=4, average="micro"), "mbm": MeanOfBatchMeans()}, "val", torch.device("cpu"))
+    return MetricSet(
+        {"acc": MulticlassAccuracy(num_classes=4, average="micro"), "mbm": MeanOfBatchMeans()},
+        "val",
+        torch.device("cpu"),
+    )
 
 
 def test_buffered_accuracy_equals_sklearn_and_the_other_metric_updates_every_batch():

@@ -108,9 +108,13 @@ def test_several_pipelines_prefix_their_names_and_log_their_loss_terms_and_only_
 
 
 def test_several_loss_terms_in_one_pipeline_are_each_recorded(names):
-    text = PIPELINES.replace("pipelines:\n  both: {losses: [cls, rec], metrics: [acc]}\n  rebuild: {losses: [rec]}\n", "")
+    text = PIPELINES.replace(
+        "pipelines:\n  both: {losses: [cls, rec], metrics: [acc]}\n  rebuild: {losses: [rec]}\n", ""
+    )
     text = text.replace("val/both/acc", "val/acc")
-    assert names(text).names == {"lr/enc"} | {f"{split}/{key}" for split in SPLITS for key in ("loss", "loss/cls", "loss/rec", "acc")}
+    assert names(text).names == {"lr/enc"} | {
+        f"{split}/{key}" for split in SPLITS for key in ("loss", "loss/cls", "loss/rec", "acc")
+    }
 
 
 def test_a_callback_class_adds_the_names_it_provides(names):
@@ -146,9 +150,15 @@ def test_a_misspelt_trainer_monitor_is_refused_with_the_closest_name(problems):
 
 
 def test_a_callbacks_monitor_and_its_default_are_checked(problems):
-    text = PIPELINES + "callbacks:\n  - {class: expresso.callbacks.EarlyStopping, monitor: val/both/accc}\n  - {class: expresso.callbacks.EarlyStopping}\n"
+    text = (
+        PIPELINES
+        + "callbacks:\n  - {class: expresso.callbacks.EarlyStopping, monitor: val/both/accc}\n  - {class: expresso.callbacks.EarlyStopping}\n"
+    )
     found = problems(text)
-    assert [line.split(": received ")[0] for line in found] == ["exp.yaml: callbacks.0.monitor", "exp.yaml: callbacks.1.monitor"]
+    assert [line.split(": received ")[0] for line in found] == [
+        "exp.yaml: callbacks.0.monitor",
+        "exp.yaml: callbacks.1.monitor",
+    ]
     assert found[0].endswith("did you mean 'val/both/acc'?")
     assert "received 'val/loss' (the default of expresso.callbacks.EarlyStopping), expected a metric" in found[1]
 
@@ -160,7 +170,10 @@ def test_a_stages_early_stopping_and_until_monitors_are_checked(problems):
         "  - {train: [both], until: {class: my_project.cb.reached, _partial_: true, monitor: val/both/ac}}\n"
     )
     found = problems(text)
-    assert [line.split(": received ")[0] for line in found] == ["exp.yaml: stages.0.early_stopping.monitor", "exp.yaml: stages.1.until.monitor"]
+    assert [line.split(": received ")[0] for line in found] == [
+        "exp.yaml: stages.0.early_stopping.monitor",
+        "exp.yaml: stages.1.until.monitor",
+    ]
     assert found[0].endswith("did you mean 'val/rebuild/loss'?") and found[1].endswith("did you mean 'val/both/acc'?")
 
 

@@ -11,10 +11,19 @@ from expresso.engine.optimizer_state import state_problem
 
 # Every built-in optimizer that steps on dense gradients without a closure; Adafactor keeps other keys for 1-D and 2-D parameters.
 OPTIMIZERS = [
-    (torch.optim.AdamW, {}), (torch.optim.Adam, {"amsgrad": True}), (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
-    (torch.optim.SGD, {"lr": 0.1}), (torch.optim.Adafactor, {}), (torch.optim.RMSprop, {"centered": True}),
-    (torch.optim.Adagrad, {}), (torch.optim.NAdam, {}), (torch.optim.RAdam, {}), (torch.optim.Adamax, {}),
-    (torch.optim.ASGD, {}), (torch.optim.Rprop, {}), (torch.optim.Adadelta, {}),
+    (torch.optim.AdamW, {}),
+    (torch.optim.Adam, {"amsgrad": True}),
+    (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+    (torch.optim.SGD, {"lr": 0.1}),
+    (torch.optim.Adafactor, {}),
+    (torch.optim.RMSprop, {"centered": True}),
+    (torch.optim.Adagrad, {}),
+    (torch.optim.NAdam, {}),
+    (torch.optim.RAdam, {}),
+    (torch.optim.Adamax, {}),
+    (torch.optim.ASGD, {}),
+    (torch.optim.Rprop, {}),
+    (torch.optim.Adadelta, {}),
 ]
 
 
@@ -35,11 +44,15 @@ def test_a_sound_state_has_no_problem(kind, settings):
     assert state_problem(optimizer, optimizer.state_dict()) is None
 
 
-@pytest.mark.parametrize("kind, settings", [(torch.optim.AdamW, {}), (torch.optim.NAdam, {}), (torch.optim.Adam, {"amsgrad": True})])
+@pytest.mark.parametrize(
+    "kind, settings", [(torch.optim.AdamW, {}), (torch.optim.NAdam, {}), (torch.optim.Adam, {"amsgrad": True})]
+)
 def test_a_state_key_that_lost_a_bit_is_named_with_the_keys_the_optimizer_keeps(kind, settings):
     optimizer = stepped(kind, settings)
     saved = optimizer.state_dict()
-    saved["state"][2] = {("exp_avg_sp" if key == "exp_avg_sq" else key): value for key, value in saved["state"][2].items()}
+    saved["state"][2] = {
+        ("exp_avg_sp" if key == "exp_avg_sq" else key): value for key, value in saved["state"][2].items()
+    }
     problem = state_problem(optimizer, saved)
     assert problem.startswith("the state of parameter 2 has keys [")
     assert "'exp_avg_sp'" in problem and f"{kind.__name__} keeps [" in problem and "'exp_avg_sq'" in problem
@@ -54,7 +67,10 @@ def test_a_group_missing_a_setting_is_named():
 
 def test_not_a_state_at_all():
     optimizer = stepped(torch.optim.AdamW, {})
-    assert state_problem(optimizer, {"state": [], "param_groups": []}) == "an optimizer state needs 'state' (a dict) and 'param_groups' (a list)"
+    assert (
+        state_problem(optimizer, {"state": [], "param_groups": []})
+        == "an optimizer state needs 'state' (a dict) and 'param_groups' (a list)"
+    )
 
 
 def test_an_optimizer_that_cannot_take_the_probe_step_is_not_checked():

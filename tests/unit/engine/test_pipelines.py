@@ -58,8 +58,12 @@ class Seen(Callback):
 
 def fit(graph, pipelines, stages=None, callbacks=(), **settings) -> Trainer:
     trainer = Trainer(
-        graph=graph, pipelines=pipelines, stages=stages, callbacks=callbacks,
-        settings={"max_epochs": 1, "batch_size": 4, "device": "cpu", **settings}, dataloader={"shuffle": False},
+        graph=graph,
+        pipelines=pipelines,
+        stages=stages,
+        callbacks=callbacks,
+        settings={"max_epochs": 1, "batch_size": 4, "device": "cpu", **settings},
+        dataloader={"shuffle": False},
     )
     trainer.fit()
     return trainer
@@ -96,7 +100,9 @@ def test_each_pipeline_steps_the_optimizers_of_its_own_models_and_reports_its_ow
     graph = ae_graph()
     head_before = copy.deepcopy(graph.models["head"].state_dict())
     trainer = fit(graph, two_pipelines(), [Stage(train=["reconstruct"], val=[])])
-    assert all(torch.equal(head_before[k], v) for k, v in graph.models["head"].state_dict().items())  # no batch reached it
+    assert all(
+        torch.equal(head_before[k], v) for k, v in graph.models["head"].state_dict().items()
+    )  # no batch reached it
     assert sorted(trainer.state.metrics) == ["train/reconstruct/loss"]
 
     trainer = fit(ae_graph(), two_pipelines(), [Stage(train=["classify", "reconstruct"])])
@@ -106,14 +112,20 @@ def test_each_pipeline_steps_the_optimizers_of_its_own_models_and_reports_its_ow
 def test_a_pipeline_runs_only_the_nodes_its_losses_need():
     trainer = fit(ae_graph(), two_pipelines(), [Stage(train=["reconstruct"], val=[])])
     plan = trainer.plans["reconstruct"]
-    assert [trainer.graph.nodes[i].name for i in plan.nodes] == ["encoder", "decoder"]  # the batch has no y: the head cannot run
+    assert [trainer.graph.nodes[i].name for i in plan.nodes] == [
+        "encoder",
+        "decoder",
+    ]  # the batch has no y: the head cannot run
 
 
 def test_a_pipeline_reading_a_tensor_its_batch_lacks_fails_naming_pipeline_node_and_tensor():
     pipelines = [Pipeline("reconstruct", train_data=data(8, 2, labelled=False), losses=["recon", "cls"], batch=["x"])]
     with pytest.raises(GraphError) as caught:
         Trainer(graph=ae_graph(), pipelines=pipelines, settings={"device": "cpu"})
-    assert str(caught.value) == "loss term 'cls' reads tensor 'y', which neither the batch ['x'] of pipeline 'reconstruct' nor any node writes"
+    assert (
+        str(caught.value)
+        == "loss term 'cls' reads tensor 'y', which neither the batch ['x'] of pipeline 'reconstruct' nor any node writes"
+    )
 
 
 # -- alternating updates in one batch (a GAN) --------------------------------------------------
@@ -147,11 +159,19 @@ def test_alternating_discriminator_and_generator_updates_equal_the_hand_written_
             LossTerm("fake", lambda d: bce(d, 0.0), ("d_fake",)),
             LossTerm("gen", lambda d: bce(d, 1.0), ("d_gen",)),
         ],
-        optimizers={name: OptimizerSpec(opt, [name[:3] == "gen" and "generator" or "discriminator"]) for name, opt in optimizers.items()},
+        optimizers={
+            name: OptimizerSpec(opt, [name[:3] == "gen" and "generator" or "discriminator"])
+            for name, opt in optimizers.items()
+        },
     )
-    noise, real = torch.randn(8, 2, generator=torch.Generator().manual_seed(5)), torch.randn(8, 4, generator=torch.Generator().manual_seed(6))
+    noise, real = (
+        torch.randn(8, 2, generator=torch.Generator().manual_seed(5)),
+        torch.randn(8, 4, generator=torch.Generator().manual_seed(6)),
+    )
     pipeline = Pipeline(
-        "gan", train_data=TensorDataset(noise, real), batch=["noise", "x"],
+        "gan",
+        train_data=TensorDataset(noise, real),
+        batch=["noise", "x"],
         updates=[Update(["real", "fake"], ["disc"], "discriminator"), Update(["gen"], ["gen"], "generator")],
     )
     reference = copy.deepcopy(models)
@@ -183,7 +203,10 @@ def test_a_function_node_adapts_outputs_and_hooks_see_and_replace_a_nodes_tensor
     model = nn.Linear(4, 3)
     graph = Graph(
         models={"m": model},
-        nodes=[Node("m", forward_hooks=[scale], backward_hooks=[record]), Node(function=lambda t: t.argmax(dim=1), inputs=("y_hat",), outputs=("pred",), name="argmax")],
+        nodes=[
+            Node("m", forward_hooks=[scale], backward_hooks=[record]),
+            Node(function=lambda t: t.argmax(dim=1), inputs=("y_hat",), outputs=("pred",), name="argmax"),
+        ],
         losses=[LossTerm("ce", F.cross_entropy)],
     )
     x = torch.randn(5, 4)

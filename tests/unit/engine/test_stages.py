@@ -6,13 +6,12 @@ import copy
 
 import pytest
 import torch
+from test_pipelines import Seen, ae_graph, two_pipelines
 
 from expresso.callbacks import Checkpoint, EarlyStopping
 from expresso.engine import Callback, Trainer
 from expresso.engine.graph import GraphError
 from expresso.engine.stages import Stage
-
-from test_pipelines import Seen, ae_graph, two_pipelines
 
 
 def three_stages(**first) -> list[Stage]:
@@ -26,8 +25,13 @@ def three_stages(**first) -> list[Stage]:
 
 def trainer(stages, callbacks=(), run_dir=None, graph=None, **settings) -> Trainer:
     return Trainer(
-        graph=graph or ae_graph(), pipelines=two_pipelines(), stages=stages, callbacks=callbacks, run_dir=run_dir,
-        settings={"batch_size": 4, "device": "cpu", **settings}, dataloader={"shuffle": True},
+        graph=graph or ae_graph(),
+        pipelines=two_pipelines(),
+        stages=stages,
+        callbacks=callbacks,
+        run_dir=run_dir,
+        settings={"batch_size": 4, "device": "cpu", **settings},
+        dataloader={"shuffle": True},
     )
 
 
@@ -46,7 +50,9 @@ class Snapshots(Callback):
 
     def on_batch_start(self, state):
         self.modes.setdefault(state.stage_name, {name: m.training for name, m in state.models.items()})
-        self.modes[state.stage_name + " grads"] = {name: all(p.requires_grad for p in m.parameters()) for name, m in state.models.items()}
+        self.modes[state.stage_name + " grads"] = {
+            name: all(p.requires_grad for p in m.parameters()) for name, m in state.models.items()
+        }
 
     def on_stage_end(self, state):
         self._take(state, "end")
@@ -61,13 +67,19 @@ def test_stages_run_in_order_and_a_frozen_model_is_bit_for_bit_unchanged_while_t
     fit = trainer(three_stages(), [seen, shots])
     fit.fit()
     # 2 + 2 batches classify (8 samples), 4 reconstruct (16 samples): 2 epochs, 2 epochs, 1 interleaved epoch
-    assert seen.pipelines == ["reconstruct"] * 8 + ["classify"] * 4 + ["classify", "reconstruct"] * 2 + ["reconstruct"] * 2
+    assert (
+        seen.pipelines == ["reconstruct"] * 8 + ["classify"] * 4 + ["classify", "reconstruct"] * 2 + ["reconstruct"] * 2
+    )
     start, end = shots.at["probe", "start"], shots.at["probe", "end"]
     assert same(start["encoder"], end["encoder"]) and same(start["decoder"], end["decoder"])
     assert not same(start["head"], end["head"])
     assert not same(shots.at["pretrain", "start"]["encoder"], shots.at["pretrain", "end"]["encoder"])
     assert not same(shots.at["finetune", "start"]["encoder"], shots.at["finetune", "end"]["encoder"])  # unfrozen again
-    assert shots.modes["probe"] == {"encoder": False, "decoder": True, "head": True}  # a frozen model stays in eval mode
+    assert shots.modes["probe"] == {
+        "encoder": False,
+        "decoder": True,
+        "head": True,
+    }  # a frozen model stays in eval mode
     assert shots.modes["probe grads"] == {"encoder": False, "decoder": True, "head": True}
     assert shots.modes["finetune grads"] == {"encoder": True, "decoder": True, "head": True}
     assert (fit.state.epoch, fit.state.stage) == (5, 3)
@@ -76,7 +88,9 @@ def test_stages_run_in_order_and_a_frozen_model_is_bit_for_bit_unchanged_while_t
 def test_early_stopping_and_until_end_a_stage_and_the_next_one_starts():
     stages = three_stages(until=lambda state: state.stage_epoch == 0)  # stop after the first pretrain epoch
     stages[1].epochs = 5
-    stages[1].early_stopping = EarlyStopping(monitor="val/classify/loss", patience=0, mode="max")  # the loss falls: stops after 2 checks
+    stages[1].early_stopping = EarlyStopping(
+        monitor="val/classify/loss", patience=0, mode="max"
+    )  # the loss falls: stops after 2 checks
     seen = Seen()
     fit = trainer(stages, [seen])
     fit.fit()
@@ -97,8 +111,14 @@ def test_a_checkpoint_after_a_stopped_stage_resumes_with_the_next_stage(tmp_path
     whole.fit()
     payload = torch.load(tmp_path / "after-pretrain.ckpt", weights_only=True)
     assert payload["loop"] == {
-        "epoch": 1, "batch_index": 0, "step": 4, "stage": 0, "stage_epoch": 1,
-        "stage_stopped": True, "stops": {"stages.0.until": "its until condition held"}, "stop_fit": False,
+        "epoch": 1,
+        "batch_index": 0,
+        "step": 4,
+        "stage": 0,
+        "stage_epoch": 1,
+        "stage_stopped": True,
+        "stops": {"stages.0.until": "its until condition held"},
+        "stop_fit": False,
     }
     seen = Seen()
     resumed = trainer(three_stages(until=lambda state: True), [seen], graph=ae_graph())
@@ -144,7 +164,9 @@ def test_a_resume_mid_stage_and_mid_interleaving_ends_bit_for_bit_like_the_unint
 def test_a_stage_naming_an_unknown_pipeline_or_model_fails_naming_the_stage():
     with pytest.raises(GraphError) as caught:
         trainer([Stage("probe", train=["clasify"])])
-    assert str(caught.value) == "stage 'probe' trains pipeline 'clasify', which is not among ['classify', 'reconstruct']"
+    assert (
+        str(caught.value) == "stage 'probe' trains pipeline 'clasify', which is not among ['classify', 'reconstruct']"
+    )
     with pytest.raises(GraphError) as caught:
         trainer([Stage("probe", frozen=["enc"])])
     assert str(caught.value) == "stage 'probe' freezes model 'enc', which is not among ['decoder', 'encoder', 'head']"
@@ -155,7 +177,9 @@ def test_fitting_a_pipeline_without_loss_terms_fails_before_any_step():
 
     from expresso.engine.pipeline import Pipeline
 
-    fit = Trainer(graph=ae_graph(), pipelines=[Pipeline("look", train_data=data(8, 1), losses=[])], settings={"device": "cpu"})
+    fit = Trainer(
+        graph=ae_graph(), pipelines=[Pipeline("look", train_data=data(8, 1), losses=[])], settings={"device": "cpu"}
+    )
     with pytest.raises(GraphError) as caught:
         fit.fit()
     assert str(caught.value) == "stage 'main' trains pipeline(s) ['look'], which have no loss term to train with"

@@ -43,8 +43,12 @@ class Raises(Callback):
 def fit(*callbacks, epochs=2):
     x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
     trainer = Trainer(
-        model=torch.nn.Linear(3, 2), loss=torch.nn.functional.cross_entropy, optimizer=functools.partial(torch.optim.SGD, lr=0.1),
-        train_data=TensorDataset(x, (x.sum(1) > 0).long()), callbacks=callbacks, settings={"max_epochs": epochs, "batch_size": 4},
+        model=torch.nn.Linear(3, 2),
+        loss=torch.nn.functional.cross_entropy,
+        optimizer=functools.partial(torch.optim.SGD, lr=0.1),
+        train_data=TensorDataset(x, (x.sum(1) > 0).long()),
+        callbacks=callbacks,
+        settings={"max_epochs": epochs, "batch_size": 4},
         config={"name": "told"},
     )
     trainer.fit()
@@ -63,7 +67,11 @@ def test_a_logger_gets_the_config_once_every_epochs_metrics_with_late_ones_and_t
 
 @pytest.mark.parametrize(
     ("error", "status"),
-    [(RuntimeError("boom"), "failed"), (KeyboardInterrupt(), "interrupted"), (Preempted(15, "last.ckpt"), "interrupted")],
+    [
+        (RuntimeError("boom"), "failed"),
+        (KeyboardInterrupt(), "interrupted"),
+        (Preempted(15, "last.ckpt"), "interrupted"),
+    ],
 )
 def test_a_logger_is_told_how_a_fit_that_raised_ended(error, status):
     told = Told()
