@@ -4,8 +4,9 @@ Start-up is kept cheap: this module imports only argparse, and each command
 imports what it needs when it runs, so ``expresso --help`` and
 ``expresso config`` never import torch.
 
-Bad input (a config problem, a bad argument) prints one clear message and
-exits with status 2; ``--debug`` shows the full traceback instead.
+Bad input (a config problem, a bad argument: any ``expresso.errors.BadInput``)
+prints one clear message and exits with status 2; ``--debug`` shows the full
+traceback instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+
+from .errors import BadInput
 
 EXIT_BAD_INPUT = 2
 
@@ -248,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_STDOUT_CLOSED
-    except Exception as exc:
-        if args.debug or not _is_bad_input(exc):
+    except BadInput as exc:
+        if args.debug:
             raise
         print(f"expresso: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -268,14 +271,3 @@ def _stdout_closed() -> bool:
         return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor
         return True
-
-
-def _is_bad_input(exc: Exception) -> bool:
-    """Errors that mean "fix your input" (exit 2, one message), as opposed to bugs (traceback)."""
-    from .commands import UsageError
-    from .config import ConfigError
-
-    if isinstance(exc, (ConfigError, UsageError)):
-        return True
-    bad = [("expresso.engine.checkpoint_io", "CheckpointError"), ("expresso.runs.record", "RecordError")]
-    return any(name in sys.modules and isinstance(exc, getattr(sys.modules[name], error)) for name, error in bad)
