@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal, Union
 
+from ..settings import moved_message
 from .errors import Problem, describe, format_key, suggest
 from .schema import (
     ARGS_KEY,
@@ -161,7 +162,11 @@ def _settings(cls: type, value: Any, path: tuple, report) -> None:
     hints = _hints(cls)
     for key, item in value.items():
         if key not in fields:
-            report(path + (key,), f"unknown {path[0]} setting", suggest(key, fields))
+            moved = moved_message(cls, key)
+            if moved is None:
+                report(path + (key,), f"unknown {path[0]} setting", suggest(key, fields))
+            elif item is not None:  # null sets nothing: what run folders written before the move hold
+                report(path + (key,), f"received {describe(item)}, but {moved}")
             continue
         message = check_type(item, hints[key], fields[key].metadata)
         if message:
