@@ -19,6 +19,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from .runs.folder import CheckpointFolder  # the run folder's names; stdlib only, --help stays fast
+
     # --debug works before or after the command; SUPPRESS keeps the subcommand from resetting it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -101,7 +103,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("run_dir", metavar="RUN_DIR")
     resume.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=20")
-    resume.add_argument("--checkpoint", help="a checkpoint file (default: the run's last.ckpt)")
+    resume.add_argument("--checkpoint", help=f"a checkpoint file (default: the run's {CheckpointFolder.LAST})")
     resume.set_defaults(handler=_lazy("resume", "resume"))
 
     evaluate = commands.add_parser(
@@ -277,5 +279,9 @@ def _is_bad_input(exc: Exception) -> bool:
 
     if isinstance(exc, (ConfigError, UsageError)):
         return True
-    bad = [("expresso.engine.checkpoint_io", "CheckpointError"), ("expresso.runs.record", "RecordError")]
+    bad = [
+        ("expresso.engine.checkpoints.errors", "CheckpointError"),
+        ("expresso.runs.record", "RecordError"),
+        ("expresso.runs.folder", "RunFolderError"),
+    ]
     return any(name in sys.modules and isinstance(exc, getattr(sys.modules[name], error)) for name, error in bad)

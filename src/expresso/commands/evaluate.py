@@ -7,6 +7,8 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
+from ..runs.atomic import atomic_write
+from ..runs.folder import RunFolder
 from . import UsageError
 from .train import checkpoint_path, open_run
 
@@ -15,13 +17,12 @@ def _load(args: Namespace):
     from ..config import load_config
     from ..config.callables import add_project_to_path
     from ..engine.build import build_trainer
-    from ..runs.folder import CONFIG_FILE
     from ..runs.record import RunRecord
 
     run_dir = open_run(args.run_dir)
     add_project_to_path(Path(RunRecord(run_dir).data.get("project_root") or "."))
     checkpoint = checkpoint_path(run_dir, args.checkpoint)
-    config = load_config(run_dir / CONFIG_FILE, check=True)
+    config = load_config(RunFolder(run_dir).config, check=True)
     trainer = build_trainer(config, run_dir, training=False)
     trainer.load_checkpoint(checkpoint, weights_only=True)
     return run_dir, checkpoint, config, trainer
@@ -32,8 +33,9 @@ def evaluate(args: Namespace) -> int:
     if not trainer.has_data(args.split):
         raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
     values = {"train": trainer.evaluate_train, "val": trainer.validate, "test": trainer.test}[args.split]()
-    out = run_dir / f"eval-{args.split}.json"
-    out.write_text(json.dumps({"checkpoint": str(checkpoint), "split": args.split, "metrics": values}, indent=2) + "\n")
+    out = RunFolder(run_dir).eval_result(args.split)
+    text = json.dumps({"checkpoint": str(checkpoint), "split": args.split, "metrics": values}, indent=2) + "\n"
+    atomic_write(out, text, durable=False)  # not durable: `expresso eval` again recomputes it
     width = max(map(len, values), default=6)
     print(f"{'metric':<{width}}  value")
     for key, value in values.items():
@@ -78,7 +80,7 @@ def predict(args: Namespace) -> int:
         )
     else:
         result = _default_columns(outputs)
-    out = Path(args.output) if args.output else run_dir / f"predictions-{stem}.csv"
+    out = Path(args.output) if args.output else RunFolder(run_dir).predictions(stem)
     _write(result, out)
     print(f"written: {out} ({len(outputs)} predictions{', ' + how if how else ''})")
     return 0

@@ -445,8 +445,7 @@ class Trainer(Evaluation):
         ``then`` runs once the file is on disk (e.g. linking it as best.ckpt);
         ``keep_previous`` keeps the file it replaces as ``previous.ckpt``, the
         fallback when the newest is found damaged (manifest.py).
-        Written on the training thread; BackgroundWriter stays unused (a divergence
-        blamed on it was later seen without it: docs/reliability.md).
+        Written on the training thread (engine/checkpoints/io.py says why no writer thread).
         """
         if self._deferring:
             self._deferred.append((path, then, keep_previous))
