@@ -30,6 +30,7 @@ from ..config import Config, ConfigError, Problem, instantiate
 from ..config.callables import locate
 from ..config.check import signature_of
 from ..config.instantiate import bound_later, instantiate_function
+from ..runs.folder import RunFolder
 from .assemble import assemble, building
 from .data import batch_limit
 from .seeding import seed_everything
@@ -186,7 +187,7 @@ def resolve_init_from(value: str, config: Config) -> Path:
     target, _, which = value.rpartition(":") if value.rsplit(":", 1)[-1] in ("best", "last") else (value, "", "")
     path = Path(target)
     if path.is_dir():
-        path = path / "checkpoints" / f"{which or 'best'}.ckpt"
+        path = RunFolder(path).checkpoints.named(which or "best")
     if not path.is_file():
         raise ConfigError(
             [

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .optimizer_state import state_problem
+from .checkpoints.optimizer_state import state_problem
 
 
 class GraphError(ValueError):

@@ -15,8 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import manifest
-from .checkpoint_io import CheckpointError, load_checkpoint, save_atomic
+from ..runs.folder import CheckpointFolder
+from .checkpoints import manifest
+from .checkpoints.errors import CheckpointError
+from .checkpoints.io import load_checkpoint, save_atomic
 from .seeding import rng_state, set_rng_state
 
 
@@ -28,7 +30,7 @@ def write(trainer, path: Path, keep_previous: bool) -> None:
         payload,
         path,
         before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
-        previous=path.with_name(manifest.PREVIOUS) if keep_previous else None,
+        previous=CheckpointFolder(path.parent).previous if keep_previous else None,
     )
     manifest.written(path.parent, path.name, {**entry, **position}, rotated=keep_previous)
 

@@ -341,9 +341,8 @@ class Trainer:
         ``keep_previous`` keeps the file it replaces as ``previous.ckpt``, the
         fallback when the newest is found damaged (manifest.py). Asked for at
         a step's or an epoch's end, it is written after that end's last
-        handler (saving.py). Written on the training thread; BackgroundWriter
-        stays unused (a divergence blamed on it was later seen without it:
-        docs/reliability.md).
+        handler (saving.py). Written on the training thread (engine/checkpoints/io.py
+        says why no writer thread).
         """
         self.saving.save(path, then, keep_previous)
 
