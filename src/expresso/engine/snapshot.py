@@ -37,7 +37,7 @@ def write(trainer, path: Path, keep_previous: bool) -> None:
 
 def read(trainer, path: Path | str, weights_only: bool) -> dict[str, Any]:
     """Load ``path`` into the trainer: the models, and unless ``weights_only`` everything else; returns the payload."""
-    payload = load_checkpoint(path, map_location=trainer.device)
+    payload = load_checkpoint(Path(path), map_location=trainer.device)
     load_models(trainer.graph.models, payload, path)
     if not weights_only:
         restore(trainer, payload, path)
@@ -48,7 +48,7 @@ def capture(trainer) -> dict[str, Any]:
     """The checkpoint payload of ``trainer`` now: the states its parts keep, composed."""
     state = trainer.state
     between_epochs = state.epoch_finished or state.stage >= len(trainer.stages)  # past the last stage: the fit is over
-    running = [] if between_epochs else trainer.stages[state.stage].train
+    running = [] if between_epochs else trainer.stages[state.stage].trained
     graph, loop = trainer.graph.state_dict(), state.state_dict()
     return {
         "models": graph["models"],

@@ -55,7 +55,7 @@ def save_atomic(
     hashing: _Hashing | None = None
 
     def replacing() -> None:  # the bytes are on disk, the old file still in place
-        if before_replace is not None:
+        if before_replace is not None and hashing is not None:
             before_replace(hashing.entry())
         if previous is not None and path.exists():
             # Not durable on its own: the folder fsync after the rename that follows covers the new name.
@@ -64,7 +64,7 @@ def save_atomic(
     try:
         with atomic_file(path, durable=True, before_replace=replacing) as handle:
             hashing = _Hashing(handle)
-            torch.save(_framed(payload), hashing)
+            torch.save(_framed(payload), hashing)  # type: ignore[arg-type]  # torch.save needs write and flush only
     except OSError as exc:
         raise CheckpointWriteError(
             f"{path}: cannot write ({exc.strerror or exc}); the previous file is intact"

@@ -155,8 +155,10 @@ def checkpoint_weights(
             else f"'models' is {type(models).__name__}"
         )
         raise CheckpointError(f"{checkpoint}: holds no model weights ({found})")
-    loop = payload.get("loop") if isinstance(payload.get("loop"), Mapping) else {}
-    config = payload.get("config") if isinstance(payload.get("config"), Mapping) else {}
+    loop = payload.get("loop")
+    loop = loop if isinstance(loop, Mapping) else {}
+    config = payload.get("config")
+    config = config if isinstance(config, Mapping) else {}
     metadata = {
         "experiment": experiment if experiment is not None else str(config.get("name", "")),
         "checkpoint": checkpoint.name,
