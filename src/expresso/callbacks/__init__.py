@@ -8,6 +8,7 @@ from .early_stopping import EarlyStopping
 from .history import History
 from .image_grid import ImageGrid
 from .lr_schedule import LRScheduler
+from .metric_watcher import MetricWatcher
 from .model_summary import ModelSummary
 from .nan_guard import NaNGuard, NonFiniteLossError
 from .progress import Progress
@@ -18,6 +19,7 @@ __all__ = [
     "History",
     "ImageGrid",
     "LRScheduler",
+    "MetricWatcher",
     "ModelSummary",
     "NaNGuard",
     "NonFiniteLossError",
