@@ -1,6 +1,11 @@
 """Built-in callbacks: everything the training loop does beyond forward, backward and step.
 
 Each lives in its own file with its test beside it in tests/unit/callbacks.
+``MetricWatcher`` is the base of those that watch a metric (``Checkpoint``,
+``EarlyStopping``): subclass it for a callback of your own that acts on a
+monitored value. ``RecordSummary`` and ``Preemption`` are what ``expresso
+train`` and ``resume`` add to every run (run.json's summary; a checkpoint and
+exit 75 on SIGTERM/SIGUSR1).
 """
 
 from .checkpoint import Checkpoint
@@ -11,7 +16,9 @@ from .lr_schedule import LRScheduler
 from .metric_watcher import MetricWatcher
 from .model_summary import ModelSummary
 from .nan_guard import NaNGuard, NonFiniteLossError
+from .preemption import Preempted, Preemption
 from .progress import Progress
+from .record_summary import RecordSummary
 
 __all__ = [
     "Checkpoint",
@@ -23,5 +30,8 @@ __all__ = [
     "ModelSummary",
     "NaNGuard",
     "NonFiniteLossError",
+    "Preempted",
+    "Preemption",
     "Progress",
+    "RecordSummary",
 ]
