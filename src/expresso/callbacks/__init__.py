@@ -1,6 +1,11 @@
 """Built-in callbacks: everything the training loop does beyond forward, backward and step.
 
 Each lives in its own file with its test beside it in tests/unit/callbacks.
+``MetricWatcher`` is the base of those that watch a metric (``Checkpoint``,
+``EarlyStopping``): subclass it for a callback of your own that acts on a
+monitored value. ``RecordSummary`` and ``Preemption`` are what ``expresso
+train`` and ``resume`` add to every run (run.json's summary; a checkpoint and
+exit 75 on SIGTERM/SIGUSR1).
 """
 
 from .checkpoint import Checkpoint
@@ -8,9 +13,12 @@ from .early_stopping import EarlyStopping
 from .history import History
 from .image_grid import ImageGrid
 from .lr_schedule import LRScheduler
+from .metric_watcher import MetricWatcher
 from .model_summary import ModelSummary
 from .nan_guard import NaNGuard, NonFiniteLossError
+from .preemption import Preempted, Preemption
 from .progress import Progress
+from .record_summary import RecordSummary
 
 __all__ = [
     "Checkpoint",
@@ -18,8 +26,12 @@ __all__ = [
     "History",
     "ImageGrid",
     "LRScheduler",
+    "MetricWatcher",
     "ModelSummary",
     "NaNGuard",
     "NonFiniteLossError",
+    "Preempted",
+    "Preemption",
     "Progress",
+    "RecordSummary",
 ]

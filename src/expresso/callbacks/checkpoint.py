@@ -17,18 +17,38 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..engine.callback import Callback, Every
+from ..engine.callback import Every
 from ..engine.checkpoints import manifest
 from ..engine.events import Event
 from ..engine.state import State
 from ..runs.atomic import atomic_copy
 from ..runs.folder import CheckpointFolder, RunFolder
-from ._monitor import Monitor, watches_the_same
+from .metric_watcher import MetricWatcher
 
 log = logging.getLogger("expresso")
 
 
-class Checkpoint(Callback):
+class Checkpoint(MetricWatcher):
+    """Writes the run's resume point and keeps its best epochs, so a run survives a crash and its best weights stay.
+
+    ``last.ckpt`` is written at every epoch's end (with ``every_n_steps``,
+    every N steps too); ``best.ckpt`` follows the monitored metric (the
+    module docstring says how each file is kept). The best value, its epoch
+    and the top-k list travel in the checkpoint, so a resumed run keeps the
+    same best file; a resume that changed ``monitor`` or ``mode`` starts
+    counting afresh.
+
+    Args:
+        monitor: the metric that decides ``best.ckpt`` and the top-k; None
+            keeps ``last.ckpt`` only.
+        mode: ``"min"`` when lower values are better, ``"max"`` when higher are.
+        save_top_k: how many best epochs to keep: 0 keeps no ``best.ckpt``,
+            1 only ``best.ckpt``, K > 1 also ``epoch=E-step=S.ckpt`` files.
+        every_n_steps: also write ``last.ckpt`` every N optimizer steps
+            (None: at epoch ends only).
+        dirpath: the folder for the files (None: the run folder's checkpoints).
+    """
+
     def __init__(
         self,
         monitor: str | None = "val/loss",
@@ -37,8 +57,7 @@ class Checkpoint(Callback):
         every_n_steps: int | None = None,
         dirpath: str | None = None,
     ):
-        if mode not in ("min", "max"):
-            raise ValueError(f"Invalid value for argument `mode`. Received: mode={mode!r}; expected 'min' or 'max'")
+        super().__init__(monitor, mode)
         if save_top_k < 0:
             raise ValueError(
                 f"Invalid value for argument `save_top_k`. Received: save_top_k={save_top_k}; expected >= 0"
@@ -47,11 +66,8 @@ class Checkpoint(Callback):
             raise ValueError(
                 f"Invalid value for argument `every_n_steps`. Received: every_n_steps={every_n_steps}; expected >= 1"
             )
-        self.monitor, self.mode, self.save_top_k, self.every_n_steps = monitor, mode, save_top_k, every_n_steps
-        self._monitor = Monitor(monitor, "Checkpoint") if monitor else None
+        self.save_top_k, self.every_n_steps = save_top_k, every_n_steps
         self.dirpath = Path(dirpath) if dirpath else None
-        self.best: float | None = None
-        self.best_epoch: int | None = None  # counted from 1
         self.top: list[tuple[float, str]] = []  # (value, file name) of the top-k epochs kept, best first
 
     def on_fit_start(self, state: State) -> None:
@@ -66,26 +82,14 @@ class Checkpoint(Callback):
             return Every(steps=self.every_n_steps) if self.every_n_steps is not None else False
         return True
 
-    def on_epoch_start(self, state: State) -> None:
-        if self._monitor:
-            self._monitor.epoch_started()
-
-    def on_validation_end(self, state: State) -> None:
-        if self._monitor:
-            self._monitor.validation_ended()
-
-    def on_fit_end(self, state: State) -> None:
-        if self._monitor:
-            self._monitor.finished()
-
     def on_batch_checkpoint(self, state: State) -> None:
         state.save_checkpoint(CheckpointFolder(self.dirpath).last, keep_previous=True)
 
     def on_epoch_checkpoint(self, state: State) -> None:
-        value = self._monitor.read(state) if self._monitor else None  # None: not measured this epoch
+        value = self.read(state)  # None: not measured this epoch
         if value is not None and math.isnan(value):
             value = None
-        improved = value is not None and self._better(value, self.best)
+        improved = value is not None and self.better(value, self.best)
         if improved:
             self.best, self.best_epoch = value, state.epoch + 1
         # Bookkeeping first, so the checkpoint written below already holds it.
@@ -93,7 +97,7 @@ class Checkpoint(Callback):
         if (
             value is not None
             and self.save_top_k > 1
-            and (len(self.top) < self.save_top_k or self._better(value, self.top[-1][0]))
+            and (len(self.top) < self.save_top_k or self.better(value, self.top[-1][0]))
         ):
             kept = CheckpointFolder.top_k_name(state.epoch + 1, state.step)
             self.top = sorted([*self.top, (value, kept)], key=lambda item: item[0], reverse=self.mode == "max")
@@ -119,22 +123,9 @@ class Checkpoint(Callback):
         if improved and self.save_top_k > 0:
             log.info("epoch %d: %s improved to %.6g; saving %s", state.epoch + 1, self.monitor, value, folder.BEST)
 
-    def _better(self, value: float, than: float | None) -> bool:
-        if than is None:
-            return True
-        return value < than if self.mode == "min" else value > than
-
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "top": [list(item) for item in self.top],
-            "monitor": self.monitor,
-            "mode": self.mode,
-        }
+        return {**super().state_dict(), "top": [list(item) for item in self.top]}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not watches_the_same("Checkpoint", state, self.monitor, self.mode):
-            return
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
+    def load_counts(self, state: dict[str, Any]) -> None:
+        super().load_counts(state)
         self.top = [(value, name) for value, name in state["top"]]

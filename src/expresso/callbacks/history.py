@@ -37,6 +37,18 @@ FIXED = ("epoch", "step")
 
 
 class History(Callback):
+    """Writes the run's history to metrics.csv, so every value of every epoch can be read and plotted after the run.
+
+    One row per epoch with every value in ``state.metrics``, and one every
+    ``log_every_n_steps`` optimizer steps with the batch loss; the rows a
+    checkpoint counts travel in it, so a resumed run's file has no
+    duplicates (the module docstring says how).
+
+    Args:
+        path: the CSV file (None: the run folder's metrics.csv).
+        log_every_n_steps: write a step row every N optimizer steps (>= 1).
+    """
+
     def __init__(self, path: str | None = None, log_every_n_steps: int = 50):
         if isinstance(log_every_n_steps, bool) or not isinstance(log_every_n_steps, int) or log_every_n_steps < 1:
             raise ValueError(

@@ -20,6 +20,22 @@ from ..engine.state import State
 
 
 class ImageGrid(Callback):
+    """Saves a grid of a graph tensor's images as a PNG every N epochs, to see what a generator draws.
+
+    The images are the first validation batch's (without validation, the
+    epoch's last training batch's), values clamped to [0, 1], one blank
+    pixel between them; the file is ``<tensor>-epoch<E>.png`` (E counted
+    from 1, zero-padded to three digits), and ``written`` lists the files in order.
+
+    Args:
+        tensor: the name of the graph tensor to draw, (N, C, H, W) or
+            (N, H, W) with C 1 (gray) or 3 (RGB).
+        every_n_epochs: draw after every N-th epoch (>= 1).
+        columns: images per row of the grid (>= 1).
+        max_images: draw at most this many of the batch's first images (>= 1).
+        folder: where the files go (None: the run folder's ``images/``).
+    """
+
     order = 60
     phases = ("fit",)
 

@@ -36,12 +36,32 @@ from ..engine.callback import Callback
 from ..engine.events import Event
 from ..engine.metrics import lr_key
 from ..engine.state import State
-from ._monitor import Monitor
+from .metric_watcher import MetricWatcher
 
 SchedulerLike = TorchScheduler | Callable[[torch.optim.Optimizer], TorchScheduler]
 
 
 class LRScheduler(Callback):
+    """Steps learning-rate schedules at the loop's events and records the rate, so the loop itself knows no scheduler.
+
+    Each interval (an epoch's end, or each optimizer step) steps the
+    schedulers in their order; a ``ReduceLROnPlateau`` gets the monitored
+    value, read by the same rules as ``Checkpoint``'s and ``EarlyStopping``'s
+    (``MetricWatcher``). The rate goes into ``state.metrics`` as ``lr`` (or
+    ``lr/<optimizer>``) for the history and loggers; the schedulers' states
+    travel in the checkpoint (the module docstring says what ``rebuild`` does).
+
+    Args:
+        scheduler: a torch LR scheduler, a callable taking the optimizer and
+            returning one (``functools.partial(StepLR, step_size=10)``), or a
+            list of them, stepped in that order.
+        interval: ``"epoch"`` (step at every epoch's end) or ``"step"`` (after
+            every optimizer step; not for ``ReduceLROnPlateau``).
+        optimizer: the name of the optimizer to schedule; needed only when the
+            trainer has several and no built scheduler names one.
+        monitor: the metric a ``ReduceLROnPlateau`` is fed (unused otherwise).
+    """
+
     order = 0  # the epoch's ``lr`` (recorded at its start) stays the rate it trained with when this steps at its end
     phases = ("fit",)
 
@@ -70,7 +90,7 @@ class LRScheduler(Callback):
         self.entries, self.interval, self.optimizer_name = entries, interval, optimizer
         self.schedulers: list[TorchScheduler] | None = None
         self.metric_key = "lr"
-        self._monitor = Monitor(monitor, "LRScheduler (ReduceLROnPlateau)")
+        self._plateau = _PlateauMetric(monitor)
         self._pending: list[dict[str, Any]] | None = None
         self.rebuild = False  # at fit start: build the schedules anew and step them to the resumed position
 
@@ -103,11 +123,11 @@ class LRScheduler(Callback):
         self._record(state)
 
     def on_epoch_start(self, state: State) -> None:
-        self._monitor.epoch_started()
+        self._plateau.on_epoch_start(state)
         self._record(state)
 
     def on_validation_end(self, state: State) -> None:
-        self._monitor.validation_ended()
+        self._plateau.on_validation_end(state)
 
     def on_batch_end(self, state: State) -> None:
         self._step(state)
@@ -119,13 +139,13 @@ class LRScheduler(Callback):
 
     def on_fit_end(self, state: State) -> None:
         if any(isinstance(scheduler, ReduceLROnPlateau) for scheduler in self.schedulers):
-            self._monitor.finished()
+            self._plateau.on_fit_end(state)
 
     # -- helpers ----------------------------------------------------------
     def _step(self, state: State) -> None:
         for scheduler in self.schedulers:
             if isinstance(scheduler, ReduceLROnPlateau):
-                value = self._monitor.read(state)
+                value = self._plateau.read(state)
                 if value is not None:
                     scheduler.step(value)
             else:
@@ -204,6 +224,19 @@ class LRScheduler(Callback):
         self._pending = state["schedulers"]
         if self.schedulers is not None and self._pending is not None:
             self._restore()
+
+
+class _PlateauMetric(MetricWatcher):
+    """The metric a ReduceLROnPlateau is fed, read by the watchers' rules (its own mode and threshold compare it).
+
+    Held, not inherited: an LRScheduler is no watcher (most schedules read no
+    metric, and it has no mode of its own), so it hands this its epoch start,
+    validation end and fit end.
+    """
+
+    @property
+    def watcher_name(self) -> str:
+        return "LRScheduler (ReduceLROnPlateau)"
 
 
 def _is_plateau(entry: Any) -> bool:

@@ -25,6 +25,12 @@ HEADER = ("name", "type", "params", "trainable")
 
 @dataclass(frozen=True)
 class Summary:
+    """The parameter counts of one model: a row per direct child, and the totals (``summarize`` makes it).
+
+    Kept apart from its text (``render``) so the counts can be checked and
+    shown elsewhere than in a log.
+    """
+
     rows: list[tuple[str, str, int, int]]  # (name, type, parameters, trainable)
     total: int
     trainable: int
@@ -69,6 +75,13 @@ def render(name: str, model: nn.Module, summary: Summary) -> str:
 
 
 class ModelSummary(Callback):
+    """Logs a parameter table of every model at fit start, so a frozen part or a wrong size shows before training.
+
+    One table per model (``render``): its direct children with their types,
+    parameter counts and trainable counts, then the totals. It takes no
+    arguments.
+    """
+
     order = -40  # logged before the progress bar takes the terminal
     phases = ("fit",)
 

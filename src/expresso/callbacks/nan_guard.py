@@ -43,6 +43,21 @@ class NonFiniteLossError(RuntimeError):
 
 
 class NaNGuard(Callback):
+    """Stops, skips or rolls back at the step a loss (or gradient) turns NaN or infinite, before it poisons the weights.
+
+    Opt-in: the check costs a host sync per step (the module docstring says
+    what each action does and why).
+
+    Args:
+        action: ``"stop"`` (raise ``NonFiniteLossError``), ``"skip_step"``
+            (drop the batch, warn) or ``"rollback"`` (restore the last
+            checkpoint with finite weights and lower the learning rates).
+        check_gradients: check every gradient after backward too.
+        lr_factor: what a rollback multiplies every learning rate by, in (0, 1].
+        max_rollbacks: after this many rollbacks, the next non-finite value stops the fit.
+        checkpoint: the checkpoint to roll back to (None: the run folder's last.ckpt).
+    """
+
     order = -100  # before anything else sees the step's outputs
     phases = ("fit",)
 

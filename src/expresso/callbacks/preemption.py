@@ -33,6 +33,16 @@ class Preempted(Exception):
 
 
 class Preemption(Callback):
+    """Turns SIGTERM or SIGUSR1 into a checkpoint at the next step boundary and a ``Preempted`` stop, so the run can be resumed.
+
+    ``install`` replaces the process's handlers for those signals (the
+    command calls it around the fit), ``uninstall`` gives the previous ones
+    back. ``received`` is the first signal received, None before one.
+
+    Args:
+        checkpoint: the file to write before stopping (the run folder's last.ckpt).
+    """
+
     phases = ("fit",)
 
     def __init__(self, checkpoint: Path):

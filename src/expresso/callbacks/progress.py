@@ -28,11 +28,23 @@ log = logging.getLogger("expresso")
 
 
 class Progress(Callback):
+    """Shows the fit as it runs: a live bar on a terminal, plain log lines elsewhere.
+
+    On a terminal, a bar with the epoch, its speed, ETA and the batch loss;
+    in every case, a log line per epoch with every value in
+    ``state.metrics``; without a terminal (a log file, CI) and with
+    ``plain_every_n_steps``, a line every N steps with the batch loss.
+
+    Args:
+        refresh_per_second: how often the bar reads the batch loss at most (> 0).
+        plain_every_n_steps: without a terminal, also log a line every N steps (None: per epoch only).
+        console: a ``rich.console.Console`` to draw on (None: standard error).
+    """
+
     order = 50  # after the callbacks that add metrics at epoch end (order 0 by default): the epoch line shows them
     phases = ("fit",)
 
     def __init__(self, refresh_per_second: float = 10, plain_every_n_steps: int | None = None, console: Any = None):
-        """``console``: a ``rich.console.Console`` to draw on (default: standard error)."""
         if not refresh_per_second > 0:
             raise ValueError(
                 f"Invalid value for argument `refresh_per_second`. Received: refresh_per_second={refresh_per_second!r}; expected > 0"

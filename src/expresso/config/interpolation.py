@@ -20,7 +20,11 @@ _MISSING = object()
 
 
 class MissingEnvironmentVariable(KeyError):
-    pass
+    """``${env:NAME}`` names a variable that is not set and gives no default; ``args[0]`` is NAME.
+
+    Raised inside OmegaConf's resolver, so the error report can find it in
+    the exception chain and name the variable instead of OmegaConf's wording.
+    """
 
 
 def _env(name: str, default: Any = _MISSING) -> Any:

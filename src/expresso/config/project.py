@@ -37,6 +37,12 @@ CONFIGS = "configs"
 
 @dataclasses.dataclass(frozen=True)
 class Project:
+    """A config's project: its root (where its modules import from), how that root was found, and its configs root.
+
+    ``how`` is said to the user ("project root: <root>, the folder holding
+    pyproject.toml"), so a surprising root can be traced to its reason.
+    """
+
     root: Path
     how: str  # "the folder holding pyproject.toml", ...: completes "project root: <root>, ..."
     configs: Path | None  # the configs root, if any

@@ -84,6 +84,12 @@ class Node:
 
 @dataclass
 class LossTerm:
+    """One term of the loss: ``weight * fn(*tensors named by inputs)``; the graph's ``loss`` sums the terms.
+
+    ``name`` is how it is logged (``loss/<name>``, when there are several
+    terms) and where a wiring error points (``losses.<name>``).
+    """
+
     name: str
     fn: Callable[..., Tensor]
     inputs: Sequence[str] = ("y_hat", "y")
@@ -132,6 +138,15 @@ def batch_to_tensors(batch: Any, names: Sequence[str] | None = None) -> dict[str
 
 @dataclass
 class Graph:
+    """Models wired by named tensors, their loss terms and optimizers: what the loop trains (the module docstring draws it).
+
+    ``nodes`` run in data order (writers before readers), ``losses`` read
+    the tensors they produce, each optimizer in ``optimizers`` steps the
+    models it names. ``batch``: the tensor names a batch provides, when
+    known, so a tensor nobody provides fails at construction, not at the
+    first batch. A plain model, loss and optimizer is ``Graph.single``.
+    """
+
     models: dict[str, nn.Module]
     nodes: list[Node]
     losses: list[LossTerm]

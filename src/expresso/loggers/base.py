@@ -16,6 +16,15 @@ from ..engine.state import State
 
 
 class Logger(Callback):
+    """The base of trackers (TensorBoard, MLflow...): subclass it and implement the three methods; the events are wired here.
+
+    It receives the run's resolved config once at fit start
+    (``log_hyperparams``), every epoch's complete metrics at
+    ``EPOCH_CHECKPOINT`` (``log_metrics``) and how the fit ended
+    (``finish``: ``completed``, ``interrupted`` or ``failed``). A config
+    lists such a class under ``loggers:``.
+    """
+
     phases = ("fit",)
 
     def log_hyperparams(self, params: dict[str, Any]) -> None:

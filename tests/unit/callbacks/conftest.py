@@ -57,11 +57,21 @@ class SaveAt(Callback):
 def make_trainer():
     """``make_trainer(*callbacks, max_epochs=3, lr=0.1, model=None, val=True, **settings)``: a seeded tiny Trainer.
 
-    ``data`` / ``val_data`` replace the default datasets, ``metrics`` adds torchmetrics metrics.
+    ``data`` / ``val_data`` replace the default datasets, ``metrics`` adds torchmetrics metrics, ``run_dir`` gives
+    it a run folder.
     """
 
     def make(
-        *callbacks, max_epochs=3, lr=0.1, model=None, val=True, data=None, val_data=None, metrics=None, **settings
+        *callbacks,
+        max_epochs=3,
+        lr=0.1,
+        model=None,
+        val=True,
+        data=None,
+        val_data=None,
+        metrics=None,
+        run_dir=None,
+        **settings,
     ):
         torch.manual_seed(0)
         return Trainer(
@@ -74,6 +84,7 @@ def make_trainer():
             callbacks=callbacks,
             settings={"max_epochs": max_epochs, "batch_size": 4, **settings},
             dataloader={"shuffle": False},
+            run_dir=run_dir,
         )
 
     return make
