@@ -2,7 +2,8 @@
 
 The oracles:
 
-- ``load_config(file, check=True)`` returns a Config or raises ``ConfigError``;
+- ``check(load_config(file, check=True))`` (``expresso.assembly.check``: what ``expresso
+  train`` checks) returns a Config or raises ``ConfigError``;
   anything else (a RecursionError, a KeyError from deep inside) is a bug.
 - ``expresso.cli.main(argv)`` returns 0 or 2; on 2, stderr holds a message
   and no "Traceback". argparse's own ``SystemExit(2)`` (and ``SystemExit(0)``

@@ -12,16 +12,16 @@ from .train import checkpoint_path, open_run
 
 
 def _load(args: Namespace):
+    from ..assembly import build_trainer, check
     from ..config import load_config
     from ..config.callables import add_project_to_path
-    from ..engine.build import build_trainer
     from ..runs.folder import CONFIG_FILE
     from ..runs.record import RunRecord
 
     run_dir = open_run(args.run_dir)
     add_project_to_path(Path(RunRecord(run_dir).data.get("project_root") or "."))
     checkpoint = checkpoint_path(run_dir, args.checkpoint)
-    config = load_config(run_dir / CONFIG_FILE, check=True)
+    config = check(load_config(run_dir / CONFIG_FILE, check=True))
     trainer = build_trainer(config, run_dir, training=False)
     trainer.load_checkpoint(checkpoint, weights_only=True)
     return run_dir, checkpoint, config, trainer

@@ -27,9 +27,11 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#1
 
 
 def graph(args) -> int:
+    from ..assembly import check
+    from ..assembly.blame import wired
+    from ..assembly.placeholder import placeholder_graph
     from ..config import load_config
     from ..config.wiring import general_form
-    from ..engine.assemble import placeholder_graph, wired
 
     output = Path(args.output) if args.output else None
     if output is not None:
@@ -43,7 +45,7 @@ def graph(args) -> int:
             import matplotlib
         except ImportError:
             raise UsageError("--output needs matplotlib: pip install 'torch-expresso[plots]'") from None
-    config = load_config(args.config, args.overrides, check=True)
+    config = check(load_config(args.config, args.overrides, check=True))
     tree = config.to_dict()
     wiring = general_form(tree)
     with wired(config, wiring):

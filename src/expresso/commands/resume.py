@@ -32,9 +32,9 @@ WHAT_WOULD_TRAIN = {
 
 
 def resume(args: Namespace) -> int:
+    from ..assembly import build_trainer, check
     from ..config import load_config
     from ..config.callables import add_project_to_path
-    from ..engine.build import build_trainer
     from ..engine.manifest import resume_point
     from ..runs.folder import CONFIG_FILE
     from ..runs.preemption import Preemption
@@ -54,7 +54,7 @@ def resume(args: Namespace) -> int:
     # Checked when it was written: checking again would refuse a device this machine lacks before an override could change it.
     ran_with = load_config(run_dir / CONFIG_FILE)
     followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
-    config = load_config(run_dir / CONFIG_FILE, args.overrides, check=True, interpolations=followed)
+    config = check(load_config(run_dir / CONFIG_FILE, args.overrides, check=True, interpolations=followed))
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
     resume_changes.check_changes(changes)
 

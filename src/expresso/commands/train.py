@@ -27,8 +27,8 @@ DEV_ROOT = Path(tempfile.gettempdir()) / "expresso-dev-runs"
 
 
 def train(args: Namespace) -> int:
+    from ..assembly import build_trainer, check
     from ..config import load_config
-    from ..engine.build import build_trainer
     from ..runs.folder import CONFIG_FILE, create_run_dir, plan_run_dir, safe_name
     from ..runs.preemption import Preemption
     from ..runs.record import RecordSummary, RunRecord
@@ -41,7 +41,7 @@ def train(args: Namespace) -> int:
         overrides += [f"trainer.limit_batches={args.dev_run}", "trainer.max_epochs=1", "trainer.limit_epochs=1"]
     if args.offline:
         os.environ["EXPRESSO_OFFLINE"] = "1"
-    config = load_config(args.config, overrides, check=True)
+    config = check(load_config(args.config, overrides, check=True))
     if getattr(args, "debug", False):
         import torch
 

@@ -53,6 +53,8 @@ class Config(Mapping):
         self.project = project
         self.project_root = project.root
         self.checked = checked
+        # set by expresso.assembly.check once the device and the graph's wiring hold too (torch-side; not this layer's)
+        self.wired = False
         # (key path, expression) of the values that followed other keys before resolution: run.json keeps them for resume
         self.interpolations = list(interpolations)
 
@@ -82,12 +84,11 @@ class Config(Mapping):
         return json.dumps(escape(self._tree), indent=2, ensure_ascii=False)
 
     def check(self) -> Config:
-        """Import every class and check its arguments; returns the config with task values injected."""
+        """Import every class and check its arguments; returns the config with task values injected (torch-free)."""
         if self.checked:
             return self
         add_project_to_path(self.project.root, self.project.how)
         tree, problems = _check.check(self._tree, self.where)
-        problems = problems or _check.wiring(tree, self.where)
         if problems:
             raise ConfigError(problems)
         return Config(tree, self._composer, self.source, self.project, checked=True, interpolations=self.interpolations)
@@ -105,7 +106,9 @@ def load_config(
     ``source`` is a YAML, JSON or Python file, or a dict written in Python (its
     file references resolve against the working directory). With
     ``check=True`` every ``class`` is imported and its arguments checked, as
-    ``expresso train`` does before it creates anything. ``interpolations``
+    ``expresso train`` does before it creates anything (the torch-side rest,
+    device and graph wiring, is ``expresso.assembly.check``, which
+    ``build_trainer`` runs). ``interpolations``
     ((key path, expression) pairs: ``Config.interpolations`` of an earlier
     load) are put back before the overrides, so a run folder's resolved
     config.yaml follows its keys again (``T_max: ${trainer.max_epochs}``);
@@ -146,8 +149,6 @@ def load_config(
     if check:  # one report: schema problems and signature problems together
         tree, signature_problems = _check.check(tree, composer.where)
         problems += signature_problems
-        if not problems:
-            problems = _check.wiring(tree, composer.where)
     if problems:
         raise ConfigError(problems)
     return Config(tree, composer, path, project, checked=check, interpolations=followed)

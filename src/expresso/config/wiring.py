@@ -2,7 +2,7 @@
 
 A plain config (``model``, ``dataset``, ``loss``, ``optimizer``,
 ``scheduler``) is the one-node case of the general form, so both are built by
-the same code (engine/assemble.py)::
+the same code (expresso/assembly/assemble.py)::
 
     model: {...}          ->  models: {model: {...}}
     dataset: {...}        ->  datasets: {dataset: {...}}
@@ -16,7 +16,7 @@ Every entry keeps the key path it came from, so an error names the file and key.
 ``structure_problems`` checks shapes and cross references (a stage naming
 an unknown pipeline...) without importing anything; the wiring itself (a
 cycle, a tensor nobody writes) is checked by building the graph with
-placeholder models (``wiring_problems``), which ``--check`` runs too.
+placeholder models (expresso/assembly/checks.py), which ``--check`` runs too.
 """
 
 from __future__ import annotations

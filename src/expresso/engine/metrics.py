@@ -49,7 +49,7 @@ def lr_key(optimizer: str, optimizers: int) -> str:
 def metric_names(prefix: str, loss_terms: Sequence[str], metrics: Iterable[str]) -> set[str]:
     """The keys a ``MetricSet`` reports: the loss, each logged loss term, each metric (a multi-valued one adds ``/<i>``).
 
-    The one definition: the trainer's sets and ``--check`` (engine/monitored.py) both read it.
+    The one definition: the trainer's sets and ``--check`` (assembly/monitored.py) both read it.
     """
     keys = ["loss", *(f"loss/{term}" for term in loss_terms), *metrics]
     return {f"{prefix}/{key}" for key in keys}

@@ -31,8 +31,8 @@ from ..config.callables import CallableNotFound, locate
 from ..config.check import signature_of
 from ..config.errors import format_key, suggest
 from ..config.wiring import Wiring
-from .metrics import lr_key, metric_names, metric_prefix
-from .pipeline import Plan
+from ..engine.metrics import lr_key, metric_names, metric_prefix
+from ..engine.pipeline import Plan
 
 SPLITS = ("train", "val", "test")
 EARLY_STOPPING = "expresso.callbacks.EarlyStopping"  # what a stage's early_stopping builds

@@ -1,26 +1,24 @@
 """From the general form of a config (config/wiring.py) to a graph, its pipelines and stages: one path for every config.
 
 The plain config arrives here as a graph of one node, so a single model and
-a GAN are built by the same lines. ``wiring_problems`` runs the same checks
-with placeholder models, so ``expresso config --check`` finds a cycle or an
+a GAN are built by the same lines. placeholder.py runs the same wiring with
+placeholder models, so ``expresso config --check`` finds a cycle or an
 unknown tensor without building anything.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..config import ConfigError, Problem, instantiate
-from ..config.callables import CallableNotFound, locate
-from ..config.errors import format_key
+from ..callbacks import EarlyStopping
+from ..config import instantiate
 from ..config.instantiate import instantiate_function
-from ..config.wiring import FRAMEWORK_KEYS, Wiring, general_form, node_name
-from .graph import Graph, GraphError, LossTerm, Node, OptimizerSpec
-from .monitored import monitor_problems
-from .pipeline import Pipeline, Plan, Update
-from .stages import Stage
+from ..config.wiring import FRAMEWORK_KEYS, general_form, node_name
+from ..engine.graph import Graph, LossTerm, Node, OptimizerSpec
+from ..engine.pipeline import Pipeline, Plan, Update
+from ..engine.stages import Stage
+from .blame import building, wired
 
 DEFAULT_INPUTS, DEFAULT_OUTPUTS = ["x"], ["y_hat"]
 
@@ -30,7 +28,7 @@ def _plain(node: dict, section: str) -> dict:
     return {k: v for k, v in node.items() if k not in FRAMEWORK_KEYS[section]}
 
 
-def _node(spec: dict, build: bool) -> Node:
+def node_of(spec: dict, build: bool) -> Node:
     function = spec.get("function")
     return Node(
         model=spec.get("model"),
@@ -69,8 +67,6 @@ def assemble(
     models_built: Callable[[dict], None],
 ) -> dict[str, Any]:
     """Build models, graph, optimizers, pipelines and stages; errors name the file and key of the entry at fault."""
-    from ..callbacks import EarlyStopping
-
     w = general_form(tree)
     models = {}
     for name, (path, node) in w.models.items():
@@ -102,7 +98,7 @@ def assemble(
     nodes = []
     for path, spec in w.graph:
         with building(config, *path):  # a function node's class is built here, and may reject its arguments
-            nodes.append(_node(spec, build=True))
+            nodes.append(node_of(spec, build=True))
     with wired(config, w):
         graph = Graph(models=models, nodes=nodes, losses=losses, optimizers=optimizers)
     pipelines = []
@@ -125,7 +121,7 @@ def assemble(
             if isinstance(batch, dict):
                 with building(config, *path, "batch"):
                     batch = instantiate_function(batch)
-            pipelines.append(_pipeline(name, node, data, metrics, inputs, batch))
+            pipelines.append(pipeline_of(name, node, data, metrics, inputs, batch))
     stages = []
     for path, node in w.stages:
         with building(config, *path):
@@ -134,7 +130,7 @@ def assemble(
             if node.get("until"):
                 with building(config, *path, "until"):
                     until = instantiate_function(node["until"])
-            stages.append(_stage(node, EarlyStopping(**stopping) if stopping else None, until))
+            stages.append(stage_of(node, EarlyStopping(**stopping) if stopping else None, until))
     with wired(config, w):
         for p in pipelines:
             Plan(p, graph, p.batch_names())
@@ -143,7 +139,7 @@ def assemble(
     return {"graph": graph, "pipelines": pipelines, "stages": stages, "schedulers": w.schedulers}
 
 
-def _pipeline(name: str, node: dict, data: dict, metrics: dict, inputs: dict, batch: Any) -> Pipeline:
+def pipeline_of(name: str, node: dict, data: dict, metrics: dict, inputs: dict, batch: Any) -> Pipeline:
     updates = [Update(u["losses"], u.get("optimizers"), u.get("name")) for u in node.get("updates") or []]
     return Pipeline(
         name,
@@ -159,7 +155,7 @@ def _pipeline(name: str, node: dict, data: dict, metrics: dict, inputs: dict, ba
     )
 
 
-def _stage(node: dict, early_stopping: Any, until: Any) -> Stage:
+def stage_of(node: dict, early_stopping: Any, until: Any) -> Stage:
     return Stage(
         name=node.get("name", "main"),
         train=node.get("train"),
@@ -170,96 +166,3 @@ def _stage(node: dict, early_stopping: Any, until: Any) -> Stage:
         until=until,
         interleave=node.get("interleave", "round_robin"),
     )
-
-
-def wiring_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
-    """The wiring checks of ``assemble`` (cycles, unknown tensors, ...) with placeholder models: nothing is built.
-
-    Once the wiring holds, every monitor is checked against the metric names its plans will record (engine/monitored.py).
-    """
-    w = general_form(tree)
-    try:
-        plans = placeholder_plans(tree, w)
-    except GraphError as exc:
-        at = _config_path(w, exc.at)
-        return [Problem(where(at), format_key(at) if at else "(root)", str(exc))]
-    return monitor_problems(tree, where, w, plans)
-
-
-def placeholder_plans(tree: dict, w: Wiring) -> dict[str, Plan]:
-    """Each pipeline's plan over the placeholder graph, with the stages resolved against them; a wiring mistake raises GraphError."""
-    graph = placeholder_graph(w)
-    pipelines, plans = {}, {}
-    for name, (_, node) in w.pipelines.items():
-        metrics = node.get("metrics", list(tree.get("metrics") or {}) if len(w.pipelines) == 1 else [])
-        inputs = {m: tree["metrics"][m]["inputs"] for m in metrics if "inputs" in (tree["metrics"][m] or {})}
-        batch = node.get("batch") if isinstance(node.get("batch"), list) else None
-        pipeline = _pipeline(name, node, {"val": True}, dict.fromkeys(metrics), inputs, batch)
-        plans[name] = Plan(pipeline, graph, batch or _sample_names(w, node))
-        pipelines[name] = pipeline
-    for index, (_, node) in enumerate(w.stages):
-        _stage(node, None, None).resolve(pipelines, graph, index)
-    return plans
-
-
-def placeholder_graph(w: Wiring) -> Graph:
-    """The config's graph with placeholder models, functions and losses: its wiring, nothing instantiated."""
-    losses = [
-        LossTerm(name, None, node.get("inputs", ["y_hat", "y"]), node.get("weight", 1.0))
-        for name, (_, node) in w.losses.items()
-    ]
-    optimizers = {name: OptimizerSpec(None, node["models"]) for name, (_, node) in w.optimizers.items()}
-    return Graph(
-        models=dict.fromkeys(w.models),
-        nodes=[_node(spec, build=False) for _, spec in w.graph],
-        losses=losses,
-        optimizers=optimizers,
-    )
-
-
-def _sample_names(w: Wiring, node: dict) -> list[str] | None:
-    """A dataset class's ``sample_names`` (the names of its samples' parts), when it declares them."""
-    dataset = node.get("dataset")
-    spec = w.datasets.get(dataset, (None, None))[1] if isinstance(dataset, str) else dataset
-    try:
-        names = getattr(locate(spec["class"]), "sample_names", None) if isinstance(spec, dict) else None
-    except CallableNotFound:
-        return None
-    return list(names) if names else None
-
-
-def _config_path(w: Wiring, at: tuple) -> tuple:
-    """Where in the user's config an engine location (("losses", "loss"), ("graph", 0)...) lies."""
-    if not at:
-        return ()
-    section = getattr(w, at[0], None)
-    if isinstance(section, dict) and at[1] in section:
-        return section[at[1]][0]
-    if isinstance(section, list) and isinstance(at[1], int) and at[1] < len(section):
-        return section[at[1]][0]
-    return at
-
-
-@contextlib.contextmanager
-def building(config, *path: Any) -> Iterator[None]:
-    """A component that rejects its configured arguments is bad input: name the file and key."""
-    try:
-        yield
-    except ConfigError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = (
-            f"building it raised {type(exc).__name__}: {first}" if first else f"building it raised {type(exc).__name__}"
-        )
-        raise ConfigError([Problem(config.where(path), format_key(path) if path else "(root)", message)]) from exc
-
-
-@contextlib.contextmanager
-def wired(config, w: Wiring) -> Iterator[None]:
-    """A wiring mistake (GraphError) names the config entry it lies in."""
-    try:
-        yield
-    except GraphError as exc:
-        at = _config_path(w, exc.at)
-        raise ConfigError([Problem(config.where(at), format_key(at) if at else "(root)", str(exc))]) from exc
