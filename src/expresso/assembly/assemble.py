@@ -18,9 +18,10 @@ from ..config.wiring import FRAMEWORK_KEYS, general_form, node_name
 from ..engine.graph import Graph, LossTerm, Node, OptimizerSpec
 from ..engine.pipeline import Pipeline, Plan, Update
 from ..engine.stages import Stage
+from ..names import INPUT, PREDICTION, PREDICTION_AND_TARGET
 from .blame import building, wired
 
-DEFAULT_INPUTS, DEFAULT_OUTPUTS = ["x"], ["y_hat"]
+DEFAULT_INPUTS, DEFAULT_OUTPUTS = [INPUT], [PREDICTION]
 
 
 def _plain(node: dict, section: str) -> dict:
@@ -84,7 +85,7 @@ def assemble(
                 LossTerm(
                     name,
                     instantiate(_plain(node, "losses")),
-                    node.get("inputs", ["y_hat", "y"]),
+                    node.get("inputs", list(PREDICTION_AND_TARGET)),
                     node.get("weight", 1.0),
                 )
             )

@@ -12,6 +12,7 @@ from ..config.callables import CallableNotFound, locate
 from ..config.wiring import Wiring
 from ..engine.graph import Graph, LossTerm, OptimizerSpec
 from ..engine.pipeline import Plan
+from ..names import PREDICTION_AND_TARGET
 from .assemble import node_of, pipeline_of, stage_of
 
 
@@ -34,7 +35,7 @@ def placeholder_plans(tree: dict, w: Wiring) -> dict[str, Plan]:
 def placeholder_graph(w: Wiring) -> Graph:
     """The config's graph with placeholder models, functions and losses: its wiring, nothing instantiated."""
     losses = [
-        LossTerm(name, None, node.get("inputs", ["y_hat", "y"]), node.get("weight", 1.0))
+        LossTerm(name, None, node.get("inputs", list(PREDICTION_AND_TARGET)), node.get("weight", 1.0))
         for name, (_, node) in w.losses.items()
     ]
     optimizers = {name: OptimizerSpec(None, node["models"]) for name, (_, node) in w.optimizers.items()}

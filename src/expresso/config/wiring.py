@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..names import PREDICTION_AND_TARGET
 from .errors import Problem, describe, format_key, suggest
 
 # Keys of a section's entries that the engine reads, besides the callable's own arguments.
@@ -98,7 +99,7 @@ def general_form(tree: dict) -> Wiring:
         elif tree.get(singular):
             node = dict(tree[singular])
             if plural == "losses":
-                node.setdefault("inputs", ["y_hat", "y"])
+                node.setdefault("inputs", list(PREDICTION_AND_TARGET))
             setattr(w, plural, {singular: ((singular,), node)})
     if "optimizer" in w.optimizers:
         path, node = w.optimizers["optimizer"]

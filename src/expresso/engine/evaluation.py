@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..names import PREDICTION
 from .data import ResumableLoader, batch_limit
 from .events import Event
 from .pipeline import Plan
@@ -111,7 +112,9 @@ class Evaluation:
         return values
 
     @torch.inference_mode()
-    def predict(self, data: Dataset | DataLoader, output: str = "y_hat", pipeline: str | None = None) -> torch.Tensor:
+    def predict(
+        self, data: Dataset | DataLoader, output: str = PREDICTION, pipeline: str | None = None
+    ) -> torch.Tensor:
         """The named output of the graph for every sample (read as ``pipeline``'s batches), concatenated on the CPU."""
         loader = data if isinstance(data, DataLoader) else self._loader(data, train=False)
         plan = self.plans[pipeline or next(iter(self.plans))]
