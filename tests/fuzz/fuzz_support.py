@@ -36,7 +36,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from expresso.config.schema import ROOT_KEYS
-from expresso.config.wiring import EARLY_STOPPING_KEYS, NODE_KEYS, PIPELINE_KEYS, STAGE_KEYS, UPDATE_KEYS
+from expresso.config.specs import EarlyStoppingSpec, NodeSpec, PipelineSpec, StageSpec, UpdateSpec, keys
+
+NODE_KEYS, PIPELINE_KEYS, STAGE_KEYS = keys(NodeSpec), keys(PipelineSpec), keys(StageSpec)
+UPDATE_KEYS, EARLY_STOPPING_KEYS = keys(UpdateSpec), keys(EarlyStoppingSpec)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIGS = REPO / "examples" / "digits" / "configs"

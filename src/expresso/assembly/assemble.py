@@ -8,20 +8,20 @@ unknown tensor without building anything.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..callbacks import EarlyStopping
 from ..config import instantiate
 from ..config.instantiate import instantiate_function
-from ..config.wiring import FRAMEWORK_KEYS, general_form, node_name
+from ..config.specs import NodeSpec, PipelineSpec, StageSpec
+from ..config.wiring import FRAMEWORK_KEYS
 from ..engine.graph import Graph, LossTerm, Node, OptimizerSpec
 from ..engine.pipeline import Pipeline, Plan, Update
 from ..engine.stages import Stage
-from ..names import INPUT, PREDICTION, PREDICTION_AND_TARGET
 from .blame import building, wired
-
-DEFAULT_INPUTS, DEFAULT_OUTPUTS = [INPUT], [PREDICTION]
 
 
 def _plain(node: dict, section: str) -> dict:
@@ -29,22 +29,33 @@ def _plain(node: dict, section: str) -> dict:
     return {k: v for k, v in node.items() if k not in FRAMEWORK_KEYS[section]}
 
 
-def node_of(spec: dict, build: bool) -> Node:
-    function = spec.get("function")
+def node_of(spec: NodeSpec, build: bool) -> Node:
+    """The engine's node for a graph entry; without ``build`` its function and hooks are placeholders."""
+    function = spec.function
     return Node(
-        model=spec.get("model"),
+        model=spec.model,
         function=(instantiate_function(function) if build else _placeholder) if function is not None else None,
-        inputs=spec.get("inputs", DEFAULT_INPUTS),
-        outputs=spec.get("outputs", DEFAULT_OUTPUTS),
-        name=node_name(spec),
-        detach=spec.get("detach", False),
-        forward_hooks=[instantiate_function(h) for h in spec.get("forward_hooks") or []] if build else (),
-        backward_hooks=[instantiate_function(h) for h in spec.get("backward_hooks") or []] if build else (),
+        inputs=spec.inputs,
+        outputs=spec.outputs,
+        name=spec.name,
+        detach=spec.detach,
+        forward_hooks=[instantiate_function(h) for h in spec.forward_hooks] if build else (),
+        backward_hooks=[instantiate_function(h) for h in spec.backward_hooks] if build else (),
     )
 
 
 def _placeholder(*args: Any) -> None:
     """Stands in for a function node while only the wiring is checked."""
+
+
+def loss_term(name: str, node: dict, fn: Any) -> LossTerm:
+    """A loss entry (its inputs filled by the general form) as the engine's term, computed by ``fn``."""
+    return LossTerm(name, fn, node["inputs"], node.get("weight", 1.0))
+
+
+def metric_inputs(tree: Mapping, names: list[str]) -> dict[str, list[str]]:
+    """The two tensors each of these metrics reads, where its config names them (else the engine's default)."""
+    return {m: tree["metrics"][m]["inputs"] for m in names if "inputs" in tree["metrics"][m]}
 
 
 def _param_groups(node: dict, models: Mapping[str, Any]) -> list:
@@ -68,7 +79,7 @@ def assemble(
     models_built: Callable[[dict], None],
 ) -> dict[str, Any]:
     """Build models, graph, optimizers, pipelines and stages; errors name the file and key of the entry at fault."""
-    w = general_form(tree)
+    w = copy.deepcopy(config.wiring)  # the built objects get entries of their own: a config may be built twice
     models = {}
     for name, (path, node) in w.models.items():
         with building(config, *path):
@@ -81,14 +92,7 @@ def assemble(
     losses = []
     for name, (path, node) in w.losses.items():
         with building(config, *path):
-            losses.append(
-                LossTerm(
-                    name,
-                    instantiate(_plain(node, "losses")),
-                    node.get("inputs", list(PREDICTION_AND_TARGET)),
-                    node.get("weight", 1.0),
-                )
-            )
+            losses.append(loss_term(name, node, instantiate(_plain(node, "losses"))))
     optimizers = {}
     for name, (path, node) in w.optimizers.items():
         with building(config, *path):
@@ -103,35 +107,25 @@ def assemble(
     with wired(config, w):
         graph = Graph(models=models, nodes=nodes, losses=losses, optimizers=optimizers)
     pipelines = []
-    for name, (path, node) in w.pipelines.items():
+    for name, (path, spec) in w.pipelines.items():
         with building(config, *path):
-            data = (
-                datasets[node["dataset"]]
-                if isinstance(node.get("dataset"), str)
-                else build_datasets(node["dataset"])
-                if node.get("dataset")
-                else {}
-            )
-            metric_names = node.get("metrics", list(tree.get("metrics") or {}) if len(w.pipelines) == 1 else [])
-            metrics = {
-                m: build_metric({k: v for k, v in tree["metrics"][m].items() if k != "inputs"}, ("metrics", m))
-                for m in metric_names
-            }
-            inputs = {m: tree["metrics"][m]["inputs"] for m in metric_names if "inputs" in tree["metrics"][m]}
-            batch = node.get("batch")
+            dataset = spec.dataset
+            data = datasets[dataset] if isinstance(dataset, str) else build_datasets(dataset) if dataset else {}
+            metrics = {m: build_metric(_plain(tree["metrics"][m], "metrics"), ("metrics", m)) for m in spec.metrics}
+            batch = spec.batch
             if isinstance(batch, dict):
                 with building(config, *path, "batch"):
                     batch = instantiate_function(batch)
-            pipelines.append(pipeline_of(name, node, data, metrics, inputs, batch))
+            pipelines.append(pipeline_of(name, spec, data, metrics, metric_inputs(tree, spec.metrics), batch))
     stages = []
-    for path, node in w.stages:
+    for path, spec in w.stages:
         with building(config, *path):
-            stopping = node.get("early_stopping")
+            stopping = spec.early_stopping
             until = None
-            if node.get("until"):
+            if spec.until:
                 with building(config, *path, "until"):
-                    until = instantiate_function(node["until"])
-            stages.append(stage_of(node, EarlyStopping(**stopping) if stopping else None, until))
+                    until = instantiate_function(spec.until)
+            stages.append(stage_of(spec, EarlyStopping(**dataclasses.asdict(stopping)) if stopping else None, until))
     with wired(config, w):
         for p in pipelines:
             Plan(p, graph, p.batch_names())
@@ -140,30 +134,32 @@ def assemble(
     return {"graph": graph, "pipelines": pipelines, "stages": stages, "schedulers": w.schedulers}
 
 
-def pipeline_of(name: str, node: dict, data: dict, metrics: dict, inputs: dict, batch: Any) -> Pipeline:
-    updates = [Update(u["losses"], u.get("optimizers"), u.get("name")) for u in node.get("updates") or []]
+def pipeline_of(name: str, spec: PipelineSpec, data: dict, metrics: dict, inputs: dict, batch: Any) -> Pipeline:
+    """The engine's pipeline for a pipelines entry, over built (or placeholder) data, metrics and batch adapter."""
+    updates = [Update(u.losses, u.optimizers, u.name) for u in spec.updates or []]
     return Pipeline(
         name,
         data.get("train"),
         data.get("val"),
         data.get("test"),
-        losses=node.get("losses"),
+        losses=spec.losses,
         metrics=metrics,
         metric_inputs=inputs,
-        nodes=node.get("nodes"),
+        nodes=spec.nodes,
         updates=updates or None,
         batch=batch,
     )
 
 
-def stage_of(node: dict, early_stopping: Any, until: Any) -> Stage:
+def stage_of(spec: StageSpec, early_stopping: Any, until: Any) -> Stage:
+    """The engine's stage for a stages entry, with its built (or no) stop conditions."""
     return Stage(
-        name=node.get("name", "main"),
-        train=node.get("train"),
-        val=node.get("val"),
-        frozen=node.get("frozen", ()),
-        epochs=node.get("epochs"),
+        name=spec.name,
+        train=spec.train,
+        val=spec.val,
+        frozen=spec.frozen,
+        epochs=spec.epochs,
         early_stopping=early_stopping,
         until=until,
-        interleave=node.get("interleave", "round_robin"),
+        interleave=spec.interleave,
     )

@@ -49,6 +49,13 @@ def build_trainer(
     init_weights: bool = True,
     extra_callbacks: tuple = (),
 ) -> Trainer:
+    """A Trainer for ``config``, checked first as ``expresso train`` checks it (unless it was); errors name file and key.
+
+    ``training=False`` builds what evaluation and prediction need (no
+    optimizer is required, no callbacks, no ``init_from``); ``init_weights=False``
+    skips ``init_from`` (resume loads its own weights); ``extra_callbacks``
+    join the configured ones.
+    """
     config = check(config)  # a no-op for a config the command checked already
     tree = config.to_dict()
     _require_sections(config, tree, training)

@@ -11,7 +11,6 @@ built.
 from __future__ import annotations
 
 from ..config import Config, ConfigError, Problem
-from ..config.wiring import general_form
 from ..engine.devices import device_problem
 from ..engine.graph import GraphError
 from .blame import wiring_problem
@@ -28,20 +27,21 @@ def check(config: Config) -> Config:
     if config.wired:
         return config
     config = config.check()
-    problems = wiring_problems(config.to_dict(), config.where)
+    problems = wiring_problems(config)
     if problems:
         raise ConfigError(problems)
     config.wired = True
     return config
 
 
-def wiring_problems(tree: dict, where) -> list[Problem]:
-    """The device, then the wiring with placeholder models; once the wiring holds, every monitor against the metric names its plans record."""
-    device = device_problem(tree["trainer"]["device"])
-    problems = [Problem(where(("trainer", "device")), "trainer.device", device)] if device else []
-    w = general_form(tree)
+def wiring_problems(config: Config) -> list[Problem]:
+    """The device, then the wiring with placeholder models; once the wiring holds, every monitor against the metric
+    names its plans record."""
+    device = device_problem(config["trainer"]["device"])
+    problems = [Problem(config.where(("trainer", "device")), "trainer.device", device)] if device else []
+    w = config.wiring
     try:
-        plans = placeholder_plans(tree, w)
+        plans = placeholder_plans(config, w)
     except GraphError as exc:
-        return problems + [wiring_problem(exc, w, where)]
-    return problems + monitor_problems(tree, where, w, plans)
+        return problems + [wiring_problem(exc, w, config.where)]
+    return problems + monitor_problems(config, config.where, w, plans)

@@ -5,7 +5,8 @@ The stages, each collecting every problem it finds before the next begins:
     compose files (references, extends)  ->  fill schema defaults
     ->  apply command-line overrides  ->  resolve ${...} interpolations
     ->  validate against the schema  ->  [check: import classes, signatures,
-    task injection]
+    task injection]  ->  the graph sections' general form (shapes, cross
+    references; kept as ``Config.wiring``)
 
 Everything up to the check is free of torch, so ``expresso config`` is fast.
 The printed tree (``Config.to_yaml``) is a fixed point: loading it again
@@ -31,6 +32,7 @@ from .overrides import apply_overrides
 from .project import Project, find_project
 from .schema import SETTINGS
 from .validation import settings_defaults, validate
+from .wiring import Wiring, general_form
 
 _EMPTY = {"metrics": {}, "callbacks": [], "loggers": ["csv"], "task": {}}
 
@@ -46,6 +48,7 @@ class Config(Mapping):
         project: Project,
         checked: bool = False,
         interpolations: Sequence[tuple[tuple, str]] = (),
+        wiring: Wiring | None = None,
     ):
         self._tree = tree
         self._composer = composer
@@ -57,6 +60,7 @@ class Config(Mapping):
         self.wired = False
         # (key path, expression) of the values that followed other keys before resolution: run.json keeps them for resume
         self.interpolations = list(interpolations)
+        self._wiring = wiring
 
     def __getitem__(self, key: str) -> Any:
         return self._tree[key]
@@ -73,6 +77,15 @@ class Config(Mapping):
     def where(self, path: Sequence) -> str:
         """The file (or "command line") that set this key path."""
         return self._composer.where(tuple(path))
+
+    @property
+    def wiring(self) -> Wiring:
+        """The graph sections in their general form (config/wiring.py), typed: computed once per config."""
+        if self._wiring is None:
+            self._wiring, problems = general_form(self._tree, self.where)
+            if problems:  # a loaded config passed this check; a Config made by hand may not have
+                raise ConfigError(problems)
+        return self._wiring
 
     def to_dict(self) -> dict:
         return copy.deepcopy(self._tree)
@@ -146,12 +159,16 @@ def load_config(
     if problems:
         raise ConfigError(problems)
     problems = validate(tree, composer.where)
+    signature_problems: list[Problem] = []
     if check:  # one report: schema problems and signature problems together
         tree, signature_problems = _check.check(tree, composer.where)
-        problems += signature_problems
+    wiring = None
+    if not problems:  # the graph sections' shapes, on the tree the config is built from (task values injected)
+        wiring, problems = general_form(tree, composer.where)
+    problems += signature_problems
     if problems:
         raise ConfigError(problems)
-    return Config(tree, composer, path, project, checked=check, interpolations=followed)
+    return Config(tree, composer, path, project, checked=check, interpolations=followed, wiring=wiring)
 
 
 def _put_back(tree: dict, interpolations: Sequence[tuple[Sequence, str]]) -> None:

@@ -8,7 +8,6 @@ from expresso import ConfigError, load_config
 from expresso.assembly import build_trainer, check
 from expresso.assembly.monitored import produced_names
 from expresso.assembly.placeholder import placeholder_plans
-from expresso.config.wiring import general_form
 
 PLAIN = """\
 dataset: {class: expresso.data.Digits}
@@ -69,9 +68,8 @@ def names(write, in_tmp):
 
     def compute(text: str, *overrides: str):
         write({"exp.yaml": text, "my_project/__init__.py": "", "my_project/cb.py": PROVIDES})
-        tree = load_config("exp.yaml", list(overrides)).to_dict()
-        w = general_form(tree)
-        return produced_names(tree, w, placeholder_plans(tree, w))
+        config = load_config("exp.yaml", list(overrides))
+        return produced_names(config, config.wiring, placeholder_plans(config, config.wiring))
 
     return compute
 
