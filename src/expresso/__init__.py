@@ -5,8 +5,8 @@ engine's names load on first use.
 """
 
 from .config import Config, ConfigError, instantiate, load_config
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Callback", "Config", "ConfigError", "State", "Trainer", "__version__", "instantiate", "load_config"]
 _ENGINE = ("Callback", "State", "Trainer")
 

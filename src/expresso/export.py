@@ -60,6 +60,8 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .errors import BadInput
+
 FORMAT = "expresso-weights"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
@@ -78,7 +80,7 @@ __all__ = [
 ]
 
 
-class WeightsError(ValueError):
+class WeightsError(BadInput, ValueError):
     """A weights file that cannot be written or read, or does not fit the models it is loaded into."""
 
 

@@ -8,6 +8,7 @@ and leaves no export file behind.
 
 from __future__ import annotations
 
+import argparse
 from argparse import Namespace
 from pathlib import Path
 
@@ -15,7 +16,31 @@ from . import UsageError
 from .train import checkpoint_path, open_run
 
 
-def export(args: Namespace) -> int:
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export",
+        parents=[common],
+        help="write a run's model weights to one safetensors file",
+        description=(
+            "Read a checkpoint (weights only, no code runs) and write every model's tensors to one safetensors file, "
+            "keys <model>.<param>, with metadata (expresso and format versions, experiment, epoch, step, model names). "
+            "Load it back with expresso.export.load_weights."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument(
+        "--checkpoint", default="best", help="best, last or a path (default: best; last when there is no best)"
+    )
+    parser.add_argument(
+        "--format", choices=("safetensors",), default="safetensors", help="file format (default: safetensors)"
+    )
+    parser.add_argument(
+        "--output", metavar="PATH", help="the file to write (default: RUN_DIR/export/<checkpoint name>.safetensors)"
+    )
+    return parser
+
+
+def run(args: Namespace) -> int:
     from ..export import SUFFIX, WeightsError, checkpoint_weights, save_weights
 
     run_dir = open_run(args.run_dir)

@@ -11,6 +11,7 @@ extra) is imported only to draw.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
@@ -27,7 +28,25 @@ STYLES = {
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
-def graph(args) -> int:
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "graph",
+        parents=[common],
+        help="describe the config's models, graph, losses, optimizers, pipelines and stages (builds nothing)",
+        description=(
+            "Check the config as `config --check` does, then print its graph in data order with its losses, optimizers, "
+            "pipelines and stages; --output also draws it (needs matplotlib: the `plots` extra)."
+        ),
+    )
+    parser.add_argument("config", metavar="CONFIG", help="a .yaml, .yml, .json or .py config file")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="overrides: key.sub=value, +new.key=value, ~key"
+    )
+    parser.add_argument("--output", metavar="FILE", help="also draw the graph to FILE.svg or FILE.png")
+    return parser
+
+
+def run(args) -> int:
     from ..assembly import check
     from ..assembly.blame import wired
     from ..assembly.placeholder import placeholder_graph

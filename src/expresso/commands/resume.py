@@ -15,8 +15,8 @@ holding) says why and what to change, and writes nothing.
 
 from __future__ import annotations
 
+import argparse
 import os
-import socket
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -31,7 +31,21 @@ WHAT_WOULD_TRAIN = {
 }
 
 
-def resume(args: Namespace) -> int:
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "resume",
+        parents=[common],
+        help="continue a run where it stopped (KEY=VALUE: with these settings from there on)",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=20")
+    parser.add_argument("--checkpoint", help="a checkpoint file (default: the run's last.ckpt)")
+    return parser
+
+
+def run(args: Namespace) -> int:
+    import socket
+
     from ..assembly import build_trainer, check
     from ..config import load_config
     from ..config.callables import add_project_to_path

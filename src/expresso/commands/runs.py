@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -14,7 +15,15 @@ VALUE_WIDTH = 32  # a longer setting is shortened in the middle, unless that wou
 REASON_WIDTH = 60
 
 
-def runs(args: Namespace) -> int:
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "runs", parents=[common], help="table of runs: status, epochs, best metric, differing settings"
+    )
+    parser.add_argument("root", nargs="?", metavar="ROOT", help="folder of runs (default: ./runs)")
+    return parser
+
+
+def run(args: Namespace) -> int:
     import yaml
 
     from ..config.files import parse_yaml

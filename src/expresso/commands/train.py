@@ -14,19 +14,56 @@ holds an unfinished run resumes it with ``--resume-if-exists`` (or
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-import tempfile
 import time
 from argparse import Namespace
 from pathlib import Path
 
 from . import UsageError
 
-DEV_ROOT = Path(tempfile.gettempdir()) / "expresso-dev-runs"
+
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("train", parents=[common], help="train from a config; creates a run folder")
+    parser.add_argument("config", metavar="CONFIG")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    parser.add_argument("--name", help="experiment name (default: the config's name)")
+    parser.add_argument("--runs-root", help="where run folders go (default: ./runs)")
+    parser.add_argument(
+        "--dev-run",
+        type=_dev_run,
+        metavar="N",
+        help="N batches (an integer) or a fraction 0<N<1 of each split's batches, one epoch, run folder under a scratch root",
+    )
+    parser.add_argument("--offline", action="store_true", help="hosted trackers stay offline")
+    parser.add_argument("--run-id", help="a fixed run folder name (a job id), so a restarted job finds its run again")
+    parser.add_argument(
+        "--resume-if-exists", action="store_true", help="if the --run-id folder holds an unfinished run, resume it"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="if the --run-id folder holds a run, move it aside and start over"
+    )
+    return parser
 
 
-def train(args: Namespace) -> int:
+def _dev_run(text: str) -> int | float:
+    """A number of batches (an integer >= 1) or a fraction of them (0 < f < 1), as trainer.limit_batches reads them."""
+    try:
+        value: int | float = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0
+    if not (isinstance(value, int) and value >= 1 or isinstance(value, float) and 0 < value < 1):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of batches (an integer >= 1) or a fraction of them (0 < f < 1), received {text!r}"
+        )
+    return value
+
+
+def run(args: Namespace) -> int:
     from ..assembly import build_trainer, check
     from ..config import load_config
     from ..runs.folder import CONFIG_FILE, create_run_dir, plan_run_dir, safe_name
@@ -46,15 +83,15 @@ def train(args: Namespace) -> int:
         import torch
 
         torch.autograd.set_detect_anomaly(True)
-    runs_root = Path(args.runs_root) if args.runs_root else (DEV_ROOT if args.dev_run else Path("runs"))
+    runs_root = Path(args.runs_root) if args.runs_root else (_dev_root() if args.dev_run else Path("runs"))
     settings = config["trainer"]
     run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
     if run_id is not None:
         run_dir = runs_root / safe_name(config["name"]) / safe_name(run_id)
         if _claimed(run_dir, resume=args.resume_if_exists or settings["auto_resume"], force=args.force):
-            from .resume import resume
+            from . import resume
 
-            return resume(
+            return resume.run(
                 Namespace(run_dir=str(run_dir), overrides=[], checkpoint=None, debug=getattr(args, "debug", False))
             )
     else:
@@ -83,6 +120,13 @@ def train(args: Namespace) -> int:
         record.update(init_from=str(trainer.initialised_from))
         notes.append(f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})")
     return run_fit(trainer, record, preemption, notes)
+
+
+def _dev_root() -> Path:
+    """Where --dev-run puts its run folders: a scratch folder, found only when asked (tempfile probes for one by writing)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "expresso-dev-runs"
 
 
 def _scheduler_job_id() -> str:

@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..errors import BadInput
+
 KeyPath = tuple  # tuple of str (mapping keys) and int (list indices)
 
 
@@ -84,7 +86,7 @@ class Problem:
         return text
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """One or more problems in a config; ``str()`` lists them, one per line."""
 
     def __init__(self, problems: Sequence[Problem]):

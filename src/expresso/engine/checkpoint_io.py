@@ -36,6 +36,8 @@ from typing import Any, BinaryIO
 
 import torch
 
+from ..errors import BadInput
+
 FORMAT = "expresso-checkpoint"
 VERSION = 1
 
@@ -44,7 +46,7 @@ PAUSE_ENV = "EXPRESSO_TEST_PAUSE_DURING_WRITE"  # test hook "N:MARKER": in the N
 _writes = 0  # atomic writes started by this process (for the test hook)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BadInput, ValueError):
     """A checkpoint that cannot be read, is not an expresso checkpoint, or does not match its manifest entry."""
 
 

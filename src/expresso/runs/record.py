@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.callback import Callback
+from ..errors import BadInput
 from .folder import RECORD_FILE
 
 STATUSES = ("running", "completed", "failed", "interrupted")
@@ -66,7 +67,7 @@ def versions() -> dict[str, str]:
     }
 
 
-class RecordError(ValueError):
+class RecordError(BadInput, ValueError):
     """A run.json that cannot be read, or holds a field of the wrong kind: bad input (exit 2), never a traceback."""
 
 

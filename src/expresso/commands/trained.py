@@ -1,0 +1,25 @@
+"""What ``expresso eval`` and ``expresso predict`` share: a run's checkpoint loaded into a trainer that does not train."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from pathlib import Path
+
+from .train import checkpoint_path, open_run
+
+
+def load_trained(args: Namespace):
+    """The run folder, the checkpoint file, the run's config (checked) and a trainer holding the checkpoint's weights."""
+    from ..assembly import build_trainer, check
+    from ..config import load_config
+    from ..config.callables import add_project_to_path
+    from ..runs.folder import CONFIG_FILE
+    from ..runs.record import RunRecord
+
+    run_dir = open_run(args.run_dir)
+    add_project_to_path(Path(RunRecord(run_dir).data.get("project_root") or "."))
+    checkpoint = checkpoint_path(run_dir, args.checkpoint)
+    config = check(load_config(run_dir / CONFIG_FILE, check=True))
+    trainer = build_trainer(config, run_dir, training=False)
+    trainer.load_checkpoint(checkpoint, weights_only=True)
+    return run_dir, checkpoint, config, trainer
