@@ -224,6 +224,13 @@ BAD_INPUTS = {
         "trainer.devices",
         ("received [0, 1] (list), expected null: multi-device training is not supported yet; trainer.device picks",),
     ),
+    "eval_batch_size under dataloader (it moved beside trainer.batch_size)": BadInput(
+        {EXP: GOOD + "dataloader: {eval_batch_size: 256}\n"},
+        [EXP],
+        EXP,
+        "dataloader.eval_batch_size",
+        ("received 256 (int), but this setting moved to trainer.eval_batch_size: write it there",),
+    ),
     "plus on a key that exists": BadInput(
         {EXP: GOOD},
         [EXP, "+trainer.seed=3"],

@@ -111,7 +111,7 @@ def _require_sections(config: Config, tree: dict, training: bool) -> None:
 
 def _check_batch_fraction(config: Config, trainer: Trainer) -> None:
     """A fraction of each split's batches needs loaders that know their length: say so now, before any run folder, not at the first epoch."""
-    limit = trainer.settings["limit_batches"]
+    limit = trainer.settings.limit_batches
     for (pipeline, split), loader in trainer.loaders.items():
         try:
             batch_limit(limit, [loader])

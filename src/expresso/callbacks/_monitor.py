@@ -14,6 +14,8 @@ from __future__ import annotations
 import difflib
 import logging
 
+from ..engine.state import State
+
 log = logging.getLogger("expresso")
 
 
@@ -33,7 +35,7 @@ class Monitor:
     def validation_ended(self) -> None:
         self.validated = True
 
-    def read(self, state) -> float | None:
+    def read(self, state: State) -> float | None:
         """The value measured this epoch, or None when this epoch measured none."""
         if self.key.startswith("val/") and not self.validated:
             return None

@@ -1,8 +1,9 @@
 """Checkpoints: ``last.ckpt`` always, ``best.ckpt`` by the monitored metric, optional top-k and step checkpoints.
 
 ``last.ckpt`` is the resume point (the one it replaced stays as
-``previous.ckpt``, the fallback when ``last.ckpt`` is found damaged): written at every epoch end and, with
-``every_n_steps``, every N optimizer steps (mid-epoch: the loader position,
+``previous.ckpt``, the fallback when ``last.ckpt`` is found damaged): written at every epoch's end and, with
+``every_n_steps``, every N optimizer steps (at ``EPOCH_CHECKPOINT`` and ``BATCH_CHECKPOINT``, so it holds
+every other callback's work of that epoch or step) (mid-epoch: the loader position,
 RNG states and running metric sums are in it, so a resume continues bit for
 bit). ``best.ckpt`` is the checkpoint with the best monitored value so far
 (a hard link to that epoch's ``last.ckpt``, so it costs no second write); ``save_top_k`` > 1 keeps that many best epochs as
@@ -19,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import manifest
-from ..engine.callback import Callback
+from ..engine.callback import Callback, Every
 from ..engine.events import Event
+from ..engine.state import State
 from ._monitor import Monitor, watches_the_same
 
 log = logging.getLogger("expresso")
 
 
 class Checkpoint(Callback):
-    order = 100  # its file is written after every handler of the event (the trainer defers it): order only sorts the log lines
-
     def __init__(
         self,
         monitor: str | None = "val/loss",
@@ -54,33 +54,34 @@ class Checkpoint(Callback):
         self.best_epoch: int | None = None  # counted from 1
         self.top: list[tuple[float, str]] = []  # (value, file name) of the top-k epochs kept, best first
 
-    def on_fit_start(self, state) -> None:
+    def on_fit_start(self, state: State) -> None:
         if self.dirpath is None:
             if state.run_dir is None:
                 raise ValueError("Checkpoint needs `dirpath` or a run folder (state.run_dir)")
             self.dirpath = Path(state.run_dir) / "checkpoints"
         self.dirpath.mkdir(parents=True, exist_ok=True)
 
-    def listens(self, event: Event) -> bool:
-        return event is not Event.BATCH_END or self.every_n_steps is not None
+    def listens(self, event: Event) -> bool | Every:
+        if event is Event.BATCH_CHECKPOINT:
+            return Every(steps=self.every_n_steps) if self.every_n_steps is not None else False
+        return True
 
-    def on_epoch_start(self, state) -> None:
+    def on_epoch_start(self, state: State) -> None:
         if self._monitor:
             self._monitor.epoch_started()
 
-    def on_validation_end(self, state) -> None:
+    def on_validation_end(self, state: State) -> None:
         if self._monitor:
             self._monitor.validation_ended()
 
-    def on_fit_end(self, state) -> None:
+    def on_fit_end(self, state: State) -> None:
         if self._monitor:
             self._monitor.finished()
 
-    def on_batch_end(self, state) -> None:
-        if self.every_n_steps and state.step % self.every_n_steps == 0:
-            state.save_checkpoint(self.dirpath / "last.ckpt", keep_previous=True)
+    def on_batch_checkpoint(self, state: State) -> None:
+        state.save_checkpoint(self.dirpath / "last.ckpt", keep_previous=True)
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_checkpoint(self, state: State) -> None:
         value = self._monitor.read(state) if self._monitor else None  # None: not measured this epoch
         if value is not None and math.isnan(value):
             value = None

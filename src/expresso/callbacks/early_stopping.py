@@ -3,7 +3,7 @@
 Training past the point where validation stops improving costs time and
 usually overfits. ``EarlyStopping`` checks the monitored metric at every
 epoch end that measured it (``val/`` metrics: epochs that validated, so
-``patience`` counts validation checks) and sets ``state.should_stop`` after
+``patience`` counts validation checks) and asks ``state.request_stop`` after
 ``patience`` checks in a row without an improvement larger than
 ``min_delta``. Its best value and wait count travel in the checkpoint, so a
 resumed run stops at the epoch the uninterrupted one would have; a run it
@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from ..engine.callback import Callback
+from ..engine.state import State
 from ._monitor import Monitor, watches_the_same
 
 log = logging.getLogger("expresso")
@@ -45,18 +46,18 @@ class EarlyStopping(Callback):
         self.best_epoch: int | None = None  # counted from 1
         self.wait = 0  # checks in a row without improvement
 
-    def on_stage_start(self, state) -> None:
+    def on_stage_start(self, state: State) -> None:
         # A new stage trains something else: patience starts over (a resumed stage keeps its count).
         if state.stage > 0 and state.stage_epoch == 0 and state.batch_index == 0:
             self.best, self.best_epoch, self.wait = None, None, 0
 
-    def on_epoch_start(self, state) -> None:
+    def on_epoch_start(self, state: State) -> None:
         self._metric.epoch_started()
 
-    def on_validation_end(self, state) -> None:
+    def on_validation_end(self, state: State) -> None:
         self._metric.validation_ended()
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_end(self, state: State) -> None:
         value = self._metric.read(state)
         if value is None:
             return
@@ -70,7 +71,7 @@ class EarlyStopping(Callback):
             state.request_stop(self.stop_key or self.state_key, reason)
             log.info("EarlyStopping: %s; last %.6g; stopping after epoch %d", reason, value, state.epoch + 1)
 
-    def on_fit_end(self, state) -> None:
+    def on_fit_end(self, state: State) -> None:
         self._metric.finished()
 
     def _improved(self, value: float) -> bool:
@@ -86,7 +87,7 @@ class EarlyStopping(Callback):
         # patience 0 stops at the first check without improvement.
         return self.wait >= max(self.patience, 1)
 
-    def still_stops(self, state) -> bool:
+    def still_stops(self, state: State) -> bool:
         return self._exhausted()
 
     def state_dict(self) -> dict[str, Any]:

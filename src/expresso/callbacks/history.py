@@ -1,15 +1,15 @@
 """metrics.csv: the run's history, one row per logged step or epoch, one column per value.
 
-Step rows (every ``log_every_n_steps`` optimizer steps) hold the batch loss
-as ``train/batch_loss``; epoch rows hold every value in ``state.metrics``
-(``train/loss``, ``val/acc``, ``lr``...). Epochs count from 1, as the
-console shows them. Step losses stay tensors in a buffer until the epoch
-ends, so logging costs no host sync per step.
+Step rows (every ``log_every_n_steps`` optimizer steps: an ``Every`` filter
+on ``BATCH_END``) hold the batch loss as ``train/batch_loss``; epoch rows hold
+every value in ``state.metrics`` (``train/loss``, ``val/acc``, ``lr``...).
+Epochs count from 1, as the console shows them. Step losses stay tensors in a
+buffer until the epoch ends, so logging costs no host sync per step.
 
-History runs after every other callback (``order`` is infinite), so a value
-any callback puts into ``state.metrics`` at epoch end is in that epoch's row,
-whatever its own order; the trainer writes the epoch's checkpoints after all
-handlers, so they count the row.
+The epoch row is taken at ``EPOCH_CHECKPOINT``, after every ``EPOCH_END``
+handler, so a value any callback puts into ``state.metrics`` at epoch end is
+in that epoch's row, whatever its order; the epoch's checkpoints are written
+after the last ``EPOCH_CHECKPOINT`` handler, so they count the row.
 
 Resume without duplicates: rows are flushed before every checkpoint and the
 checkpoint records how many were written; a resumed run first cuts the file
@@ -21,22 +21,26 @@ header; rows are few, so this is cheap.
 from __future__ import annotations
 
 import csv
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..engine.callback import Callback
+from ..engine.callback import Callback, Every
+from ..engine.events import Event
+from ..engine.state import State
 
 FIXED = ("epoch", "step")
 
 
 class History(Callback):
-    order = math.inf  # the last of every event: the row holds what every other callback wrote
-
     def __init__(self, path: str | None = None, log_every_n_steps: int = 50):
+        if isinstance(log_every_n_steps, bool) or not isinstance(log_every_n_steps, int) or log_every_n_steps < 1:
+            raise ValueError(
+                "Invalid value for argument `log_every_n_steps`. "
+                f"Received: log_every_n_steps={log_every_n_steps!r}; expected an integer >= 1"
+            )
         self.path = Path(path) if path else None
         self.log_every_n_steps = log_every_n_steps
         self.columns: list[str] = list(FIXED)
@@ -44,7 +48,10 @@ class History(Callback):
         self._pending: list[dict[str, Any]] = []
         self._truncate_to: int | None = None
 
-    def on_fit_start(self, state) -> None:
+    def listens(self, event: Event) -> bool | Every:
+        return Every(steps=self.log_every_n_steps) if event is Event.BATCH_END else True
+
+    def on_fit_start(self, state: State) -> None:
         if self.path is None:
             if state.run_dir is None:
                 raise ValueError("History needs `path` or a run folder (state.run_dir)")
@@ -54,8 +61,8 @@ class History(Callback):
             self._truncate(self._truncate_to)
             self._truncate_to = None
 
-    def on_batch_end(self, state) -> None:
-        if state.step % self.log_every_n_steps == 0 and "loss" in state.outputs:
+    def on_batch_end(self, state: State) -> None:
+        if "loss" in state.outputs:
             stage = {"stage": state.stage_name} if len(state.stages) > 1 else {}
             self._pending.append(
                 {
@@ -66,18 +73,18 @@ class History(Callback):
                 }
             )
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_checkpoint(self, state: State) -> None:
         stage = {"stage": state.stage_name} if len(state.stages) > 1 else {}
         self._pending.append({"epoch": state.epoch + 1, "step": state.step, **stage, **state.metrics})
         self.flush()
 
-    def on_checkpoint_save(self, state) -> None:
+    def on_checkpoint_save(self, state: State) -> None:
         self.flush()
 
-    def on_fit_end(self, state) -> None:
+    def on_fit_end(self, state: State) -> None:
         self.flush()
 
-    def on_exception(self, state) -> None:
+    def on_exception(self, state: State) -> None:
         self.flush()
 
     def flush(self) -> None:

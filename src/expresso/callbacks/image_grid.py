@@ -14,7 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ..engine.callback import Callback
+from ..engine.callback import Callback, Every
+from ..engine.events import Event
+from ..engine.state import State
 
 
 class ImageGrid(Callback):
@@ -38,16 +40,17 @@ class ImageGrid(Callback):
         self._images: torch.Tensor | None = None
         self.written: list[Path] = []
 
-    def on_validation_start(self, state) -> None:
+    def listens(self, event: Event) -> bool | Every:
+        return Every(epochs=self.every_n_epochs) if event is Event.EPOCH_END else True
+
+    def on_validation_start(self, state: State) -> None:
         self._images = None
 
-    def on_eval_batch_end(self, state) -> None:
+    def on_eval_batch_end(self, state: State) -> None:
         if self._images is None and self.tensor in state.outputs:
             self._images = state.outputs[self.tensor].detach()[: self.max_images].float().cpu()
 
-    def on_epoch_end(self, state) -> None:
-        if (state.epoch + 1) % self.every_n_epochs:
-            return
+    def on_epoch_end(self, state: State) -> None:
         images = self._images
         if images is None and self.tensor in state.outputs:
             images = state.outputs[self.tensor].detach()[: self.max_images].float().cpu()

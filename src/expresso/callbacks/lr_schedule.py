@@ -35,6 +35,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from ..engine.callback import Callback
 from ..engine.events import Event
 from ..engine.metrics import lr_key
+from ..engine.state import State
 from ._monitor import Monitor
 
 SchedulerLike = TorchScheduler | Callable[[torch.optim.Optimizer], TorchScheduler]
@@ -83,7 +84,7 @@ class LRScheduler(Callback):
         return f"LRScheduler[{', '.join(details)}]" if details else "LRScheduler"
 
     # -- events -----------------------------------------------------------
-    def on_fit_start(self, state) -> None:
+    def on_fit_start(self, state: State) -> None:
         if self.schedulers is None:
             name, optimizer = self._pick_optimizer(state.optimizers)
             self.metric_key = lr_key(name, len(state.optimizers))
@@ -101,27 +102,27 @@ class LRScheduler(Callback):
                     group["lr"] = rate
         self._record(state)
 
-    def on_epoch_start(self, state) -> None:
+    def on_epoch_start(self, state: State) -> None:
         self._monitor.epoch_started()
         self._record(state)
 
-    def on_validation_end(self, state) -> None:
+    def on_validation_end(self, state: State) -> None:
         self._monitor.validation_ended()
 
-    def on_batch_end(self, state) -> None:
+    def on_batch_end(self, state: State) -> None:
         self._step(state)
         self._record(state)
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_end(self, state: State) -> None:
         if self.interval == "epoch":
             self._step(state)
 
-    def on_fit_end(self, state) -> None:
+    def on_fit_end(self, state: State) -> None:
         if any(isinstance(scheduler, ReduceLROnPlateau) for scheduler in self.schedulers):
             self._monitor.finished()
 
     # -- helpers ----------------------------------------------------------
-    def _step(self, state) -> None:
+    def _step(self, state: State) -> None:
         for scheduler in self.schedulers:
             if isinstance(scheduler, ReduceLROnPlateau):
                 value = self._monitor.read(state)
@@ -130,7 +131,7 @@ class LRScheduler(Callback):
             else:
                 scheduler.step()
 
-    def _record(self, state) -> None:
+    def _record(self, state: State) -> None:
         # The first param group's rate; groups with their own rates follow the same schedule.
         state.metrics[self.metric_key] = float(self.schedulers[0].optimizer.param_groups[0]["lr"])
 
@@ -161,7 +162,7 @@ class LRScheduler(Callback):
                 )
         return chosen, optimizers[chosen]
 
-    def _rebuild(self, optimizer: torch.optim.Optimizer, state) -> None:
+    def _rebuild(self, optimizer: torch.optim.Optimizer, state: State) -> None:
         saved, self._pending = self._pending or [], None
         plateau = any(_is_plateau(entry) for entry in self.entries)
         if not plateau:  # the schedule starts again from the base rate (a plateau's reductions are history it keeps)

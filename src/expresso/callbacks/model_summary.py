@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedParameter
 
 from ..engine.callback import Callback
+from ..engine.state import State
 
 log = logging.getLogger("expresso")
 
@@ -71,6 +72,6 @@ class ModelSummary(Callback):
     order = -40  # logged before the progress bar takes the terminal
     phases = ("fit",)
 
-    def on_fit_start(self, state) -> None:
+    def on_fit_start(self, state: State) -> None:
         for name, model in state.models.items():
             log.info("%s", render(name, model, summarize(model)))

@@ -8,8 +8,10 @@ gradient after backward), then, by ``action``:
 - ``stop``: end the fit with an error naming the step and the tensor;
 - ``skip_step``: drop the batch (no update) with a warning;
 - ``rollback``: go back to the last checkpoint whose weights are finite
-  (``last.ckpt``, else ``previous.ckpt``), multiply every learning rate by
-  ``lr_factor`` and train on; after ``max_rollbacks`` it stops. The lowered
+  (``last.ckpt``, else ``previous.ckpt``: it raises ``Rollback`` and the loop
+  restores it), multiply every learning rate by ``lr_factor`` once it is
+  restored (at ``CHECKPOINT_LOAD``) and train on; after ``max_rollbacks`` it
+  stops. The lowered
   rate holds until a schedule sets the rate from its own base values
   (``StepLR`` scales the current rate and keeps it; ``OneCycleLR`` does not).
 
@@ -28,6 +30,7 @@ import torch
 
 from ..engine.callback import Callback
 from ..engine.events import Rollback, SkipBatch
+from ..engine.state import State
 
 ACTIONS = ("stop", "skip_step", "rollback")
 
@@ -69,12 +72,13 @@ class NaNGuard(Callback):
         self.rollbacks = (
             0  # not in the checkpoint: a rollback restores callback states, and must not forget it happened
         )
+        self._rolling_back = False  # a Rollback is raised: the next CHECKPOINT_LOAD is its restore
 
-    def on_fit_start(self, state) -> None:
+    def on_fit_start(self, state: State) -> None:
         if self.checkpoint is None and state.run_dir is not None:
             self.checkpoint = Path(state.run_dir) / "checkpoints" / "last.ckpt"
 
-    def on_after_forward(self, state) -> None:
+    def on_after_forward(self, state: State) -> None:
         losses = {
             key: value
             for key, value in state.outputs.items()
@@ -84,7 +88,7 @@ class NaNGuard(Callback):
         if bad:
             self._fail(state, "loss", ", ".join(repr(key) for key in bad))
 
-    def on_after_backward(self, state) -> None:
+    def on_after_backward(self, state: State) -> None:
         if not self.check_gradients:
             return
         grads = {
@@ -97,7 +101,15 @@ class NaNGuard(Callback):
         if bad:
             self._fail(state, "gradient of", ", ".join(bad))
 
-    def _fail(self, state, what: str, names: str) -> None:
+    def on_checkpoint_load(self, state: State) -> None:
+        if not self._rolling_back:
+            return
+        self._rolling_back = False
+        for optimizer in state.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] *= self.lr_factor
+
+    def _fail(self, state: State, what: str, names: str) -> None:
         # Counted from 1, as the progress lines and the history's step column count them.
         where = f"step {state.step + 1} (epoch {state.epoch + 1}, batch {state.batch_index + 1})"
         if self.action == "stop":
@@ -119,7 +131,8 @@ class NaNGuard(Callback):
             target,
             self.lr_factor,
         )
-        raise Rollback(target, self.lr_factor, f"non-finite {what} {names} at {where}")
+        self._rolling_back = True
+        raise Rollback(target, f"non-finite {what} {names} at {where}")
 
     def _sound_checkpoint(self, where: str) -> Path:
         """last.ckpt, or previous.ckpt when last.ckpt already holds non-finite weights."""

@@ -9,7 +9,8 @@ lines through the ``expresso`` logger: one per epoch with every value in
 Reading the batch loss is a host sync, so the bar reads it at most
 ``refresh_per_second`` times a second, by wall time. Plain lines without
 ``plain_every_n_steps`` cost nothing per batch: ``listens`` tells the
-dispatcher to leave this callback out of the batch events.
+dispatcher to leave this callback out of the batch events (with it, to call
+it every N steps only).
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import sys
 import time
 from typing import Any
 
-from ..engine.callback import Callback
+from ..engine.callback import Callback, Every
 from ..engine.events import Event
+from ..engine.state import State
 
 log = logging.getLogger("expresso")
 
 
 class Progress(Callback):
-    order = 50  # after schedules and early stopping: the epoch line shows what they decided
+    order = 50  # after the callbacks that add metrics at epoch end (order 0 by default): the epoch line shows them
     phases = ("fit",)
 
     def __init__(self, refresh_per_second: float = 10, plain_every_n_steps: int | None = None, console: Any = None):
@@ -53,15 +55,17 @@ class Progress(Callback):
         self._next_update = 0.0
         self._epoch_start = (0.0, 0)  # (time, batch index) when this epoch's timing began
 
-    def listens(self, event: Event) -> bool:
+    def listens(self, event: Event) -> bool | Every:
+        if event is Event.BATCH_END and not self.terminal:
+            return Every(steps=self.plain_every_n_steps) if self.plain_every_n_steps is not None else False
         if event is Event.BATCH_END:
-            return self.terminal or self.plain_every_n_steps is not None
+            return True
         if event in (Event.FIT_START, Event.EPOCH_START, Event.FIT_END, Event.EXCEPTION):
             return self.terminal
         return True
 
     # -- the terminal bar ---------------------------------------------------
-    def on_fit_start(self, state) -> None:
+    def on_fit_start(self, state: State) -> None:
         from rich.console import Console  # lazily: the plain mode never imports rich
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
@@ -82,16 +86,16 @@ class Progress(Callback):
         self._task = self._bar.add_task("", total=None, speed="", loss="")
         self._bar.start()
 
-    def on_epoch_start(self, state) -> None:
+    def on_epoch_start(self, state: State) -> None:
         total = state.epoch_length or self._last_length
         self._bar.reset(
             self._task, total=total, completed=state.batch_index, description=state.describe_epoch(), speed="", loss=""
         )
         self._epoch_start = (time.monotonic(), state.batch_index)
 
-    def on_batch_end(self, state) -> None:
+    def on_batch_end(self, state: State) -> None:
         if not self.terminal:
-            if state.step % self.plain_every_n_steps == 0 and "loss" in state.outputs:
+            if "loss" in state.outputs:
                 log.info(
                     "%s  step %d  loss=%s", state.describe_epoch(), state.step, _number(state.outputs["loss"].item())
                 )
@@ -102,7 +106,7 @@ class Progress(Callback):
         self._next_update = now + 1.0 / self.refresh_per_second
         self._update(state, loss=state.outputs.get("loss"))
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_end(self, state: State) -> None:
         if self._bar is not None:
             if state.epoch_finished and state.batch_index:
                 self._last_length = state.batch_index
@@ -110,7 +114,7 @@ class Progress(Callback):
         values = "  ".join(f"{key}={_number(value)}" for key, value in state.metrics.items())
         log.info("%s  %s", state.describe_epoch(), values)
 
-    def _update(self, state, loss: Any) -> None:
+    def _update(self, state: State, loss: Any) -> None:
         fields = {}
         if loss is not None:
             fields["loss"] = f"loss {_number(loss.item())}"  # the host sync this class throttles
@@ -120,10 +124,10 @@ class Progress(Callback):
         # Drawn now, not on the next tick of rich's refresh thread: the display shows every value read.
         self._bar.update(self._task, completed=state.batch_index, refresh=True, **fields)
 
-    def on_fit_end(self, state) -> None:
+    def on_fit_end(self, state: State) -> None:
         self._stop()
 
-    def on_exception(self, state) -> None:
+    def on_exception(self, state: State) -> None:
         self._stop()  # give the terminal back before the traceback prints
 
     def _stop(self) -> None:

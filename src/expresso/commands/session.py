@@ -95,7 +95,7 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
         log.info(
             "%s: checkpoint written at step %d; resume with: expresso resume %s", stop, trainer.state.step, run_dir
         )
-        if trainer.settings["requeue"]:
+        if trainer.settings.requeue:
             requeue()
         return EXIT_PREEMPTED
     except CheckpointWriteError as exc:  # a full disk, a lost mount: the run cannot go on, and says why

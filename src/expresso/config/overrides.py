@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from ..settings import moved_message
 from .compose import Composer, is_reference, strip_markers
 from .errors import Problem, format_key, suggest
 from .files import MAX_DEPTH, encodable, index_key, parse_yaml, plain_data
@@ -131,6 +132,8 @@ def _missing(path: list, depth: int, node: dict, mode: str) -> tuple[str, str | 
             return f"no such key in the config (write {part}=... to set the whole section)", None
         settable = {*map(str, node), *(ROOT_KEYS if len(path) == 1 else ())}  # only a present section has keys to set
         return "no such key in the config", suggest(str(part), sorted(settable))
+    if depth == 1 and path[0] in SETTINGS and moved_message(SETTINGS[path[0]], str(part)):
+        return moved_message(SETTINGS[path[0]], str(part)), None
     if depth == 1 and path[0] in SETTINGS and part not in SETTINGS[path[0]].__dataclass_fields__:
         return f"unknown {path[0]} setting", suggest(str(part), list(SETTINGS[path[0]].__dataclass_fields__))
     plus = f" (write +{format_key(path)}=... to add it)" if mode == "set" and path[0] not in SETTINGS else ""

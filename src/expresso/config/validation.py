@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal, Union
 
+from ..settings import moved_message
 from .errors import Problem, describe, format_key, suggest
 from .schema import (
     ARGS_KEY,
@@ -170,13 +171,17 @@ def check_fields(
     skip: Callable[[dataclasses.Field], bool] = lambda f: False,
 ) -> None:
     """Each key of ``value`` against the dataclass ``cls`` (settings, graph specs): an unknown key is reported with
-    ``unknown`` and the closest field; each known one's value is checked against the field's annotation and rules,
-    unless ``skip(field)`` (a value the caller checks itself)."""
+    ``unknown`` and the closest field (a setting that moved, with where it went); each known one's value is checked
+    against the field's annotation and rules, unless ``skip(field)`` (a value the caller checks itself)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = _hints(cls)
     for key, item in value.items():
         if key not in fields:
-            report(path + (key,), unknown, suggest(str(key), fields))
+            moved = moved_message(cls, key)
+            if moved is None:
+                report(path + (key,), unknown, suggest(str(key), fields))
+            elif item is not None:  # null sets nothing: what run folders written before the move hold
+                report(path + (key,), f"received {describe(item)}, but {moved}")
             continue
         if skip(fields[key]):
             continue

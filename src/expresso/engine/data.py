@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, TensorDataset
 
+from ..settings import DataLoaderConfig
 from .seeding import worker_init
 
 MAX_AUTO_WORKERS = 8
@@ -125,22 +126,22 @@ def indexes_batches(dataset: Dataset) -> bool:
 
 
 def make_loader(
-    dataset: Dataset, *, batch_size: int, train: bool, settings, seed: int, pin_memory: bool
+    dataset: Dataset, *, batch_size: int, train: bool, settings: DataLoaderConfig, seed: int, pin_memory: bool
 ) -> ResumableLoader:
-    """A DataLoader with expresso's settings (``settings`` is the dataloader section)."""
+    """A DataLoader with expresso's settings (``settings``: the dataloader section)."""
     if isinstance(dataset, SeededSamples):  # a loader's dataset handed back (``expresso predict --split``)
         dataset = dataset.dataset
-    workers = resolve_workers(settings["num_workers"], dataset)
+    workers = resolve_workers(settings.num_workers, dataset)
     extra = {}
     if workers > 0:
-        persistent = settings["persistent_workers"]
+        persistent = settings.persistent_workers
         extra = {"persistent_workers": persistent == "auto" or persistent, "worker_init_fn": worker_init}
-        if settings["prefetch_factor"] is not None:
-            extra["prefetch_factor"] = settings["prefetch_factor"]
+        if settings.prefetch_factor is not None:
+            extra["prefetch_factor"] = settings.prefetch_factor
     batched = indexes_batches(dataset)
     seeded = workers > 0 and not batched
-    order = ResumableSampler(len(dataset), shuffle=train and settings["shuffle"], seed=seed, seeded=seeded)
-    drop_last = train and settings["drop_last"]
+    order = ResumableSampler(len(dataset), shuffle=train and settings.shuffle, seed=seed, seeded=seeded)
+    drop_last = train and settings.drop_last
     common = {
         "num_workers": workers,
         "pin_memory": pin_memory,

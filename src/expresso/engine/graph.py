@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..names import INPUT, PREDICTION, PREDICTION_AND_TARGET, TARGET
+from .optimizer_state import state_problem
 
 
 class GraphError(ValueError):
@@ -158,6 +159,27 @@ class Graph:
             losses=[LossTerm("loss", loss)] if loss is not None else [],
             optimizers={"optimizer": OptimizerSpec(optimizer, ["model"])} if optimizer is not None else {},
         )
+
+    # -- state -------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the graph: every model's weights and every optimizer's state, by name."""
+        return {
+            "models": {name: model.state_dict() for name, model in self.models.items()},
+            "optimizers": {name: spec.optimizer.state_dict() for name, spec in self.optimizers.items()},
+        }
+
+    def load_optimizer_states(self, saved: Mapping[str, Any]) -> None:
+        """Every optimizer's state from ``saved`` (a checkpoint's ``optimizers``), each checked before it is loaded.
+
+        The weights load apart (snapshot.load_models), since ``init_from``
+        takes them alone; a state that would break its optimizer is a
+        ValueError naming it.
+        """
+        for name, spec in self.optimizers.items():
+            problem = state_problem(spec.optimizer, saved[name])
+            if problem:
+                raise ValueError(f"optimizer {name!r}: {problem}")
+            spec.optimizer.load_state_dict(saved[name])
 
     # -- validation ---------------------------------------------------------
     def validate(self) -> None:

@@ -16,6 +16,9 @@ from typing import Any
 from torch.utils.data import DataLoader
 
 from .data import ResumableLoader, start_epoch
+from .pipeline import Plan
+from .stages import Stage
+from .state import State
 
 
 def interleave(
@@ -43,8 +46,8 @@ def interleave(
 
 
 def epoch_batches(
-    loaders: Mapping[str, DataLoader], plans: Mapping[str, Any], stage: Any, state: Any, limit: int | None
-) -> Iterator[tuple[Any, Any]]:
+    loaders: Mapping[str, DataLoader], plans: Mapping[str, Plan], stage: Stage, state: State, limit: int | None
+) -> Iterator[tuple[Plan, Any]]:
     """The epoch's (plan, batch) pairs from ``state.batch_index`` on; sets ``state.epoch_length`` when it is known."""
     if len(loaders) == 1:
         ((name, loader),) = loaders.items()

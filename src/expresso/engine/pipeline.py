@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..names import PREDICTION_AND_TARGET
-from .graph import Graph, GraphError, LossTerm, batch_to_tensors
+from .graph import Graph, GraphError, LossTerm, OptimizerSpec, batch_to_tensors
 
 
 @dataclass
@@ -31,6 +31,19 @@ class Update:
     losses: Sequence[str]
     optimizers: Sequence[str] | None = None
     name: str | None = None
+
+
+class UpdateStep(NamedTuple):
+    """One update of a batch as the loop makes it: run ``nodes``, sum ``terms``, backpropagate, step ``optimizers``.
+
+    A ``Plan`` holds one per update with no optimizers; ``Plan.for_stage``
+    fills them in for a stage (its frozen models' optimizers left out).
+    """
+
+    update: Update
+    nodes: list[int]  # graph node indices not run yet for this batch
+    terms: list[LossTerm]
+    optimizers: tuple[OptimizerSpec, ...] = ()
 
 
 @dataclass
@@ -107,7 +120,7 @@ class Plan:
             name: tuple(pipeline.metric_inputs.get(name, PREDICTION_AND_TARGET)) for name in pipeline.metrics or {}
         }
         done: set[int] = set()
-        self.steps: list[tuple[Update, list[int], list[LossTerm]]] = []
+        self.steps: list[UpdateStep] = []
         for update in updates:
             unknown = [n for n in update.losses if n not in terms]
             if unknown:
@@ -118,12 +131,12 @@ class Plan:
             chosen = [terms[n] for n in update.losses]
             nodes = [i for i in graph.needed([t for term in chosen for t in term.inputs], among) if i not in done]
             done.update(nodes)
-            self.steps.append((update, nodes, chosen))
+            self.steps.append(UpdateStep(update, nodes, chosen))
         wanted = [t for inputs in self.metric_inputs.values() for t in inputs]
         rest = graph.needed(wanted, among) + ([i for i in graph.order if i in among] if among is not None else [])
         self.rest = sorted({i for i in rest if i not in done}, key=graph.order.index)
         self.nodes = sorted(done | set(self.rest), key=graph.order.index)
-        self.terms = [term for _, _, chosen in self.steps for term in chosen]
+        self.terms = [term for step in self.steps for term in step.terms]
         self.log_terms = len(self.terms) > 1
         if batch is not None:
             graph.check_reads(
@@ -136,6 +149,14 @@ class Plan:
 
     def models(self) -> set[str]:
         return {self.graph.nodes[i].model for i in self.nodes if self.graph.nodes[i].model is not None}
+
+    def for_stage(self, frozen: set[str]) -> list[UpdateStep]:
+        """The updates with the optimizers each steps while ``frozen`` models are frozen."""
+        optimizers = self.graph.optimizers
+        return [
+            step._replace(optimizers=tuple(optimizers[name] for name in self.optimizers_of(step.update, frozen)))
+            for step in self.steps
+        ]
 
     def optimizers_of(self, update: Update, frozen: set[str]) -> list[str]:
         """The optimizers an update steps: its own list, or every one over a model of this pipeline that is not frozen."""

@@ -3,7 +3,11 @@
 Models, optimizers, every callback's state, each stage's own stop condition,
 the RNG streams, the loop's position (stage, epoch, batch, step) and, while
 an epoch is unfinished, the running sums of its training metrics (one set
-per pipeline the stage trains).
+per pipeline the stage trains). Each part keeps its own state
+(``state_dict``/``load_state_dict``: the graph, the callbacks' dispatcher,
+the stages, the metric sets, the loop's state); ``capture`` and ``restore``
+only compose them, and decide whether a stage a stop condition ended stays
+ended.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from typing import Any
 
 from . import manifest
 from .checkpoint_io import CheckpointError, load_checkpoint, save_atomic
-from .optimizer_state import state_problem
 from .seeding import rng_state, set_rng_state
 
 
@@ -40,22 +43,21 @@ def read(trainer, path: Path | str, weights_only: bool) -> dict[str, Any]:
 
 
 def capture(trainer) -> dict[str, Any]:
-    """The checkpoint payload of ``trainer`` now."""
+    """The checkpoint payload of ``trainer`` now: the states its parts keep, composed."""
     state = trainer.state
     between_epochs = state.epoch_finished or state.stage >= len(trainer.stages)  # past the last stage: the fit is over
     running = [] if between_epochs else trainer.stages[state.stage].train
+    graph, loop = trainer.graph.state_dict(), state.state_dict()
     return {
-        "models": {name: model.state_dict() for name, model in trainer.graph.models.items()},
-        "optimizers": {name: spec.optimizer.state_dict() for name, spec in trainer.graph.optimizers.items()},
+        "models": graph["models"],
+        "optimizers": graph["optimizers"],
         "grad_scaler": None,
         "callbacks": trainer.callbacks.state_dict(),
-        "stages": [
-            stage.early_stopping.state_dict() if stage.early_stopping is not None else None for stage in trainer.stages
-        ],
+        "stages": [stage.state_dict() for stage in trainer.stages],
         "rng": rng_state(),
-        "loop": state.position(),
+        "loop": loop["loop"],
         "train_metrics": {name: trainer.metric_sets[name, "train"].state_dict() for name in running} or None,
-        "metrics": dict(state.metrics),
+        "metrics": loop["metrics"],
         "config": state.config,
     }
 
@@ -63,26 +65,17 @@ def capture(trainer) -> dict[str, Any]:
 def stop_holds(trainer, state, stops: dict[str, str]) -> bool:
     """Whether a stage that ended early stays ended on resume: some condition that ended it still would.
 
-    A stop nobody named (``should_stop`` set directly) holds; a callback this
-    run no longer has, or one whose ``still_stops`` says no (EarlyStopping
-    with a larger patience), or a stage condition that changed its mind, lifts.
+    A stop nobody named (``StopTraining``) holds; a callback or stage
+    condition this run no longer has, or one whose ``still_stops`` says no
+    (EarlyStopping with a larger patience, an ``until`` that no longer
+    holds), lifts.
     """
     if not stops:
         return True
-    conditions = {
-        key: value for index, stage in enumerate(trainer.stages) for key, value in stage.stop_keys(index).items()
-    }
     for key in stops:
-        if key in conditions:
-            condition = conditions[key]
-            if key.endswith(".until"):
-                holds = condition is not None and bool(condition(state))
-            else:
-                holds = condition is not None and condition.still_stops(state)
-        else:
-            callback = trainer.callbacks.find(key)
-            holds = callback is not None and callback.still_stops(state)
-        if holds:
+        of_stages = [found for stage in trainer.stages if (found := stage.condition(key)) is not None]
+        condition = of_stages[0] if of_stages else trainer.callbacks.find(key)
+        if condition is not None and condition.still_stops(state):
             return True
     return False
 
@@ -117,20 +110,13 @@ def restore(trainer, payload: dict[str, Any], path: Path | str) -> None:
 
 
 def _restore(trainer, payload: dict[str, Any]) -> None:
-    for name, spec in trainer.graph.optimizers.items():
-        problem = state_problem(spec.optimizer, payload["optimizers"][name])
-        if problem:
-            raise ValueError(f"optimizer {name!r}: {problem}")
-        spec.optimizer.load_state_dict(payload["optimizers"][name])
+    trainer.graph.load_optimizer_states(payload["optimizers"])
     trainer.callbacks.load_state_dict(payload["callbacks"])
     for stage, saved in zip(trainer.stages, payload.get("stages") or []):
-        if stage.early_stopping is not None and saved is not None:
-            stage.early_stopping.load_state_dict(saved)
-    state, loop = trainer.state, payload["loop"]
-    state.epoch, state.batch_index, state.step = loop["epoch"], loop["batch_index"], loop["step"]
-    state.stage, state.stage_epoch = loop.get("stage", 0), loop.get("stage_epoch", loop["epoch"])
-    state.metrics = dict(payload["metrics"])
-    state.should_stop, state.stops, state.stop_fit = False, {}, bool(loop.get("stop_fit"))
+        stage.load_state_dict(saved)
+    state = trainer.state
+    state.load_state_dict(payload)
+    loop = payload["loop"]
     if loop.get("stage_stopped"):
         stops = dict(loop.get("stops") or {})
         if stop_holds(trainer, state, stops):  # a stop condition ended that stage: go on with the next

@@ -2,9 +2,17 @@
 
 A stage names the pipelines it trains and validates, the models it freezes
 and when it ends: after ``epochs`` (default ``trainer.max_epochs``), or
-earlier when its ``early_stopping`` (an ``EarlyStopping`` callback that
-watches this stage only) or its ``until(state)`` says so. A plain run is one
-stage over every pipeline.
+earlier when one of its stop conditions says so: its ``early_stopping`` (a
+callback, ``expresso.callbacks.EarlyStopping``, that watches this stage
+only) or its ``until(state)``. A plain run is one stage over every
+pipeline.
+
+The stop conditions are callbacks the loop fires while their stage trains
+(from STAGE_START to its last epoch's end), before the run's own callbacks,
+so a stop they ask for at EPOCH_END is in that epoch's checkpoint; they ask
+``state.request_stop(stop_key, why)`` with the key of their config entry
+(``stages.N.early_stopping``, ``stages.N.until``), and a resume asks their
+``still_stops(state)`` again. The loop knows them only as callbacks.
 
 A frozen model's parameters stop requiring gradients and the model stays in
 evaluation mode (no dropout, no BatchNorm statistics updates), so its
@@ -18,20 +26,43 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .callback import Callback, Dispatcher
 from .graph import Graph, GraphError
+from .state import State, Stop
+
+
+class Until(Callback):
+    """A stage's ``until(state)`` as a stop condition: asked at each epoch end of its stage."""
+
+    phases = ("fit",)
+
+    def __init__(self, condition: Callable[[State], bool], stop_key: str):
+        self.condition, self.stop_key = condition, stop_key
+
+    def on_epoch_end(self, state: State) -> None:
+        if self.condition(state):
+            state.request_stop(self.stop_key, "its until condition held")
+
+    def still_stops(self, state: State) -> bool:
+        return bool(self.condition(state))
 
 
 @dataclass
 class Stage:
+    """One step of the training: which pipelines it trains and validates, what it freezes, when it ends."""
+
     name: str = "main"
     train: Sequence[str] | None = None  # pipeline names; None: every pipeline
     val: Sequence[str] | None = None  # None: the trained pipelines that have validation data
     frozen: Sequence[str] = ()
     epochs: int | None = None
-    early_stopping: Any = None  # an expresso.callbacks.EarlyStopping for this stage only
-    until: Callable[[Any], bool] | None = None
+    early_stopping: Callback | None = None  # a stop condition for this stage only (expresso.callbacks.EarlyStopping)
+    until: Callable[[State], bool] | None = None
     interleave: str | Mapping[str, int] = "round_robin"
     requires_grad: dict[str, list[bool]] = field(default_factory=dict, repr=False)  # saved flags while frozen
+    conditions: Dispatcher = field(
+        default_factory=lambda: Dispatcher([]), init=False, repr=False, compare=False
+    )  # set by resolve
 
     def resolve(self, pipelines: Mapping[str, Any], graph: Graph, index: int) -> None:
         """Fill the defaults and check every name against the pipelines and models."""
@@ -64,12 +95,27 @@ class Stage:
             raise GraphError(
                 f"stage {self.name!r}: interleave must be round_robin, sequential or a mapping of pipeline: batches", at
             )
+        conditions = []
         if self.early_stopping is not None:  # its stop requests (state.stops) name the config entry
             self.early_stopping.stop_key = f"stages.{index}.early_stopping"
+            conditions.append(self.early_stopping)
+        if self.until is not None:
+            until = Until(self.until, f"stages.{index}.until")
+            until.order = max((c.order for c in conditions), default=0)  # asked after the early stopping
+            conditions.append(until)
+        self.conditions = Dispatcher(conditions)
 
-    def stop_keys(self, index: int) -> dict[str, Any]:
-        """The stop conditions of this stage by the key their stop requests carry: asked again on resume."""
-        return {f"stages.{index}.early_stopping": self.early_stopping, f"stages.{index}.until": self.until}
+    def condition(self, stop_key: str) -> Callback | None:
+        """The stop condition whose stop requests carry ``stop_key``, if this stage has it."""
+        return next((c for c in self.conditions.callbacks if getattr(c, "stop_key", None) == stop_key), None)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a checkpoint keeps of this stage: its early stopping's state (None: nothing to keep)."""
+        return self.early_stopping.state_dict() if self.early_stopping is not None else None
+
+    def load_state_dict(self, saved: dict[str, Any] | None) -> None:
+        if self.early_stopping is not None and saved is not None:
+            self.early_stopping.load_state_dict(saved)
 
     def freeze(self, graph: Graph) -> None:
         for name in self.frozen:
@@ -87,13 +133,18 @@ class Stage:
         graph.frozen = set()
 
 
-def nothing_left(state: Any, epochs: Sequence[int], settings: Mapping[str, Any]) -> tuple[str, str] | None:
+def nothing_left(
+    state: State, epochs: Sequence[int], max_epochs: int, limit_epochs: int | None
+) -> tuple[str, str] | None:
     """Why a fit from ``state``'s position would train no epoch (``epochs``: each stage's budget); None: it would.
 
     Asked by ``expresso resume`` before it writes anything: a resume that
     cannot train says what would have to change instead of exiting 0.
+    Returns (``steps``, ``stopped`` or ``epochs``, why).
     """
-    if state.stop_fit:
+    if state.stop & Stop.STEPS:
+        return "steps", f"it has made its max_steps={state.max_steps} optimizer steps"
+    if state.stop & Stop.FIT:
         return "stopped", "StopTraining ended it"
     if any(
         budget - (state.stage_epoch if index == state.stage else 0) > 0
@@ -103,5 +154,5 @@ def nothing_left(state: Any, epochs: Sequence[int], settings: Mapping[str, Any])
         return None
     if state.stops:
         return "stopped", "; ".join(f"{by} stopped it: {why}" for by, why in state.stops.items())
-    limit = f", limit_epochs={settings['limit_epochs']}" if settings["limit_epochs"] else ""
-    return "epochs", f"it has trained every epoch its stages allow (max_epochs={settings['max_epochs']}{limit})"
+    limit = f", limit_epochs={limit_epochs}" if limit_epochs else ""
+    return "epochs", f"it has trained every epoch its stages allow (max_epochs={max_epochs}{limit})"

@@ -16,6 +16,7 @@ import signal
 from pathlib import Path
 
 from ..engine.callback import Callback
+from ..engine.state import State
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL (sysexits.h): "temporary failure, try again": what a scheduler should requeue
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
@@ -32,7 +33,6 @@ class Preempted(Exception):
 
 
 class Preemption(Callback):
-    order = 9_000  # its checkpoint is asked for after the others of the same event, so it is written last
     phases = ("fit",)
 
     def __init__(self, checkpoint: Path):
@@ -53,18 +53,18 @@ class Preemption(Callback):
         if self.received is None:
             self.received = signum
 
-    def on_batch_end(self, state) -> None:
+    def on_batch_checkpoint(self, state: State) -> None:
         if self.received is not None:
             self._stop(state)
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_checkpoint(self, state: State) -> None:
         if self.received is not None:
             self._stop(state)
 
-    def _stop(self, state) -> None:
+    def _stop(self, state: State) -> None:
         signum, checkpoint = self.received, self.checkpoint
 
-        def stop() -> None:  # once the checkpoint is on disk: the trainer writes it after every handler of the event
+        def stop() -> None:  # once the checkpoint is on disk, and every other one of the step's end (engine/saving.py)
             raise Preempted(signum, checkpoint)
 
         state.save_checkpoint(self.checkpoint, then=stop, keep_previous=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.callback import Callback
+from ..engine.state import State
 from ..errors import BadInput
 from .folder import RECORD_FILE
 
@@ -167,19 +168,17 @@ def shown_status(record: dict[str, Any], timestamp: float | None = None) -> str:
 class RecordSummary(Callback):
     """Keeps run.json's summary (epochs done, latest and best monitored value) and heartbeat current."""
 
-    order = 200
-
     def __init__(self, record: RunRecord, monitor: str, mode: str):
         self.record, self.monitor, self.mode = record, monitor, mode
         self._next_beat = 0.0
 
-    def on_batch_end(self, state) -> None:
+    def on_batch_end(self, state: State) -> None:
         moment = time.monotonic()
         if moment >= self._next_beat:  # one clock read per step; a write every HEARTBEAT_SECONDS
             self._next_beat = moment + HEARTBEAT_SECONDS
             self.record.update(heartbeat=now())
 
-    def on_epoch_end(self, state) -> None:
+    def on_epoch_checkpoint(self, state: State) -> None:  # the epoch's final metrics
         summary = dict(self.record.data.get("summary") or {})
         value = state.metrics.get(self.monitor)
         best = summary.get("best")

@@ -420,9 +420,7 @@ def test_a_truncated_checkpoint_raises_checkpoint_error_naming_the_file(tmp_path
 
 def test_a_handler_that_raises_at_epoch_end_leaves_the_previous_checkpoint_as_the_resume_point(tmp_path):
     class FailsInTheSecondEpoch(Callback):
-        order = 200  # after the Checkpoint callback asked for its file, before the history's row
-
-        def on_epoch_end(self, state):
+        def on_epoch_end(self, state):  # before the history's row and the Checkpoint's file (EPOCH_CHECKPOINT)
             if state.epoch == 1:
                 raise RuntimeError("a user callback's bug")
 
@@ -432,3 +430,18 @@ def test_a_handler_that_raises_at_epoch_end_leaves_the_previous_checkpoint_as_th
     assert payload["loop"] == loop(1, 0, 3)  # the first epoch's: the second's end never completed
     assert payload["callbacks"]["History"]["rows_written"] == 1
     assert [line.split(",")[0] for line in (tmp_path / "metrics.csv").read_text().splitlines()] == ["epoch", "1"]
+
+
+def test_a_handler_that_raises_after_the_checkpoint_was_asked_for_cancels_it(tmp_path):
+    class FailsInTheSecondEpoch(Callback):
+        order = 200  # after the Checkpoint callback asked for its file at the same event
+
+        def on_epoch_checkpoint(self, state):
+            if state.epoch == 1:
+                raise RuntimeError("a user callback's bug")
+
+    with pytest.raises(RuntimeError, match="a user callback's bug"):
+        trainer_for(tmp_path, History(), Checkpoint(), FailsInTheSecondEpoch()).fit()
+    payload = read(tmp_path / "checkpoints" / "last.ckpt")
+    assert payload["loop"] == loop(1, 0, 3)  # the first epoch's: the second's was asked for, then cancelled
+    assert payload["callbacks"]["History"]["rows_written"] == 1  # a resume cuts metrics.csv back to one row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,14 @@ def test_a_resume_from_before_the_header_widened_still_equals_the_uninterrupted_
     whole, after_crash, resumed = crash_then_resume(tmp_path, save_step=3, crash_step=6)
     assert after_crash.splitlines()[0] == "epoch,step,train/batch_loss,train/loss,val/loss"
     assert resumed == whole
+
+
+@pytest.mark.parametrize("value", [0, 2.5, True])
+def test_a_step_row_interval_that_is_not_a_positive_integer_is_refused_showing_it(value):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"Invalid value for argument `log_every_n_steps`. Received: log_every_n_steps={value!r}; expected an integer >= 1"
+        ),
+    ):
+        History(log_every_n_steps=value)

@@ -48,8 +48,8 @@ def test_interpolation_inside_a_string_is_substituted(write, in_tmp):
 
 
 def test_interpolation_sees_schema_defaults(write, in_tmp):
-    write({"exp.yaml": "dataloader: {eval_batch_size: '${trainer.batch_size}'}\n"})
-    assert load_config("exp.yaml")["dataloader"]["eval_batch_size"] == 64
+    write({"exp.yaml": "trainer: {eval_batch_size: '${trainer.batch_size}'}\n"})
+    assert load_config("exp.yaml")["trainer"]["eval_batch_size"] == 64
 
 
 def test_interpolation_given_as_an_override_is_resolved(project):

@@ -131,6 +131,12 @@ def test_unknown_trainer_or_dataloader_key_suggests_the_setting_not_plus(experim
     ]
 
 
+def test_an_override_of_a_moved_setting_says_where_it_moved(experiment):
+    assert problems(experiment, "dataloader.eval_batch_size=256") == [
+        "command line: dataloader.eval_batch_size: this setting moved to trainer.eval_batch_size: write it there"
+    ]
+
+
 def test_key_below_a_missing_schema_section_says_how_to_set_the_section(experiment):
     assert problems(experiment, "scheduler.gamma=0.5") == [
         "command line: scheduler: no such key in the config (write scheduler=... to set the whole section)"

@@ -294,12 +294,30 @@ def test_documented_defaults_have_their_documented_values():
         "val/loss",
         "min",
     )
-    assert (loader.shuffle, loader.num_workers, loader.pin_memory, loader.eval_batch_size) == (
+    assert (loader.shuffle, loader.num_workers, loader.pin_memory, trainer.eval_batch_size) == (
         True,
         "auto",
         "auto",
         None,
     )
+
+
+def test_eval_batch_size_under_dataloader_is_refused_naming_where_it_moved(check_text):
+    assert check_text("dataloader: {eval_batch_size: 32}\n") == [
+        "exp.yaml: dataloader.eval_batch_size: received 32 (int), but this setting moved to trainer.eval_batch_size: write it there"
+    ]
+
+
+def test_a_null_eval_batch_size_under_dataloader_from_an_older_run_folder_sets_nothing(load_text):
+    """Run folders written before the move hold ``dataloader.eval_batch_size: null`` (defaults filled in): they still load."""
+    config = load_text("dataloader: {eval_batch_size: null}\n")
+    assert config["trainer"]["eval_batch_size"] is None
+
+
+def test_eval_batch_size_sits_beside_batch_size_in_trainer(load_text):
+    config = load_text("trainer: {batch_size: 16, eval_batch_size: 256}\n")
+    assert (config["trainer"]["batch_size"], config["trainer"]["eval_batch_size"]) == (16, 256)
+    assert "eval_batch_size" not in config["dataloader"]
 
 
 def test_absent_sections_get_empty_defaults_and_the_name_is_the_file_stem(load_text):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -9,8 +11,9 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from expresso.engine.data import ResumableSampler, batch_limit, make_loader, start_epoch
+from expresso.settings import DataLoaderConfig
 
-LOADER = {"shuffle": True, "num_workers": 0, "persistent_workers": False, "prefetch_factor": None, "drop_last": False}
+LOADER = DataLoaderConfig(shuffle=True, num_workers=0, persistent_workers=False, prefetch_factor=None, drop_last=False)
 
 
 def permutation(size: int, seed: int, epoch: int) -> list[int]:
@@ -105,13 +108,13 @@ def test_a_training_loader_resumed_mid_epoch_yields_the_remaining_batches():
 
 def test_evaluation_loaders_keep_dataset_order_and_the_last_partial_batch():
     loader = make_loader(
-        numbered(10), batch_size=4, train=False, settings={**LOADER, "drop_last": True}, seed=5, pin_memory=False
+        numbered(10), batch_size=4, train=False, settings=replace(LOADER, drop_last=True), seed=5, pin_memory=False
     )
     assert batches(loader) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
 def test_drop_last_drops_the_partial_training_batch():
-    settings = {**LOADER, "shuffle": False, "drop_last": True}
+    settings = replace(LOADER, shuffle=False, drop_last=True)
     loader = make_loader(numbered(10), batch_size=4, train=True, settings=settings, seed=5, pin_memory=False)
     assert batches(loader) == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
@@ -198,7 +201,7 @@ def test_auto_workers_skip_in_memory_datasets_and_serve_per_sample_ones():
 
 def test_augmentations_in_workers_do_not_depend_on_the_worker_count_or_on_a_mid_epoch_start():
     def epochs(workers: int, persistent: bool, start: tuple[int, int] = (0, 0)) -> list[torch.Tensor]:
-        settings = {**LOADER, "num_workers": workers, "persistent_workers": persistent}
+        settings = replace(LOADER, num_workers=workers, persistent_workers=persistent)
         loader = make_loader(Noisy(), batch_size=4, train=True, settings=settings, seed=7, pin_memory=False)
         seen = []
         for epoch in range(start[0], 2):

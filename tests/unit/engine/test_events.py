@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 
 import pytest
 import torch
@@ -12,7 +13,8 @@ from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
 from expresso.engine import Callback, Event, SkipBatch, StopEpoch, StopTraining, Trainer
-from expresso.engine.callback import Dispatcher
+from expresso.engine.callback import Dispatcher, Every
+from expresso.engine.state import Stop
 
 E = Event
 
@@ -84,7 +86,14 @@ def at(event: Event, when, action, order: int = 0) -> Callback:
 
 # -- the documented order --------------------------------------------------------
 
-TRAIN_BATCH = [E.BATCH_START, E.AFTER_FORWARD, E.AFTER_BACKWARD, E.BEFORE_OPTIMIZER_STEP, E.BATCH_END]
+TRAIN_BATCH = [
+    E.BATCH_START,
+    E.AFTER_FORWARD,
+    E.AFTER_BACKWARD,
+    E.BEFORE_OPTIMIZER_STEP,
+    E.BATCH_END,
+    E.BATCH_CHECKPOINT,
+]
 VALIDATION = [E.VALIDATION_START, E.EVAL_BATCH_END, E.EVAL_BATCH_END, E.VALIDATION_END]
 
 
@@ -92,7 +101,7 @@ def test_a_fit_fires_the_events_in_the_documented_order():
     log = EventLog()
     make_trainer(log, max_epochs=2, validate_before_fit=True).fit()
 
-    epoch = [E.EPOCH_START, *TRAIN_BATCH * 3, *VALIDATION, E.EPOCH_END]
+    epoch = [E.EPOCH_START, *TRAIN_BATCH * 3, *VALIDATION, E.EPOCH_END, E.EPOCH_CHECKPOINT]
     assert log.seen == [
         (event, "fit") for event in [E.FIT_START, *VALIDATION, E.STAGE_START, *epoch, *epoch, E.STAGE_END, E.FIT_END]
     ]
@@ -260,14 +269,18 @@ def test_stop_training_ends_the_fit_after_the_current_epochs_end():
     trainer = make_trainer(log, stop, max_epochs=3)
     trainer.fit()
     assert trainer.state.step == 2
-    assert trainer.state.should_stop
+    assert trainer.state.stop == Stop.FIT
     assert log.of(E.EPOCH_START) == [(E.EPOCH_START, "fit")]
-    assert [event for event, _ in log.seen][-2:] == [E.EPOCH_END, E.FIT_END]  # the stage did not finish: no STAGE_END
+    assert [event for event, _ in log.seen][-3:] == [
+        E.EPOCH_END,
+        E.EPOCH_CHECKPOINT,
+        E.FIT_END,
+    ]  # the stage did not finish: no STAGE_END
 
 
-def test_should_stop_ends_the_fit_once_the_current_epoch_is_complete():
+def test_a_stop_request_ends_the_fit_once_the_current_epoch_is_complete():
     epochs = []
-    flag = at(E.BATCH_END, lambda s: s.step == 1, lambda s: setattr(s, "should_stop", True))
+    flag = at(E.BATCH_END, lambda s: s.step == 1, lambda s: s.request_stop("test", "asked at step 1"))
     ends = at(E.EPOCH_END, lambda s: True, lambda s: epochs.append((s.epoch, s.step)))
     trainer = make_trainer(flag, ends, max_epochs=3)
     trainer.fit()
@@ -287,15 +300,15 @@ def test_max_steps_stops_mid_epoch_and_still_validates():
     # Epoch 0 does not validate (every 10 epochs); epoch 1 stops after one batch and validates.
     assert ends == [(0, 3, 3, False), (1, 1, 4, True)]
     assert len(log.of(E.VALIDATION_START)) == 1
-    assert [event for event, _ in log.seen][-3:] == [E.VALIDATION_END, E.EPOCH_END, E.FIT_END]
+    assert [event for event, _ in log.seen][-4:] == [E.VALIDATION_END, E.EPOCH_END, E.EPOCH_CHECKPOINT, E.FIT_END]
 
 
 def test_limit_batches_caps_training_and_validation_batches_per_epoch():
     log = EventLog()
-    trainer = make_trainer(log, max_epochs=2, limit_batches=2, loader={"eval_batch_size": 2})  # 3 train, 4 val batches
+    trainer = make_trainer(log, max_epochs=2, limit_batches=2, eval_batch_size=2)  # 3 train, 4 val batches
     trainer.fit()
     assert trainer.state.step == 4
-    epoch = [E.EPOCH_START, *TRAIN_BATCH * 2, *VALIDATION, E.EPOCH_END]
+    epoch = [E.EPOCH_START, *TRAIN_BATCH * 2, *VALIDATION, E.EPOCH_END, E.EPOCH_CHECKPOINT]
     assert [event for event, _ in log.seen] == [E.FIT_START, E.STAGE_START, *epoch, *epoch, E.STAGE_END, E.FIT_END]
 
 
@@ -306,9 +319,7 @@ def test_limit_batches_caps_training_and_validation_batches_per_epoch():
 )
 def test_a_fractional_limit_batches_takes_that_share_of_each_loaders_batches(fraction, train_batches, val_batches):
     log = EventLog()
-    trainer = make_trainer(
-        log, max_epochs=1, limit_batches=fraction, loader={"eval_batch_size": 2}
-    )  # 3 train, 4 val batches
+    trainer = make_trainer(log, max_epochs=1, limit_batches=fraction, eval_batch_size=2)  # 3 train, 4 val batches
     trainer.fit()
     assert trainer.state.step == train_batches
     assert len(log.of(E.EVAL_BATCH_END)) == val_batches
@@ -334,3 +345,129 @@ def test_evaluate_train_reads_every_training_sample_in_order_in_its_own_phase_an
         (E.EVAL_END, "evaluate_train"),
     ]
     assert same(before, weights(trainer)) and model.training  # evaluation mode only while it ran
+
+
+# -- the callback API: documented events, typed handlers, filters ------------------
+
+
+def test_every_event_is_documented_where_it_is_declared_and_has_a_typed_documented_handler():
+    import inspect
+
+    from expresso.engine.state import State
+
+    for event in Event:
+        assert event.__doc__ and event.__doc__ != Event.__doc__, event
+        handler = getattr(Callback, f"on_{event.value}")
+        assert handler.__doc__, handler
+        signature = inspect.signature(handler, eval_str=True, globals={"State": State})
+        assert [(p.name, p.annotation) for p in signature.parameters.values()] == [
+            ("self", inspect.Parameter.empty),
+            ("state", State),
+        ]
+        assert signature.return_annotation is None
+
+
+def filtered(event: Event, every: Every, seen: list, read=lambda s: s.step) -> Callback:
+    """A callback of a new class handling ``event`` behind ``every``: appends ``read(state)`` when called."""
+    cls = type(
+        f"Filtered{next(_classes)}",
+        (Callback,),
+        {f"on_{event.value}": lambda self, state: seen.append(read(state)), "listens": lambda self, e: every},
+    )
+    return cls()
+
+
+def test_every_steps_calls_a_batch_handler_after_every_nth_optimizer_step_only():
+    seen: list[int] = []
+    make_trainer(filtered(E.BATCH_END, Every(steps=2), seen), max_epochs=3).fit()  # 3 batches an epoch: 9 steps
+    assert seen == [2, 4, 6, 8]
+
+
+def test_every_epochs_calls_an_epoch_handler_in_every_nth_epoch_counted_from_one():
+    seen: list[int] = []
+    make_trainer(filtered(E.EPOCH_END, Every(epochs=2), seen, lambda s: s.epoch + 1), max_epochs=5, val=False).fit()
+    assert seen == [2, 4]
+
+
+def test_once_runs_a_handler_the_first_time_its_filter_passes_and_never_again():
+    first, first_even = [], []
+    make_trainer(
+        filtered(E.BATCH_END, Every(once=True), first), filtered(E.BATCH_END, Every(steps=2, once=True), first_even)
+    ).fit()
+    assert (first, first_even) == ([1], [2])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "Every needs steps=N, epochs=N or once=True. Received: none of them"),
+        ({"steps": 0}, "Invalid value for argument `steps`. Received: steps=0; expected an integer >= 1"),
+        ({"epochs": 1.5}, "Invalid value for argument `epochs`. Received: epochs=1.5; expected an integer >= 1"),
+        ({"steps": 2, "epochs": 2}, "Every counts steps or epochs, not both. Received: steps=2, epochs=2"),
+    ],
+)
+def test_a_filter_that_cannot_mean_anything_is_refused_showing_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Every(**kwargs)
+
+
+# -- the end of a step and of an epoch: work, then record and save ------------------
+
+
+def test_a_metric_a_callback_adds_at_epoch_end_is_what_every_epoch_checkpoint_handler_sees_whatever_the_orders():
+    late = at(E.EPOCH_END, lambda s: True, lambda s: s.metrics.update(late_metric=float(s.epoch)), order=10_000)
+    seen: list[float] = []
+    early = at(E.EPOCH_CHECKPOINT, lambda s: True, lambda s: seen.append(s.metrics["late_metric"]), order=-10_000)
+    make_trainer(early, late, max_epochs=2).fit()
+    assert seen == [0.0, 1.0]
+
+
+def test_a_checkpoint_asked_for_at_epoch_end_is_written_after_the_last_epoch_checkpoint_handler(tmp_path):
+    order: list[str] = []
+    ask = at(
+        E.EPOCH_END,
+        lambda s: s.epoch == 0,
+        lambda s: s.save_checkpoint(tmp_path / "a.ckpt", then=lambda: order.append("written")),
+    )
+    last = at(E.EPOCH_CHECKPOINT, lambda s: s.epoch == 0, lambda s: order.append("last handler"), order=10_000)
+    make_trainer(ask, last, max_epochs=1).fit()
+    assert order == ["last handler", "written"]
+
+
+def test_a_stop_raised_once_a_checkpoint_is_written_waits_until_every_other_asked_for_is_written(tmp_path):
+    """Preemption stops the run from its checkpoint's ``then``: it needs no order to come after the Checkpoint's."""
+
+    def stop():
+        raise RuntimeError("stopped after its checkpoint")
+
+    first = at(E.EPOCH_CHECKPOINT, lambda s: True, lambda s: s.save_checkpoint(tmp_path / "first.ckpt", then=stop))
+    second = at(E.EPOCH_CHECKPOINT, lambda s: True, lambda s: s.save_checkpoint(tmp_path / "second.ckpt"))
+    with pytest.raises(RuntimeError, match="stopped after its checkpoint"):
+        make_trainer(first, second, max_epochs=2).fit()
+    assert (tmp_path / "first.ckpt").is_file() and (tmp_path / "second.ckpt").is_file()
+
+
+# -- one stop signal -----------------------------------------------------------
+
+
+def test_state_stop_says_why_the_fit_ended():
+    stopped = make_trainer(
+        at(E.EPOCH_END, lambda s: s.epoch == 1, lambda s: s.request_stop("test", "enough")), max_epochs=4
+    )
+    stopped.fit()
+    out_of_steps = make_trainer(max_epochs=4, max_steps=5)
+    out_of_steps.fit()
+    ran_out = make_trainer(max_epochs=2)
+    ran_out.fit()
+    # A stage stop is spent when its stage ends (state.stops is cleared); max_steps stays the reason the fit ended.
+    assert (stopped.state.epoch, stopped.state.stop) == (2, Stop.NONE)
+    assert (out_of_steps.state.step, out_of_steps.state.stop) == (5, Stop.STEPS)
+    assert (ran_out.state.epoch, ran_out.state.stop) == (2, Stop.NONE)
+
+
+def test_a_stop_request_and_max_steps_in_one_epoch_record_both():
+    seen = []
+    ask = at(E.EPOCH_END, lambda s: True, lambda s: s.request_stop("test", "enough"))
+    record = at(E.EPOCH_CHECKPOINT, lambda s: True, lambda s: seen.append((s.stop, s.position()["stage_stopped"])))
+    make_trainer(ask, record, max_epochs=3, max_steps=3).fit()
+    assert seen == [(Stop.STAGE | Stop.STEPS, True)]

@@ -98,6 +98,39 @@ def test_early_stopping_and_until_end_a_stage_and_the_next_one_starts():
     assert fit.state.epoch == 1 + 2 + 1
 
 
+def test_a_stages_stop_condition_is_a_callback_that_hears_the_events_of_its_stage_only():
+    class Watcher(Callback):
+        """Any callback may be a stage's stop condition: the loop fires it, it does not call it by name."""
+
+        def __init__(self):
+            self.seen: list[tuple[str, str]] = []
+
+        def on_fit_start(self, state):
+            self.seen.append(("fit_start", state.stage_name))
+
+        def on_stage_start(self, state):
+            self.seen.append(("stage_start", state.stage_name))
+
+        def on_epoch_end(self, state):
+            self.seen.append(("epoch_end", state.stage_name))
+            if state.stage_epoch == 0:
+                state.request_stop(self.stop_key, "one epoch is enough")
+
+        def on_stage_end(self, state):
+            self.seen.append(("stage_end", state.stage_name))
+
+        def on_fit_end(self, state):
+            self.seen.append(("fit_end", state.stage_name))
+
+    stages = three_stages()
+    stages[1].early_stopping = watcher = Watcher()
+    fit = trainer(stages, [seen := Seen()])
+    fit.fit()
+    assert watcher.seen == [("stage_start", "probe"), ("epoch_end", "probe")]
+    assert watcher.stop_key == "stages.1.early_stopping"  # what its stop request is recorded under
+    assert seen.pipelines.count("classify") == 2 + 2  # one probe epoch of two batches (not two epochs), then finetune's
+
+
 def test_a_checkpoint_after_a_stopped_stage_resumes_with_the_next_stage(tmp_path):
     stages = three_stages(until=lambda state: True)
     whole = trainer(stages, [Checkpoint(monitor=None, dirpath=str(tmp_path))], max_epochs=5)
