@@ -39,8 +39,8 @@ def node_of(spec: NodeSpec, build: bool) -> Node:
         outputs=spec.outputs,
         name=spec.name,
         detach=spec.detach,
-        forward_hooks=[instantiate_function(h) for h in spec.forward_hooks] if build else (),
-        backward_hooks=[instantiate_function(h) for h in spec.backward_hooks] if build else (),
+        forward_hooks=[instantiate_function(h) for h in spec.forward_hooks or ()] if build else (),
+        backward_hooks=[instantiate_function(h) for h in spec.backward_hooks or ()] if build else (),
     )
 
 
@@ -60,7 +60,8 @@ def metric_inputs(tree: Mapping, names: list[str]) -> dict[str, list[str]]:
 
 def _param_groups(node: dict, models: Mapping[str, Any]) -> list:
     """The optimizer's parameters: its models', with ``param_groups`` carrying their own options; the rest in one default group."""
-    groups, taken = [], set()
+    groups: list[dict] = []
+    taken: set[int] = set()
     for group in node.get("param_groups") or []:
         params = [p for name in group["models"] for p in models[name].parameters() if id(p) not in taken]
         taken.update(map(id, params))

@@ -28,18 +28,19 @@ def placeholder_plans(tree: Mapping, w: Wiring) -> dict[str, Plan]:
         pipeline = pipeline_of(name, spec, {"val": True}, dict.fromkeys(spec.metrics), inputs, batch)
         plans[name] = Plan(pipeline, graph, batch or _sample_names(w, spec))
         pipelines[name] = pipeline
-    for index, (_, spec) in enumerate(w.stages):
-        stage_of(spec, None, None).resolve(pipelines, graph, index)
+    for index, (_, stage) in enumerate(w.stages):
+        stage_of(stage, None, None).resolve(pipelines, graph, index)
     return plans
 
 
 def placeholder_graph(w: Wiring) -> Graph:
     """The config's graph with placeholder models, functions and losses: its wiring, nothing instantiated."""
+    # None where a model and an optimizer would be: the graph checks names and tensors, never calls them
     return Graph(
-        models=dict.fromkeys(w.models),
+        models=dict.fromkeys(w.models),  # type: ignore[arg-type]
         nodes=[node_of(spec, build=False) for _, spec in w.graph],
         losses=[loss_term(name, node, None) for name, (_, node) in w.losses.items()],
-        optimizers={name: OptimizerSpec(None, node["models"]) for name, (_, node) in w.optimizers.items()},
+        optimizers={name: OptimizerSpec(None, node["models"]) for name, (_, node) in w.optimizers.items()},  # type: ignore[arg-type]
     )
 
 

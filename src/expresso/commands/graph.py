@@ -104,7 +104,9 @@ def describe(tree: dict, w, g) -> str:
     width = max(len(runs(g.nodes[i], w.graph[i][1])) for i in g.order)
     for i in g.order:
         spec = w.graph[i][1]
-        hooks = [f"{kind} hook {_cls(h)}" for kind in ("forward", "backward") for h in getattr(spec, f"{kind}_hooks")]
+        hooks = [
+            f"{kind} hook {_cls(h)}" for kind in ("forward", "backward") for h in getattr(spec, f"{kind}_hooks") or ()
+        ]
         lines.append(
             f"  {runs(g.nodes[i], spec):<{width}}  {flow(g.nodes[i])}" + (f"  [{', '.join(hooks)}]" if hooks else "")
         )
@@ -253,7 +255,7 @@ def draw(tree: dict, w, g, path: Path) -> None:
             ),
         )
     kinds = {kind for kind, _ in items.values()}
-    handles = [Patch(fc=face, ec="0.3", label=kind) for kind, (_, face) in STYLES.items() if kind in kinds]
+    handles: list = [Patch(fc=face, ec="0.3", label=kind) for kind, (_, face) in STYLES.items() if kind in kinds]
     handles += [Line2D([], [], color="0.35", ls="--", label="detached input")] if any(d for _, _, d in edges) else []
     handles += [
         Patch(fc="white", ec=COLOURS[i % len(COLOURS)], lw=2, label=f"optimizer {name}: {', '.join(node['models'])}")

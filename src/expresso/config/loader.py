@@ -82,9 +82,10 @@ class Config(Mapping):
     def wiring(self) -> Wiring:
         """The graph sections in their general form (config/wiring.py), typed: computed once per config."""
         if self._wiring is None:
-            self._wiring, problems = general_form(self._tree, self.where)
-            if problems:  # a loaded config passed this check; a Config made by hand may not have
+            wiring, problems = general_form(self._tree, self.where)
+            if wiring is None:  # a loaded config passed this check; a Config made by hand may not have
                 raise ConfigError(problems)
+            self._wiring = wiring
         return self._wiring
 
     def to_dict(self) -> dict:

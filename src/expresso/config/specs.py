@@ -121,10 +121,10 @@ def keys(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def nested(annotation: Any) -> tuple[type | None, bool]:
+def nested(annotation: Any) -> tuple[Any, bool]:
     """The spec class a field holds (or None), and whether it holds a list of them (``updates``)."""
     for arg in (annotation, *typing.get_args(annotation)):
-        if dataclasses.is_dataclass(arg):
+        if isinstance(arg, type) and dataclasses.is_dataclass(arg):
             return arg, False
         if typing.get_origin(arg) is list and dataclasses.is_dataclass(typing.get_args(arg)[0]):
             return typing.get_args(arg)[0], True

@@ -17,7 +17,7 @@ from .specs import nested
 from .validation import check_fields, fits
 
 
-def check_entry(cls: type, node: Any, path: tuple, report) -> bool:
+def check_entry(cls: Any, node: Any, path: tuple, report) -> bool:
     """An entry against its spec: a mapping, known keys, values of their field's type, required keys, nested specs.
 
     Fields that name other entries are left to ``_references``; False when the entry is no mapping at all.
@@ -29,7 +29,12 @@ def check_entry(cls: type, node: Any, path: tuple, report) -> bool:
     hints = typing.get_type_hints(cls)
     takes = f"unknown key of {_a(cls.kind)} (it takes: {', '.join(fields)})"
     check_fields(
-        cls, node, path, report, takes, skip=lambda f: bool(f.metadata.get("names")) or nested(hints[f.name])[0]
+        cls,
+        node,
+        path,
+        report,
+        takes,
+        skip=lambda f: bool(f.metadata.get("names")) or nested(hints[f.name])[0] is not None,
     )
     for f in fields.values():
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in node:

@@ -72,22 +72,32 @@ def framework_keys(path: tuple) -> tuple[str, ...]:
 
 
 @dataclass
-class Wiring:
-    """The general form: name -> (config key path, entry) per section; graph and stages as lists.
-
-    Components (models, datasets, losses, optimizers) stay mappings; graph
-    nodes, pipelines and stages are typed specs (config/specs.py) once
-    ``general_form`` has checked them.
-    """
+class _Components:
+    """Name -> (config key path, entry) for the sections of components, which stay mappings."""
 
     models: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
     datasets: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
     losses: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
     optimizers: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
+    schedulers: dict[str, tuple[tuple, list]] = field(default_factory=dict)  # optimizer -> (path, entries)
+
+
+@dataclass
+class Wiring(_Components):
+    """The general form: every section as (config key path, entry); graph nodes, pipelines and stages as typed specs."""
+
     graph: list[tuple[tuple, NodeSpec]] = field(default_factory=list)
     pipelines: dict[str, tuple[tuple, PipelineSpec]] = field(default_factory=dict)
     stages: list[tuple[tuple, StageSpec]] = field(default_factory=list)
-    schedulers: dict[str, tuple[tuple, list]] = field(default_factory=dict)  # optimizer -> (path, entries)
+
+
+@dataclass
+class _Given(_Components):
+    """The general form before its entries are checked: graph nodes, pipelines and stages as the config gives them."""
+
+    graph: list[tuple[tuple, Any]] = field(default_factory=list)
+    pipelines: dict[str, tuple[tuple, Any]] = field(default_factory=dict)
+    stages: list[tuple[tuple, Any]] = field(default_factory=list)
 
 
 def general_form(tree: dict, where: Callable[[tuple], str]) -> tuple[Wiring | None, list[Problem]]:
@@ -111,9 +121,9 @@ def general_form(tree: dict, where: Callable[[tuple], str]) -> tuple[Wiring | No
     return (None, problems) if problems else (_typed(tree, w), [])
 
 
-def _sections(tree: dict) -> Wiring:
+def _sections(tree: dict) -> _Given:
     """The plain keys mapped as the module docstring shows; entries as the config gives them, yet unchecked."""
-    w = Wiring()
+    w = _Given()
     for plural, singular in SINGULAR.items():
         if tree.get(plural):
             setattr(
@@ -164,26 +174,26 @@ def _entries(scheduler: Any) -> list:
     return scheduler if isinstance(scheduler, list) else [scheduler]
 
 
-def _typed(tree: dict, w: Wiring) -> Wiring:
+def _typed(tree: dict, w: _Given) -> Wiring:
     """The checked entries as specs, with the defaults that depend on the rest of the config filled."""
     every_metric = list(tree.get("metrics") or {})
     graph = []
     for path, node in w.graph:
         spec = from_mapping(NodeSpec, node)
         spec.name = node_name(node)
-        spec.forward_hooks, spec.backward_hooks = spec.forward_hooks or [], spec.backward_hooks or []
         graph.append((path, spec))
     pipelines = {}
     for name, (path, node) in w.pipelines.items():
-        spec = from_mapping(PipelineSpec, node)
-        if spec.metrics is None:  # one pipeline records every metric; several name theirs
-            spec.metrics = every_metric if len(w.pipelines) == 1 else []
-        pipelines[name] = (path, spec)
+        pipeline = from_mapping(PipelineSpec, node)
+        if pipeline.metrics is None:  # one pipeline records every metric; several name theirs
+            pipeline.metrics = every_metric if len(w.pipelines) == 1 else []
+        pipelines[name] = (path, pipeline)
     stages = [(path, from_mapping(StageSpec, node)) for path, node in w.stages]
-    return dataclasses.replace(w, graph=graph, pipelines=pipelines, stages=stages)
+    components = {f.name: getattr(w, f.name) for f in dataclasses.fields(_Components)}
+    return Wiring(**components, graph=graph, pipelines=pipelines, stages=stages)
 
 
-def _check(tree: dict, w: Wiring, report) -> None:
+def _check(tree: dict, w: _Given, report) -> None:
     """Shapes and cross references of the graph sections: every name a section uses must exist."""
     if len(w.models) > 1 and not tree.get("graph"):
         report(
@@ -240,7 +250,7 @@ def _check(tree: dict, w: Wiring, report) -> None:
             )
 
 
-def _optimizer(node: dict, path: tuple, w: Wiring, report) -> None:
+def _optimizer(node: dict, path: tuple, w: _Given, report) -> None:
     if "models" in node and node["models"] is None:
         report(path + ("models",), "received None, expected a list of names (leave 'models' out for the default)")
     check_names(node.get("models"), path + ("models",), w.models, "model", report)
