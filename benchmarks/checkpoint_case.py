@@ -6,12 +6,8 @@ fresh file:
 
 - ``torch.save``: the bare call, no fsync (the baseline the issue names);
 - ``torch.save + fsync``: what durability alone costs, for scale;
-- ``save_atomic``: expresso's writer (temporary file, fsync, rename, folder
-  fsync);
-- ``BackgroundWriter submit+wait``: what ``Trainer.save_checkpoint`` does
-  (serialize into memory on the caller's thread, write on a thread), waited
-  for; the time ``submit`` alone took, i.e. how long training is blocked, is
-  reported beside it.
+- ``save_atomic``: expresso's writer, what ``Trainer.save_checkpoint`` does
+  (temporary file, fsync, rename, folder fsync).
 
 Every file is read back (``torch.load(weights_only=True)``) and compared
 with the model outside the clock: a fast write that is wrong counts as a
@@ -34,7 +30,7 @@ from pathlib import Path
 
 from . import launch
 
-VARIANTS = ("torch.save", "torch.save + fsync", "save_atomic", "BackgroundWriter submit+wait")
+VARIANTS = ("torch.save", "torch.save + fsync", "save_atomic")
 TARGET = 1.3
 WIDTH, LAYERS = 2048, 12  # 12 x Linear(2048, 2048): 50.3M parameters
 
@@ -57,10 +53,10 @@ def run(rounds: int, scratch: Path) -> dict:
     return result
 
 
-def _write(variant: str, payload: dict, path: Path, writer) -> dict:
+def _write(variant: str, payload: dict, path: Path) -> dict:
     import torch
 
-    from expresso.engine.checkpoint_io import save_atomic
+    from expresso.engine.checkpoints.io import save_atomic
 
     start = time.perf_counter()
     blocked = None
@@ -71,12 +67,8 @@ def _write(variant: str, payload: dict, path: Path, writer) -> dict:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
-    elif variant == "save_atomic":
-        save_atomic(payload, path)
     else:
-        writer.submit(payload, path)
-        blocked = time.perf_counter() - start
-        writer.wait()
+        save_atomic(payload, path)
     return {"seconds": time.perf_counter() - start, "blocked_s": blocked}
 
 
@@ -99,14 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from torch import nn
 
-    from expresso.engine.checkpoint_io import BackgroundWriter
-
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = nn.Sequential(*[nn.Linear(WIDTH, WIDTH) for _ in range(LAYERS)])
     payload = {"models": {"model": model.state_dict()}}  # shaped like Trainer.save_checkpoint's payload
     parameters = sum(p.numel() for p in model.parameters())
-    writer = BackgroundWriter()
     folder = Path(args.folder)
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     size = None
@@ -115,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             path = folder / f"{variant.replace(' ', '_').replace('+', 'and')}.ckpt"
             os.sync()
             try:
-                measured = _write(variant, payload, path, writer)
+                measured = _write(variant, payload, path)
                 measured["verified"] = _verified(path, model)
                 size = path.stat().st_size
             except Exception as exc:  # the other variants still run

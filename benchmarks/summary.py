@@ -161,7 +161,7 @@ def targets(results: dict, summary: dict) -> list[dict]:
         )
     checkpoint = summary.get("checkpoint")
     if checkpoint:
-        for variant in ("save_atomic", "BackgroundWriter submit+wait"):
+        for variant in ("save_atomic",):
             row = checkpoint["rows"].get(variant)
             if row:
                 add(

@@ -31,7 +31,7 @@ class Piecewise(LRScheduler):
         self.values = _checked(values)
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[float | torch.Tensor]:
         value = self.values.get(self.last_epoch)
         if value is None:
             return [group["lr"] for group in self.optimizer.param_groups]
@@ -62,7 +62,11 @@ def _checked(values: Mapping[Any, Any]) -> dict[int, float]:
                 f"Piecewise `values` must be positive numbers; epoch {key!r} has the string {value!r} "
                 "(YAML reads 1e-3 as a string: write 1.0e-3)"
             )
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not (math.isfinite(value) and float(value) > 0)
+        ):
             raise ValueError(f"Piecewise `values` must be positive numbers. Received: {key!r}: {value!r}")
         table[epoch] = float(value)
     return table
@@ -72,7 +76,7 @@ def _epoch(key: Any) -> int | None:
     if isinstance(key, bool):
         return None
     if isinstance(key, numbers.Integral):
-        return int(key) if key >= 0 else None
+        return int(key) if int(key) >= 0 else None
     text = key.strip() if isinstance(key, str) else ""
     if text.isascii() and text.isdigit():  # no sign, no decimal point
         return int(text)

@@ -122,7 +122,7 @@ def from_mapping(cls: type, given: Any) -> Any:
     if given is None:
         return cls()
     if isinstance(given, cls):
-        values = dataclasses.asdict(given)
+        values = {f.name: getattr(given, f.name) for f in dataclasses.fields(cls)}
     else:
         values = dict(given)
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -243,7 +243,7 @@ def test_a_checkpoint_write_that_fails_for_want_of_space_keeps_the_previous_one_
     ).read_text()  # the traceback (the OSError behind it too), for whoever debugs it, only in the file
     assert "OSError: [Errno 27] File too large\n" in log
     assert (
-        f"\nexpresso.engine.checkpoint_io.CheckpointWriteError: {last}: cannot write (File too large); the previous file is intact\n"
+        f"\nexpresso.engine.checkpoints.errors.CheckpointWriteError: {last}: cannot write (File too large); the previous file is intact\n"
         in log
     )
     assert (

@@ -67,8 +67,8 @@ def last_checkpoint_step(kill_step: int, per_epoch: int) -> int:
     """The step of the newest last.ckpt when the process dies at the end of ``kill_step``.
 
     Checkpoints are written every EVERY_N_STEPS steps and at every epoch end,
-    both before the killer runs (it is the last callback of the step, and waits
-    for background writes to land).
+    on the training thread: when the killer (the last callback of ``kill_step``,
+    never itself a checkpoint step, see choose_kill_steps) runs, the newest is on disk.
     """
     return max(kill_step - kill_step % EVERY_N_STEPS, kill_step - kill_step % per_epoch)
 

@@ -19,20 +19,21 @@ import expresso
 from expresso.callbacks import NonFiniteLossError
 from expresso.commands import UsageError
 from expresso.config import ConfigError
-from expresso.engine.checkpoint_io import CheckpointError, CheckpointWriteError
+from expresso.engine.checkpoints.errors import CheckpointError, CheckpointWriteError
 from expresso.engine.graph import GraphError
 from expresso.errors import BadInput
 from expresso.export import WeightsError
+from expresso.runs.folder import RunFolderError
 from expresso.runs.record import RecordError
 
-USER_FACING = [ConfigError, UsageError, CheckpointError, RecordError, WeightsError]
+USER_FACING = [ConfigError, UsageError, CheckpointError, RecordError, WeightsError, RunFolderError]
 NOT_BAD_INPUT = {
     # Raised while a run trains: the run fails, is recorded as failed and shows its traceback (exit 1).
     "expresso.engine.graph.GraphError": "a model's outputs do not fit its graph node; from the config: a ConfigError",
     "expresso.callbacks.nan_guard.NonFiniteLossError": "a diverging run",
-    "expresso.engine.checkpoint_io.CheckpointWriteError": "a full disk or a lost mount",
+    "expresso.engine.checkpoints.errors.CheckpointWriteError": "a full disk or a lost mount",
     # Control flow, never shown to the user as an error.
-    "expresso.runs.preemption.Preempted": "a preemption signal: the run is checkpointed (exit 75)",
+    "expresso.callbacks.preemption.Preempted": "a preemption signal: the run is checkpointed (exit 75)",
     "expresso.engine.events.Cancel": "a callback's cancel signal",
     "expresso.engine.events.Rollback": "a callback's cancel signal",
     "expresso.engine.events.SkipBatch": "a callback's cancel signal",

@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 import expresso
-from expresso.engine.checkpoint_io import CheckpointError, save_atomic
+from expresso.engine.checkpoints.errors import CheckpointError
+from expresso.engine.checkpoints.io import save_atomic
 from expresso.export import FORMAT, WeightsError, export_checkpoint, load_weights, read_metadata, save_weights
 
 
@@ -135,18 +136,15 @@ def test_a_single_model_file_loads_into_a_module(tmp_path):
 
 
 def test_the_write_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
-    from expresso.engine import checkpoint_io
-
     out = tmp_path / "export" / "best.safetensors"
     save_weights(graph(seed=0), out)
     assert sorted(path.name for path in out.parent.iterdir()) == ["best.safetensors"]
     before = out.read_bytes()
 
-    def crash(self, data):  # part of the file written, then the process is interrupted
-        self.handle.write(bytes(memoryview(data)[:100]))
+    def crash(fd):  # the new bytes are in the temporary file, not yet renamed, and the process is interrupted
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint_io._Hashing, "write", crash)
+    monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(KeyboardInterrupt):
         save_weights(graph(seed=1), out)
     assert sorted(path.name for path in out.parent.iterdir()) == ["best.safetensors"]

@@ -34,6 +34,7 @@ from ..config.instantiate import bound_later, instantiate_function
 from ..engine.data import batch_limit
 from ..engine.seeding import seed_everything
 from ..engine.trainer import Trainer
+from ..runs.folder import RunFolder
 from .assemble import assemble
 from .blame import building
 from .checks import check
@@ -193,7 +194,7 @@ def resolve_init_from(value: str, config: Config) -> Path:
     target, _, which = value.rpartition(":") if value.rsplit(":", 1)[-1] in ("best", "last") else (value, "", "")
     path = Path(target)
     if path.is_dir():
-        path = path / "checkpoints" / f"{which or 'best'}.ckpt"
+        path = RunFolder(path).checkpoints.named(which or "best")
     if not path.is_file():
         raise ConfigError(
             [

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from ..engine import manifest
 from ..engine.callback import Callback, Every
+from ..engine.checkpoints import manifest
 from ..engine.events import Event
 from ..engine.state import State
+from ..runs.atomic import atomic_copy
+from ..runs.folder import CheckpointFolder, RunFolder
 from ._monitor import Monitor, watches_the_same
 
 log = logging.getLogger("expresso")
@@ -58,7 +58,7 @@ class Checkpoint(Callback):
         if self.dirpath is None:
             if state.run_dir is None:
                 raise ValueError("Checkpoint needs `dirpath` or a run folder (state.run_dir)")
-            self.dirpath = Path(state.run_dir) / "checkpoints"
+            self.dirpath = RunFolder(state.run_dir).checkpoints.path
         self.dirpath.mkdir(parents=True, exist_ok=True)
 
     def listens(self, event: Event) -> bool | Every:
@@ -79,7 +79,7 @@ class Checkpoint(Callback):
             self._monitor.finished()
 
     def on_batch_checkpoint(self, state: State) -> None:
-        state.save_checkpoint(self.dirpath / "last.ckpt", keep_previous=True)
+        state.save_checkpoint(CheckpointFolder(self.dirpath).last, keep_previous=True)
 
     def on_epoch_checkpoint(self, state: State) -> None:
         value = self._monitor.read(state) if self._monitor else None  # None: not measured this epoch
@@ -95,25 +95,29 @@ class Checkpoint(Callback):
             and self.save_top_k > 1
             and (len(self.top) < self.save_top_k or self._better(value, self.top[-1][0]))
         ):
-            kept = f"epoch={state.epoch + 1}-step={state.step}.ckpt"
+            kept = CheckpointFolder.top_k_name(state.epoch + 1, state.step)
             self.top = sorted([*self.top, (value, kept)], key=lambda item: item[0], reverse=self.mode == "max")
             self.top, dropped = self.top[: self.save_top_k], self.top[self.save_top_k :]
-        last, folder = self.dirpath / "last.ckpt", self.dirpath
+        folder = CheckpointFolder(self.dirpath)
+        last = folder.last
 
         def after_write() -> None:  # runs once last.ckpt is on disk
+            # A hard link where the filesystem allows: no second write, and it stays right, as last.ckpt is
+            # later *replaced* (a new file), so best.ckpt keeps the old contents. The next checkpoint's folder
+            # fsync makes the name durable (runs/atomic.py).
             if improved and self.save_top_k > 0:
-                _copy_atomic(last, folder / "best.ckpt")
-                manifest.alias(folder, "best.ckpt", "last.ckpt")
+                atomic_copy(last, folder.best, durable=True, sync_folder=False)
+                manifest.alias(folder.path, folder.BEST, folder.LAST)
             if kept:
-                _copy_atomic(last, folder / kept)
-                manifest.alias(folder, kept, "last.ckpt")
+                atomic_copy(last, folder.path / kept, durable=True, sync_folder=False)
+                manifest.alias(folder.path, kept, folder.LAST)
             for _, name in dropped:
-                (folder / name).unlink(missing_ok=True)
-                manifest.forget(folder, name)
+                (folder.path / name).unlink(missing_ok=True)
+                manifest.forget(folder.path, name)
 
         state.save_checkpoint(last, then=after_write, keep_previous=True)
         if improved and self.save_top_k > 0:
-            log.info("epoch %d: %s improved to %.6g; saving best.ckpt", state.epoch + 1, self.monitor, value)
+            log.info("epoch %d: %s improved to %.6g; saving %s", state.epoch + 1, self.monitor, value, folder.BEST)
 
     def _better(self, value: float, than: float | None) -> bool:
         if than is None:
@@ -134,24 +138,3 @@ class Checkpoint(Callback):
             return
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.top = [(value, name) for value, name in state["top"]]
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    """Make ``target`` an atomic copy of ``source``: a hard link where the filesystem allows.
-
-    A link costs no bytes and no fsync, and stays right: ``last.ckpt`` is
-    later *replaced* (a new file), so ``best.ckpt`` keeps the old contents.
-    """
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(source, tmp)
-        except OSError:  # no hard links here (some network and FAT filesystems): copy
-            shutil.copyfile(source, tmp)
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -21,7 +21,7 @@ header; rows are few, so this is cheap.
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ import torch
 from ..engine.callback import Callback, Every
 from ..engine.events import Event
 from ..engine.state import State
+from ..runs.atomic import atomic_write
+from ..runs.folder import RunFolder
 
 FIXED = ("epoch", "step")
 
@@ -55,7 +57,7 @@ class History(Callback):
         if self.path is None:
             if state.run_dir is None:
                 raise ValueError("History needs `path` or a run folder (state.run_dir)")
-            self.path = Path(state.run_dir) / "metrics.csv"
+            self.path = RunFolder(state.run_dir).history
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._truncate_to is not None:
             self._truncate(self._truncate_to)
@@ -108,13 +110,13 @@ class History(Callback):
             return list(csv.DictReader(handle))
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with tmp.open("w", newline="") as handle:
-            # extrasaction: rows read back after a resume may carry columns the checkpoint predates
-            writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.path)
+        """The whole file again, atomically; not durable (an OS crash may lose the last rows, atomic.py says why)."""
+        text = io.StringIO(newline="")
+        # extrasaction: rows read back after a resume may carry columns the checkpoint predates
+        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(self.path, text.getvalue(), durable=False)
 
     def _truncate(self, count: int) -> None:
         self._rewrite(self._read()[:count])

@@ -31,6 +31,7 @@ import torch
 from ..engine.callback import Callback
 from ..engine.events import Rollback, SkipBatch
 from ..engine.state import State
+from ..runs.folder import CheckpointFolder, RunFolder
 
 ACTIONS = ("stop", "skip_step", "rollback")
 
@@ -76,7 +77,7 @@ class NaNGuard(Callback):
 
     def on_fit_start(self, state: State) -> None:
         if self.checkpoint is None and state.run_dir is not None:
-            self.checkpoint = Path(state.run_dir) / "checkpoints" / "last.ckpt"
+            self.checkpoint = RunFolder(state.run_dir).checkpoints.last
 
     def on_after_forward(self, state: State) -> None:
         losses = {
@@ -136,14 +137,13 @@ class NaNGuard(Callback):
 
     def _sound_checkpoint(self, where: str) -> Path:
         """last.ckpt, or previous.ckpt when last.ckpt already holds non-finite weights."""
-        from ..engine.checkpoint_io import load_checkpoint
-        from ..engine.manifest import PREVIOUS
+        from ..engine.checkpoints.io import load_checkpoint
 
         if self.checkpoint is None:
             raise NonFiniteLossError(
                 f"non-finite value at {where}; NaNGuard(action='rollback') needs a run folder or `checkpoint` to roll back to"
             )
-        for path in (self.checkpoint, self.checkpoint.with_name(PREVIOUS)):
+        for path in (self.checkpoint, CheckpointFolder(self.checkpoint.parent).previous):
             if path.is_file():
                 weights = load_checkpoint(path)["models"]
                 if not _non_finite(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..runs.atomic import atomic_write
+from ..runs.folder import RunFolder
 from . import UsageError
 from .trained import load_trained
 
@@ -29,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     if not trainer.has_data(args.split):
         raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
     values = {"train": trainer.evaluate_train, "val": trainer.validate, "test": trainer.test}[args.split]()
-    out = run_dir / f"eval-{args.split}.json"
-    out.write_text(json.dumps({"checkpoint": str(checkpoint), "split": args.split, "metrics": values}, indent=2) + "\n")
+    out = RunFolder(run_dir).eval_result(args.split)
+    text = json.dumps({"checkpoint": str(checkpoint), "split": args.split, "metrics": values}, indent=2) + "\n"
+    atomic_write(out, text, durable=False)  # not durable: `expresso eval` again recomputes it
     width = max(map(len, values), default=6)
     print(f"{'metric':<{width}}  value")
     for key, value in values.items():

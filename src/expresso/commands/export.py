@@ -12,8 +12,8 @@ import argparse
 from argparse import Namespace
 from pathlib import Path
 
+from ..runs.folder import checkpoint_path, open_run
 from . import UsageError
-from .train import checkpoint_path, open_run
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -41,11 +41,12 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 
 def run(args: Namespace) -> int:
-    from ..export import SUFFIX, WeightsError, checkpoint_weights, save_weights
+    from ..engine.checkpoints.weights import SUFFIX, WeightsError, checkpoint_weights, save_weights
+    from ..runs.folder import RunFolder
 
     run_dir = open_run(args.run_dir)
     checkpoint = checkpoint_path(run_dir, args.checkpoint)
-    output = Path(args.output) if args.output else run_dir / "export" / f"{checkpoint.stem}{SUFFIX}"
+    output = Path(args.output) if args.output else RunFolder(run_dir).exports / f"{checkpoint.stem}{SUFFIX}"
     if output.is_dir():
         raise UsageError(
             f"{output}: is a folder; --output takes a file path, e.g. {output / (checkpoint.stem + SUFFIX)}"
@@ -66,15 +67,13 @@ def run(args: Namespace) -> int:
 
 def _experiment(run_dir: Path) -> str | None:
     """The run's experiment name from run.json (None if unreadable: the checkpoint's config names it then)."""
-    import json
-
-    from ..runs.folder import RECORD_FILE
+    from ..runs.folder import RunFolder
+    from ..runs.record import RecordError, read_record
 
     try:
-        name = json.loads((run_dir / RECORD_FILE).read_text()).get("name")
-    except (OSError, ValueError, AttributeError):
+        return read_record(RunFolder(run_dir).record).get("name")  # a str or None: read_record checks its kind
+    except RecordError:
         return None
-    return name if isinstance(name, str) else None
 
 
 def _plural(count: int, word: str) -> str:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..runs.folder import RunFolder
 from . import UsageError
 from .trained import load_trained
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         result = _default_columns(outputs)
-    out = Path(args.output) if args.output else run_dir / f"predictions-{stem}.csv"
+    out = Path(args.output) if args.output else RunFolder(run_dir).predictions(stem)
     _write(result, out)
     print(f"written: {out} ({len(outputs)} predictions{', ' + how if how else ''})")
     return 0

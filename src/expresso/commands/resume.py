@@ -21,8 +21,8 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
+from ..runs.folder import CheckpointFolder, checkpoint_path, open_run
 from . import UsageError
-from .train import checkpoint_path, open_run
 
 WHAT_WOULD_TRAIN = {
     "steps": "raise trainer.max_steps to train on",
@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     )
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=20")
-    parser.add_argument("--checkpoint", help="a checkpoint file (default: the run's last.ckpt)")
+    parser.add_argument("--checkpoint", help=f"a checkpoint file (default: the run's {CheckpointFolder.LAST})")
     return parser
 
 
@@ -47,33 +47,36 @@ def run(args: Namespace) -> int:
     import socket
 
     from ..assembly import build_trainer, check
+    from ..callbacks.preemption import Preemption
+    from ..callbacks.record_summary import RecordSummary
     from ..config import load_config
     from ..config.callables import add_project_to_path
-    from ..engine.manifest import resume_point
-    from ..runs.folder import CONFIG_FILE
-    from ..runs.preemption import Preemption
-    from ..runs.record import RecordSummary, RunRecord, now
+    from ..engine.checkpoints.manifest import resume_point
+    from ..runs.atomic import atomic_write
+    from ..runs.folder import RunFolder
+    from ..runs.record import RunRecord, now
     from . import resume_changes
     from .session import run_fit
 
     run_dir = open_run(args.run_dir)
+    folder = RunFolder(run_dir)
     record = RunRecord(run_dir)
     add_project_to_path(Path(record.data.get("project_root") or os.getcwd()))
     if args.checkpoint:
         checkpoint = checkpoint_path(run_dir, args.checkpoint)
     else:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
         checkpoint = resume_point(
-            run_dir / "checkpoints", log=lambda message: print(f"expresso: {message}", file=sys.stderr)
+            folder.checkpoints.path, log=lambda message: print(f"expresso: {message}", file=sys.stderr)
         )
     # Checked when it was written: checking again would refuse a device this machine lacks before an override could change it.
-    ran_with = load_config(run_dir / CONFIG_FILE)
+    ran_with = load_config(folder.config)
     followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
-    config = check(load_config(run_dir / CONFIG_FILE, args.overrides, check=True, interpolations=followed))
+    config = check(load_config(folder.config, args.overrides, check=True, interpolations=followed))
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
     resume_changes.check_changes(changes)
 
     settings = config["trainer"]
-    preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
+    preemption = Preemption(folder.checkpoints.last)
     trainer = build_trainer(
         config,
         run_dir,
@@ -100,7 +103,7 @@ def run(args: Namespace) -> int:
             for by, why in lifted.items()
         ]
     if changes:
-        _write_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+        atomic_write(folder.config, config.to_yaml(), durable=True)
     resumes = list(record.data.get("resumes") or [])
     ended = {
         "status": record.data.get("status")
@@ -141,9 +144,3 @@ def _scheduled(config) -> list[str]:
 
 def _shown(value) -> str:
     return "(unset)" if value is None else repr(value)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -28,14 +28,15 @@ from typing import Any
 
 from ..config import ConfigError, Problem
 from ..config.errors import format_key
+from ..runs.folder import CheckpointFolder
 
 log = logging.getLogger("expresso")
 
 _TRAINER_FIXED = {
     "seed": "the random state continues from the checkpoint",
     "batch_size": "the checkpoint's loader position counts batches of the old size",
-    "monitor": "best.ckpt and the summary's best value were chosen by the old monitor: a run keeps one (start a new run with init_from to select by another)",
-    "mode": "best.ckpt and the summary's best value were chosen in the old direction: a run keeps one",
+    "monitor": f"{CheckpointFolder.BEST} and the summary's best value were chosen by the old monitor: a run keeps one (start a new run with init_from to select by another)",
+    "mode": f"{CheckpointFolder.BEST} and the summary's best value were chosen in the old direction: a run keeps one",
     "validate_before_fit": "it runs before the first step only",
 }
 _LOADER_FIXED = {

@@ -27,6 +27,7 @@ def run(args: Namespace) -> int:
     import yaml
 
     from ..config.files import parse_yaml
+    from ..runs.folder import RunFolder, find_runs
     from ..runs.record import read_record, shown_status
 
     root = Path(args.root or "runs")
@@ -37,10 +38,10 @@ def run(args: Namespace) -> int:
     if not found_root:
         raise UsageError(f"{root}: no such folder of runs")
     found, unreadable = [], []
-    for record_path in sorted(root.glob("**/run.json")):
+    for folder in find_runs(root):
         try:
-            record = read_record(record_path)
-            config = parse_yaml((record_path.parent / "config.yaml").read_text())
+            record = read_record(folder.record)
+            config = parse_yaml(folder.config.read_text())
             flat = _flatten(config if isinstance(config, dict) else {})
         except (
             OSError,
@@ -48,11 +49,11 @@ def run(args: Namespace) -> int:
             yaml.YAMLError,
             RecursionError,
         ):  # RecordError is a ValueError; RecursionError: a config nested past reason
-            unreadable.append(record_path.parent)
+            unreadable.append(folder.path)
             continue
-        found.append((record_path.parent, record, flat))
-    for folder in unreadable:
-        print(f"expresso: skipped {folder}: unreadable run.json or config.yaml", file=sys.stderr)
+        found.append((folder.path, record, flat))
+    for path in unreadable:
+        print(f"expresso: skipped {path}: unreadable {RunFolder.RECORD} or {RunFolder.CONFIG}", file=sys.stderr)
     if not found:
         print(f"no runs under {root}")
         return 0

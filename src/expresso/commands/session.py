@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..engine.checkpoint_io import CheckpointWriteError
+from ..callbacks.preemption import EXIT_PREEMPTED, Preempted, Preemption
+from ..engine.checkpoints.errors import CheckpointWriteError
 from ..engine.trainer import Trainer
-from ..runs.folder import LOG_FILE
-from ..runs.preemption import EXIT_PREEMPTED, Preempted, Preemption
+from ..runs.folder import CheckpointFolder, RunFolder
 from ..runs.record import RunRecord
 
 log = logging.getLogger("expresso")
@@ -59,7 +59,7 @@ def attach_logging(run_dir: Path | None) -> list[logging.Handler]:
     log.propagate = False
     handlers: list[logging.Handler] = [ConsoleHandler()]
     if run_dir is not None:
-        handlers.append(logging.FileHandler(Path(run_dir) / LOG_FILE, encoding="utf-8"))
+        handlers.append(logging.FileHandler(RunFolder(run_dir).log, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(_Plain())
         log.addHandler(handler)
@@ -115,7 +115,8 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
     print(f"run folder: {run_dir}")
     if not final["metrics"]:
         print(
-            "no validation or test data: the final weights were not evaluated (the last epoch's metrics are in metrics.csv)"
+            "no validation or test data: the final weights were not evaluated"
+            f" (the last epoch's metrics are in {RunFolder.HISTORY})"
         )
     else:
         print(f"final metrics, {described(final)}:")
@@ -127,10 +128,11 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
 
 def evaluate_selected(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
     """The validation and test metrics of one set of weights: best.ckpt's, else the last; and which they are."""
-    best = run_dir / "checkpoints" / "best.ckpt"
+    folder = RunFolder(run_dir)
+    best = folder.checkpoints.best
     if best.is_file():
         loop = trainer.load_checkpoint(best, weights_only=True)["loop"]
-        final: dict[str, Any] = {"weights": "checkpoints/best.ckpt", "epoch": loop["epoch"], "step": loop["step"]}
+        final: dict[str, Any] = {"weights": folder.relative(best), "epoch": loop["epoch"], "step": loop["step"]}
     else:
         final = {"weights": "last", "epoch": trainer.state.epoch, "step": trainer.state.step}
     metrics: dict[str, float] = {}
@@ -148,7 +150,7 @@ def evaluate_selected(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
 
 def described(final: dict[str, Any]) -> str:
     """``with the weights of best.ckpt (epoch 7, step 70)``: which weights a final table measured (epochs count from 1)."""
-    which = "the weights of best.ckpt" if final["weights"] != "last" else "the last weights"
+    which = f"the weights of {CheckpointFolder.BEST}" if final["weights"] != "last" else "the last weights"
     return f"with {which} (epoch {final['epoch']}, step {final['step']})"
 
 
@@ -162,7 +164,7 @@ def record_failure(record: RunRecord, exc: BaseException) -> None:
     record.data["error"] = {"type": type(exc).__name__, "message": short_message(exc)}
     record.finish("failed")
     try:
-        with open(record.path.parent / LOG_FILE, "a", encoding="utf-8") as file:
+        with open(RunFolder(record.path.parent).log, "a", encoding="utf-8") as file:
             file.write("".join(traceback.format_exception(exc)))
     except OSError:
         pass

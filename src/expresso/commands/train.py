@@ -1,4 +1,4 @@
-"""``expresso train``, and what the commands that open a run folder share (``open_run``, ``checkpoint_path``).
+"""``expresso train``: a config checked, a run folder created, the run trained and recorded.
 
 Everything that can be wrong with the input (config, classes, arguments,
 datasets, init_from) is found before the run folder is created: a bad run
@@ -65,10 +65,12 @@ def _dev_run(text: str) -> int | float:
 
 def run(args: Namespace) -> int:
     from ..assembly import build_trainer, check
+    from ..callbacks.preemption import Preemption
+    from ..callbacks.record_summary import RecordSummary
     from ..config import load_config
-    from ..runs.folder import CONFIG_FILE, create_run_dir, plan_run_dir, safe_name
-    from ..runs.preemption import Preemption
-    from ..runs.record import RecordSummary, RunRecord
+    from ..runs.atomic import atomic_write
+    from ..runs.folder import RunFolder
+    from ..runs.record import RunRecord
     from .session import run_fit
 
     overrides = list(args.overrides)
@@ -87,7 +89,7 @@ def run(args: Namespace) -> int:
     settings = config["trainer"]
     run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
     if run_id is not None:
-        run_dir = runs_root / safe_name(config["name"]) / safe_name(run_id)
+        run_dir = RunFolder.with_id(runs_root, config["name"], run_id).path
         if _claimed(run_dir, resume=args.resume_if_exists or settings["auto_resume"], force=args.force):
             from . import resume
 
@@ -95,14 +97,15 @@ def run(args: Namespace) -> int:
                 Namespace(run_dir=str(run_dir), overrides=[], checkpoint=None, debug=getattr(args, "debug", False))
             )
     else:
-        run_dir = plan_run_dir(runs_root, config["name"])
+        run_dir = RunFolder.planned(runs_root, config["name"]).path
+    folder = RunFolder(run_dir)
     record = RunRecord(run_dir, {})
-    preemption = Preemption(run_dir / "checkpoints" / "last.ckpt")
+    preemption = Preemption(folder.checkpoints.last)
     trainer = build_trainer(
         config, run_dir, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
     )
-    create_run_dir(run_dir)
-    (run_dir / CONFIG_FILE).write_text(config.to_yaml())
+    folder.create()
+    atomic_write(folder.config, config.to_yaml(), durable=True)
     record.data = RunRecord.fields(
         run_dir,
         name=config["name"],
@@ -141,16 +144,17 @@ def _scheduler_job_id() -> str:
 
 def _claimed(run_dir: Path, *, resume: bool, force: bool) -> bool:
     """Whether the --run-id folder holds a run to resume; moves a run aside with --force; refuses to overwrite one."""
-    from ..runs.folder import RECORD_FILE
+    from ..runs.folder import RunFolder
     from ..runs.record import read_record
 
     if not run_dir.exists():
         return False
+    folder = RunFolder(run_dir)
     try:
-        status = read_record(run_dir / RECORD_FILE).get("status")
+        status = read_record(folder.record).get("status")
     except ValueError:  # RecordError: missing, unreadable or of the wrong shape
         status = None
-    resumable = any((run_dir / "checkpoints" / name).is_file() for name in ("last.ckpt", "previous.ckpt"))
+    resumable = folder.checkpoints.has_resume_point()
     if force:
         aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         run_dir.rename(aside)
@@ -165,31 +169,3 @@ def _claimed(run_dir: Path, *, resume: bool, force: bool) -> bool:
         return True
     what = "no checkpoint to resume from" if resume else f"a run (status {status}); --resume-if-exists continues it"
     raise UsageError(f"{run_dir}: already holds {what}; --force moves it aside and starts over")
-
-
-def open_run(path: str) -> Path:
-    from ..runs.folder import CONFIG_FILE, RECORD_FILE
-
-    run_dir = Path(path)
-    try:
-        missing = [name for name in (CONFIG_FILE, RECORD_FILE) if not (run_dir / name).is_file()]
-        found = run_dir.is_dir()
-    except OSError as exc:  # a name too long, a permission error on the way
-        raise UsageError(f"{path}: not a run folder ({exc.strerror or exc})") from None
-    if not found or missing:
-        raise UsageError(f"{path}: not a run folder (missing {', '.join(missing) or 'the folder'})")
-    return run_dir
-
-
-def checkpoint_path(run_dir: Path, which: str) -> Path:
-    """``best``, ``last`` or a path; ``best`` falls back to ``last`` when no metric was monitored."""
-    folder = run_dir / "checkpoints"
-    if which in ("best", "last"):
-        path = folder / f"{which}.ckpt"
-        if which == "best" and not path.is_file() and (folder / "last.ckpt").is_file():
-            path = folder / "last.ckpt"
-    else:
-        path = Path(which)
-    if not path.is_file():
-        raise UsageError(f"{path}: checkpoint not found")
-    return path

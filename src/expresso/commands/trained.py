@@ -5,7 +5,7 @@ from __future__ import annotations
 from argparse import Namespace
 from pathlib import Path
 
-from .train import checkpoint_path, open_run
+from ..runs.folder import RunFolder, checkpoint_path, open_run
 
 
 def load_trained(args: Namespace):
@@ -13,13 +13,12 @@ def load_trained(args: Namespace):
     from ..assembly import build_trainer, check
     from ..config import load_config
     from ..config.callables import add_project_to_path
-    from ..runs.folder import CONFIG_FILE
     from ..runs.record import RunRecord
 
     run_dir = open_run(args.run_dir)
     add_project_to_path(Path(RunRecord(run_dir).data.get("project_root") or "."))
     checkpoint = checkpoint_path(run_dir, args.checkpoint)
-    config = check(load_config(run_dir / CONFIG_FILE, check=True))
+    config = check(load_config(RunFolder(run_dir).config, check=True))
     trainer = build_trainer(config, run_dir, training=False)
     trainer.load_checkpoint(checkpoint, weights_only=True)
     return run_dir, checkpoint, config, trainer

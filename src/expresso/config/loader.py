@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..runs.folder import RunFolder
+from ..runs.record import RecordError, read_record
 from . import check as _check
 from .callables import add_project_to_path
 from .compose import Composer, display
@@ -192,11 +194,12 @@ def _child(node: Any, key: Any) -> Any:
 
 def _run_project(path: Path | None) -> Path | None:
     """A run folder's config.yaml resolves classes against the project the run came from."""
-    if path is None or not is_file(path.parent / "run.json"):
+    record = RunFolder(path.parent).record if path is not None else None
+    if record is None or not is_file(record):
         return None
     try:
-        root = json.loads((path.parent / "run.json").read_text()).get("project_root")
-    except (OSError, ValueError, AttributeError):
+        root = read_record(record).get("project_root")  # the one reader of run.json; a str or None
+    except RecordError:
         return None
     return Path(root) if isinstance(root, str) and root and is_dir(Path(root)) else None
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from ..runs.folder import RunFolder
 from .files import is_dir
 
 MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")  # .git is a file in worktrees and submodules
@@ -51,7 +52,7 @@ def find_project(folder: Path, recorded: Path | None = None) -> Project:
     named_configs = [path for path in above if path.name == CONFIGS]
     marked = _nearest_marked(above) if recorded is None else None
     if recorded is not None:
-        root, how = recorded.resolve(), "as run.json recorded it when the run started"
+        root, how = recorded.resolve(), f"as {RunFolder.RECORD} recorded it when the run started"
     elif marked is not None:
         root, how = marked[0], f"the folder holding {marked[1]}"
     elif named_configs:

@@ -91,6 +91,8 @@ class Callback:
     phases: tuple[str, ...] | None = None
     # The metric names this callback writes into state.metrics ("val/f1_custom"): --check accepts them as monitors.
     provides: tuple[str, ...] = ()
+    # The key its stop requests carry in state.stops (None: its state_key); a stage's own condition gets its config key.
+    stop_key: str | None = None
 
     def listens(self, event: Event) -> bool | Every:
         """Whether, and how often, this instance handles ``event`` (asked once per event and phase).

@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -92,7 +92,7 @@ class SeededSamples(Dataset):
         self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(cast(Sized, self.dataset))  # a map-style dataset: it has a length
 
     def __getitem__(self, item: Any) -> Any:
         if isinstance(item, tuple):
@@ -132,7 +132,7 @@ def make_loader(
     if isinstance(dataset, SeededSamples):  # a loader's dataset handed back (``expresso predict --split``)
         dataset = dataset.dataset
     workers = resolve_workers(settings.num_workers, dataset)
-    extra = {}
+    extra: dict[str, Any] = {}
     if workers > 0:
         persistent = settings.persistent_workers
         extra = {"persistent_workers": persistent == "auto" or persistent, "worker_init_fn": worker_init}
@@ -140,9 +140,9 @@ def make_loader(
             extra["prefetch_factor"] = settings.prefetch_factor
     batched = indexes_batches(dataset)
     seeded = workers > 0 and not batched
-    order = ResumableSampler(len(dataset), shuffle=train and settings.shuffle, seed=seed, seeded=seeded)
+    order = ResumableSampler(len(cast(Sized, dataset)), shuffle=train and settings.shuffle, seed=seed, seeded=seeded)
     drop_last = train and settings.drop_last
-    common = {
+    common: dict[str, Any] = {
         "num_workers": workers,
         "pin_memory": pin_memory,
         "generator": torch.Generator().manual_seed(seed),

@@ -53,7 +53,7 @@ class Evaluation:
 
     def validate_stage(self, stage: Stage) -> dict[str, float]:
         """Validation during fit: the pipelines ``stage`` validates that have validation data."""
-        names = [name for name in stage.val if (name, "val") in self.loaders]
+        names = [name for name in stage.validated if (name, "val") in self.loaders]
         if not names:
             return {}
         self.fire(Event.VALIDATION_START)
@@ -120,6 +120,8 @@ class Evaluation:
     ) -> torch.Tensor:
         """The named output of the graph for every sample (read as ``pipeline``'s batches), concatenated on the CPU."""
         loader = data if isinstance(data, DataLoader) else self.loaders.build(data, train=False)
+        if loader is None:
+            raise ValueError("predict: no data to predict (received None)")
         plan = self.plans[pipeline or next(iter(self.plans))]
         if output not in self.graph.writer:
             raise ValueError(f"predict: no graph node writes {output!r}; the nodes write {sorted(self.graph.writer)}")

@@ -92,7 +92,7 @@ class Event(str, Enum):
     EPOCH_CHECKPOINT = (
         "epoch_checkpoint",
         "Fired after every EPOCH_END handler: state.metrics is the epoch's final record and state.stop says whether "
-        "the stage or the fit ends now. Handlers record it (the history row, loggers, run.json) and save it: a "
+        "the stage or the fit ends now. Handlers record it (the history row, loggers, the run record) and save it: a "
         "checkpoint asked for here (or at EPOCH_END) is written after this event's last handler, so it holds "
         "every handler's work of the epoch.",
     )

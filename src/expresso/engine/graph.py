@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..names import INPUT, PREDICTION, PREDICTION_AND_TARGET, TARGET
-from .optimizer_state import state_problem
+from .checkpoints.optimizer_state import state_problem
 
 
 class GraphError(ValueError):
@@ -185,7 +185,7 @@ class Graph:
     def validate(self) -> None:
         """Fail before training on a wiring mistake, naming the node and the tensor; order the nodes by their data."""
         self.writer: dict[str, int] = {}  # tensor -> index of the node that writes it
-        seen: dict[str, int] = {}
+        seen: dict[str | None, int] = {}  # every node has its name once __post_init__ ran
         for i, node in enumerate(self.nodes):
             at = ("graph", i)
             if node.name in seen:
@@ -237,7 +237,9 @@ class Graph:
         nodes = list(nodes)
         known = set(batch) | {t for i in nodes for t in self.nodes[i].outputs}
         near_names = sorted(set(batch) | set(self.writer))  # a suggestion may name a tensor of another pipeline
-        readers = [(f"graph node {i} ({self.nodes[i].name})", self.nodes[i].inputs, ("graph", i)) for i in nodes]
+        readers: list[tuple[str, Sequence[str], tuple]] = [
+            (f"graph node {i} ({self.nodes[i].name})", self.nodes[i].inputs, ("graph", i)) for i in nodes
+        ]
         readers += [(f"loss term {term.name!r}", term.inputs, ("losses", term.name)) for term in losses]
         readers += [(reader, inputs, ()) for reader, inputs in reads.items()]
         for reader, inputs, at in readers:
@@ -313,7 +315,9 @@ class Graph:
                     a.detach() if node.detached(name) and isinstance(a, Tensor) else a
                     for name, a in zip(node.inputs, args)
                 ]
-            out = self.callables[node.model](*args) if node.model is not None else node.function(*args)
+            call = self.callables[node.model] if node.model is not None else node.function
+            assert call is not None  # __post_init__: a node has a model or a function
+            out = call(*args)
             if isinstance(out, (tuple, list)) and len(out) == len(node.outputs):
                 produced = dict(zip(node.outputs, out))  # by position: [x] to one name, (a, b) to two
             elif len(node.outputs) == 1 and not isinstance(out, (tuple, list)):
@@ -335,7 +339,7 @@ class Graph:
         """Weighted sum of the loss terms (default: all); each term is also stored as ``loss/<name>`` when there are several."""
         terms = self.losses if terms is None else terms
         log_terms = len(terms) > 1 if log_terms is None else log_terms
-        total = None
+        total: Any = None  # a Tensor once the first term is added; callers never pass no terms
         for term in terms:
             value = term.fn(*(tensors[name] for name in term.inputs))
             if log_terms:

@@ -32,7 +32,8 @@ def interleave(
     """
     if mode == "sequential":
         return [name for name in order for _ in range(lengths[name])]
-    pattern = [name for name in order for _ in range(1 if mode == "round_robin" else mode.get(name, 0))]
+    counts = {name: 1 for name in order} if isinstance(mode, str) else mode  # round_robin: one of each
+    pattern = [name for name in order for _ in range(counts.get(name, 0))]
     left = dict(lengths)
     schedule: list[str] = []
     total = sum(left[name] for name in set(pattern))
@@ -61,7 +62,7 @@ def epoch_batches(
         if isinstance(loader, ResumableLoader):
             start_epoch(loader, state.epoch, 0)
         lengths[name] = len(loader)
-    schedule = interleave(lengths, stage.train, stage.interleave)[:limit]
+    schedule = interleave(lengths, stage.trained, stage.interleave)[:limit]
     state.epoch_length = len(schedule)
     done = Counter(schedule[: state.batch_index])
     iterators = {}

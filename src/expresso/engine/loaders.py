@@ -84,7 +84,9 @@ class Loaders(Mapping):
         """
         loader = self._loaders[pipeline, split]
         if split == "train" and isinstance(loader, ResumableLoader):
-            return self.build(loader.dataset, train=False)
+            evaluated = self.build(loader.dataset, train=False)
+            assert evaluated is not None  # a dataset always gets a loader
+            return evaluated
         return loader
 
     def tensors(self, plan: Plan, batch: Any) -> dict[str, Any]:

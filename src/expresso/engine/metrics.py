@@ -35,7 +35,7 @@ def _concatenable(metric: Any) -> bool:
     if getattr(metric, "per_batch", False):
         return False
     reductions = getattr(metric, "_reductions", None)
-    return bool(reductions) and all(fn in (dim_zero_sum, dim_zero_cat) for fn in reductions.values())
+    return bool(reductions) and all(fn in (dim_zero_sum, dim_zero_cat) for fn in (reductions or {}).values())
 
 
 def metric_prefix(split: str, pipeline: str, pipelines: int) -> str:

@@ -73,5 +73,5 @@ def metric_names_of(metric_sets: Mapping[tuple[str, str], MetricSet], plans: Map
 def _copies(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Independent metric objects per split (a metric keeps state)."""
     if not metrics:
-        return metrics
+        return None if metrics is None else {}
     return {name: copy.deepcopy(metric) for name, metric in metrics.items()}

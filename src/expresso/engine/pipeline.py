@@ -148,7 +148,7 @@ class Plan:
             )
 
     def models(self) -> set[str]:
-        return {self.graph.nodes[i].model for i in self.nodes if self.graph.nodes[i].model is not None}
+        return {model for i in self.nodes if (model := self.graph.nodes[i].model) is not None}
 
     def for_stage(self, frozen: set[str]) -> list[UpdateStep]:
         """The updates with the optimizers each steps while ``frozen`` models are frozen."""

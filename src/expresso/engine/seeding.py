@@ -17,7 +17,7 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict[str, Any]:
     """Every global generator's state, as types ``torch.load(weights_only=True)`` accepts."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # the tuple form: (kind, keys, ...)
     version, internal, gauss = random.getstate()
     state = {
         "python": (
@@ -27,7 +27,7 @@ def rng_state() -> dict[str, Any]:
         ),  # one tensor pickles faster than 625 ints
         "numpy": {
             "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
             "pos": int(pos),
             "has_gauss": int(has_gauss),
             "cached": float(cached),

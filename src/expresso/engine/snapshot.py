@@ -15,8 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import manifest
-from .checkpoint_io import CheckpointError, load_checkpoint, save_atomic
+from ..runs.folder import CheckpointFolder
+from .checkpoints import manifest
+from .checkpoints.errors import CheckpointError
+from .checkpoints.io import load_checkpoint, save_atomic
 from .seeding import rng_state, set_rng_state
 
 
@@ -28,14 +30,14 @@ def write(trainer, path: Path, keep_previous: bool) -> None:
         payload,
         path,
         before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
-        previous=path.with_name(manifest.PREVIOUS) if keep_previous else None,
+        previous=CheckpointFolder(path.parent).previous if keep_previous else None,
     )
     manifest.written(path.parent, path.name, {**entry, **position}, rotated=keep_previous)
 
 
 def read(trainer, path: Path | str, weights_only: bool) -> dict[str, Any]:
     """Load ``path`` into the trainer: the models, and unless ``weights_only`` everything else; returns the payload."""
-    payload = load_checkpoint(path, map_location=trainer.device)
+    payload = load_checkpoint(Path(path), map_location=trainer.device)
     load_models(trainer.graph.models, payload, path)
     if not weights_only:
         restore(trainer, payload, path)
@@ -46,7 +48,7 @@ def capture(trainer) -> dict[str, Any]:
     """The checkpoint payload of ``trainer`` now: the states its parts keep, composed."""
     state = trainer.state
     between_epochs = state.epoch_finished or state.stage >= len(trainer.stages)  # past the last stage: the fit is over
-    running = [] if between_epochs else trainer.stages[state.stage].train
+    running = [] if between_epochs else trainer.stages[state.stage].trained
     graph, loop = trainer.graph.state_dict(), state.state_dict()
     return {
         "models": graph["models"],

@@ -41,7 +41,7 @@ class Until(Callback):
 
     def on_epoch_end(self, state: State) -> None:
         if self.condition(state):
-            state.request_stop(self.stop_key, "its until condition held")
+            state.request_stop(self.stop_key or self.state_key, "its until condition held")
 
     def still_stops(self, state: State) -> bool:
         return bool(self.condition(state))
@@ -63,6 +63,18 @@ class Stage:
     conditions: Dispatcher = field(
         default_factory=lambda: Dispatcher([]), init=False, repr=False, compare=False
     )  # set by resolve
+
+    @property
+    def trained(self) -> Sequence[str]:
+        """The pipelines this stage trains, the default filled in (by ``resolve``)."""
+        assert self.train is not None, "Stage.resolve() fills in the trained pipelines"
+        return self.train
+
+    @property
+    def validated(self) -> Sequence[str]:
+        """The pipelines this stage validates, the default filled in (by ``resolve``)."""
+        assert self.val is not None, "Stage.resolve() fills in the validated pipelines"
+        return self.val
 
     def resolve(self, pipelines: Mapping[str, Any], graph: Graph, index: int) -> None:
         """Fill the defaults and check every name against the pipelines and models."""
@@ -107,7 +119,7 @@ class Stage:
 
     def condition(self, stop_key: str) -> Callback | None:
         """The stop condition whose stop requests carry ``stop_key``, if this stage has it."""
-        return next((c for c in self.conditions.callbacks if getattr(c, "stop_key", None) == stop_key), None)
+        return next((c for c in self.conditions.callbacks if c.stop_key == stop_key), None)
 
     def state_dict(self) -> dict[str, Any] | None:
         """What a checkpoint keeps of this stage: its early stopping's state (None: nothing to keep)."""

@@ -192,7 +192,7 @@ class Trainer:
         if not self.loaders.has("train"):
             raise ValueError("fit() needs train_data")
         for index, stage in enumerate(self.stages):
-            untrainable = [name for name in stage.train if not self.plans[name].terms and self.step_fn is None]
+            untrainable = [name for name in stage.trained if not self.plans[name].terms and self.step_fn is None]
             if untrainable:
                 raise GraphError(
                     f"stage {stage.name!r} trains pipeline(s) {untrainable}, which have no loss term to train with",
@@ -245,9 +245,9 @@ class Trainer:
     def _train_epoch(self, stage: Stage) -> None:
         """The epoch loop: the stage's batches from the resumed position, then validation and the epoch's end."""
         state = self.state
-        loaders = {name: self.loaders[name, "train"] for name in stage.train}
+        loaders = {name: self.loaders[name, "train"] for name in stage.trained}
         limit = batch_limit(self.settings.limit_batches, loaders.values(), "the training data")
-        sets = [self.metric_sets[name, "train"] for name in stage.train]
+        sets = [self.metric_sets[name, "train"] for name in stage.trained]
         if state.batch_index == 0:
             for metrics in sets:
                 metrics.reset()
@@ -308,7 +308,7 @@ class Trainer:
             self.graph.forward(tensors, update.nodes)
             self._update(self.graph.loss(tensors, update.terms, plan.log_terms), update.optimizers)
             return tensors
-        total = 0.0
+        total: torch.Tensor | float = 0.0
         for update in updates:
             self.graph.forward(tensors, update.nodes)
             loss = self.graph.loss(tensors, update.terms, plan.log_terms)
@@ -342,9 +342,8 @@ class Trainer:
         ``keep_previous`` keeps the file it replaces as ``previous.ckpt``, the
         fallback when the newest is found damaged (manifest.py). Asked for at
         a step's or an epoch's end, it is written after that end's last
-        handler (saving.py). Written on the training thread; BackgroundWriter
-        stays unused (a divergence blamed on it was later seen without it:
-        docs/reliability.md).
+        handler (saving.py). Written on the training thread (engine/checkpoints/io.py
+        says why no writer thread).
         """
         self.saving.save(path, then, keep_previous)
 

@@ -1,4 +1,21 @@
-"""Creating a run folder: ``<runs_root>/<experiment name>/<run id>/``.
+"""The layout of a run folder: the one place that knows its file names.
+
+::
+
+    <runs root>/<experiment name>/<run id>/
+        config.yaml          the resolved config the run trains with
+        run.json             the record: what ran, where, how it ended (record.py)
+        metrics.csv          the history, one row per logged step or epoch
+        log.txt              the log lines the console showed, and a failure's traceback
+        checkpoints/         last.ckpt, previous.ckpt, best.ckpt, epoch=E-step=S.ckpt,
+                             manifest.json (CheckpointFolder)
+        export/              safetensors exports (``expresso export``)
+        eval-<split>.json    ``expresso eval``'s metrics
+        predictions-<x>.csv  ``expresso predict``'s default output
+
+Every command, callback and engine module asks ``RunFolder`` (or, for a
+folder of checkpoints alone, ``CheckpointFolder``) for a path instead of
+spelling a name; tests/unit/runs/test_run_folder_names.py keeps it so.
 
 The run id is a sortable timestamp plus a short random suffix, and the folder
 is created with ``exist_ok=False``: two runs started in the same second (or
@@ -7,18 +24,164 @@ by eight processes at once) never share a folder.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-CONFIG_FILE, RECORD_FILE, HISTORY_FILE, LOG_FILE, CHECKPOINTS = (
-    "config.yaml",
-    "run.json",
-    "metrics.csv",
-    "log.txt",
-    "checkpoints",
-)
+from ..errors import BadInput
+
+
+class RunFolderError(BadInput, ValueError):
+    """A path that is not a run folder, or a checkpoint it lacks: bad input (exit 2), one line naming the path."""
+
+
+@dataclass(frozen=True)
+class CheckpointFolder:
+    """A folder of checkpoints: a run's ``checkpoints/``, or the ``dirpath`` a Checkpoint callback was given."""
+
+    path: Path
+
+    LAST = "last.ckpt"  # the resume point, replaced at every save
+    PREVIOUS = "previous.ckpt"  # the last.ckpt before the newest: the fallback of a damaged last.ckpt
+    BEST = "best.ckpt"  # a link to the last.ckpt of the best monitored epoch
+    MANIFEST = "manifest.json"  # sizes and sha256s of what was written (engine/checkpoints/manifest.py)
+    SUFFIX = ".ckpt"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def last(self) -> Path:
+        return self.path / self.LAST
+
+    @property
+    def previous(self) -> Path:
+        return self.path / self.PREVIOUS
+
+    @property
+    def best(self) -> Path:
+        return self.path / self.BEST
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / self.MANIFEST
+
+    def named(self, which: str) -> Path:
+        """``best`` or ``last`` (a ``RUN_DIR:best`` selection) -> its file."""
+        return self.path / f"{which}{self.SUFFIX}"
+
+    @classmethod
+    def top_k_name(cls, epoch: int, step: int) -> str:
+        """The file name of one of the ``save_top_k`` best epochs (``epoch`` counted from 1)."""
+        return f"epoch={epoch}-step={step}{cls.SUFFIX}"
+
+    def has_resume_point(self) -> bool:
+        """Whether ``expresso resume`` has a checkpoint to start from (last.ckpt, or its fallback)."""
+        return self.last.is_file() or self.previous.is_file()
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One run's folder: the path of each file it holds, and the choice of a checkpoint by name."""
+
+    path: Path
+
+    CONFIG = "config.yaml"
+    RECORD = "run.json"
+    HISTORY = "metrics.csv"
+    LOG = "log.txt"
+    CHECKPOINTS = "checkpoints"
+    EXPORTS = "export"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def config(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def record(self) -> Path:
+        return self.path / self.RECORD
+
+    @property
+    def history(self) -> Path:
+        return self.path / self.HISTORY
+
+    @property
+    def log(self) -> Path:
+        return self.path / self.LOG
+
+    @property
+    def checkpoints(self) -> CheckpointFolder:
+        return CheckpointFolder(self.path / self.CHECKPOINTS)
+
+    @property
+    def exports(self) -> Path:
+        return self.path / self.EXPORTS
+
+    def eval_result(self, split: str) -> Path:
+        return self.path / f"eval-{split}.json"
+
+    def predictions(self, stem: str) -> Path:
+        return self.path / f"predictions-{stem}.csv"
+
+    def relative(self, path: Path) -> str:
+        """``checkpoints/best.ckpt``: a path inside the folder as the record names it."""
+        return Path(path).relative_to(self.path).as_posix()
+
+    def checkpoint(self, which: str) -> Path:
+        """``best``, ``last`` or a path; ``best`` falls back to ``last`` when no metric was monitored."""
+        if which in ("best", "last"):
+            path = self.checkpoints.named(which)
+            if which == "best" and not path.is_file() and self.checkpoints.last.is_file():
+                path = self.checkpoints.last
+        else:
+            path = Path(which)
+        if not path.is_file():
+            raise RunFolderError(f"{path}: checkpoint not found")
+        return path
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """An existing run folder (it holds config.yaml and run.json); ``RunFolderError`` naming what is missing."""
+        folder = cls(Path(path))
+        try:
+            missing = [file.name for file in (folder.config, folder.record) if not file.is_file()]
+            found = folder.path.is_dir()
+        except OSError as exc:  # a name too long, a permission error on the way
+            raise RunFolderError(f"{path}: not a run folder ({exc.strerror or exc})") from None
+        if not found or missing:
+            raise RunFolderError(f"{path}: not a run folder (missing {', '.join(missing) or 'the folder'})")
+        return folder
+
+    @classmethod
+    def planned(cls, runs_root: Path, name: str) -> RunFolder:
+        """A fresh run folder (not yet created): ``<runs_root>/<name>/<timestamp>-<random>``."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        while True:
+            path = Path(runs_root) / safe_name(name) / f"{stamp}-{os.urandom(3).hex()}"
+            if not path.exists():
+                return cls(path)
+
+    @classmethod
+    def with_id(cls, runs_root: Path, name: str, run_id: str) -> RunFolder:
+        """The folder of a run with a fixed id (``--run-id``): a restarted job finds it again."""
+        return cls(Path(runs_root) / safe_name(name) / safe_name(run_id))
+
+    def create(self) -> RunFolder:
+        """Create the folder and its checkpoints folder; ``FileExistsError`` if another run took it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(exist_ok=False)
+        self.checkpoints.path.mkdir()
+        return self
+
+
+def find_runs(root: Path) -> list[RunFolder]:
+    """Every folder under ``root`` (at any depth) that holds a run record, sorted by path."""
+    return [RunFolder(record.parent) for record in sorted(Path(root).glob(f"**/{RunFolder.RECORD}"))]
 
 
 def safe_name(name: str) -> str:
@@ -26,17 +189,12 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "experiment"
 
 
-def plan_run_dir(runs_root: Path, name: str) -> Path:
-    """A fresh run folder path (not yet created)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    while True:
-        path = Path(runs_root) / safe_name(name) / f"{stamp}-{secrets.token_hex(3)}"
-        if not path.exists():
-            return path
+# What the commands imported from commands/train.py before RunFolder existed: they return plain paths.
+def open_run(path: str) -> Path:
+    """The run folder at ``path``; ``RunFolderError`` if it is none (see ``RunFolder.open``)."""
+    return RunFolder.open(path).path
 
 
-def create_run_dir(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.mkdir(exist_ok=False)
-    (path / CHECKPOINTS).mkdir()
-    return path
+def checkpoint_path(run_dir: Path, which: str) -> Path:
+    """``best``, ``last`` or a path, in ``run_dir`` (see ``RunFolder.checkpoint``)."""
+    return RunFolder(run_dir).checkpoint(which)

@@ -1,8 +1,12 @@
 """run.json: what ran, where, with what, and how it ended.
 
-Written atomically (temporary file, then rename) at the start, after every
-epoch (progress summary) and at the end, so a reader never sees half a file
-and a crashed run is visibly not ``completed``.
+Written atomically (``atomic_write``) at the start, after every epoch
+(progress summary, by the RecordSummary callback) and at the end, so a reader
+never sees half a file and a crashed run is visibly not ``completed``. A
+write that changes the status is durable (fsynced); the summary and heartbeat
+updates between are not (atomic.py says why). ``read_record`` is the one
+reader: every command, and the config loader (a run's project root), read
+run.json through it.
 
 A run that dies without a word (SIGKILL, a node lost) stays ``running`` on
 disk. To tell it from a live one, a running fit refreshes ``heartbeat`` at
@@ -15,23 +19,26 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import socket
-import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..engine.callback import Callback
-from ..engine.state import State
 from ..errors import BadInput
-from .folder import RECORD_FILE
+from .atomic import atomic_write
+from .folder import RunFolder
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 HEARTBEAT_SECONDS = 30
 STALE_AFTER_SECONDS = 10 * HEARTBEAT_SECONDS
+
+
+def hostname() -> str:
+    """This machine's name, as a record's ``host`` holds it."""
+    import socket  # here, not at the top: the config layer imports this module on every `expresso` start
+
+    return socket.gethostname()
 
 
 def now() -> str:
@@ -40,6 +47,8 @@ def now() -> str:
 
 def git_state(folder: Path) -> dict[str, Any]:
     """The commit and dirty flag of the repository holding ``folder``, if any."""
+    import subprocess
+
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
@@ -53,6 +62,9 @@ def git_state(folder: Path) -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
+    # Imported here, when a run starts (torch is loaded by then): the runs package stays torch-free to import.
+    import platform
+
     import numpy
     import torch
     import torchmetrics
@@ -102,13 +114,18 @@ def read_record(path: Path) -> dict[str, Any]:
 
 
 class RunRecord:
+    """A run's run.json in memory (``data``), written whole at every ``update``; read from disk unless ``data`` is given."""
+
     def __init__(self, run_dir: Path, data: dict[str, Any] | None = None):
-        self.path = Path(run_dir) / RECORD_FILE
+        self.path = RunFolder(run_dir).record
         self.data = data if data is not None else read_record(self.path)
+        self._status_on_disk = self.data.get("status") if data is None else None
 
     @staticmethod
     def fields(run_dir: Path, *, name: str, seed: int, device: str, project_root: Path) -> dict[str, Any]:
         """The record of a run that starts now."""
+        import platform
+
         return {
             "name": name,
             "run_id": Path(run_dir).name,
@@ -119,7 +136,7 @@ class RunRecord:
             "heartbeat": now(),
             "pid": os.getpid(),
             "git": git_state(Path(project_root)),
-            "host": socket.gethostname(),
+            "host": hostname(),
             "platform": platform.platform(),
             "versions": versions(),
             "seed": seed,
@@ -138,9 +155,12 @@ class RunRecord:
         self.update(status=status, ended_at=now())
 
     def write(self) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
-        os.replace(tmp, self.path)
+        """Atomically; durable when the status changes (a start, a resume, an end), not for a summary or heartbeat."""
+        status = self.data.get("status")
+        atomic_write(
+            self.path, json.dumps(self.data, indent=2, default=str) + "\n", durable=status != self._status_on_disk
+        )
+        self._status_on_disk = status
 
 
 def shown_status(record: dict[str, Any], timestamp: float | None = None) -> str:
@@ -149,9 +169,7 @@ def shown_status(record: dict[str, Any], timestamp: float | None = None) -> str:
     if status != "running":
         return status
     pid = record.get("pid")
-    if (
-        record.get("host") == socket.gethostname() and isinstance(pid, int) and 0 < pid < 2**31
-    ):  # 0 or -N: process groups
+    if record.get("host") == hostname() and isinstance(pid, int) and 0 < pid < 2**31:  # 0 or -N: process groups
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -163,28 +181,3 @@ def shown_status(record: dict[str, Any], timestamp: float | None = None) -> str:
     except ValueError:
         return status
     return "crashed" if (timestamp or time.time()) - beat > STALE_AFTER_SECONDS else status
-
-
-class RecordSummary(Callback):
-    """Keeps run.json's summary (epochs done, latest and best monitored value) and heartbeat current."""
-
-    def __init__(self, record: RunRecord, monitor: str, mode: str):
-        self.record, self.monitor, self.mode = record, monitor, mode
-        self._next_beat = 0.0
-
-    def on_batch_end(self, state: State) -> None:
-        moment = time.monotonic()
-        if moment >= self._next_beat:  # one clock read per step; a write every HEARTBEAT_SECONDS
-            self._next_beat = moment + HEARTBEAT_SECONDS
-            self.record.update(heartbeat=now())
-
-    def on_epoch_checkpoint(self, state: State) -> None:  # the epoch's final metrics
-        summary = dict(self.record.data.get("summary") or {})
-        value = state.metrics.get(self.monitor)
-        best = summary.get("best")
-        if value is not None and (best is None or (value < best if self.mode == "min" else value > best)):
-            summary["best"], summary["best_epoch"] = value, state.epoch + 1  # epochs count from 1 in every record
-        summary.update(
-            epochs=state.epoch + 1, step=state.step, monitor=self.monitor, mode=self.mode, metrics=dict(state.metrics)
-        )
-        self.record.update(summary=summary, heartbeat=now())

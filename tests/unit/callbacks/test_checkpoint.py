@@ -16,7 +16,8 @@ from torch.utils.data import TensorDataset
 
 from expresso.callbacks import Checkpoint, EarlyStopping, History, LRScheduler
 from expresso.engine import Callback, Trainer
-from expresso.engine.checkpoint_io import CheckpointError, load_checkpoint
+from expresso.engine.checkpoints.errors import CheckpointError
+from expresso.engine.checkpoints.io import load_checkpoint
 
 KEYS = {
     "format",

@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 from expresso import ConfigError, load_config
 from expresso.engine import Trainer
-from expresso.engine.checkpoint_io import load_checkpoint
+from expresso.engine.checkpoints.io import load_checkpoint
 
 
 def trainer(compile_setting, tmp_path=None) -> Trainer:

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from expresso.callbacks.preemption import Preempted
 from expresso.engine import Callback, Trainer
 from expresso.loggers import Logger
-from expresso.runs.preemption import Preempted
 
 
 class Told(Logger):

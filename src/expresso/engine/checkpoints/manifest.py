@@ -17,22 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from .checkpoint_io import CheckpointError
+from ...runs.atomic import atomic_write
+from ...runs.folder import CheckpointFolder
+from .errors import CheckpointError
 
-MANIFEST = "manifest.json"
-PREVIOUS = "previous.ckpt"  # the last.ckpt before the newest: the fallback of a damaged last.ckpt
 RECENT = 4
 
 
 def _read(folder: Path) -> dict[str, Any]:
     """The manifest, keeping only well-formed entries: a damaged manifest verifies nothing rather than crash."""
     try:
-        data = json.loads((folder / MANIFEST).read_text())
+        data = json.loads(CheckpointFolder(folder).manifest.read_text())
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         data = None
     files = data.get("files") if isinstance(data, dict) else None
@@ -48,12 +47,9 @@ def _sound(entry: Any) -> bool:
 
 
 def _write(folder: Path, data: dict[str, Any]) -> None:
-    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, folder / MANIFEST)
+    """The file fsynced, not the folder: after an OS crash it is whole, and any version of it verifies the checkpoints
+    then on disk (entries are recorded before each rename); the checkpoints' folder fsyncs make it current."""
+    atomic_write(CheckpointFolder(folder).manifest, json.dumps(data, indent=1), durable=True, sync_folder=False)
 
 
 def about_to_write(folder: Path, entry: dict[str, Any]) -> None:
@@ -67,7 +63,7 @@ def written(folder: Path, name: str, entry: dict[str, Any], rotated: bool = Fals
     """``name`` now holds ``entry``; with ``rotated``, what it held before is ``previous.ckpt``."""
     data = _read(folder)
     if rotated and name in data["files"]:
-        data["files"][PREVIOUS] = data["files"][name]
+        data["files"][CheckpointFolder.PREVIOUS] = data["files"][name]
     data["files"][name] = (
         data["recent"][0] if data["recent"] and data["recent"][0]["sha256"] == entry["sha256"] else entry
     )
@@ -105,13 +101,14 @@ def verify(path: Path) -> None:
     A name the manifest never recorded (a checkpoint written before manifests
     existed, or copied in) is not verified: there is nothing to compare with.
     """
-    if not (path.parent / MANIFEST).is_file() or path.name not in _read(path.parent)["files"]:
+    manifest = CheckpointFolder(path.parent).manifest
+    if not manifest.is_file() or path.name not in _read(path.parent)["files"]:
         return
     if entry_of(path) is None:
         recorded = _read(path.parent)["files"].get(path.name)
         expected = f" (recorded: {recorded['size']} bytes, sha256 {recorded['sha256'][:12]})" if recorded else ""
         raise CheckpointError(
-            f"{path}: damaged: {path.stat().st_size} bytes, sha256 {sha256_of(path)[:12]}, matching no checkpoint in {path.parent / MANIFEST}{expected}"
+            f"{path}: damaged: {path.stat().st_size} bytes, sha256 {sha256_of(path)[:12]}, matching no checkpoint in {manifest}{expected}"
         )
 
 
@@ -125,7 +122,7 @@ def sha256_of(path: Path) -> str:
 
 def resume_point(folder: Path, log) -> Path:
     """``last.ckpt`` if it is sound, else ``previous.ckpt`` (saying why); ``CheckpointError`` when neither is."""
-    last, previous = folder / "last.ckpt", folder / PREVIOUS
+    last, previous = CheckpointFolder(folder).last, CheckpointFolder(folder).previous
     try:
         if not last.is_file():
             raise CheckpointError(f"{last}: checkpoint not found")

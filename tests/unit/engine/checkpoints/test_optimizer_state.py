@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from expresso.engine.optimizer_state import state_problem
+from expresso.engine.checkpoints.optimizer_state import state_problem
 
 # Every built-in optimizer that steps on dense gradients without a closure; Adafactor keeps other keys for 1-D and 2-D parameters.
 OPTIMIZERS = [

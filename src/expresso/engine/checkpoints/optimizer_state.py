@@ -48,8 +48,9 @@ def state_problem(optimizer: torch.optim.Optimizer, saved: Any) -> str | None:
         key = (number, parameter.dim())
         if key not in expected:
             expected[key] = _state_keys(type(optimizer), groups[number], parameter.dim())
-        if expected[key] is not None and set(map(str, entry)) != expected[key]:
-            return f"the state of parameter {index!r} has keys {sorted(map(str, entry))}, {type(optimizer).__name__} keeps {sorted(expected[key])}"
+        keeps = expected[key]
+        if keeps is not None and set(map(str, entry)) != keeps:
+            return f"the state of parameter {index!r} has keys {sorted(map(str, entry))}, {type(optimizer).__name__} keeps {sorted(keeps)}"
     return None
 
 

@@ -1,0 +1,151 @@
+"""The one atomic writer: every file of a run folder is replaced whole, or not at all.
+
+A write goes to a temporary file beside the target (``.<name>.<random>.tmp``,
+same folder, so same filesystem), then ``os.replace`` renames it over the
+target: a reader, or a process killed at any moment, sees the old file or the
+new one, never half of one. A failure (a full disk, a file too large, an
+interrupt) removes the temporary file and re-raises: the old file is intact.
+The file gets the permissions any new file gets (0666 less the umask).
+
+``durable`` decides whether the new version also survives an
+operating-system crash or a power loss: the file is fsynced before the
+rename (after a crash it is the old version or the new one, whole) and,
+unless ``sync_folder=False``, the folder after it (it is the new one).
+``sync_folder=False`` is for a file whose rename a later fsync of the same
+folder makes durable soon enough: each fsync costs milliseconds, a visible
+share of a small model's epoch. Without ``durable`` nothing is fsynced: the
+rename is still atomic for every other process, but after an OS crash the
+file may hold an older version. Each writer states its choice
+(docs/reliability.md lists them):
+
+=====================  ==============  ======================================================
+file                   durable         why
+=====================  ==============  ======================================================
+``*.ckpt``             yes             the resume point: losing it loses the work since it
+``config.yaml``        yes             written once per start or resume; resume needs it
+``export/*``           yes             written once, handed to others
+``run.json``           yes, when its   a few times per run (start, resume, end); the
+                       status changes  per-epoch summary and the heartbeat are not fsynced:
+                                       an older summary misleads no resume
+``manifest.json``      file only       every version on disk verifies the checkpoints then on
+                                       disk; the checkpoints' folder fsyncs make it current
+``best.ckpt``, top-k   file only       a hard link (no bytes; a copy where links are not
+                                       supported is fsynced); the next checkpoint's folder
+                                       fsync makes the name durable
+``previous.ckpt``      no              a link made just before the checkpoint's rename, whose
+                                       folder fsync covers it
+``metrics.csv``        no              appended every epoch, rewritten when a column appears:
+                                       after an OS crash its last rows may be missing, never
+                                       doubled (the checkpoint counts the rows it covers)
+``eval-*.json``        no              ``expresso eval`` recomputes it
+=====================  ==============  ======================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+Data = bytes | bytearray | memoryview | str
+
+
+def atomic_write(path: str | os.PathLike, data: Data, *, durable: bool, sync_folder: bool = True) -> None:
+    """Replace ``path`` with ``data`` (a ``str`` is written as UTF-8) atomically; fsynced when ``durable``."""
+    with atomic_file(path, durable=durable, sync_folder=sync_folder) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def atomic_file(
+    path: str | os.PathLike,
+    *,
+    durable: bool,
+    sync_folder: bool = True,
+    before_replace: Callable[[], None] | None = None,
+) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new contents into (streamed: nothing is held in memory).
+
+    When the block ends the file is flushed (and fsynced when ``durable``;
+    the folder too after the rename, unless ``sync_folder`` is false),
+    ``before_replace()`` runs (the checkpoint manifest records the bytes
+    there), and the file is renamed over ``path``. Any exception in the
+    block or in ``before_replace`` removes the temporary file and propagates.
+    The folder is created if missing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp, fd = _temporary(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable and sync_folder:
+        fsync_folder(path.parent)
+
+
+def atomic_copy(
+    source: str | os.PathLike, target: str | os.PathLike, *, durable: bool, sync_folder: bool = True
+) -> None:
+    """Make ``target`` a copy of ``source``, atomically: a hard link where the filesystem allows, else a byte copy.
+
+    A link costs no bytes and stays right as long as ``source`` is only ever
+    *replaced* (a new file under its name, as every writer here does), never
+    written in place: ``target`` keeps the old contents. ``durable`` fsyncs a
+    byte copy, and the folder unless ``sync_folder`` is false.
+    """
+    source, target = Path(source), Path(target)
+    tmp = _temporary_name(target)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:  # no hard links here (some network and FAT filesystems): copy
+            import shutil  # only here: `import expresso` (the config layer reads run.json) stays light
+
+            shutil.copyfile(source, tmp)
+            if durable:
+                with open(tmp, "rb+") as handle:
+                    os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable and sync_folder:
+        fsync_folder(target.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the folder's entries (a rename, a new link) durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temporary_name(path: Path) -> Path:
+    """A name beside ``path`` that no other write uses: hidden, random, ending in ``.tmp``."""
+    return path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+
+
+def _temporary(path: Path) -> tuple[Path, int]:
+    """A new, empty temporary file beside ``path`` and its descriptor (mode 0666 less the umask, as any new file)."""
+    while True:
+        tmp = _temporary_name(path)
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # another writer drew the same name: draw again
+            continue

@@ -1,0 +1,122 @@
+"""runs/atomic.py, the one atomic writer: the old file survives any failure, no temporary file stays, durable fsyncs."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from expresso.runs.atomic import atomic_copy, atomic_file, atomic_write
+
+SRC = Path(__file__).resolve().parents[3] / "src"
+
+
+def test_a_write_that_fails_midway_for_want_of_space_leaves_the_old_file_whole_and_no_temporary_file(tmp_path):
+    # A real failure of the filesystem, halfway through the bytes: a file size limit of 64 KiB (RLIMIT_FSIZE, what
+    # the reliability test uses for a full disk), set in a child process so this one keeps its own limits.
+    target = tmp_path / "run.json"
+    target.write_text("the old record\n")
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        sys.path.insert(0, {str(SRC)!r})
+        from expresso.runs.atomic import atomic_write
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+        try:
+            atomic_write({str(target)!r}, b"x" * (1024 * 1024), durable=True)
+        except OSError as exc:
+            print(exc.errno)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(errno.EFBIG)
+    assert target.read_text() == "the old record\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run.json"]
+
+
+def test_an_interrupt_in_the_middle_of_a_streamed_write_leaves_the_old_file_whole_and_no_temporary_file(tmp_path):
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt), atomic_file(target, durable=True) as handle:
+        handle.write(b"half of the new")
+        assert sorted(path.name for path in tmp_path.iterdir()) != ["last.ckpt"]  # the temporary file, beside it
+        raise KeyboardInterrupt
+    assert target.read_bytes() == b"old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_a_failing_before_replace_hook_leaves_the_old_file_and_no_temporary_file(tmp_path):
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"old")
+
+    def refuse() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"), atomic_file(target, durable=False, before_replace=refuse) as f:
+        f.write(b"new")
+    assert target.read_bytes() == b"old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def _spy_on_fsync(monkeypatch, target: Path) -> list[tuple[str, bytes]]:
+    """Record each fsync (of a folder or a file, and what ``target`` held at that moment), then do it for real."""
+    calls: list[tuple[str, bytes]] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        kind = "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        calls.append((kind, target.read_bytes() if target.exists() else b""))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "durability, fsyncs",
+    [
+        ({"durable": True}, [("file", b"old"), ("folder", b"new")]),  # the file before the rename, the folder after
+        ({"durable": True, "sync_folder": False}, [("file", b"old")]),  # the manifest's choice
+        ({"durable": False}, []),
+        ({"durable": False, "sync_folder": True}, []),
+    ],
+)
+def test_durable_fsyncs_the_file_before_the_rename_and_the_folder_after_it_unless_told_not_to(
+    tmp_path, monkeypatch, durability, fsyncs
+):
+    target = tmp_path / "config.yaml"
+    target.write_bytes(b"old")
+    calls = _spy_on_fsync(monkeypatch, target)
+    atomic_write(target, "new", **durability)
+    assert calls == fsyncs
+    assert target.read_bytes() == b"new"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["config.yaml"]
+
+
+def test_text_is_written_as_utf8_and_the_file_gets_the_permissions_of_any_new_file(tmp_path):
+    atomic_write(tmp_path / "a" / "config.yaml", "name: café\n", durable=False)  # the folder is created
+    (tmp_path / "plain").write_text("")
+    assert (tmp_path / "a" / "config.yaml").read_bytes() == "name: café\n".encode()
+    assert stat.S_IMODE((tmp_path / "a" / "config.yaml").stat().st_mode) == stat.S_IMODE(
+        (tmp_path / "plain").stat().st_mode
+    )
+
+
+def test_a_copy_is_a_link_that_keeps_the_old_contents_when_the_source_is_replaced(tmp_path):
+    last, best = tmp_path / "last.ckpt", tmp_path / "best.ckpt"
+    atomic_write(last, b"epoch 1", durable=False)
+    atomic_copy(last, best, durable=True)
+    assert best.stat().st_ino == last.stat().st_ino  # a hard link: no second write
+    atomic_write(last, b"epoch 2", durable=False)
+    assert (best.read_bytes(), last.read_bytes()) == (b"epoch 1", b"epoch 2")
+    atomic_copy(last, best, durable=False)  # over an existing copy
+    assert best.read_bytes() == b"epoch 2"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
