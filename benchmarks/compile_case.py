@@ -66,7 +66,7 @@ def section(result: dict) -> list[str]:
 
 def _fit(model: str, mode: str, folder: Path) -> dict:
     from expresso import Callback, load_config
-    from expresso.engine.build import build_trainer
+    from expresso.assembly import build_trainer
 
     class EpochTimes(Callback):
         def __init__(self) -> None:

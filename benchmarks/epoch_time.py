@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from expresso import instantiate, load_config
-from expresso.engine.build import build_trainer
+from expresso.assembly import build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = {"MLP": "digits_mlp.yaml", "CNN": "digits_cnn.yaml"}

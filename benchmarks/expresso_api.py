@@ -29,7 +29,7 @@ def overrides(case: Case, num_workers: int | None = None, epochs: int | None = N
 
 def train(case: Case, workdir: Path, num_workers: int | None = None, epochs: int | None = None) -> dict:
     from expresso import load_config
-    from expresso.engine.build import build_trainer
+    from expresso.assembly import build_trainer
 
     config = load_config(ROOT / case.config, overrides(case, num_workers, epochs), check=True)
     run_dir = Path(workdir) / f"run-{time.monotonic_ns()}"

@@ -27,7 +27,7 @@ STATEMENTS = {
     "import torch": ("import torch", True),
     "import expresso (config layer, no torch)": ("import expresso", False),
     "import expresso.engine": ("import expresso.engine", True),
-    "expresso engine + built-in callbacks": ("import expresso.engine.build, expresso.callbacks", True),
+    "expresso engine + built-in callbacks": ("import expresso.assembly, expresso.callbacks", True),
     "import lightning": ("import lightning", True),
     "import ignite.engine": ("import ignite.engine", True),
     "import accelerate": ("import accelerate", True),

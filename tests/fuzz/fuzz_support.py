@@ -2,7 +2,8 @@
 
 The oracles:
 
-- ``load_config(file, check=True)`` returns a Config or raises ``ConfigError``;
+- ``check(load_config(file, check=True))`` (``expresso.assembly.check``: what ``expresso
+  train`` checks) returns a Config or raises ``ConfigError``;
   anything else (a RecursionError, a KeyError from deep inside) is a bug.
 - ``expresso.cli.main(argv)`` returns 0 or 2; on 2, stderr holds a message
   and no "Traceback". argparse's own ``SystemExit(2)`` (and ``SystemExit(0)``
@@ -35,7 +36,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from expresso.config.schema import ROOT_KEYS
-from expresso.config.wiring import EARLY_STOPPING_KEYS, NODE_KEYS, PIPELINE_KEYS, STAGE_KEYS, UPDATE_KEYS
+from expresso.config.specs import EarlyStoppingSpec, NodeSpec, PipelineSpec, StageSpec, UpdateSpec, keys
+
+NODE_KEYS, PIPELINE_KEYS, STAGE_KEYS = keys(NodeSpec), keys(PipelineSpec), keys(StageSpec)
+UPDATE_KEYS, EARLY_STOPPING_KEYS = keys(UpdateSpec), keys(EarlyStoppingSpec)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIGS = REPO / "examples" / "digits" / "configs"

@@ -1,4 +1,4 @@
-"""Random config files: ``load_config(file, check=True)`` returns a Config or raises ConfigError, nothing else.
+"""Random config files: ``check(load_config(file, check=True))`` returns a Config or raises ConfigError, nothing else.
 
 Trees are random, but shaped like configs most of the time (expresso's own
 keys, components with real and odd ``class`` paths, graph nodes, pipelines and
@@ -33,6 +33,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from expresso import load_config
+from expresso.assembly import check
 from expresso.config import ConfigError
 
 # (file suffix, how the tree is written)
@@ -43,7 +44,7 @@ formats = st.sampled_from(FORMATS)
 def load_or_config_error(path: Path):
     """The property: a Config or a ConfigError; the Config prints, and its printout loads to the same tree."""
     try:
-        config = load_config(path, check=True)
+        config = check(load_config(path, check=True))
     except ConfigError as exc:
         assert str(exc).strip()
         return None
@@ -52,7 +53,7 @@ def load_or_config_error(path: Path):
     config.to_json().encode("utf-8")
     again = path.parent / "printed.yaml"
     again.write_text(printed, encoding="utf-8")
-    reloaded = load_config(again, check=True)
+    reloaded = check(load_config(again, check=True))
     assert reloaded.to_yaml() == printed
     return config
 

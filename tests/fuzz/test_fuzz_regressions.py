@@ -13,6 +13,7 @@ import pytest
 from fuzz_support import EXAMPLE_CONFIGS, isolated, quiet_main
 
 from expresso import load_config
+from expresso.assembly import check
 from expresso.config import ConfigError
 
 NINE = ",".join(["*{0}"] * 9)
@@ -104,7 +105,7 @@ def test_hostile_file_is_a_config_error(name, text, message):
         (folder / name).write_text(text, encoding="utf-8")
         started = time.perf_counter()
         with pytest.raises(ConfigError) as error:
-            load_config(folder / name, check=True)
+            check(load_config(folder / name, check=True))
         assert message in str(error.value)
         assert name in str(error.value)
         assert time.perf_counter() - started < 10

@@ -107,3 +107,14 @@ def test_a_plateau_mode_against_trainer_mode_is_refused_naming_both(project, mon
         "expresso: error: command line: scheduler.mode: received 'min', but trainer.mode is 'max': ReduceLROnPlateau"
         " watches trainer.monitor ('val/acc'), so it takes trainer.mode; leave its mode out to follow trainer.mode\n"
     )
+
+
+def test_a_stages_early_stopping_is_refused_at_check_not_when_train_builds_it(project, tmp_path, monkeypatch, capsys):
+    """Its keys' values passed `config --check` and failed when `train` built the stage; its spec is checked now."""
+    monkeypatch.chdir(project)
+    stages = "stages=[{epochs: 1, early_stopping: {patience: -1}}]"
+    expected = "expresso: error: command line: stages.0.early_stopping.patience: received -1, expected a value >= 0\n"
+    assert main(["config", TINY, "--check", stages]) == 2
+    assert capsys.readouterr() == ("", expected)
+    assert main(["train", TINY, stages, "--runs-root", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err == expected and not (tmp_path / "runs").exists()

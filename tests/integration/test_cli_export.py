@@ -82,7 +82,7 @@ def exported(runs, tmp_path_factory) -> dict:
 def fresh_trainer(run_dir):
     """The run's models as its config builds them (initial weights), in a trainer that can predict."""
     from expresso import load_config
-    from expresso.engine.build import build_trainer
+    from expresso.assembly import build_trainer
 
     config = load_config(run_dir / "config.yaml", check=True)
     return build_trainer(config, None, training=False)

@@ -37,5 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
 
     config = load_config(args.config, args.overrides, check=args.check)
+    if args.check:  # the torch-side rest of the check (device, graph wiring); without --check no torch is imported
+        from ..assembly import check
+
+        config = check(config)
     sys.stdout.write(config.to_json() + "\n" if args.json else config.to_yaml())
     return 0

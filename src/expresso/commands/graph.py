@@ -12,6 +12,7 @@ extra) is imported only to draw.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from . import UsageError
@@ -46,9 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 
 def run(args) -> int:
+    from ..assembly import check
+    from ..assembly.blame import wired
+    from ..assembly.placeholder import placeholder_graph
     from ..config import load_config
-    from ..config.wiring import general_form
-    from ..engine.assemble import placeholder_graph, wired
 
     output = Path(args.output) if args.output else None
     if output is not None:
@@ -62,9 +64,9 @@ def run(args) -> int:
             import matplotlib
         except ImportError:
             raise UsageError("--output needs matplotlib: pip install 'torch-expresso[plots]'") from None
-    config = load_config(args.config, args.overrides, check=True)
+    config = check(load_config(args.config, args.overrides, check=True))
     tree = config.to_dict()
-    wiring = general_form(tree)
+    wiring = config.wiring
     with wired(config, wiring):
         built = placeholder_graph(wiring)
     print(describe(tree, wiring, built))
@@ -81,10 +83,10 @@ def _cls(node) -> str:
     return str(node.get("class")) if isinstance(node, dict) else str(node)
 
 
-def runs(node, spec: dict) -> str:
+def runs(node, spec) -> str:
     """What a node calls: its name, and the model or function when the name does not say it."""
     if node.function is not None:
-        return f"{node.name} (function {_cls(spec['function'])})"
+        return f"{node.name} (function {_cls(spec.function)})"
     return node.name if node.name == node.model else f"{node.name} ({node.model})"
 
 
@@ -102,7 +104,9 @@ def describe(tree: dict, w, g) -> str:
     width = max(len(runs(g.nodes[i], w.graph[i][1])) for i in g.order)
     for i in g.order:
         spec = w.graph[i][1]
-        hooks = [f"{kind} hook {_cls(h)}" for kind in ("forward", "backward") for h in spec.get(f"{kind}_hooks") or []]
+        hooks = [
+            f"{kind} hook {_cls(h)}" for kind in ("forward", "backward") for h in getattr(spec, f"{kind}_hooks") or ()
+        ]
         lines.append(
             f"  {runs(g.nodes[i], spec):<{width}}  {flow(g.nodes[i])}" + (f"  [{', '.join(hooks)}]" if hooks else "")
         )
@@ -126,51 +130,54 @@ def describe(tree: dict, w, g) -> str:
     return "\n".join(lines)
 
 
-def pipeline(name: str, node: dict, tree: dict, w) -> str:
-    data = node.get("dataset")
+def pipeline(name: str, spec, tree: dict, w) -> str:
+    data = spec.dataset
     updates = [
-        f"{u.get('name') or i + 1}({', '.join(u['losses'])} -> {', '.join(u.get('optimizers') or ['auto'])})"
-        for i, u in enumerate(node.get("updates") or [])
+        f"{u.name or i + 1}({', '.join(u.losses)} -> {', '.join(u.optimizers or ['auto'])})"
+        for i, u in enumerate(spec.updates or [])
     ]
-    parts = [
-        "updates " + ", ".join(updates) if updates else "losses " + ", ".join(node.get("losses") or list(w.losses))
-    ]
-    metrics = node.get("metrics", list(tree.get("metrics") or {}) if len(w.pipelines) == 1 else [])
-    if metrics:
-        inputs = {m: (tree["metrics"][m] or {}).get("inputs") for m in metrics}
-        parts.append("metrics " + ", ".join(m + (f"({', '.join(inputs[m])})" if inputs[m] else "") for m in metrics))
-    if node.get("nodes"):
-        parts.append("nodes " + ", ".join(node["nodes"]))
-    if node.get("batch"):
-        parts.append("batch " + (_cls(node["batch"]) if isinstance(node["batch"], dict) else ", ".join(node["batch"])))
+    parts = ["updates " + ", ".join(updates) if updates else "losses " + ", ".join(spec.losses or list(w.losses))]
+    if spec.metrics:
+        inputs = {m: tree["metrics"][m].get("inputs") for m in spec.metrics}
+        parts.append(
+            "metrics " + ", ".join(m + (f"({', '.join(inputs[m])})" if inputs[m] else "") for m in spec.metrics)
+        )
+    if spec.nodes:
+        parts.append("nodes " + ", ".join(spec.nodes))
+    if spec.batch:
+        parts.append("batch " + (_cls(spec.batch) if isinstance(spec.batch, dict) else ", ".join(spec.batch)))
     return f"{name} [{_cls(data) if isinstance(data, dict) else data}]: " + ", ".join(parts)
 
 
-def stage(index: int, node: dict, tree: dict, w) -> str:
-    train = node.get("train") or list(w.pipelines)
+def stage(index: int, spec, tree: dict, w) -> str:
+    train = spec.train or list(w.pipelines)
     parts = ["train " + ", ".join(train)]
-    if node.get("val") is not None:
-        parts.append("val " + ", ".join(node["val"]))
-    if node.get("frozen"):
-        parts.append("frozen " + ", ".join(node["frozen"]))
-    mode = node.get("interleave", "round_robin")
+    if spec.val is not None:
+        parts.append("val " + ", ".join(spec.val))
+    if spec.frozen:
+        parts.append("frozen " + ", ".join(spec.frozen))
+    mode = spec.interleave
     if len(train) > 1:
         parts.append(
             "interleave " + (" ".join(f"{k}:{v}" for k, v in mode.items()) if isinstance(mode, dict) else mode)
         )
-    epochs = node.get("epochs")
     parts.append(
-        f"{epochs} epochs" if epochs else f"{(tree.get('trainer') or {}).get('max_epochs')} epochs = trainer.max_epochs"
+        f"{spec.epochs} epochs"
+        if spec.epochs
+        else f"{(tree.get('trainer') or {}).get('max_epochs')} epochs = trainer.max_epochs"
     )
-    stopping = node.get("early_stopping")
-    if stopping:
-        parts.append(
-            f"early stopping {stopping.get('monitor')} "
-            + " ".join(f"{k}={v}" for k, v in stopping.items() if k != "monitor")
-        )
-    if node.get("until"):
-        parts.append(f"until {_cls(node['until'])}")
-    return f"{index + 1} {node.get('name', 'main')} ({', '.join(parts)})"
+    stopping = spec.early_stopping
+    if stopping is not None:  # its monitor, and the settings that differ from EarlyStopping's defaults
+        default = type(stopping)()
+        changed = [
+            f"{f.name}={getattr(stopping, f.name)}"
+            for f in dataclasses.fields(stopping)
+            if f.name != "monitor" and getattr(stopping, f.name) != getattr(default, f.name)
+        ]
+        parts.append(f"early stopping {stopping.monitor} " + " ".join(changed))
+    if spec.until:
+        parts.append(f"until {_cls(spec.until)}")
+    return f"{index + 1} {spec.name} ({', '.join(parts)})"
 
 
 def draw(tree: dict, w, g, path: Path) -> None:
@@ -248,7 +255,7 @@ def draw(tree: dict, w, g, path: Path) -> None:
             ),
         )
     kinds = {kind for kind, _ in items.values()}
-    handles = [Patch(fc=face, ec="0.3", label=kind) for kind, (_, face) in STYLES.items() if kind in kinds]
+    handles: list = [Patch(fc=face, ec="0.3", label=kind) for kind, (_, face) in STYLES.items() if kind in kinds]
     handles += [Line2D([], [], color="0.35", ls="--", label="detached input")] if any(d for _, _, d in edges) else []
     handles += [
         Patch(fc="white", ec=COLOURS[i % len(COLOURS)], lw=2, label=f"optimizer {name}: {', '.join(node['models'])}")

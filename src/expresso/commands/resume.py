@@ -46,11 +46,11 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 def run(args: Namespace) -> int:
     import socket
 
+    from ..assembly import build_trainer, check
     from ..callbacks.preemption import Preemption
     from ..callbacks.record_summary import RecordSummary
     from ..config import load_config
     from ..config.callables import add_project_to_path
-    from ..engine.build import build_trainer
     from ..engine.checkpoints.manifest import resume_point
     from ..runs.atomic import atomic_write
     from ..runs.folder import RunFolder
@@ -71,7 +71,7 @@ def run(args: Namespace) -> int:
     # Checked when it was written: checking again would refuse a device this machine lacks before an override could change it.
     ran_with = load_config(folder.config)
     followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
-    config = load_config(folder.config, args.overrides, check=True, interpolations=followed)
+    config = check(load_config(folder.config, args.overrides, check=True, interpolations=followed))
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
     resume_changes.check_changes(changes)
 

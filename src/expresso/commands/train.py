@@ -64,10 +64,10 @@ def _dev_run(text: str) -> int | float:
 
 
 def run(args: Namespace) -> int:
+    from ..assembly import build_trainer, check
     from ..callbacks.preemption import Preemption
     from ..callbacks.record_summary import RecordSummary
     from ..config import load_config
-    from ..engine.build import build_trainer
     from ..runs.atomic import atomic_write
     from ..runs.folder import RunFolder
     from ..runs.record import RunRecord
@@ -80,7 +80,7 @@ def run(args: Namespace) -> int:
         overrides += [f"trainer.limit_batches={args.dev_run}", "trainer.max_epochs=1", "trainer.limit_epochs=1"]
     if args.offline:
         os.environ["EXPRESSO_OFFLINE"] = "1"
-    config = load_config(args.config, overrides, check=True)
+    config = check(load_config(args.config, overrides, check=True))
     if getattr(args, "debug", False):
         import torch
 

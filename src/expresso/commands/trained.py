@@ -10,15 +10,15 @@ from ..runs.folder import RunFolder, checkpoint_path, open_run
 
 def load_trained(args: Namespace):
     """The run folder, the checkpoint file, the run's config (checked) and a trainer holding the checkpoint's weights."""
+    from ..assembly import build_trainer, check
     from ..config import load_config
     from ..config.callables import add_project_to_path
-    from ..engine.build import build_trainer
     from ..runs.record import RunRecord
 
     run_dir = open_run(args.run_dir)
     add_project_to_path(Path(RunRecord(run_dir).data.get("project_root") or "."))
     checkpoint = checkpoint_path(run_dir, args.checkpoint)
-    config = load_config(RunFolder(run_dir).config, check=True)
+    config = check(load_config(RunFolder(run_dir).config, check=True))
     trainer = build_trainer(config, run_dir, training=False)
     trainer.load_checkpoint(checkpoint, weights_only=True)
     return run_dir, checkpoint, config, trainer

@@ -2,7 +2,9 @@
 
 This is what ``expresso config --check`` prints and ``expresso train`` runs
 first: a misspelt keyword should cost a second, not a crashed run an hour
-in. All problems are collected in one pass.
+in. All problems are collected in one pass. Everything here is torch-free;
+what only the engine can tell (the device, the graph's wiring, the
+monitored names) is checked after this passes, by ``expresso.assembly.check``.
 
 The dataset's defaulted arguments are written into the checked config, so
 the record of a run names its whole data pipeline even if a default changes
@@ -132,17 +134,6 @@ def _is_plateau(target: Any) -> bool:
         c.__module__ == "torch.optim.lr_scheduler" and c.__name__ == "ReduceLROnPlateau"
         for c in getattr(target, "__mro__", ())
     )
-
-
-def wiring(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
-    """Once everything else holds, what only the engine can tell: the device exists on this machine, and the graph's
-    wiring (a cycle, a tensor nobody writes, a monitor no metric matches), checked with placeholder models."""
-    from ..engine.assemble import wiring_problems
-    from ..engine.devices import device_problem
-
-    device = device_problem(tree["trainer"]["device"])
-    problems = [Problem(where(("trainer", "device")), "trainer.device", device)] if device else []
-    return problems + wiring_problems(tree, where)
 
 
 def _class_nodes(value: Any, path: tuple):

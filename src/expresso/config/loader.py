@@ -5,7 +5,8 @@ The stages, each collecting every problem it finds before the next begins:
     compose files (references, extends)  ->  fill schema defaults
     ->  apply command-line overrides  ->  resolve ${...} interpolations
     ->  validate against the schema  ->  [check: import classes, signatures,
-    task injection]
+    task injection]  ->  the graph sections' general form (shapes, cross
+    references; kept as ``Config.wiring``)
 
 Everything up to the check is free of torch, so ``expresso config`` is fast.
 The printed tree (``Config.to_yaml``) is a fixed point: loading it again
@@ -33,6 +34,7 @@ from .overrides import apply_overrides
 from .project import Project, find_project
 from .schema import SETTINGS
 from .validation import settings_defaults, validate
+from .wiring import Wiring, general_form
 
 _EMPTY = {"metrics": {}, "callbacks": [], "loggers": ["csv"], "task": {}}
 
@@ -48,6 +50,7 @@ class Config(Mapping):
         project: Project,
         checked: bool = False,
         interpolations: Sequence[tuple[tuple, str]] = (),
+        wiring: Wiring | None = None,
     ):
         self._tree = tree
         self._composer = composer
@@ -55,8 +58,11 @@ class Config(Mapping):
         self.project = project
         self.project_root = project.root
         self.checked = checked
+        # set by expresso.assembly.check once the device and the graph's wiring hold too (torch-side; not this layer's)
+        self.wired = False
         # (key path, expression) of the values that followed other keys before resolution: run.json keeps them for resume
         self.interpolations = list(interpolations)
+        self._wiring = wiring
 
     def __getitem__(self, key: str) -> Any:
         return self._tree[key]
@@ -74,6 +80,16 @@ class Config(Mapping):
         """The file (or "command line") that set this key path."""
         return self._composer.where(tuple(path))
 
+    @property
+    def wiring(self) -> Wiring:
+        """The graph sections in their general form (config/wiring.py), typed: computed once per config."""
+        if self._wiring is None:
+            wiring, problems = general_form(self._tree, self.where)
+            if wiring is None:  # a loaded config passed this check; a Config made by hand may not have
+                raise ConfigError(problems)
+            self._wiring = wiring
+        return self._wiring
+
     def to_dict(self) -> dict:
         return copy.deepcopy(self._tree)
 
@@ -84,12 +100,11 @@ class Config(Mapping):
         return json.dumps(escape(self._tree), indent=2, ensure_ascii=False)
 
     def check(self) -> Config:
-        """Import every class and check its arguments; returns the config with task values injected."""
+        """Import every class and check its arguments; returns the config with task values injected (torch-free)."""
         if self.checked:
             return self
         add_project_to_path(self.project.root, self.project.how)
         tree, problems = _check.check(self._tree, self.where)
-        problems = problems or _check.wiring(tree, self.where)
         if problems:
             raise ConfigError(problems)
         return Config(tree, self._composer, self.source, self.project, checked=True, interpolations=self.interpolations)
@@ -107,7 +122,9 @@ def load_config(
     ``source`` is a YAML, JSON or Python file, or a dict written in Python (its
     file references resolve against the working directory). With
     ``check=True`` every ``class`` is imported and its arguments checked, as
-    ``expresso train`` does before it creates anything. ``interpolations``
+    ``expresso train`` does before it creates anything (the torch-side rest,
+    device and graph wiring, is ``expresso.assembly.check``, which
+    ``build_trainer`` runs). ``interpolations``
     ((key path, expression) pairs: ``Config.interpolations`` of an earlier
     load) are put back before the overrides, so a run folder's resolved
     config.yaml follows its keys again (``T_max: ${trainer.max_epochs}``);
@@ -145,14 +162,16 @@ def load_config(
     if problems:
         raise ConfigError(problems)
     problems = validate(tree, composer.where)
+    signature_problems: list[Problem] = []
     if check:  # one report: schema problems and signature problems together
         tree, signature_problems = _check.check(tree, composer.where)
-        problems += signature_problems
-        if not problems:
-            problems = _check.wiring(tree, composer.where)
+    wiring = None
+    if not problems:  # the graph sections' shapes, on the tree the config is built from (task values injected)
+        wiring, problems = general_form(tree, composer.where)
+    problems += signature_problems
     if problems:
         raise ConfigError(problems)
-    return Config(tree, composer, path, project, checked=check, interpolations=followed)
+    return Config(tree, composer, path, project, checked=check, interpolations=followed, wiring=wiring)
 
 
 def _put_back(tree: dict, interpolations: Sequence[tuple[Sequence, str]]) -> None:

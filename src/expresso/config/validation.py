@@ -29,7 +29,6 @@ from .schema import (
     STRUCTURES,
     VALUES,
 )
-from .wiring import structure_problems
 
 UNIONS = (Union, types.UnionType)  # Optional[int] and int | None alike
 Where = Callable[[tuple], str]  # key path -> the file (or "command line") it came from
@@ -41,7 +40,11 @@ def settings_defaults(cls: type) -> dict:
 
 
 def validate(tree: dict, where: Where) -> list[Problem]:
-    """Every problem in ``tree``; fills nothing, changes nothing."""
+    """Every problem of ``tree`` against the schema; fills nothing, changes nothing.
+
+    The graph sections' shapes and cross references are config/wiring.py's
+    ``general_form``, which runs on a tree without these problems.
+    """
     problems: list[Problem] = []
 
     def report(path: tuple, message: str, hint: str | None = None) -> None:
@@ -86,8 +89,6 @@ def validate(tree: dict, where: Where) -> list[Problem]:
                         at = path + (name, "scheduler") + ((index,) if isinstance(scheduler, list) else ())
                         _component(item, at, report)
                         _section_keys("scheduler", item, at, report)
-    if not problems:
-        problems += structure_problems(tree, where)
     return problems
 
 
@@ -158,15 +159,31 @@ def _settings(cls: type, value: Any, path: tuple, report) -> None:
     if not isinstance(value, dict):
         report(path, f"received {describe(value)}, expected a mapping of {path[0]} settings")
         return
+    check_fields(cls, value, path, report, f"unknown {path[0]} setting")
+
+
+def check_fields(
+    cls: type,
+    value: dict,
+    path: tuple,
+    report,
+    unknown: str,
+    skip: Callable[[dataclasses.Field], bool] = lambda f: False,
+) -> None:
+    """Each key of ``value`` against the dataclass ``cls`` (settings, graph specs): an unknown key is reported with
+    ``unknown`` and the closest field (a setting that moved, with where it went); each known one's value is checked
+    against the field's annotation and rules, unless ``skip(field)`` (a value the caller checks itself)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = _hints(cls)
     for key, item in value.items():
         if key not in fields:
             moved = moved_message(cls, key)
             if moved is None:
-                report(path + (key,), f"unknown {path[0]} setting", suggest(key, fields))
+                report(path + (key,), unknown, suggest(str(key), fields))
             elif item is not None:  # null sets nothing: what run folders written before the move hold
                 report(path + (key,), f"received {describe(item)}, but {moved}")
+            continue
+        if skip(fields[key]):
             continue
         message = check_type(item, hints[key], fields[key].metadata)
         if message:
@@ -179,13 +196,18 @@ def _hints(cls: type) -> dict:
 
 
 def check_type(value: Any, annotation: Any, rules: typing.Mapping = {}) -> str | None:  # noqa: B006 - read only
-    """``None`` if ``value`` fits ``annotation`` and the field's rules, else the message."""
+    """``None`` if ``value`` fits ``annotation`` and the field's rules, else the message.
+
+    A rule ``expected`` (graph specs) words what is expected, for a value of the wrong type or out of range alike.
+    """
     if rules.get("reserved") and value is not None:
         return f"received {describe(value)}, expected null: {rules['reserved']}"
-    if not _fits(value, annotation):
-        return f"received {describe(value)}, expected {expected(annotation)}"
+    if not fits(value, annotation):
+        return f"received {describe(value)}, expected {rules.get('expected') or expected(annotation)}"
     for number in _numbers(value):
         if rules.get("min") is not None and number < rules["min"]:
+            if rules.get("expected"):
+                return f"received {describe(value)}, expected {rules['expected']}"
             return f"received {value!r}, expected a value >= {rules['min']}"
         if rules.get("max") is not None and number > rules["max"]:
             return f"received {value!r}, expected a value <= {rules['max']}"
@@ -206,19 +228,20 @@ def _numbers(value: Any) -> list:
     return []
 
 
-def _fits(value: Any, annotation: Any) -> bool:
+def fits(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` is of the type ``annotation`` describes (YAML's looseness refused: true is no integer)."""
     origin = typing.get_origin(annotation)
     if annotation is Any:
         return True
     if annotation is type(None):
         return value is None
     if origin in UNIONS:
-        return any(_fits(value, arg) for arg in typing.get_args(annotation))
+        return any(fits(value, arg) for arg in typing.get_args(annotation))
     if origin is Literal:
         return any(value == choice and type(value) is type(choice) for choice in typing.get_args(annotation))
     if origin is list:
         (item,) = typing.get_args(annotation) or (Any,)
-        return isinstance(value, list) and all(_fits(v, item) for v in value)
+        return isinstance(value, list) and all(fits(v, item) for v in value)
     if origin is dict:
         return isinstance(value, dict)
     if annotation is bool:

@@ -2,30 +2,38 @@
 
 A plain config (``model``, ``dataset``, ``loss``, ``optimizer``,
 ``scheduler``) is the one-node case of the general form, so both are built by
-the same code (engine/assemble.py)::
+the same code (expresso/assembly/assemble.py)::
 
     model: {...}          ->  models: {model: {...}}
     dataset: {...}        ->  datasets: {dataset: {...}}
-    loss: {...}           ->  losses: {loss: {..., inputs: [y_hat, y]}}
+    loss: {...}           ->  losses: {loss: {..., inputs: [y_hat, y]}}   (every loss term reads y_hat, y unless told)
     optimizer: {...}      ->  optimizers: {optimizer: {..., models: [every model], scheduler: <scheduler>}}
     (no graph)            ->  graph: [{model: model, inputs: [x], outputs: [y_hat]}]
-    (no pipelines)        ->  pipelines: {main: {dataset: dataset}}
+    (no pipelines)        ->  pipelines: {main: {dataset: dataset}}   (one pipeline: every metric)
     (no stages)           ->  stages: [{}]          (one stage of trainer.max_epochs)
 
 Every entry keeps the key path it came from, so an error names the file and key.
-``structure_problems`` checks shapes and cross references (a stage naming
-an unknown pipeline...) without importing anything; the wiring itself (a
-cycle, a tensor nobody writes) is checked by building the graph with
-placeholder models (``wiring_problems``), which ``--check`` runs too.
+``general_form`` checks shapes and cross references (a stage naming an
+unknown pipeline...) without importing anything, and holds the graph
+sections' entries as the typed specs of config/specs.py, their defaults
+filled (a pipeline's metrics, a node's name...); a loaded ``Config`` computes
+it once (``Config.wiring``). The wiring itself (a cycle, a tensor nobody
+writes) is checked by building the graph with placeholder models
+(expresso/assembly/checks.py), which ``--check`` runs too.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Problem, describe, format_key, suggest
+from ..names import PREDICTION_AND_TARGET
+from .errors import Problem, describe, format_key
+from .specs import NodeSpec, PipelineSpec, StageSpec, from_mapping
+from .structure import check_entry, check_names, check_references, check_tensor_names
 
 # Keys of a section's entries that the engine reads, besides the callable's own arguments.
 FRAMEWORK_KEYS: dict[str, tuple[str, ...]] = {
@@ -34,11 +42,6 @@ FRAMEWORK_KEYS: dict[str, tuple[str, ...]] = {
     "optimizers": ("models", "param_groups", "scheduler", "clip_grad_norm", "clip_grad_value"),
     "scheduler": ("interval",),
 }
-NODE_KEYS = ("name", "model", "function", "inputs", "outputs", "detach", "forward_hooks", "backward_hooks")
-PIPELINE_KEYS = ("dataset", "losses", "metrics", "nodes", "batch", "updates")
-UPDATE_KEYS = ("losses", "optimizers", "name")
-STAGE_KEYS = ("name", "train", "val", "frozen", "epochs", "early_stopping", "until", "interleave")
-EARLY_STOPPING_KEYS = ("monitor", "mode", "patience", "min_delta")
 SINGULAR = {"models": "model", "datasets": "dataset", "losses": "loss", "optimizers": "optimizer"}
 
 
@@ -69,22 +72,58 @@ def framework_keys(path: tuple) -> tuple[str, ...]:
 
 
 @dataclass
-class Wiring:
-    """The general form: name -> (config key path, node) per section; graph, pipelines and stages as lists/dicts."""
+class _Components:
+    """Name -> (config key path, entry) for the sections of components, which stay mappings."""
 
     models: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
     datasets: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
     losses: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
     optimizers: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
-    graph: list[tuple[tuple, dict]] = field(default_factory=list)
-    pipelines: dict[str, tuple[tuple, dict]] = field(default_factory=dict)
-    stages: list[tuple[tuple, dict]] = field(default_factory=list)
     schedulers: dict[str, tuple[tuple, list]] = field(default_factory=dict)  # optimizer -> (path, entries)
 
 
-def general_form(tree: dict) -> Wiring:
-    """The config's sections in the general form (the plain keys mapped as the module docstring shows)."""
-    w = Wiring()
+@dataclass
+class Wiring(_Components):
+    """The general form: every section as (config key path, entry); graph nodes, pipelines and stages as typed specs."""
+
+    graph: list[tuple[tuple, NodeSpec]] = field(default_factory=list)
+    pipelines: dict[str, tuple[tuple, PipelineSpec]] = field(default_factory=dict)
+    stages: list[tuple[tuple, StageSpec]] = field(default_factory=list)
+
+
+@dataclass
+class _Given(_Components):
+    """The general form before its entries are checked: graph nodes, pipelines and stages as the config gives them."""
+
+    graph: list[tuple[tuple, Any]] = field(default_factory=list)
+    pipelines: dict[str, tuple[tuple, Any]] = field(default_factory=dict)
+    stages: list[tuple[tuple, Any]] = field(default_factory=list)
+
+
+def general_form(tree: dict, where: Callable[[tuple], str]) -> tuple[Wiring | None, list[Problem]]:
+    """The graph sections in the general form, typed and with their defaults filled; or (None, every problem found).
+
+    ``tree`` has passed the schema (validation.py); the wiring holds copies of its entries.
+    """
+    problems: list[Problem] = []
+
+    def report(path: tuple, message: str, hint: str | None = None) -> None:
+        problems.append(Problem(where(path), format_key(path), message, hint))
+
+    for plural, singular in SINGULAR.items():
+        if tree.get(plural) and tree.get(singular):
+            report((singular,), f"give either {singular!r} or {plural!r}, not both")
+    if problems:
+        return None, problems
+    tree = copy.deepcopy(tree)
+    w = _sections(tree)
+    _check(tree, w, report)
+    return (None, problems) if problems else (_typed(tree, w), [])
+
+
+def _sections(tree: dict) -> _Given:
+    """The plain keys mapped as the module docstring shows; entries as the config gives them, yet unchecked."""
+    w = _Given()
     for plural, singular in SINGULAR.items():
         if tree.get(plural):
             setattr(
@@ -96,10 +135,10 @@ def general_form(tree: dict) -> Wiring:
                 },
             )
         elif tree.get(singular):
-            node = dict(tree[singular])
-            if plural == "losses":
-                node.setdefault("inputs", ["y_hat", "y"])
-            setattr(w, plural, {singular: ((singular,), node)})
+            setattr(w, plural, {singular: ((singular,), dict(tree[singular]))})
+    for _, node in w.losses.values():
+        if isinstance(node, dict):
+            node.setdefault("inputs", list(PREDICTION_AND_TARGET))
     if "optimizer" in w.optimizers:
         path, node = w.optimizers["optimizer"]
         w.optimizers["optimizer"] = (path, {"models": list(w.models), **node})
@@ -126,9 +165,7 @@ def general_form(tree: dict) -> Wiring:
                 if isinstance(node, dict):
                     node.setdefault("dataset", next(iter(w.datasets)))
     else:
-        w.pipelines = {
-            "main": ((), {"dataset": next(iter(w.datasets), None), "metrics": list(tree.get("metrics") or {})})
-        }
+        w.pipelines = {"main": ((), {"dataset": next(iter(w.datasets), None)})}
     w.stages = [(("stages", i), node) for i, node in enumerate(tree.get("stages") or [{}])]
     return w
 
@@ -137,157 +174,96 @@ def _entries(scheduler: Any) -> list:
     return scheduler if isinstance(scheduler, list) else [scheduler]
 
 
-def structure_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
+def _typed(tree: dict, w: _Given) -> Wiring:
+    """The checked entries as specs, with the defaults that depend on the rest of the config filled."""
+    every_metric = list(tree.get("metrics") or {})
+    graph = []
+    for path, node in w.graph:
+        spec = from_mapping(NodeSpec, node)
+        spec.name = node_name(node)
+        graph.append((path, spec))
+    pipelines = {}
+    for name, (path, node) in w.pipelines.items():
+        pipeline = from_mapping(PipelineSpec, node)
+        if pipeline.metrics is None:  # one pipeline records every metric; several name theirs
+            pipeline.metrics = every_metric if len(w.pipelines) == 1 else []
+        pipelines[name] = (path, pipeline)
+    stages = [(path, from_mapping(StageSpec, node)) for path, node in w.stages]
+    components = {f.name: getattr(w, f.name) for f in dataclasses.fields(_Components)}
+    return Wiring(**components, graph=graph, pipelines=pipelines, stages=stages)
+
+
+def _check(tree: dict, w: _Given, report) -> None:
     """Shapes and cross references of the graph sections: every name a section uses must exist."""
-    problems: list[Problem] = []
-
-    def report(path: tuple, message: str, hint: str | None = None) -> None:
-        problems.append(Problem(where(path), format_key(path), message, hint))
-
-    for plural, singular in SINGULAR.items():
-        if tree.get(plural) and tree.get(singular):
-            report((singular,), f"give either {singular!r} or {plural!r}, not both")
-    if problems:
-        return problems
-    w = general_form(tree)
     if len(w.models) > 1 and not tree.get("graph"):
         report(
             ("models",), "several models need a 'graph': the nodes that say which tensors each model reads and writes"
         )
+    nodes = [node_name(node) for _, node in w.graph if isinstance(node, dict) and isinstance(node_name(node), str)]
+    known = {
+        "models": w.models,
+        "datasets": w.datasets,
+        "losses": w.losses,
+        "optimizers": w.optimizers,
+        "pipelines": w.pipelines,
+        "metrics": tree.get("metrics") or {},
+        "nodes": dict.fromkeys(nodes),
+    }
     for path, node in w.graph:
-        _keys(node, path, NODE_KEYS, "graph node", report)
-        if isinstance(node, dict):
-            if ("model" in node) == ("function" in node):
-                report(path, "a graph node needs exactly one of 'model' (a name in models) or 'function' (a component)")
-            elif "model" in node:
-                _names(node["model"], path + ("model",), w.models, "model", report, single=True)
-            if node.get("name") is not None and not isinstance(node["name"], str):
-                report(path + ("name",), f"received {describe(node['name'])}, expected a string")
-            for key in ("inputs", "outputs"):
-                if key in node:
-                    _strings(node[key], path + (key,), report)
+        if not check_entry(NodeSpec, node, path, report):
+            continue
+        if ("model" in node) == ("function" in node):
+            report(path, "a graph node needs exactly one of 'model' (a name in models) or 'function' (a component)")
+        else:
+            check_references(NodeSpec, node, path, known, report)
     for path, node in w.losses.values():
         if isinstance(node, dict):
             if "inputs" in node:
-                _strings(node["inputs"], path + ("inputs",), report)
+                check_tensor_names(node["inputs"], path + ("inputs",), report)
             if "weight" in node and (isinstance(node["weight"], bool) or not isinstance(node["weight"], (int, float))):
                 report(path + ("weight",), f"received {describe(node['weight'])}, expected a number")
     for name, node in (tree.get("metrics") or {}).items():
         if isinstance(node, dict) and "inputs" in node:
-            _strings(node["inputs"], ("metrics", name, "inputs"), report, length=2)
+            check_tensor_names(node["inputs"], ("metrics", name, "inputs"), report, length=2)
     for path, node in w.optimizers.values():
-        if not isinstance(node, dict):
+        if isinstance(node, dict):
+            _optimizer(node, path, w, report)
+    for path, node in w.pipelines.values() if tree.get("pipelines") else ():
+        if not check_entry(PipelineSpec, node, path, report):
             continue
-        _not_null(node, ("models",), path, report)
-        _names(node.get("models"), path + ("models",), w.models, "model", report)
-        for i, group in enumerate(node.get("param_groups") or []):
-            at = path + ("param_groups", i)
-            if not isinstance(group, dict) or "models" not in group:
-                report(
-                    at,
-                    "a parameter group is a mapping with 'models' (names) and its own options, e.g. {models: [encoder], lr: 1.0e-4}",
-                )
-                continue
-            _names(group["models"], at + ("models",), w.models, "model", report)
-        for key in ("clip_grad_norm", "clip_grad_value"):
-            value = node.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                report(path + (key,), f"received {describe(value)}, expected a number > 0")
-    nodes = [node_name(node) for _, node in w.graph if isinstance(node, dict) and isinstance(node_name(node), str)]
-    for path, node in w.pipelines.values():
-        if not tree.get("pipelines"):
-            break
-        _keys(node, path, PIPELINE_KEYS, "pipeline", report)
-        if not isinstance(node, dict):
-            continue
-        if "dataset" in node and not isinstance(node["dataset"], dict):
-            _names(node["dataset"], path + ("dataset",), w.datasets, "dataset", report, single=True)
-        elif "dataset" not in node and len(w.datasets) != 1:
+        if "dataset" not in node and len(w.datasets) != 1:
             report(path, f"missing 'dataset': name one of {sorted(w.datasets, key=str)}")
-        _not_null(node, ("metrics",), path, report)
-        _names(node.get("losses"), path + ("losses",), w.losses, "loss term", report)
-        _names(node.get("metrics"), path + ("metrics",), tree.get("metrics") or {}, "metric", report)
-        _names(node.get("nodes"), path + ("nodes",), dict.fromkeys(nodes), "graph node", report)
-        if "batch" in node and not isinstance(node["batch"], dict):
-            _strings(node["batch"], path + ("batch",), report)
-        for i, update in enumerate(node.get("updates") or []):
-            at = path + ("updates", i)
-            _keys(update, at, UPDATE_KEYS, "update", report)
-            if isinstance(update, dict):
-                if "losses" not in update:
-                    report(at, "missing 'losses': the loss terms this update backpropagates")
-                _names(update.get("losses"), at + ("losses",), w.losses, "loss term", report)
-                _names(update.get("optimizers"), at + ("optimizers",), w.optimizers, "optimizer", report)
-    for path, node in w.stages:
-        if not tree.get("stages"):
-            break
-        _keys(node, path, STAGE_KEYS, "stage", report)
-        if not isinstance(node, dict):
+        check_references(PipelineSpec, node, path, known, report)
+    for path, node in w.stages if tree.get("stages") else ():
+        if not check_entry(StageSpec, node, path, report):
             continue
-        _not_null(node, ("frozen",), path, report)
-        for key in ("train", "val"):
-            _names(node.get(key), path + (key,), w.pipelines, "pipeline", report)
-        _names(node.get("frozen"), path + ("frozen",), w.models, "model", report)
-        epochs = node.get("epochs")
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-            report(path + ("epochs",), f"received {describe(epochs)}, expected an integer >= 1")
-        if "early_stopping" in node:
-            _keys(node["early_stopping"], path + ("early_stopping",), EARLY_STOPPING_KEYS, "early_stopping", report)
-        mode = node.get("interleave", "round_robin")
+        check_references(StageSpec, node, path, known, report)
+        mode = node.get("interleave")
         if isinstance(mode, dict):
             trained = node.get("train") if isinstance(node.get("train"), list) else list(w.pipelines)
-            _names(
+            check_names(
                 list(mode),
                 path + ("interleave",),
                 dict.fromkeys(t for t in trained if isinstance(t, str)),
                 "trained pipeline",
                 report,
             )
-        elif mode not in ("round_robin", "sequential"):
+
+
+def _optimizer(node: dict, path: tuple, w: _Given, report) -> None:
+    if "models" in node and node["models"] is None:
+        report(path + ("models",), "received None, expected a list of names (leave 'models' out for the default)")
+    check_names(node.get("models"), path + ("models",), w.models, "model", report)
+    for i, group in enumerate(node.get("param_groups") or []):
+        at = path + ("param_groups", i)
+        if not isinstance(group, dict) or "models" not in group:
             report(
-                path + ("interleave",),
-                f"received {describe(mode)}, expected round_robin, sequential or a mapping of pipeline: batches",
+                at,
+                "a parameter group is a mapping with 'models' (names) and its own options, e.g. {models: [encoder], lr: 1.0e-4}",
             )
-    return problems
-
-
-def _keys(node: Any, path: tuple, allowed: tuple, what: str, report) -> None:
-    if not isinstance(node, dict):
-        report(path, f"received {describe(node)}, expected a mapping (a {what})")
-        return
-    for key in node:
-        if key not in allowed:
-            report(
-                path + (key,), f"unknown key of a {what} (it takes: {', '.join(allowed)})", suggest(str(key), allowed)
-            )
-
-
-def _not_null(node: dict, keys: tuple, path: tuple, report) -> None:
-    """Keys whose absence means a default (every model, every metric, nothing frozen): null is not that default."""
-    for key in keys:
-        if key in node and node[key] is None:
-            report(path + (key,), f"received None, expected a list of names (leave '{key}' out for the default)")
-
-
-def _strings(value: Any, path: tuple, report, length: int | None = None) -> None:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (length and len(value) != length):
-        expected = f"a list of {length} tensor names" if length else "a list of tensor names"
-        report(path, f"received {describe(value)}, expected {expected}")
-
-
-def _names(value: Any, path: tuple, known, what: str, report, single: bool = False) -> None:
-    """``value`` (a name, or a list of names) must all be among ``known``."""
-    if value is None:
-        return
-    items = [value] if single else value
-    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        report(
-            path,
-            f"received {describe(value)}, expected {'a name' if single else 'a list of names'} among {sorted(known, key=str)}",
-        )
-        return
-    for item in items:
-        if item not in known:
-            report(
-                path, f"unknown {what} {item!r}; expected one of {sorted(known, key=str)}", suggest(item, list(known))
-            )
+            continue
+        check_names(group["models"], at + ("models",), w.models, "model", report)
+    for key in ("clip_grad_norm", "clip_grad_value"):
+        value = node.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            report(path + (key,), f"received {describe(value)}, expected a number > 0")

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..names import PREDICTION
 from .data import batch_limit
 from .events import Event
 from .graph import Graph
@@ -114,7 +115,9 @@ class Evaluation:
         return tensors
 
     @torch.inference_mode()
-    def predict(self, data: Dataset | DataLoader, output: str = "y_hat", pipeline: str | None = None) -> torch.Tensor:
+    def predict(
+        self, data: Dataset | DataLoader, output: str = PREDICTION, pipeline: str | None = None
+    ) -> torch.Tensor:
         """The named output of the graph for every sample (read as ``pipeline``'s batches), concatenated on the CPU."""
         loader = data if isinstance(data, DataLoader) else self.loaders.build(data, train=False)
         if loader is None:

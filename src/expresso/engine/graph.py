@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..names import INPUT, PREDICTION, PREDICTION_AND_TARGET, TARGET
 from .checkpoints.optimizer_state import state_problem
 
 
@@ -60,8 +61,8 @@ class Node:
     """
 
     model: str | None = None
-    inputs: Sequence[str] = ("x",)
-    outputs: Sequence[str] = ("y_hat",)
+    inputs: Sequence[str] = (INPUT,)
+    outputs: Sequence[str] = (PREDICTION,)
     name: str | None = None
     function: Callable | None = None
     detach: bool | Sequence[str] = False
@@ -92,7 +93,7 @@ class LossTerm:
 
     name: str
     fn: Callable[..., Tensor]
-    inputs: Sequence[str] = ("y_hat", "y")
+    inputs: Sequence[str] = PREDICTION_AND_TARGET
     weight: float = 1.0
 
 
@@ -129,11 +130,11 @@ def batch_to_tensors(batch: Any, names: Sequence[str] | None = None) -> dict[str
                 raise ValueError(f"a batch of {len(batch)} parts cannot take the {len(names)} names {list(names)}")
             return dict(zip(names, batch))
         if len(batch) == 2:
-            return {"x": batch[0], "y": batch[1]}
+            return {INPUT: batch[0], TARGET: batch[1]}
         if len(batch) == 1:
-            return {"x": batch[0]}
+            return {INPUT: batch[0]}
         raise ValueError(f"a batch of {len(batch)} parts needs names: return a dict from the dataset")
-    return {names[0] if names else "x": batch}
+    return {names[0] if names else INPUT: batch}
 
 
 @dataclass

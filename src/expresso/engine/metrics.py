@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..names import PREDICTION_AND_TARGET, TARGET
+
 BUFFERED_BATCHES = 16
 
 
@@ -49,7 +51,7 @@ def lr_key(optimizer: str, optimizers: int) -> str:
 def metric_names(prefix: str, loss_terms: Sequence[str], metrics: Iterable[str]) -> set[str]:
     """The keys a ``MetricSet`` reports: the loss, each logged loss term, each metric (a multi-valued one adds ``/<i>``).
 
-    The one definition: the trainer's sets and ``--check`` (engine/monitored.py) both read it.
+    The one definition: the trainer's sets and ``--check`` (assembly/monitored.py) both read it.
     """
     keys = ["loss", *(f"loss/{term}" for term in loss_terms), *metrics]
     return {f"{prefix}/{key}" for key in keys}
@@ -67,7 +69,7 @@ class MetricSet:
     ):
         self.prefix, self.device = prefix, device
         self.metrics = {name: metric.to(device) for name, metric in (metrics or {}).items()}
-        self.inputs = {name: tuple((inputs or {}).get(name, ("y_hat", "y"))) for name in self.metrics}
+        self.inputs = {name: tuple((inputs or {}).get(name, PREDICTION_AND_TARGET)) for name in self.metrics}
         self.buffered = {name for name, metric in self.metrics.items() if _concatenable(metric)}
         self.reset()
 
@@ -84,7 +86,7 @@ class MetricSet:
 
     @torch.no_grad()
     def update(self, tensors: Mapping[str, Any]) -> None:
-        target = tensors.get("y")
+        target = tensors.get(TARGET)
         size = len(target) if target is not None else len(next(iter(tensors.values())))
         self.samples += size
         for key, value in tensors.items():

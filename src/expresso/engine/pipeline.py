@@ -20,9 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ..names import PREDICTION_AND_TARGET
 from .graph import Graph, GraphError, LossTerm, OptimizerSpec, batch_to_tensors
-
-DEFAULT_METRIC_INPUTS = ("y_hat", "y")
 
 
 @dataclass
@@ -118,7 +117,7 @@ class Plan:
                 )
             among = {graph.node_index[n] for n in pipeline.nodes}
         self.metric_inputs = {
-            name: tuple(pipeline.metric_inputs.get(name, DEFAULT_METRIC_INPUTS)) for name in pipeline.metrics or {}
+            name: tuple(pipeline.metric_inputs.get(name, PREDICTION_AND_TARGET)) for name in pipeline.metrics or {}
         }
         done: set[int] = set()
         self.steps: list[UpdateStep] = []

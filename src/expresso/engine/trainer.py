@@ -57,6 +57,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..names import PREDICTION
 from ..settings import DataLoaderConfig, TrainerConfig, from_mapping
 from .callback import Callback, Dispatcher
 from .data import batch_limit
@@ -373,7 +374,9 @@ class Trainer:
         """
         return self.evaluation.run("evaluate_train", "train")
 
-    def predict(self, data: Dataset | DataLoader, output: str = "y_hat", pipeline: str | None = None) -> torch.Tensor:
+    def predict(
+        self, data: Dataset | DataLoader, output: str = PREDICTION, pipeline: str | None = None
+    ) -> torch.Tensor:
         """The named output of the graph for every sample (read as ``pipeline``'s batches), concatenated on the CPU."""
         return self.evaluation.predict(data, output, pipeline)
 

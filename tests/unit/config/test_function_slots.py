@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from expresso import ConfigError, load_config
+from expresso.assembly import build_trainer
 from expresso.config.instantiate import instantiate_function
 from expresso.engine.batch_mean import BatchMean
-from expresso.engine.build import build_trainer
 
 SLOTS = """\
 import torch

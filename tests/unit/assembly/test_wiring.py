@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from expresso import load_config
+from expresso.assembly import build_trainer, check
 from expresso.config import ConfigError
-from expresso.engine.build import build_trainer
 
 # An encoder and two heads on digits: the smallest graph with a shared model, two optimizers, two pipelines.
 BASE = """\
@@ -35,7 +35,7 @@ def problems(write, in_tmp):
     def run(text: str, base: str = BASE) -> list[str]:
         write({"base.yaml": base, "exp.yaml": "extends: base.yaml\n" + textwrap.dedent(text)})
         with pytest.raises(ConfigError) as info:
-            load_config("exp.yaml", check=True)
+            check(load_config("exp.yaml", check=True))
         return [str(problem) for problem in info.value.problems]
 
     return run

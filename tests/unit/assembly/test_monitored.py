@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from expresso import ConfigError, load_config
-from expresso.config.wiring import general_form
-from expresso.engine.assemble import placeholder_plans
-from expresso.engine.build import build_trainer
-from expresso.engine.monitored import produced_names
+from expresso.assembly import build_trainer, check
+from expresso.assembly.monitored import produced_names
+from expresso.assembly.placeholder import placeholder_plans
 
 PLAIN = """\
 dataset: {class: expresso.data.Digits}
@@ -69,22 +68,21 @@ def names(write, in_tmp):
 
     def compute(text: str, *overrides: str):
         write({"exp.yaml": text, "my_project/__init__.py": "", "my_project/cb.py": PROVIDES})
-        tree = load_config("exp.yaml", list(overrides)).to_dict()
-        w = general_form(tree)
-        return produced_names(tree, w, placeholder_plans(tree, w))
+        config = load_config("exp.yaml", list(overrides))
+        return produced_names(config, config.wiring, placeholder_plans(config, config.wiring))
 
     return compute
 
 
 @pytest.fixture
 def problems(write, in_tmp):
-    def check(text: str, *overrides: str) -> list[str]:
+    def found(text: str, *overrides: str) -> list[str]:
         write({"exp.yaml": text, "my_project/__init__.py": "", "my_project/cb.py": PROVIDES})
         with pytest.raises(ConfigError) as info:
-            load_config("exp.yaml", list(overrides), check=True)
+            check(load_config("exp.yaml", list(overrides), check=True))
         return [str(problem) for problem in info.value.problems]
 
-    return check
+    return found
 
 
 # -- the names -------------------------------------------------------------------------------------------------
@@ -186,4 +184,4 @@ def test_monitors_of_provided_scheduled_and_unmeasured_names_pass(write, in_tmp)
         "dataset={class: torch.utils.data.TensorDataset}",
         "trainer.monitor=val/loss",
     ]
-    assert load_config("exp.yaml", overrides, check=True)["trainer"]["monitor"] == "val/loss"
+    assert check(load_config("exp.yaml", overrides, check=True))["trainer"]["monitor"] == "val/loss"

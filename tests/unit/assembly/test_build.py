@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from expresso import load_config
+from expresso.assembly import build_trainer
 from expresso.callbacks import Checkpoint, History, LRScheduler, ModelSummary, Progress
-from expresso.engine.build import build_trainer
 
 USER = '''
 import torch

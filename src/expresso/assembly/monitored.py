@@ -31,11 +31,11 @@ from ..config.callables import CallableNotFound, locate
 from ..config.check import signature_of
 from ..config.errors import format_key, suggest
 from ..config.wiring import Wiring
-from .metrics import lr_key, metric_names, metric_prefix
-from .pipeline import Plan
+from ..engine.metrics import lr_key, metric_names, metric_prefix
+from ..engine.pipeline import Plan
 
 SPLITS = ("train", "val", "test")
-EARLY_STOPPING = "expresso.callbacks.EarlyStopping"  # what a stage's early_stopping builds
+EARLY_STOPPING = "expresso.callbacks.EarlyStopping"  # what a stage's early_stopping builds (config/specs.py)
 _ITEM = re.compile(r"(.+)/\d+")
 
 
@@ -52,7 +52,7 @@ class MetricNames:
         return item is not None and item.group(1) in self.items_of
 
 
-def produced_names(tree: dict, w: Wiring, plans: Mapping[str, Plan]) -> MetricNames:
+def produced_names(tree: Mapping, w: Wiring, plans: Mapping[str, Plan]) -> MetricNames:
     """Every metric name the run of this config records (see the module docstring)."""
     names: set[str] = set()
     items_of: set[str] = set()
@@ -76,7 +76,9 @@ def produced_names(tree: dict, w: Wiring, plans: Mapping[str, Plan]) -> MetricNa
     return MetricNames(names, items_of, tuple(free))
 
 
-def monitor_problems(tree: dict, where: Callable[[tuple], str], w: Wiring, plans: Mapping[str, Plan]) -> list[Problem]:
+def monitor_problems(
+    tree: Mapping, where: Callable[[tuple], str], w: Wiring, plans: Mapping[str, Plan]
+) -> list[Problem]:
     """One problem per monitor that names no metric of this config, with the closest name."""
     known = produced_names(tree, w, plans)
     problems = []
@@ -95,7 +97,7 @@ def monitor_problems(tree: dict, where: Callable[[tuple], str], w: Wiring, plans
     return problems
 
 
-def _monitors(tree: dict, w: Wiring) -> Iterator[tuple[tuple, Any, str | None]]:
+def _monitors(tree: Mapping, w: Wiring) -> Iterator[tuple[tuple, Any, str | None]]:
     """(key path, monitored name, the class whose default it is or None) for every monitor of the config."""
     trainer = tree.get("trainer") or {}
     yield ("trainer", "monitor"), trainer.get("monitor"), None
@@ -104,25 +106,16 @@ def _monitors(tree: dict, w: Wiring) -> Iterator[tuple[tuple, Any, str | None]]:
             yield ("callbacks", index, "monitor"), node["monitor"], None
         elif (default := _default_monitor(_located(node))) is not None:
             yield ("callbacks", index, "monitor"), default, node["class"]
-    for path, node in w.stages:
-        if not isinstance(node, dict):
-            continue
-        stopping = node.get("early_stopping")
-        if isinstance(stopping, dict):
-            if "monitor" in stopping:
-                yield path + ("early_stopping", "monitor"), stopping["monitor"], None
-            else:
-                yield (
-                    path + ("early_stopping", "monitor"),
-                    _default_monitor(_located({"class": EARLY_STOPPING})),
-                    EARLY_STOPPING,
-                )
-        until = node.get("until")
-        if isinstance(until, dict) and "monitor" in until:
-            yield path + ("until", "monitor"), until["monitor"], None
+    for path, spec in w.stages:
+        if spec.early_stopping is not None:
+            # the spec holds the default when the config leaves the monitor out: the message says which it is
+            given = "monitor" in tree["stages"][path[1]]["early_stopping"]
+            yield path + ("early_stopping", "monitor"), spec.early_stopping.monitor, None if given else EARLY_STOPPING
+        if spec.until is not None and "monitor" in spec.until:
+            yield path + ("until", "monitor"), spec.until["monitor"], None
 
 
-def _callbacks(tree: dict) -> Iterator[tuple[int, dict]]:
+def _callbacks(tree: Mapping) -> Iterator[tuple[int, dict]]:
     for index, node in enumerate(tree.get("callbacks") or []):
         if isinstance(node, dict) and isinstance(node.get("class"), str):
             yield index, node

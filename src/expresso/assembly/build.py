@@ -1,4 +1,4 @@
-"""From a checked config to a ready Trainer: the only place that knows the config's sections.
+"""From a checked config to a ready Trainer, around the graph, pipelines and stages that assemble.py builds.
 
 - ``dataset`` is built once per split (``split="train"|"val"|"test"``) when
   it takes a ``split`` argument; otherwise it is the training data only.
@@ -26,17 +26,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..callbacks import Checkpoint, History, LRScheduler, ModelSummary, Progress
 from ..config import Config, ConfigError, Problem, instantiate
 from ..config.callables import locate
-from ..config.check import signature_of
+from ..config.check import INJECTED_BY_NAME, signature_of
 from ..config.instantiate import bound_later, instantiate_function
+from ..engine.data import batch_limit
+from ..engine.seeding import seed_everything
+from ..engine.trainer import Trainer
 from ..runs.folder import RunFolder
-from .assemble import assemble, building
-from .data import batch_limit
-from .seeding import seed_everything
-from .trainer import Trainer
+from .assemble import assemble
+from .blame import building
+from .checks import check
 
-INJECTABLE = ("model", "task", "run_dir", "logger")
 SPLITS = ("train", "val", "test")
 
 
@@ -48,8 +50,14 @@ def build_trainer(
     init_weights: bool = True,
     extra_callbacks: tuple = (),
 ) -> Trainer:
-    if not config.checked:
-        config = config.check()
+    """A Trainer for ``config``, checked first as ``expresso train`` checks it (unless it was); errors name file and key.
+
+    ``training=False`` builds what evaluation and prediction need (no
+    optimizer is required, no callbacks, no ``init_from``); ``init_weights=False``
+    skips ``init_from`` (resume loads its own weights); ``extra_callbacks``
+    join the configured ones.
+    """
+    config = check(config)  # a no-op for a config the command checked already
     tree = config.to_dict()
     _require_sections(config, tree, training)
     seed_everything(tree["trainer"]["seed"])  # the initial weights are part of what a seed reproduces
@@ -134,14 +142,15 @@ def _injected(node: dict, available: Mapping[str, Any], skip: int = 0) -> dict[s
     if sig is None:
         return {}
     params = list(sig.parameters)[skip:]
-    return {name: available[name] for name in INJECTABLE if name in params and name not in node}
+    return {name: available[name] for name in INJECTED_BY_NAME if name in params and name not in node}
 
 
 def _metric(node: dict, available: Mapping[str, Any], name: str) -> Any:
     """A torchmetrics Metric as configured; any other callable wrapped as the batch-size-weighted mean of its values."""
+    # torchmetrics (batch_mean imports it too) loads only for a config with metrics: `config --check` stays quick
     from torchmetrics import Metric
 
-    from .batch_mean import BatchMean
+    from ..engine.batch_mean import BatchMean
 
     skip = 2 if bound_later(node, locate(node["class"])) else 0  # a function's first two parameters: prediction, target
     built = instantiate_function(node, **_injected(node, available, skip))
@@ -149,8 +158,6 @@ def _metric(node: dict, available: Mapping[str, Any], name: str) -> Any:
 
 
 def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedulers: dict, optimizers: int) -> list:
-    from ..callbacks import Checkpoint, History, LRScheduler, ModelSummary, Progress
-
     settings = tree["trainer"]
     defaults = [ModelSummary(), Progress(), Checkpoint(monitor=settings["monitor"], mode=settings["mode"])]
     if "csv" in tree["loggers"]:
