@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.version:
-        from . import __version__
+        from .version import __version__
 
         print(f"expresso {__version__}")
         return 0

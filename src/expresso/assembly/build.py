@@ -12,9 +12,10 @@
 - Dependency injection by name: a metric, callback or ``step`` whose
   signature asks for ``model``, ``task``, ``run_dir`` or ``logger`` (and
   whose config does not set it) receives it.
-- Default callbacks: model summary, progress, history (the ``csv`` logger)
-  and checkpoints by ``trainer.monitor``/``mode``; a configured callback of
-  the same class replaces the default one. Logger components
+- Default callbacks (callbacks/defaults.py, the list ``expresso.Trainer`` adds
+  too): model summary, progress, history (the ``csv`` logger) and checkpoints
+  by ``trainer.monitor``/``mode``; a configured callback of the same class
+  replaces the default one. Logger components
   (``expresso.loggers.Logger`` subclasses) join the callbacks.
 - ``init_from: RUN_DIR[:best|last]`` loads another run's weights (only).
 """
@@ -26,7 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..callbacks import Checkpoint, History, LRScheduler, ModelSummary, Progress
+from ..callbacks import LRScheduler
+from ..callbacks.defaults import with_defaults
 from ..config import Config, ConfigError, Problem, instantiate
 from ..config.callables import locate
 from ..config.check import INJECTED_BY_NAME, signature_of
@@ -159,9 +161,6 @@ def _metric(node: dict, available: Mapping[str, Any], name: str) -> Any:
 
 def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedulers: dict, optimizers: int) -> list:
     settings = tree["trainer"]
-    defaults = [ModelSummary(), Progress(), Checkpoint(monitor=settings["monitor"], mode=settings["mode"])]
-    if "csv" in tree["loggers"]:
-        defaults.append(History(log_every_n_steps=settings["log_every_n_steps"]))
     configured = []
     for index, node in enumerate(tree["callbacks"]):
         with building(config, "callbacks", index):
@@ -170,8 +169,13 @@ def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedul
         if isinstance(node, dict):  # "csv" is the History above; a component is a Logger (checked at --check)
             with building(config, "loggers", index):
                 configured.append(_build(node, available))
-    replaced = {type(cb) for cb in configured}
-    callbacks = [cb for cb in defaults if type(cb) not in replaced] + configured
+    callbacks = with_defaults(
+        configured,
+        monitor=settings["monitor"],
+        mode=settings["mode"],
+        log_every_n_steps=settings["log_every_n_steps"],
+        history="csv" in tree["loggers"],
+    )
     for name, (_path, entries) in schedulers.items():
         by_interval: dict[str, list] = {}
         for entry in entries:

@@ -68,6 +68,7 @@ def run(args: Namespace) -> int:
     from ..callbacks.preemption import Preemption
     from ..callbacks.record_summary import RecordSummary
     from ..config import load_config
+    from ..engine.environment import versions
     from ..runs.atomic import atomic_write
     from ..runs.folder import RunFolder
     from ..runs.record import RunRecord
@@ -112,6 +113,7 @@ def run(args: Namespace) -> int:
         seed=settings["seed"],
         device=str(trainer.device),
         project_root=config.project_root,
+        versions=versions(),
     )
     record.update(
         offline=bool(args.offline),

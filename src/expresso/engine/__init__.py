@@ -1,8 +1,14 @@
-"""The engine: a graph of models trained by one loop that knows no callback by name."""
+"""The engine: a graph of models trained by one loop that knows no callback by name.
+
+``Trainer`` here runs exactly the callbacks it is given; ``expresso.Trainer``
+adds the defaults every run gets (progress, history, checkpoints).
+"""
 
 from .callback import Callback, Every
-from .events import Event, SkipBatch, StopEpoch, StopTraining
+from .events import Event, Rollback, SkipBatch, StopEpoch, StopTraining
 from .graph import Graph, LossTerm, Node, OptimizerSpec
+from .pipeline import Pipeline
+from .stages import Stage, Until
 from .state import State, Stop
 from .trainer import Trainer
 
@@ -14,10 +20,14 @@ __all__ = [
     "LossTerm",
     "Node",
     "OptimizerSpec",
+    "Pipeline",
+    "Rollback",
     "SkipBatch",
+    "Stage",
     "State",
     "Stop",
     "StopEpoch",
     "StopTraining",
     "Trainer",
+    "Until",
 ]

@@ -61,25 +61,6 @@ def git_state(folder: Path) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
-def versions() -> dict[str, str]:
-    # Imported here, when a run starts (torch is loaded by then): the runs package stays torch-free to import.
-    import platform
-
-    import numpy
-    import torch
-    import torchmetrics
-
-    from .. import __version__
-
-    return {
-        "python": platform.python_version(),
-        "expresso": __version__,
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "torchmetrics": torchmetrics.__version__,
-    }
-
-
 class RecordError(BadInput, ValueError):
     """A run.json that cannot be read, or holds a field of the wrong kind: bad input (exit 2), never a traceback."""
 
@@ -122,8 +103,10 @@ class RunRecord:
         self._status_on_disk = self.data.get("status") if data is None else None
 
     @staticmethod
-    def fields(run_dir: Path, *, name: str, seed: int, device: str, project_root: Path) -> dict[str, Any]:
-        """The record of a run that starts now."""
+    def fields(
+        run_dir: Path, *, name: str, seed: int, device: str, project_root: Path, versions: dict[str, str]
+    ) -> dict[str, Any]:
+        """The record of a run that starts now (``versions``: what it runs on, expresso.engine.environment's)."""
         import platform
 
         return {
@@ -138,7 +121,7 @@ class RunRecord:
             "git": git_state(Path(project_root)),
             "host": hostname(),
             "platform": platform.platform(),
-            "versions": versions(),
+            "versions": versions,
             "seed": seed,
             "device": device,
             "project_root": str(project_root),

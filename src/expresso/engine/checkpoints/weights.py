@@ -18,6 +18,7 @@ import torch
 
 from ...errors import BadInput
 from ...runs.atomic import atomic_write
+from ...version import __version__
 from .errors import CheckpointError
 from .io import load_checkpoint
 
@@ -62,7 +63,6 @@ def save_weights(
     the ones this module writes (``format``, ``format_version``,
     ``expresso_version``, ``models``), which it cannot replace.
     """
-    from ... import __version__
 
     path = Path(path)
     names = [str(name) for name in models]
