@@ -118,3 +118,16 @@ def test_a_stages_early_stopping_is_refused_at_check_not_when_train_builds_it(pr
     assert capsys.readouterr() == ("", expected)
     assert main(["train", TINY, stages, "--runs-root", str(tmp_path / "runs")]) == 2
     assert capsys.readouterr().err == expected and not (tmp_path / "runs").exists()
+
+
+def test_config_callbacks_prints_the_loop_the_config_makes_with_its_settings(project, tmp_path, monkeypatch, capsys):
+    """`config --callbacks`: the callbacks per event as train builds them; a setting's filter and a configured callback show."""
+    monkeypatch.chdir(project)
+    early = "+callbacks=[{class: expresso.callbacks.EarlyStopping, monitor: val/loss, patience: 2}]"
+    assert main(["config", TINY, "--callbacks", "trainer.log_every_n_steps=7", early]) == 0
+    out, err = capsys.readouterr()
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[1:]}
+    assert rows["batch_end"] == "History (every 7 steps)"
+    assert rows["epoch_end"] == "LRScheduler, Progress, EarlyStopping"  # by `order`: 0, 50, 60
+    assert rows["epoch_checkpoint"] == "Checkpoint, History"
+    assert err == "" and not (project / "runs").exists()

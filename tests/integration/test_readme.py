@@ -89,6 +89,7 @@ def test_readme_commands_run_in_order(tmp_path):
         "export",
         "runs",
         "config",
+        "config",
         "graph",
         "config",
     ]

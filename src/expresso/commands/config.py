@@ -30,16 +30,38 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
         action="store_true",
         help="also import every class and check its arguments (what `expresso train` checks first); shows injected task values",
     )
+    parser.add_argument(
+        "--callbacks",
+        action="store_true",
+        help="check, build the run as `expresso train` would (nothing trained or written) and print, per event of the "
+        "loop, the callbacks it calls in order, instead of the config",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
 
-    config = load_config(args.config, args.overrides, check=args.check)
-    if args.check:  # the torch-side rest of the check (device, graph wiring); without --check no torch is imported
+    checked = args.check or args.callbacks
+    config = load_config(args.config, args.overrides, check=checked)
+    if checked:  # the torch-side rest of the check (device, graph wiring); without --check no torch is imported
         from ..assembly import check
 
         config = check(config)
+    if args.callbacks:
+        return _print_callbacks(config)
     sys.stdout.write(config.to_json() + "\n" if args.json else config.to_yaml())
+    return 0
+
+
+def _print_callbacks(config) -> int:
+    """The loop this config makes: per event, its callbacks in the order they run (as `expresso train` builds them)."""
+    from ..assembly import build_trainer
+
+    trainer = build_trainer(config, None)
+    rows = trainer.callbacks.listing("fit")
+    width = max(len(event.value) for event, _ in rows)
+    print("callbacks per event of fit, in the order they run (train and resume add RecordSummary and Preemption):")
+    for event, names in rows:
+        print(f"  {event.value:<{width}}  {', '.join(names)}")
     return 0

@@ -79,6 +79,12 @@ class Every:
             return (state.epoch + 1) % self.epochs == 0
         return True
 
+    def describe(self) -> str:
+        """How the filter reads in a listing: ``every 50 steps``, ``every 2 epochs, once``."""
+        parts = [f"every {self.steps} steps"] if self.steps is not None else []
+        parts += [f"every {self.epochs} epochs"] if self.epochs is not None else []
+        return ", ".join(parts + (["once"] if self.once else []))
+
 
 class Callback:
     """What the loop calls at its events; subclass it and override the ``on_<event>`` methods you need.
@@ -233,6 +239,23 @@ class Dispatcher:
         if isinstance(listens, Every):
             return self._filtered.setdefault((id(cb), event), _Filtered(getattr(cb, name), listens))
         return getattr(cb, name) if listens else None
+
+    def listing(self, phase: str = "fit") -> list[tuple[Event, list[str]]]:
+        """Per event of ``phase`` that anyone handles, the callbacks it calls in order (a filter in parentheses).
+
+        What ``expresso config --callbacks`` prints: the loop a config makes,
+        read from the same handler lists the loop calls.
+        """
+        table = []
+        for event in Event:
+            names = []
+            for handler in self.handlers(event, phase):
+                every = handler.every if isinstance(handler, _Filtered) else None
+                owner = (handler.handler if isinstance(handler, _Filtered) else handler).__self__
+                names.append(type(owner).__name__ + (f" ({every.describe()})" if every is not None else ""))
+            if names:
+                table.append((event, names))
+        return table
 
     def __call__(self, event: Event, state: State) -> None:
         for handler in self.handlers(event, state.phase):
