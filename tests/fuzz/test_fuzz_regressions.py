@@ -139,6 +139,7 @@ OVERRIDES = [
         ["+task.\udcff=1", "--json"],
         "command line: task.\\udcff: the key path holds half",
     ),
+    ("TypeError-loggers-not-a-list-at-check", ["loggers=1000.0", "--check"], "command line: loggers: received 1000.0"),
 ]
 
 

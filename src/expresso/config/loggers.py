@@ -18,8 +18,11 @@ LOGGER_BASE = ("expresso.loggers.base", "Logger")
 
 
 def logger_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
-    problems = []
-    for index, node in enumerate(tree.get("loggers") or []):
+    problems: list[Problem] = []
+    loggers = tree.get("loggers")
+    if not isinstance(loggers, list):
+        return problems  # not a list: the section's own check says so
+    for index, node in enumerate(loggers):
         if not isinstance(node, dict) or not isinstance(node.get(CLASS_KEY), str):
             continue
         try:
