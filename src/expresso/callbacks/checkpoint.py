@@ -82,8 +82,15 @@ class Checkpoint(MetricWatcher):
             return Every(steps=self.every_n_steps) if self.every_n_steps is not None else False
         return True
 
+    @property
+    def _folder(self) -> CheckpointFolder:
+        if self.dirpath is None:  # on_fit_start sets it, and checkpoint events come after it
+            raise RuntimeError("Checkpoint has no folder before on_fit_start")
+        return CheckpointFolder(self.dirpath)
+
     def on_batch_checkpoint(self, state: State) -> None:
-        state.save_checkpoint(CheckpointFolder(self.dirpath).last, keep_previous=True)
+        assert state.save_checkpoint is not None  # the Trainer sets it on the State its events carry
+        state.save_checkpoint(self._folder.last, keep_previous=True)
 
     def on_epoch_checkpoint(self, state: State) -> None:
         value = self.read(state)  # None: not measured this epoch
@@ -102,7 +109,7 @@ class Checkpoint(MetricWatcher):
             kept = CheckpointFolder.top_k_name(state.epoch + 1, state.step)
             self.top = sorted([*self.top, (value, kept)], key=lambda item: item[0], reverse=self.mode == "max")
             self.top, dropped = self.top[: self.save_top_k], self.top[self.save_top_k :]
-        folder = CheckpointFolder(self.dirpath)
+        folder = self._folder
         last = folder.last
 
         def after_write() -> None:  # runs once last.ckpt is on disk
@@ -119,6 +126,7 @@ class Checkpoint(MetricWatcher):
                 (folder.path / name).unlink(missing_ok=True)
                 manifest.forget(folder.path, name)
 
+        assert state.save_checkpoint is not None  # the Trainer sets it on the State its events carry
         state.save_checkpoint(last, then=after_write, keep_previous=True)
         if improved and self.save_top_k > 0:
             log.info("epoch %d: %s improved to %.6g; saving %s", state.epoch + 1, self.monitor, value, folder.BEST)

@@ -72,7 +72,7 @@ class History(Callback):
             self.path = RunFolder(state.run_dir).history
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._truncate_to is not None:
-            self._truncate(self._truncate_to)
+            self._truncate(self.path, self._truncate_to)
             self._truncate_to = None
 
     def on_batch_end(self, state: State) -> None:
@@ -102,36 +102,37 @@ class History(Callback):
         self.flush()
 
     def flush(self) -> None:
-        if not self._pending or self.path is None:
+        path = self.path
+        if not self._pending or path is None:
             return
         rows = [{k: _plain(v) for k, v in row.items()} for row in self._pending]
         self._pending = []
         new = [key for row in rows for key in row if key not in self.columns]
-        if new or not self.path.exists():
+        if new or not path.exists():
             self.columns += list(dict.fromkeys(new))
-            self._rewrite(self._read()[: self.rows_written] + rows)
+            self._rewrite(path, self._read(path)[: self.rows_written] + rows)
         else:
-            with self.path.open("a", newline="") as handle:
+            with path.open("a", newline="") as handle:
                 csv.DictWriter(handle, self.columns).writerows(rows)
         self.rows_written += len(rows)
 
-    def _read(self) -> list[dict[str, str]]:
-        if not self.path.exists():
+    def _read(self, path: Path) -> list[dict[str, str]]:
+        if not path.exists():
             return []
-        with self.path.open(newline="") as handle:
+        with path.open(newline="") as handle:
             return list(csv.DictReader(handle))
 
-    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+    def _rewrite(self, path: Path, rows: list[dict[str, Any]]) -> None:
         """The whole file again, atomically; not durable (an OS crash may lose the last rows, atomic.py says why)."""
         text = io.StringIO(newline="")
         # extrasaction: rows read back after a resume may carry columns the checkpoint predates
         writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write(self.path, text.getvalue(), durable=False)
+        atomic_write(path, text.getvalue(), durable=False)
 
-    def _truncate(self, count: int) -> None:
-        self._rewrite(self._read()[:count])
+    def _truncate(self, path: Path, count: int) -> None:
+        self._rewrite(path, self._read(path)[:count])
 
     def state_dict(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "rows_written": self.rows_written}
@@ -141,7 +142,7 @@ class History(Callback):
         self.rows_written = state["rows_written"]
         self._pending = []  # rows of a stretch a rollback undoes
         if self.path is not None and self.path.exists():  # a rollback during the fit: cut the file back now
-            self._truncate(self.rows_written)
+            self._truncate(self.path, self.rows_written)
         else:
             self._truncate_to = self.rows_written  # applied at fit start, once the file is known
 

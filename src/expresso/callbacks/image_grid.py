@@ -72,7 +72,11 @@ class ImageGrid(Callback):
             images = state.outputs[self.tensor].detach()[: self.max_images].float().cpu()
         if images is None:
             raise KeyError(f"ImageGrid: no tensor {self.tensor!r} this epoch; the outputs are {sorted(state.outputs)}")
-        folder = self.folder or Path(state.run_dir) / "images"
+        folder = self.folder
+        if folder is None:
+            if state.run_dir is None:
+                raise ValueError("ImageGrid needs `folder` or a run folder (state.run_dir)")
+            folder = Path(state.run_dir) / "images"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.tensor}-epoch{state.epoch + 1:03d}.png"
         save_grid(images, path, self.columns)

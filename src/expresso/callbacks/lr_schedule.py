@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler as TorchScheduler
@@ -87,7 +87,8 @@ class LRScheduler(Callback):
                 )
             if interval == "step" and _is_plateau(entry):
                 raise ValueError("ReduceLROnPlateau steps on an epoch metric: use interval='epoch'")
-        self.entries, self.interval, self.optimizer_name = entries, interval, optimizer
+        self.entries = cast("list[SchedulerLike]", entries)  # each one passed the check just above
+        self.interval, self.optimizer_name = interval, optimizer
         self.schedulers: list[TorchScheduler] | None = None
         self.metric_key = "lr"
         self._plateau = _PlateauMetric(monitor)
@@ -117,7 +118,7 @@ class LRScheduler(Callback):
             rates = [group["lr"] for group in optimizer.param_groups]
             self.schedulers = [e if isinstance(e, TorchScheduler) else e(optimizer) for e in self.entries]
             if self._pending is not None:
-                self._restore()
+                self._restore(self._pending)
                 for group, rate in zip(optimizer.param_groups, rates):
                     group["lr"] = rate
         self._record(state)
@@ -138,12 +139,19 @@ class LRScheduler(Callback):
             self._step(state)
 
     def on_fit_end(self, state: State) -> None:
-        if any(isinstance(scheduler, ReduceLROnPlateau) for scheduler in self.schedulers):
+        if any(isinstance(scheduler, ReduceLROnPlateau) for scheduler in self._built):
             self._plateau.on_fit_end(state)
 
     # -- helpers ----------------------------------------------------------
+    @property
+    def _built(self) -> list[TorchScheduler]:
+        """The schedulers, which on_fit_start builds before any other event of the fit reaches this."""
+        if self.schedulers is None:
+            raise RuntimeError("LRScheduler: the schedulers are built at fit start")
+        return self.schedulers
+
     def _step(self, state: State) -> None:
-        for scheduler in self.schedulers:
+        for scheduler in self._built:
             if isinstance(scheduler, ReduceLROnPlateau):
                 value = self._plateau.read(state)
                 if value is not None:
@@ -153,7 +161,7 @@ class LRScheduler(Callback):
 
     def _record(self, state: State) -> None:
         # The first param group's rate; groups with their own rates follow the same schedule.
-        state.metrics[self.metric_key] = float(self.schedulers[0].optimizer.param_groups[0]["lr"])
+        state.metrics[self.metric_key] = float(self._built[0].optimizer.param_groups[0]["lr"])
 
     def _pick_optimizer(self, optimizers: dict[str, torch.optim.Optimizer]) -> tuple[str, torch.optim.Optimizer]:
         if not optimizers:
@@ -205,13 +213,14 @@ class LRScheduler(Callback):
                 for scheduler in self.schedulers:
                     scheduler.step()
 
-    def _restore(self) -> None:
-        saved, self._pending = self._pending, None
-        if len(saved) != len(self.schedulers):
+    def _restore(self, saved: list[dict[str, Any]]) -> None:
+        """Load the pending states ``saved`` into the built schedulers; they are pending no more."""
+        self._pending, schedulers = None, self._built
+        if len(saved) != len(schedulers):
             raise ValueError(
-                f"LRScheduler: the checkpoint holds {len(saved)} scheduler state(s), this run has {len(self.schedulers)} scheduler(s)"
+                f"LRScheduler: the checkpoint holds {len(saved)} scheduler state(s), this run has {len(schedulers)} scheduler(s)"
             )
-        for scheduler, state in zip(self.schedulers, saved):
+        for scheduler, state in zip(schedulers, saved):
             scheduler.load_state_dict(state)
 
     def state_dict(self) -> dict[str, Any]:
@@ -223,7 +232,7 @@ class LRScheduler(Callback):
         # Restored before fit start, when schedulers given as callables are not built yet.
         self._pending = state["schedulers"]
         if self.schedulers is not None and self._pending is not None:
-            self._restore()
+            self._restore(self._pending)
 
 
 class _PlateauMetric(MetricWatcher):

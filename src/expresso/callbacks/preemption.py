@@ -13,7 +13,10 @@ flag is already set, and the write is atomic either way.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from ..engine.callback import Callback
 from ..engine.state import State
@@ -48,7 +51,8 @@ class Preemption(Callback):
     def __init__(self, checkpoint: Path):
         self.checkpoint = Path(checkpoint)
         self.received: int | None = None
-        self._previous: dict[int, object] = {}
+        # What signal.signal returns and takes back: a handler, SIG_DFL/SIG_IGN, or None (one not set from Python).
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | signal.Handlers | None] = {}
 
     def install(self) -> None:
         for signum in SIGNALS:
@@ -59,22 +63,23 @@ class Preemption(Callback):
             signal.signal(signum, handler)
         self._previous.clear()
 
-    def _handle(self, signum: int, frame: object) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
 
     def on_batch_checkpoint(self, state: State) -> None:
         if self.received is not None:
-            self._stop(state)
+            self._stop(state, self.received)
 
     def on_epoch_checkpoint(self, state: State) -> None:
         if self.received is not None:
-            self._stop(state)
+            self._stop(state, self.received)
 
-    def _stop(self, state: State) -> None:
-        signum, checkpoint = self.received, self.checkpoint
+    def _stop(self, state: State, signum: int) -> None:
+        checkpoint = self.checkpoint
 
         def stop() -> None:  # once the checkpoint is on disk, and every other one of the step's end (engine/saving.py)
             raise Preempted(signum, checkpoint)
 
+        assert state.save_checkpoint is not None  # the Trainer sets it on the State its events carry
         state.save_checkpoint(self.checkpoint, then=stop, keep_previous=True)

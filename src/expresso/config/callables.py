@@ -24,6 +24,7 @@ import pkgutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from .errors import suggest
@@ -148,7 +149,7 @@ def _find_source(file: Path) -> tuple[Path, Path] | None:
     return None
 
 
-def _import_file(file: Path, root: Path):
+def _import_file(file: Path, root: Path) -> ModuleType:
     """Import a file as the module its path names under ``root``, else under a private name."""
     relative = file.with_suffix("").relative_to(root)
     try:
@@ -158,6 +159,8 @@ def _import_file(file: Path, root: Path):
         if name in sys.modules:
             return sys.modules[name]
         spec = importlib.util.spec_from_file_location(name, file)
+        # Only .py files reach here (_find_source), and those always get the source file loader.
+        assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

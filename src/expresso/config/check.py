@@ -68,9 +68,9 @@ _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONL
 def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem]]:
     """A copy of ``tree`` with task values injected, and every problem found."""
     tree = copy.deepcopy(tree)
-    task = (
-        tree.get("task") if isinstance(tree.get("task"), dict) else {}
-    )  # validation reports a task that is no mapping
+    task = tree.get("task")
+    if not isinstance(task, dict):  # validation reports a task that is no mapping
+        task = {}
     problems: list[Problem] = []
     for path, node in list(_class_nodes(tree, ())):
         if not path:  # a `class` key at the root is no component: validation reports it as an unknown top-level key
@@ -88,7 +88,9 @@ def _plateaus_follow_trainer_mode(tree: dict, where: Callable[[tuple], str], pro
     Left to its own default (``min``), it would halve the rate right after an
     epoch that improved a ``max`` metric.
     """
-    trainer = tree.get("trainer") if isinstance(tree.get("trainer"), dict) else {}
+    trainer = tree.get("trainer")
+    if not isinstance(trainer, dict):
+        trainer = {}
     mode = trainer.get("mode")
     if mode not in ("min", "max"):  # validation reports it
         return
@@ -114,7 +116,7 @@ def _plateaus_follow_trainer_mode(tree: dict, where: Callable[[tuple], str], pro
 
 def _scheduler_nodes(tree: dict):
     """Every scheduler component: ``scheduler`` and ``optimizers.<name>.scheduler``, each one or a list."""
-    places = [(("scheduler",), tree.get("scheduler"))]
+    places: list[tuple[tuple, Any]] = [(("scheduler",), tree.get("scheduler"))]
     optimizers = tree.get("optimizers")
     if isinstance(optimizers, dict):
         places += [
@@ -186,6 +188,7 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
     runtime = _runtime_parameters(params, len(positional), slot[1]) if slot and later else ()
     for key in kwargs:
         if key in runtime:
+            assert slot is not None  # runtime is empty without a function slot
             report(
                 path + (key,),
                 f"{key!r} is an argument of {name} that the engine passes ({slot[0]}); it cannot be set in the config",
@@ -235,11 +238,11 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
 
     hints = _type_hints(target)
     for key, value in kwargs.items():
-        param = named.get(key)
+        declared = named.get(key)
         annotation = hints.get(key)
-        if param is None or annotation is None or not _enforceable(annotation) or _built_or_interpolated(value):
+        if declared is None or annotation is None or not _enforceable(annotation) or _built_or_interpolated(value):
             continue
-        if value is None and param.default is None:
+        if value is None and declared.default is None:
             continue
         message = check_type(value, annotation)
         if message:

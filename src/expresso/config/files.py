@@ -39,13 +39,14 @@ _FLOAT = re.compile(
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 
 
-def _with_fixed_resolvers(base: type) -> type:
+def _with_fixed_resolvers(base: Any) -> Any:
     """A subclass of a PyYAML loader/dumper with our implicit resolvers.
 
     Loader and dumper must agree, or a string such as ``"1e3"`` would be
-    written unquoted and read back as a float.
+    written unquoted and read back as a float. Typed ``Any`` as PyYAML's classes
+    are: it ships no type information, so their resolver attributes are unknown to mypy.
     """
-    cls = type(f"Expresso{base.__name__}", (base,), {})
+    cls: Any = type(f"Expresso{base.__name__}", (base,), {})
     cls.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in base.yaml_implicit_resolvers.items()

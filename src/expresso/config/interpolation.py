@@ -149,11 +149,12 @@ def _explain(raw: str, exc: Exception, tree: dict) -> tuple[str, str | None]:
 
 def _find_in_chain(exc: BaseException, kind: type) -> BaseException | None:
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc  # walks the chain of causes; None past its end
+    while link is not None and id(link) not in seen:
+        if isinstance(link, kind):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 

@@ -16,6 +16,7 @@ index (``callbacks.0.patience=5``).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
     if mode == "delete":
         del parent[last]
         return
+    assert raw is not None  # only "~key" has no value, and it returned above
     try:
         value = parse_yaml(raw) if raw != "" else ""
     except yaml.YAMLError as exc:
@@ -121,7 +123,14 @@ def _schema_knows(path: list) -> bool:
     """A key the schema defines, which ``key=value`` may set although the config lacks it."""
     if len(path) == 1:
         return path[0] in ROOT_KEYS
-    return len(path) == 2 and path[0] in SETTINGS and path[1] in SETTINGS[path[0]].__dataclass_fields__
+    return len(path) == 2 and path[0] in SETTINGS and path[1] in _setting_keys(path[0])
+
+
+def _setting_keys(section: str) -> dict[str, dataclasses.Field]:
+    """The keys ``section``'s settings dataclass declares (``__dataclass_fields__``: ClassVars such as ``moved`` too)."""
+    cls = SETTINGS[section]
+    assert dataclasses.is_dataclass(cls)  # every settings section is a dataclass (expresso/settings.py)
+    return cls.__dataclass_fields__
 
 
 def _missing(path: list, depth: int, node: dict, mode: str) -> tuple[str, str | None]:
@@ -132,10 +141,10 @@ def _missing(path: list, depth: int, node: dict, mode: str) -> tuple[str, str | 
             return f"no such key in the config (write {part}=... to set the whole section)", None
         settable = {*map(str, node), *(ROOT_KEYS if len(path) == 1 else ())}  # only a present section has keys to set
         return "no such key in the config", suggest(str(part), sorted(settable))
-    if depth == 1 and path[0] in SETTINGS and moved_message(SETTINGS[path[0]], str(part)):
-        return moved_message(SETTINGS[path[0]], str(part)), None
-    if depth == 1 and path[0] in SETTINGS and part not in SETTINGS[path[0]].__dataclass_fields__:
-        return f"unknown {path[0]} setting", suggest(str(part), list(SETTINGS[path[0]].__dataclass_fields__))
+    if depth == 1 and path[0] in SETTINGS and (moved := moved_message(SETTINGS[path[0]], str(part))):
+        return moved, None
+    if depth == 1 and path[0] in SETTINGS and part not in _setting_keys(path[0]):
+        return f"unknown {path[0]} setting", suggest(str(part), list(_setting_keys(path[0])))
     plus = f" (write +{format_key(path)}=... to add it)" if mode == "set" and path[0] not in SETTINGS else ""
     return f"no such key in the config{plus}", suggest(str(part), [str(k) for k in node])
 
@@ -153,12 +162,12 @@ def _record_override(composer: Composer, path: tuple, value: Any) -> None:
 def _walk(tree: dict, path: tuple, mode: str, problem) -> tuple[Any, tuple] | None:
     """The container that holds the last key and the path as found; parents made for ``+``; None on error."""
     node: Any = tree
-    path = list(path)
-    for depth, part in enumerate(path):
-        here = format_key(path[: depth + 1])
-        last = depth == len(path) - 1
+    keys = list(path)  # a digit string may replace an int key below
+    for depth, part in enumerate(keys):
+        here = format_key(keys[: depth + 1])
+        last = depth == len(keys) - 1
         if isinstance(node, dict) and isinstance(part, int) and part not in node and str(part) in node:
-            part = path[depth] = str(part)  # a mapping key written as a string of digits ("0" in JSON)
+            part = keys[depth] = str(part)  # a mapping key written as a string of digits ("0" in JSON)
         if isinstance(node, list):
             if not isinstance(part, int) or part > len(node) or (part == len(node) and not (last and mode == "add")):
                 problem(here, f"no list item {part!r}; the list has {len(node)} item(s) (indices 0-{len(node) - 1})")
@@ -168,16 +177,16 @@ def _walk(tree: dict, path: tuple, mode: str, problem) -> tuple[Any, tuple] | No
                 if mode == "add":
                     if not last:
                         node[part] = {}
-                elif not (last and mode == "set" and _schema_knows(path)):
-                    problem(here, *_missing(path, depth, node, mode))
+                elif not (last and mode == "set" and _schema_knows(keys)):
+                    problem(here, *_missing(keys, depth, node, mode))
                     return None
         else:
             problem(
-                format_key(path[:depth]),
-                f"cannot set {here!r}: {format_key(path[:depth])} holds a {type(node).__name__}, not a mapping",
+                format_key(keys[:depth]),
+                f"cannot set {here!r}: {format_key(keys[:depth])} holds a {type(node).__name__}, not a mapping",
             )
             return None
         if last:
-            return node, tuple(path)
+            return node, tuple(keys)
         node = node[part]
     return None

@@ -51,7 +51,7 @@ def validate(tree: dict, where: Where) -> list[Problem]:
         problems.append(Problem(where(path), format_key(path), message, hint))
 
     for key, value in tree.items():
-        path = (key,)
+        path: tuple = (key,)  # a key path; grows by names and list indices below
         if key not in ROOT_KEYS:
             report(path, "unknown top-level key", suggest(key, ROOT_KEYS))
         elif key in ("name", "init_from"):

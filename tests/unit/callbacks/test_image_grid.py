@@ -109,3 +109,9 @@ def test_counts_below_one_are_refused_showing_them(arguments):
         "ImageGrid: every_n_epochs, columns and max_images must be >= 1. Received: "
         f"{values['every_n_epochs']}, {values['columns']}, {values['max_images']}"
     )
+
+
+def test_without_a_folder_or_a_run_folder_it_fails_saying_it_needs_one():
+    with pytest.raises(ValueError) as caught:
+        fit(ImageGrid(tensor="x"), None, images(8, 1, seed=0), images(4, 1, seed=1))
+    assert str(caught.value) == "ImageGrid needs `folder` or a run folder (state.run_dir)"
