@@ -43,7 +43,8 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
 
     if text.startswith("~"):
         mode, assignment = "delete", text[1:]
-        key_text, raw = assignment.partition("=")[0], None
+        key_text, sep, expected = assignment.partition("=")
+        raw = None
     else:
         mode, assignment = ("add", text[1:]) if text.startswith("+") else ("set", text)
         key_text, sep, raw = assignment.partition("=")
@@ -70,6 +71,13 @@ def _apply(tree: dict, text: str, composer: Composer) -> None:
     parent, path = found
     last = path[-1]
     if mode == "delete":
+        if sep and not _is_value(parent[last], expected):  # Hydra's ~key=value: delete it only if it holds value
+            problem(
+                format_key(path),
+                f"~{key_text}={expected} deletes the key only while it holds {expected}; it holds "
+                f"{parent[last]!r}: write ~{key_text} to delete it whatever it holds",
+            )
+            return
         del parent[last]
         return
     assert raw is not None  # only "~key" has no value, and it returned above
@@ -126,11 +134,11 @@ def _schema_knows(path: list) -> bool:
     return len(path) == 2 and path[0] in SETTINGS and path[1] in _setting_keys(path[0])
 
 
-def _setting_keys(section: str) -> dict[str, dataclasses.Field]:
-    """The keys ``section``'s settings dataclass declares (``__dataclass_fields__``: ClassVars such as ``moved`` too)."""
+def _setting_keys(section: str) -> list[str]:
+    """The settings ``section``'s dataclass declares (its fields: a ClassVar such as ``moved`` is none)."""
     cls = SETTINGS[section]
     assert dataclasses.is_dataclass(cls)  # every settings section is a dataclass (expresso/settings.py)
-    return cls.__dataclass_fields__
+    return [field.name for field in dataclasses.fields(cls)]
 
 
 def _missing(path: list, depth: int, node: dict, mode: str) -> tuple[str, str | None]:
@@ -144,7 +152,7 @@ def _missing(path: list, depth: int, node: dict, mode: str) -> tuple[str, str | 
     if depth == 1 and path[0] in SETTINGS and (moved := moved_message(SETTINGS[path[0]], str(part))):
         return moved, None
     if depth == 1 and path[0] in SETTINGS and part not in _setting_keys(path[0]):
-        return f"unknown {path[0]} setting", suggest(str(part), list(_setting_keys(path[0])))
+        return f"unknown {path[0]} setting", suggest(str(part), _setting_keys(path[0]))
     plus = f" (write +{format_key(path)}=... to add it)" if mode == "set" and path[0] not in SETTINGS else ""
     return f"no such key in the config{plus}", suggest(str(part), [str(k) for k in node])
 
@@ -190,3 +198,11 @@ def _walk(tree: dict, path: tuple, mode: str, problem) -> tuple[Any, tuple] | No
             return node, tuple(keys)
         node = node[part]
     return None
+
+
+def _is_value(value: Any, expected: str) -> bool:
+    """Whether ``value`` is what the text ``expected`` says, read as YAML (as an override's value is)."""
+    try:
+        return value == (parse_yaml(expected) if expected != "" else "")
+    except yaml.YAMLError:
+        return False

@@ -251,7 +251,8 @@ class Dispatcher:
             names = []
             for handler in self.handlers(event, phase):
                 every = handler.every if isinstance(handler, _Filtered) else None
-                owner = (handler.handler if isinstance(handler, _Filtered) else handler).__self__
+                target = handler.handler if isinstance(handler, _Filtered) else handler
+                owner = getattr(target, "__self__", target)  # a bound on_<event> method: its callback
                 names.append(type(owner).__name__ + (f" ({every.describe()})" if every is not None else ""))
             if names:
                 table.append((event, names))

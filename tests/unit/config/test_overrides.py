@@ -253,6 +253,22 @@ def test_tilde_removes_a_list_item(experiment):
     assert load(experiment, "~callbacks.0")["callbacks"] == []
 
 
+def test_tilde_with_a_value_removes_the_key_only_while_it_holds_that_value(experiment):
+    """Hydra's ``~key=value``: never a value accepted and then ignored."""
+    assert "lr" not in load(experiment, "~optimizer.lr=0.001")["optimizer"]
+    assert problems(experiment, "~optimizer.lr=0.1") == [
+        "command line: optimizer.lr: ~optimizer.lr=0.1 deletes the key only while it holds 0.1; it holds 0.001: "
+        "write ~optimizer.lr to delete it whatever it holds"
+    ]
+
+
+def test_a_class_level_constant_of_a_settings_section_is_no_setting(experiment):
+    assert problems(experiment, "dataloader.moved=3", "dataloader.move=3") == [
+        "command line: dataloader.moved: unknown dataloader setting",
+        "command line: dataloader.move: unknown dataloader setting",  # before: "did you mean 'moved'?"
+    ]
+
+
 def test_tilde_on_a_framework_section_brings_back_its_default(experiment):
     """``~metrics`` means "no metrics", ``~trainer.max_epochs`` "the default epochs": never a missing section."""
     from expresso.config.schema import TrainerConfig
