@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install -q -c constraints.txt
 
-.PHONY: setup demo test test-slow fuzz bench clean
+.PHONY: setup demo test check test-slow fuzz bench clean
 
 $(BIN)/expresso: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ demo: setup
 
 # The suite starts ~100 Python processes: with bytecode caching on (an empty PYTHONDONTWRITEBYTECODE
 # turns off a machine-wide 1), each reads expresso's compiled modules instead of compiling them again.
-test: setup
+# Static checks first (about 30 s): lint and format (ruff), the layer map (lint-imports, CONTRIBUTING.md),
+# types (mypy, strictness in pyproject.toml); then the tests.
+test: setup check
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q
+
+check: setup
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test-slow: setup
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -m slow
@@ -33,4 +41,4 @@ bench: setup
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
