@@ -84,3 +84,18 @@ def test_the_readme_performance_prose_states_the_committed_figures():
     ratios = [row[3] for key, row in compiled.items() if key in ("mlp", "cnn") and row[0] == "compile"]
     assert f"({ratios[0]} and {ratios[1]} per steady epoch)" in prose
     assert "checkout 4d50ae9" in prose and "- checkout: 4d50ae9" in RESULTS
+
+
+def test_the_restructuring_rerun_table_is_its_two_committed_reports():
+    """RESULTS.md's before/after table (issue 13) repeats the Targets rows of the two reports committed beside it."""
+    reruns = Path(__file__).resolve().parents[2] / "benchmarks" / "reruns"
+    before, after = (
+        {
+            key: cells[0]
+            for key, cells in rows(section((reruns / name / "RESULTS.md").read_text(), "## Targets")).items()
+        }
+        for name in ("issue13-before", "issue13-after")
+    )
+    shown = rows(section(RESULTS, "## Re-run after the restructuring (issue 13)"))
+    shown.pop("target")
+    assert shown == {key: [before[key], after[key]] for key in after if key != "target"}
