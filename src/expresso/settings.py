@@ -62,7 +62,9 @@ class TrainerConfig:
     # -- batches and randomness -------------------------------------------------------
     batch_size: int = setting(64, min=1, doc="training batch size")
     eval_batch_size: int | None = setting(None, min=1, doc="validation/test batch size (default: batch_size)")
-    seed: int = setting(0, min=0, doc="seeds python, numpy, torch and loader workers")
+    seed: int = setting(
+        0, min=0, max=2**32 - 1, doc="seeds python, numpy, torch and loader workers (0 to 2**32-1, numpy's range)"
+    )
     # -- where: the device -----------------------------------------------------------
     device: str = setting("auto", check=_device, doc="auto, cpu, cuda, cuda:N or mps")
     devices: int | list[int] | None = setting(

@@ -46,7 +46,12 @@ def now() -> str:
 
 
 def git_state(folder: Path) -> dict[str, Any]:
-    """The commit and dirty flag of the repository holding ``folder``, if any."""
+    """The commit and dirty flag of the repository holding ``folder``, if any.
+
+    ``--no-optional-locks``: a plain ``git status`` refreshes the index and
+    takes ``.git/index.lock`` to write it, so a user's git command run at that
+    moment would fail; reading the state must not touch the repository.
+    """
     import subprocess
 
     try:
@@ -54,7 +59,11 @@ def git_state(folder: Path) -> dict[str, Any]:
         if commit.returncode != 0:
             return {"commit": None, "dirty": None}
         status = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, timeout=10
+            ["git", "--no-optional-locks", "status", "--porcelain"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):

@@ -84,6 +84,9 @@ def test_wrong_type_shows_the_received_value_and_the_expected_type(check_text, s
     [
         ("trainer.max_epochs", "0", "received 0, expected a value >= 1"),
         ("trainer.seed", "-1", "received -1, expected a value >= 0"),
+        # a seed past numpy's 32-bit range passed --check and failed mid-run ("Overflow when unpacking long long")
+        ("trainer.seed", "18446744073709551615", "received 18446744073709551615, expected a value <= 4294967295"),
+        ("trainer.seed", "4294967296", "received 4294967296, expected a value <= 4294967295"),
         ("dataloader.prefetch_factor", "0", "received 0, expected a value >= 1"),
         ("dataloader.num_workers", "-2", "received -2, expected a value >= 0"),
     ],
