@@ -142,6 +142,9 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
     wrapped = "fixtures/datasets.py:WrappedDigits"
     transformed = with_dataset(base, folder / "transformed-run", {"class": wrapped, "transform": True})
     plain = with_dataset(base, folder / "plain-run", {"class": wrapped})
+    unrecorded = folder / "damaged-record-run"  # run.json damaged; config and checkpoints intact
+    shutil.copytree(base, unrecorded)
+    (unrecorded / "run.json").write_text('{"status": "comp')
     paths = {
         "folder": folder,
         "p.npy": folder / "p.npy",
@@ -151,6 +154,7 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
         "prepared.csv": folder / "prepared.csv",
         "plain.csv": folder / "plain.csv",
         "refused.csv": folder / "refused.csv",
+        "damaged-record-run": folder / "damaged-record-run",
     }
     commands = {
         "eval-test": ["eval", base, "--split", "test"],
@@ -173,6 +177,7 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
             paths["prepared.csv"],
         ],
         "predict-plain": ["predict", plain, "--input", folder / "scaled.npy", "--output", paths["plain.csv"]],
+        "eval-damaged-record": ["eval", unrecorded, "--split", "test"],
     }
     results = together({name: (args, None) for name, args in commands.items()}, cwd=folder)
     return {"results": results, "paths": paths}

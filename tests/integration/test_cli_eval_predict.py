@@ -65,6 +65,16 @@ def test_eval_of_the_training_split_measures_the_checkpoint_in_evaluation_mode_o
     ]
 
 
+def test_eval_of_a_run_whose_run_json_is_damaged_warns_and_measures_the_intact_checkpoint(base, on_base):
+    """The config and the checkpoints are what eval needs: a damaged record is named once, not a refusal."""
+    result = on_base["results"]["eval-damaged-record"]
+    assert result.returncode == 0, result.stderr
+    run = on_base["paths"]["damaged-record-run"]
+    assert result.stderr.startswith(f"expresso: warning: {run / 'run.json'}: not a readable run record")
+    damaged = json.loads((run / "eval-test.json").read_text())["metrics"]
+    assert damaged == json.loads((base / "eval-test.json").read_text())["metrics"]
+
+
 def test_eval_of_a_missing_run_folder_exits_2(on_base):
     line = one_line_error(on_base["results"]["eval-missing"])
     assert line.startswith(f"expresso: error: {on_base['paths']['missing']}: not a run folder"), line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from argparse import Namespace
 from pathlib import Path
 
@@ -13,10 +14,15 @@ def load_trained(args: Namespace):
     from ..assembly import build_trainer, check
     from ..config import load_config
     from ..config.callables import add_project_to_path
-    from ..runs.record import RunRecord
+    from ..runs.record import RecordError, read_record
 
     run_dir = open_run(args.run_dir)
-    add_project_to_path(Path(RunRecord(run_dir).data.get("project_root") or "."))
+    try:
+        root = read_record(RunFolder(run_dir).record).get("project_root")
+    except RecordError as exc:  # the config and the checkpoints are what eval and predict need; the record is not
+        print(f"expresso: warning: {exc}; the project's code is imported from the working directory", file=sys.stderr)
+        root = None
+    add_project_to_path(Path(root or "."))
     checkpoint = checkpoint_path(run_dir, args.checkpoint)
     config = check(load_config(RunFolder(run_dir).config, check=True))
     trainer = build_trainer(config, run_dir, training=False)
