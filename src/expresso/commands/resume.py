@@ -44,6 +44,16 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 
 def run(args: Namespace) -> int:
+    """Resume under the run folder's writer lock: a second writer is refused before anything is read or written."""
+    from ..runs.folder import RunFolder
+    from ..runs.lock import hold
+
+    run_dir = open_run(args.run_dir)
+    with hold(RunFolder(run_dir)):
+        return _resume(args, run_dir)
+
+
+def _resume(args: Namespace, run_dir: Path) -> int:
     import socket
 
     from ..assembly import build_trainer, check
@@ -58,7 +68,6 @@ def run(args: Namespace) -> int:
     from . import resume_changes
     from .session import run_fit
 
-    run_dir = open_run(args.run_dir)
     folder = RunFolder(run_dir)
     record = RunRecord(run_dir)
     add_project_to_path(Path(record.data.get("project_root") or os.getcwd()))

@@ -64,15 +64,10 @@ def _dev_run(text: str) -> int | float:
 
 
 def run(args: Namespace) -> int:
-    from ..assembly import build_trainer, check
-    from ..callbacks.preemption import Preemption
-    from ..callbacks.record_summary import RecordSummary
+    from ..assembly import check
     from ..config import load_config
-    from ..engine.environment import versions
-    from ..runs.atomic import atomic_write
     from ..runs.folder import RunFolder
-    from ..runs.record import RunRecord
-    from .session import run_fit
+    from ..runs.lock import hold
 
     overrides = list(args.overrides)
     if args.name:
@@ -89,42 +84,74 @@ def run(args: Namespace) -> int:
     runs_root = Path(args.runs_root) if args.runs_root else (_dev_root() if args.dev_run else Path("runs"))
     settings = config["trainer"]
     run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
-    if run_id is not None:
-        run_dir = RunFolder.with_id(runs_root, config["name"], run_id).path
-        if _claimed(run_dir, resume=args.resume_if_exists or settings["auto_resume"], force=args.force):
-            from . import resume
+    if run_id is None:
+        return _start(args, config, RunFolder.planned(runs_root, config["name"]), fixed=False)
+    folder = RunFolder.with_id(runs_root, config["name"], run_id)
+    resume = bool(args.resume_if_exists or settings["auto_resume"])
+    # The lock comes before the folder's state is read: of several jobs started with one id, one decides and trains.
+    with hold(folder, create=True):
+        if not (args.force and _moved_aside(folder)):
+            return _into(args, config, folder, resume=resume)
+    with hold(folder, create=True):  # the run moved aside took its lock file along: the new folder gets its own
+        return _into(args, config, folder, resume=resume)
 
-            return resume.run(
-                Namespace(run_dir=str(run_dir), overrides=[], checkpoint=None, debug=getattr(args, "debug", False))
+
+def _into(args: Namespace, config, folder, *, resume: bool) -> int:
+    """Train into the --run-id ``folder`` (its lock held): resume the run it holds, or start one; a failed start leaves no folder."""
+    from ..runs.lock import remove_if_unused
+
+    try:
+        if _claimed(folder.path, resume=resume):
+            from . import resume as resume_command
+
+            return resume_command.run(
+                Namespace(run_dir=str(folder.path), overrides=[], checkpoint=None, debug=getattr(args, "debug", False))
             )
-    else:
-        run_dir = RunFolder.planned(runs_root, config["name"]).path
-    folder = RunFolder(run_dir)
+        return _start(args, config, folder, fixed=True)
+    except BaseException:
+        remove_if_unused(folder)
+        raise
+
+
+def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
+    """Start a run in ``folder``: everything built (and checked) before the folder is created, then written under its lock."""
+    from ..assembly import build_trainer
+    from ..callbacks.preemption import Preemption
+    from ..callbacks.record_summary import RecordSummary
+    from ..engine.environment import versions
+    from ..runs.atomic import atomic_write
+    from ..runs.lock import hold
+    from ..runs.record import RunRecord
+    from .session import run_fit
+
+    settings = config["trainer"]
+    run_dir = folder.path
     record = RunRecord(run_dir, {})
     preemption = Preemption(folder.checkpoints.last)
     trainer = build_trainer(
         config, run_dir, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
     )
-    folder.create()
-    atomic_write(folder.config, config.to_yaml(), durable=True)
-    record.data = RunRecord.fields(
-        run_dir,
-        name=config["name"],
-        seed=settings["seed"],
-        device=str(trainer.device),
-        project_root=config.project_root,
-        versions=versions(),
-    )
-    record.update(
-        offline=bool(args.offline),
-        dev_run=args.dev_run,
-        interpolations=[[list(path), raw] for path, raw in config.interpolations],
-    )
-    notes = []
-    if trainer.initialised_from is not None:
-        record.update(init_from=str(trainer.initialised_from))
-        notes.append(f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})")
-    return run_fit(trainer, record, preemption, notes)
+    folder.create(exist_ok=fixed)
+    with hold(folder):  # a --run-id folder's is held already; a fresh folder's, before anything is written
+        atomic_write(folder.config, config.to_yaml(), durable=True)
+        record.data = RunRecord.fields(
+            run_dir,
+            name=config["name"],
+            seed=settings["seed"],
+            device=str(trainer.device),
+            project_root=config.project_root,
+            versions=versions(),
+        )
+        record.update(
+            offline=bool(args.offline),
+            dev_run=args.dev_run,
+            interpolations=[[list(path), raw] for path, raw in config.interpolations],
+        )
+        notes = []
+        if trainer.initialised_from is not None:
+            record.update(init_from=str(trainer.initialised_from))
+            notes.append(f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})")
+        return run_fit(trainer, record, preemption, notes)
 
 
 def _dev_root() -> Path:
@@ -144,24 +171,32 @@ def _scheduler_job_id() -> str:
     )
 
 
-def _claimed(run_dir: Path, *, resume: bool, force: bool) -> bool:
-    """Whether the --run-id folder holds a run to resume; moves a run aside with --force; refuses to overwrite one."""
+def _moved_aside(folder) -> bool:
+    """--force: move the run the --run-id folder holds aside (nothing is deleted); whether there was one."""
+    from ..runs.lock import unused
+
+    if unused(folder):
+        return False
+    aside = folder.path.with_name(f"{folder.path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+    folder.path.rename(aside)
+    print(f"--force: moved the earlier run to {aside}", file=sys.stderr)
+    return True
+
+
+def _claimed(run_dir: Path, *, resume: bool) -> bool:
+    """Whether the --run-id folder (its lock held) holds a run to resume; refuses to overwrite one."""
     from ..runs.folder import RunFolder
+    from ..runs.lock import unused
     from ..runs.record import read_record
 
-    if not run_dir.exists():
-        return False
     folder = RunFolder(run_dir)
+    if unused(folder):
+        return False
     try:
         status = read_record(folder.record).get("status")
     except ValueError:  # RecordError: missing, unreadable or of the wrong shape
         status = None
     resumable = folder.checkpoints.has_resume_point()
-    if force:
-        aside = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-        run_dir.rename(aside)
-        print(f"--force: moved the earlier run to {aside}", file=sys.stderr)
-        return False
     if status == "completed":
         raise UsageError(
             f"{run_dir}: holds a completed run; use another --run-id, or --force to move it aside and start over"

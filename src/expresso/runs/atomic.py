@@ -39,6 +39,10 @@ file                   durable         why
                                        doubled (the checkpoint counts the rows it covers)
 ``eval-*.json``        no              ``expresso eval`` recomputes it
 =====================  ==============  ======================================================
+
+One file is not written here: ``writer.lock`` (lock.py) is locked by inode,
+so its holder writes its line into the locked file itself; a replaced file
+would be a second lock.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@
         export/              safetensors exports (``expresso export``)
         eval-<split>.json    ``expresso eval``'s metrics
         predictions-<x>.csv  ``expresso predict``'s default output
+        writer.lock          locked by the one process that trains into the folder (lock.py)
 
 Every command, callback and engine module asks ``RunFolder`` (or, for a
 folder of checkpoints alone, ``CheckpointFolder``) for a path instead of
@@ -94,6 +95,7 @@ class RunFolder:
     LOG = "log.txt"
     CHECKPOINTS = "checkpoints"
     EXPORTS = "export"
+    LOCK = "writer.lock"  # flocked by its writer, never replaced while held (lock.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -117,6 +119,10 @@ class RunFolder:
     @property
     def checkpoints(self) -> CheckpointFolder:
         return CheckpointFolder(self.path / self.CHECKPOINTS)
+
+    @property
+    def lock(self) -> Path:
+        return self.path / self.LOCK
 
     @property
     def exports(self) -> Path:
@@ -171,11 +177,14 @@ class RunFolder:
         """The folder of a run with a fixed id (``--run-id``): a restarted job finds it again."""
         return cls(Path(runs_root) / safe_name(name) / safe_name(run_id))
 
-    def create(self) -> RunFolder:
-        """Create the folder and its checkpoints folder; ``FileExistsError`` if another run took it."""
+    def create(self, *, exist_ok: bool = False) -> RunFolder:
+        """Create the folder and its checkpoints folder; ``FileExistsError`` if another run took it.
+
+        ``exist_ok``: a ``--run-id`` folder, made already to hold its lock (lock.py).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.mkdir(exist_ok=False)
-        self.checkpoints.path.mkdir()
+        self.path.mkdir(exist_ok=exist_ok)
+        self.checkpoints.path.mkdir(exist_ok=exist_ok)
         return self
 
 

@@ -24,6 +24,7 @@ def test_every_file_of_a_run_has_one_path(tmp_path):
         "best": folder.checkpoints.best,
         "manifest": folder.checkpoints.manifest,
         "exports": folder.exports,
+        "lock": folder.lock,
         "eval": folder.eval_result("test"),
         "predictions": folder.predictions("val"),
     } == {
@@ -36,6 +37,7 @@ def test_every_file_of_a_run_has_one_path(tmp_path):
         "best": tmp_path / "run" / "checkpoints" / "best.ckpt",
         "manifest": tmp_path / "run" / "checkpoints" / "manifest.json",
         "exports": tmp_path / "run" / "export",
+        "lock": tmp_path / "run" / "writer.lock",
         "eval": tmp_path / "run" / "eval-test.json",
         "predictions": tmp_path / "run" / "predictions-val.csv",
     }
