@@ -341,7 +341,15 @@ def test_a_job_interrupted_before_its_first_checkpoint_says_so_and_its_restart_s
     assert f"interrupted before the first checkpoint; resume with: expresso resume {run_dir}\n" in stderr
     assert read_record(run_dir)["status"] == "interrupted"
 
+    unrecorded = project / "I" / "sturdy" / "job-9"  # a folder a kill left before its config.yaml was written
+    (unrecorded / "checkpoints").mkdir(parents=True)
+    refused = run([*command[:-2], "job-9", "--resume-if-exists"], project, wait=False)
     again = run(command, project)  # what the requeued job runs: the same command
+    _, stderr = refused.communicate(timeout=300)
+    assert refused.returncode == 2 and stderr.splitlines() == [
+        f"expresso: error: {unrecorded}: already holds no checkpoint and no config.yaml to resume from;"
+        " --force moves it aside and starts over"
+    ], stderr
     assert again.returncode == 0, again.stderr
     assert again.stderr.splitlines()[0] == f"no checkpoint yet: starting {run_dir} again from the beginning"
     assert same_end(uninterrupted, run_dir) == []
