@@ -20,6 +20,7 @@ and must end with A's weights, bit for bit:
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -267,3 +268,93 @@ def test_four_runs_started_at_once_under_one_root_each_get_their_own_complete_fo
         assert load(folder / "checkpoints" / "last.ckpt")["loop"]["step"] == 2
     table = run(["runs", root], project).stdout.splitlines()
     assert len(table) == 5 and all(" completed " in line for line in table[1:])
+
+
+def paused_in_the_first_checkpoint_write(args, project, marker: Path) -> subprocess.Popen:
+    """A training stopped inside its first checkpoint write (step 4's last.ckpt, half written): nothing to resume from yet.
+
+    SIGINT is reset to its default in the child, so Python turns it into KeyboardInterrupt even when the
+    test runner was started with SIGINT ignored (a background job).
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "expresso", *map(str, args)],
+        cwd=project,
+        env={**os.environ, "EXPRESSO_TEST_PAUSE_DURING_WRITE": f"1:{marker}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
+        time.sleep(0.05)
+    return process
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_beginning_and_ends_like_the_uninterrupted_run(
+    uninterrupted, project
+):
+    process = paused_in_the_first_checkpoint_write(
+        ["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "H"], project, project / "paused-H"
+    )
+    process.kill()  # SIGKILL: no checkpoint on disk, a half-written temporary one beside where it would be
+    process.communicate()
+    run_dir = only_run_dir(project / "H", "sturdy")
+    checkpoints = run_dir / "checkpoints"
+    assert [p.name for p in checkpoints.iterdir() if not p.name.startswith(".last.ckpt.")] == []
+    (run_dir / ".run.json.0123abcd.tmp").write_text("{")  # as a kill inside a run.json write leaves it
+    kept = run_dir / ".notes.tmp"  # not a name the atomic writer makes: not expresso's to delete
+    kept.write_text("mine")
+
+    result = run(["resume", run_dir], project)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == f"no checkpoint yet: starting {run_dir} again from the beginning"
+    assert "resuming" not in result.stderr
+    assert sorted(p.name for p in [*run_dir.glob(".*"), *checkpoints.glob(".*")]) == [".notes.tmp"]
+    assert same_end(uninterrupted, run_dir) == []
+    assert (run_dir / "metrics.csv").read_text() == (uninterrupted / "metrics.csv").read_text()
+    record, expected = read_record(run_dir), read_record(uninterrupted)
+    assert record["status"] == "completed" and record["summary"] == expected["summary"]
+    (resumed,) = record["resumes"]
+    assert {key: resumed[key] for key in ("checkpoint", "from", "restarted", "after", "overrides", "changes")} == {
+        "checkpoint": None,
+        "from": None,
+        "restarted": True,
+        "after": {"status": "running"},  # what SIGKILL left on disk
+        "overrides": [],
+        "changes": {},
+    }
+
+
+def test_a_job_interrupted_before_its_first_checkpoint_says_so_and_its_restart_starts_it_again(uninterrupted, project):
+    command = ["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "I", "--run-id", "job-8"]
+    command.append("--resume-if-exists")
+    process = paused_in_the_first_checkpoint_write(command, project, project / "paused-I")
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()  # a no-op once it has ended; else it must not outlive the test
+    run_dir = project / "I" / "sturdy" / "job-8"
+    assert process.returncode == 130, stderr
+    assert f"interrupted before the first checkpoint; resume with: expresso resume {run_dir}\n" in stderr
+    assert read_record(run_dir)["status"] == "interrupted"
+
+    unrecorded = project / "I" / "sturdy" / "job-9"  # a folder a kill left before its config.yaml was written
+    (unrecorded / "checkpoints").mkdir(parents=True)
+    refused = run([*command[:-2], "job-9", "--resume-if-exists"], project, wait=False)
+    again = run(command, project)  # what the requeued job runs: the same command
+    _, stderr = refused.communicate(timeout=300)
+    assert refused.returncode == 2 and stderr.splitlines() == [
+        f"expresso: error: {unrecorded}: already holds no checkpoint and no config.yaml to resume from;"
+        " --force moves it aside and starts over"
+    ], stderr
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[0] == f"no checkpoint yet: starting {run_dir} again from the beginning"
+    assert same_end(uninterrupted, run_dir) == []
+    record = read_record(run_dir)
+    assert record["status"] == "completed"
+    assert [(r["from"], r["restarted"], r["after"]) for r in record["resumes"]] == [
+        (None, True, {"status": "interrupted"})
+    ]

@@ -11,6 +11,16 @@ with, and run.json's ``resumes`` holds one entry per resume: when, from which
 epoch and step, the command line, and every setting it changed (from, to).
 A resume that would train nothing (every epoch done, early stopping still
 holding) says why and what to change, and writes nothing.
+
+A run killed before its first checkpoint (no last.ckpt, no previous.ckpt)
+is started again from the beginning with its recorded config: the same
+seed, the same initial weights (init_from too), so it ends as an
+uninterrupted run would. It says so in one line; its ``resumes`` entry has
+``from: null`` and ``restarted: true``; overrides are applied as
+``expresso train`` applies them (resume_changes.py). Before training, every
+resume removes the temporary files a kill inside a write left in the run
+folder and its checkpoints folder (metrics.csv needs nothing: a History
+without a checkpoint's row count rewrites the file from its first row).
 """
 
 from __future__ import annotations
@@ -62,7 +72,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     from ..config import load_config
     from ..config.callables import add_project_to_path
     from ..engine.checkpoints.manifest import resume_point
-    from ..runs.atomic import atomic_write
+    from ..runs.atomic import atomic_write, remove_temporaries
     from ..runs.folder import RunFolder
     from ..runs.record import RunRecord, now
     from . import resume_changes
@@ -71,9 +81,11 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     folder = RunFolder(run_dir)
     record = RunRecord(run_dir)
     add_project_to_path(Path(record.data.get("project_root") or os.getcwd()))
+    restart = not args.checkpoint and not folder.checkpoints.has_resume_point()
+    checkpoint: Path | None = None
     if args.checkpoint:
         checkpoint = checkpoint_path(run_dir, args.checkpoint)
-    else:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
+    elif not restart:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
         checkpoint = resume_point(
             folder.checkpoints.path, log=lambda message: print(f"expresso: {message}", file=sys.stderr)
         )
@@ -82,25 +94,31 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
     config = check(load_config(folder.config, args.overrides, check=True, interpolations=followed))
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
-    resume_changes.check_changes(changes)
+    resume_changes.check_changes(changes, restart=restart)
 
     settings = config["trainer"]
     preemption = Preemption(folder.checkpoints.last)
     trainer = build_trainer(
         config,
         run_dir,
-        init_weights=False,
+        init_weights=restart,  # a restart starts as `train` did: init_from's weights; a resume loads its own
         extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption),
     )
-    built = resume_changes.hyperparameters(trainer)
-    loop = trainer.load_checkpoint(checkpoint)["loop"]
-    resume_changes.apply_changes(trainer, changes, built, schedules=set(_scheduled(config)))
+    if checkpoint is None:
+        loop = None
+        notes = [f"no checkpoint yet: starting {run_dir} again from the beginning"]
+        if trainer.initialised_from is not None:
+            notes.append(f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})")
+    else:
+        built = resume_changes.hyperparameters(trainer)
+        loop = trainer.load_checkpoint(checkpoint)["loop"]
+        resume_changes.apply_changes(trainer, changes, built, schedules=set(_scheduled(config)))
+        notes = [f"resuming {run_dir} from {checkpoint} (epoch {loop['epoch']}, step {loop['step']})"]
     nothing = trainer.nothing_left()
     if nothing is not None:
         kind, why = nothing
         raise UsageError(f"{run_dir}: nothing to train: {why}; {WHAT_WOULD_TRAIN[kind]}")
 
-    notes = [f"resuming {run_dir} from {checkpoint} (epoch {loop['epoch']}, step {loop['step']})"]
     notes += [
         f"resume changes {key}: {_shown(change.get('from'))} -> {_shown(change.get('to'))}"
         for key, change in resume_changes.describe(changes).items()
@@ -111,6 +129,9 @@ def _resume(args: Namespace, run_dir: Path) -> int:
             f"{by} had stopped this run ({why}); with the new settings it does not: training on"
             for by, why in lifted.items()
         ]
+    # Left by a kill inside a write: nothing else writes here while this run trains.
+    for stale in (folder.path, folder.checkpoints.path):
+        remove_temporaries(stale)
     if changes:
         atomic_write(folder.config, config.to_yaml(), durable=True)
     resumes = list(record.data.get("resumes") or [])
@@ -122,14 +143,19 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     resumes.append(
         {
             "at": now(),
-            "checkpoint": str(checkpoint),
-            "from": {"epoch": loop["epoch"], "step": loop["step"]},
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "from": None if loop is None else {"epoch": loop["epoch"], "step": loop["step"]},
+            **({"restarted": True} if checkpoint is None else {}),
             "after": ended,
             "overrides": list(args.overrides),
             "changes": resume_changes.describe(changes),
             "command": " ".join(["expresso", *sys.argv[1:]]),
         }
     )
+    if checkpoint is None:  # as `train` records a start: a summary the killed attempt wrote counts for nothing now
+        record.data.update(seed=settings["seed"], device=str(trainer.device), summary={})
+        if trainer.initialised_from is not None:
+            record.data["init_from"] = str(trainer.initialised_from)
     record.update(
         status="running",
         ended_at=None,

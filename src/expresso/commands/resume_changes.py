@@ -19,6 +19,10 @@ and why it cannot change.
   pipelines, task, metrics, step), what picked the best checkpoint so far
   (``trainer.monitor``/``mode``), and what decides the order of samples
   (``trainer.seed``, ``batch_size``, ``dataloader.shuffle``/``drop_last``).
+- A run killed before its first checkpoint is started again from the
+  beginning (``restart``): there is no checkpoint whose contents a change
+  could contradict, so every change is applied as ``expresso train`` applies
+  an override, except ``name`` (the run folder is named after it).
 """
 
 from __future__ import annotations
@@ -112,12 +116,12 @@ def refusal(path: tuple) -> str | None:
     return None
 
 
-def check_changes(changes: dict[tuple, dict[str, Any]]) -> None:
-    """A ConfigError naming every change a resume cannot apply."""
+def check_changes(changes: dict[tuple, dict[str, Any]], *, restart: bool = False) -> None:
+    """A ConfigError naming every change a resume cannot apply (``restart``: one from the beginning, see the module docstring)."""
     problems = [
         Problem("command line", format_key(path), f"a resume cannot change it: {reason}")
         for path in changes
-        if (reason := refusal(path))
+        if (reason := (_SECTION_FIXED["name"] if path[0] == "name" else None) if restart else refusal(path))
     ]
     if problems:
         raise ConfigError(problems)

@@ -104,7 +104,8 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
         return 1
     except KeyboardInterrupt:
         record.finish("interrupted")
-        log.info("interrupted; resume with: expresso resume %s", run_dir)
+        when = "" if RunFolder(run_dir).checkpoints.has_resume_point() else " before the first checkpoint"
+        log.info("interrupted%s; resume with: expresso resume %s", when, run_dir)
         return 130
     except BaseException as exc:
         record_failure(record, exc)

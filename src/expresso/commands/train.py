@@ -8,7 +8,8 @@ For jobs that restart (SLURM requeues, torchrun's elastic restarts), a run
 folder can have a fixed name: ``--run-id ID`` (default with
 ``--resume-if-exists``: the scheduler's job id). Training into an id that
 holds an unfinished run resumes it with ``--resume-if-exists`` (or
-``trainer.auto_resume``); one that holds a completed run is refused unless
+``trainer.auto_resume``), from the beginning when it was stopped before its
+first checkpoint; one that holds a completed run is refused unless
 ``--force``, which moves it aside (nothing is deleted).
 """
 
@@ -196,13 +197,20 @@ def _claimed(run_dir: Path, *, resume: bool) -> bool:
         status = read_record(folder.record).get("status")
     except ValueError:  # RecordError: missing, unreadable or of the wrong shape
         status = None
-    resumable = folder.checkpoints.has_resume_point()
+    # A run killed before its first checkpoint is resumable too: resume starts it again from its config.yaml.
+    checkpointed = folder.checkpoints.has_resume_point()
+    resumable = checkpointed or folder.config.is_file()
     if status == "completed":
         raise UsageError(
             f"{run_dir}: holds a completed run; use another --run-id, or --force to move it aside and start over"
         )
     if resume and resumable:
-        print(f"resuming the unfinished run in {run_dir} (status {status})", file=sys.stderr)
+        if checkpointed:  # else resume says in its one line that it starts again from the beginning
+            print(f"resuming the unfinished run in {run_dir} (status {status})", file=sys.stderr)
         return True
-    what = "no checkpoint to resume from" if resume else f"a run (status {status}); --resume-if-exists continues it"
+    what = (
+        f"no checkpoint and no {folder.CONFIG} to resume from"
+        if resume
+        else f"a run (status {status}); --resume-if-exists continues it"
+    )
     raise UsageError(f"{run_dir}: already holds {what}; --force moves it aside and starts over")

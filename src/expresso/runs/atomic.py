@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -140,9 +141,34 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+_RANDOM_BYTES = 4
+_TEMPORARY = re.compile(rf"\..+\.[0-9a-f]{{{2 * _RANDOM_BYTES}}}\.tmp")  # what _temporary_name makes
+
+
 def _temporary_name(path: Path) -> Path:
     """A name beside ``path`` that no other write uses: hidden, random, ending in ``.tmp``."""
-    return path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+    return path.with_name(f".{path.name}.{os.urandom(_RANDOM_BYTES).hex()}.tmp")
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of writes that never finished in ``folder`` (a process killed inside one); the paths removed.
+
+    A failed write removes its own temporary file; only a kill (SIGKILL, a
+    lost node) leaves one behind, named as ``_temporary_name`` names them.
+    A live writer's temporary file has the same form: call this only on a
+    folder no other process is writing (a run being resumed), never on one
+    a run is training into.
+    """
+    removed = []
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if _TEMPORARY.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def _temporary(path: Path) -> tuple[Path, int]:

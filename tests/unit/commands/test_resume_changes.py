@@ -2,7 +2,8 @@
 
 import pytest
 
-from expresso.commands.resume_changes import describe, diff, refusal
+from expresso.commands.resume_changes import check_changes, describe, diff, refusal
+from expresso.config import ConfigError
 
 
 def test_the_diff_names_each_changed_value_with_both_sides_and_a_missing_side_left_out():
@@ -79,3 +80,17 @@ def test_what_a_resume_applies(key):
 )
 def test_what_a_resume_refuses_and_why(key, reason):
     assert refusal(key).startswith(reason)
+
+
+def test_a_restart_before_the_first_checkpoint_applies_every_change_but_the_experiment_name():
+    # Nothing is restored from a checkpoint, so what a resume refuses to protect one (seed, model, data) applies.
+    changes = diff(
+        {"name": "a", "trainer": {"seed": 0, "batch_size": 64}, "model": {"hidden": [64]}},
+        {"name": "a", "trainer": {"seed": 1, "batch_size": 32}, "model": {"hidden": [32]}},
+    )
+    check_changes(changes, restart=True)
+    with pytest.raises(ConfigError) as refused:
+        check_changes(changes)
+    assert "trainer.seed" in str(refused.value) and "model.hidden" in str(refused.value)
+    with pytest.raises(ConfigError, match="a resume cannot change it: the run folder is named after the experiment"):
+        check_changes(diff({"name": "a"}, {"name": "b"}), restart=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from expresso.runs.atomic import atomic_copy, atomic_file, atomic_write
+from expresso.runs.atomic import _temporary_name, atomic_copy, atomic_file, atomic_write, remove_temporaries
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
@@ -120,3 +120,16 @@ def test_a_copy_is_a_link_that_keeps_the_old_contents_when_the_source_is_replace
     atomic_copy(last, best, durable=False)  # over an existing copy
     assert best.read_bytes() == b"epoch 2"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_remove_temporaries_deletes_what_a_killed_write_leaves_and_nothing_else(tmp_path):
+    left = [_temporary_name(tmp_path / "last.ckpt"), tmp_path / ".run.json.0123abcd.tmp"]
+    kept = [
+        tmp_path / name for name in (".notes.tmp", "x.0123abcd.tmp", ".x.0123ABCD.tmp", ".x.0123abc.tmp", "last.ckpt")
+    ]
+    for path in [*left, *kept]:
+        path.write_text("")
+    (tmp_path / ".folder.0123abcd.tmp").mkdir()  # not a file the writer makes
+    assert sorted(remove_temporaries(tmp_path)) == sorted(left)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(p.name for p in kept), ".folder.0123abcd.tmp"])
+    assert remove_temporaries(tmp_path / "missing") == []
