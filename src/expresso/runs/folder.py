@@ -181,10 +181,17 @@ class RunFolder:
         """Create the folder and its checkpoints folder; ``FileExistsError`` if another run took it.
 
         ``exist_ok``: a ``--run-id`` folder, made already to hold its lock (lock.py).
+        A runs root that cannot hold it (below a regular file, read-only) is a
+        ``RunFolderError`` naming the folder, not a traceback.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.mkdir(exist_ok=exist_ok)
-        self.checkpoints.path.mkdir(exist_ok=exist_ok)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(exist_ok=exist_ok)
+            self.checkpoints.path.mkdir(exist_ok=exist_ok)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise RunFolderError(f"{self.path}: cannot create the run folder ({exc.strerror or exc})") from None
         return self
 
 

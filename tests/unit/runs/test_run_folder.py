@@ -107,3 +107,11 @@ def test_a_record_of_the_wrong_shape_is_refused_naming_the_file_and_the_field(tm
     with pytest.raises(RecordError) as caught:
         read_record(path)
     assert str(caught.value) == f"{path}: field 'pid' holds '123', expected a int"
+
+
+def test_a_runs_root_below_a_regular_file_is_one_error_naming_the_folder(tmp_path):
+    (tmp_path / "afile").write_text("")
+    folder = RunFolder(tmp_path / "afile" / "runs" / "exp" / "run1")
+    with pytest.raises(RunFolderError) as caught:
+        folder.create()
+    assert str(caught.value) == f"{folder.path}: cannot create the run folder (Not a directory)"
