@@ -92,7 +92,9 @@ def test_of_two_resumes_of_a_run_whose_writer_was_killed_one_trains_and_the_othe
 
 
 # Three in CI (each process costs seconds of torch import on two cores); the eight of the report in the slow target.
-@pytest.mark.parametrize("writers", [3, pytest.param(8, marks=pytest.mark.slow)])
+# Slow (~16 s with 3 writers): CI keeps the two-resumes test above; `make test-slow` runs 3 and 8 trainings at once.
+@pytest.mark.slow
+@pytest.mark.parametrize("writers", [3, 8])
 def test_trainings_into_one_run_id_at_once_one_trains_and_the_others_are_refused_in_one_line(
     project, tmp_path, writers
 ):

@@ -327,6 +327,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_beginning_and
     }
 
 
+@pytest.mark.slow  # ~14 s; CI keeps the SIGKILL restart above (same code path), `make test-slow` runs this one
 def test_a_job_interrupted_before_its_first_checkpoint_says_so_and_its_restart_starts_it_again(uninterrupted, project):
     command = ["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "I", "--run-id", "job-8"]
     command.append("--resume-if-exists")

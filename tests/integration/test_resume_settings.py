@@ -8,6 +8,7 @@ What a resume may change, and how each change is applied: src/expresso/commands/
 from __future__ import annotations
 
 import math
+import shutil
 import textwrap
 
 import pytest
@@ -56,15 +57,19 @@ def files_of(run_dir) -> dict[str, bytes]:
     return {name: (run_dir / name).read_bytes() for name in ("config.yaml", "run.json", "metrics.csv")}
 
 
-def test_a_resume_that_would_train_nothing_or_change_what_cannot_change_is_refused_and_writes_nothing(project, stopped):
+def test_a_resume_that_would_train_nothing_or_change_what_cannot_change_is_refused_and_writes_nothing(
+    project, stopped, tmp_path
+):
     before = files_of(stopped)
     rows = epoch_rows(stopped)
     assert [int(row["epoch"]) for row in rows] == list(range(1, len(rows) + 1)) and len(rows) < 6  # stopped early
+    copy = tmp_path / "copy"  # the two resumes at once, each on its own folder: one folder has one writer at a time
+    shutil.copytree(stopped, copy)
 
     results = together(
         {
             "as is": (["resume", stopped], None),
-            "refused": (["resume", stopped, "model.hidden=[32]", "trainer.seed=1", "callbacks.0.patience=4"], None),
+            "refused": (["resume", copy, "model.hidden=[32]", "trainer.seed=1", "callbacks.0.patience=4"], None),
         },
         cwd=project,
     )
@@ -84,7 +89,7 @@ def test_a_resume_that_would_train_nothing_or_change_what_cannot_change_is_refus
         "  command line: model.hidden: a resume cannot change it: the checkpoint holds the weights of the model as it was "
         "(start a new run with init_from: RUN to reuse them)",
     ]
-    assert files_of(stopped) == before
+    assert files_of(stopped) == before and files_of(copy) == before
 
 
 def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_trains_on_and_every_record_agrees(
