@@ -22,6 +22,7 @@ from ..engine.checkpoints import manifest
 from ..engine.events import Event
 from ..engine.state import State
 from ..runs.atomic import atomic_copy
+from ..runs.fault_points import reached
 from ..runs.folder import CheckpointFolder, RunFolder
 from .metric_watcher import MetricWatcher
 
@@ -124,6 +125,7 @@ class Checkpoint(MetricWatcher):
                 manifest.alias(folder.path, kept, folder.LAST)
             for _, name in dropped:
                 (folder.path / name).unlink(missing_ok=True)
+                reached(f"{name}: removed")
                 manifest.forget(folder.path, name)
 
         assert state.save_checkpoint is not None  # the Trainer sets it on the State its events carry

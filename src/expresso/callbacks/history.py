@@ -31,6 +31,7 @@ from ..engine.callback import Callback, Every
 from ..engine.events import Event
 from ..engine.state import State
 from ..runs.atomic import atomic_write
+from ..runs.fault_points import reached
 from ..runs.folder import RunFolder
 
 FIXED = ("epoch", "step")
@@ -114,6 +115,7 @@ class History(Callback):
         else:
             with path.open("a", newline="") as handle:
                 csv.DictWriter(handle, self.columns).writerows(rows)
+            reached(f"{path.name}: appended")
         self.rows_written += len(rows)
 
     def _read(self, path: Path) -> list[dict[str, str]]:

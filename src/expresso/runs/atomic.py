@@ -54,6 +54,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .fault_points import reached
+
 Data = bytes | bytearray | memoryview | str
 
 
@@ -86,17 +88,21 @@ def atomic_file(
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
+            reached(f"{path.name}: written")
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
+                reached(f"{path.name}: fsynced")
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)
+        reached(f"{path.name}: renamed")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if durable and sync_folder:
         fsync_folder(path.parent)
+        reached(f"{path.name}: folder fsynced")
 
 
 def atomic_copy(
@@ -121,12 +127,15 @@ def atomic_copy(
             if durable:
                 with open(tmp, "rb+") as handle:
                     os.fsync(handle.fileno())
+        reached(f"{target.name}: linked")
         os.replace(tmp, target)
+        reached(f"{target.name}: renamed")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if durable and sync_folder:
         fsync_folder(target.parent)
+        reached(f"{target.name}: folder fsynced")
 
 
 def fsync_folder(folder: Path) -> None:

@@ -24,7 +24,9 @@ from typing import Any, BinaryIO
 
 import torch
 
+from ...runs import fault_points
 from ...runs.atomic import atomic_copy, atomic_file
+from ...runs.fault_points import reached
 from .errors import CheckpointError, CheckpointWriteError
 from .manifest import verify
 
@@ -78,7 +80,7 @@ class _Hashing:
     def __init__(self, handle: BinaryIO):
         global _writes
         _writes += 1
-        self.handle, self.sha256, self.size = handle, hashlib.sha256(), 0
+        self.handle, self.sha256, self.size, self._chunks = handle, hashlib.sha256(), 0, 0
         count, _, marker = os.environ.get(PAUSE_ENV, "").partition(":")
         self._pause = marker if count.isdigit() and int(count) == _writes else None
 
@@ -86,6 +88,10 @@ class _Hashing:
         self.sha256.update(data)
         self.size += memoryview(data).nbytes
         written = self.handle.write(data)
+        self._chunks += 1
+        if self._chunks == 2 and fault_points.ACTIVE:  # the kill-anywhere test's instant inside a checkpoint's bytes
+            self.handle.flush()
+            reached("checkpoint: partly written")
         if self._pause:  # test hook: the kill-during-write test stops the process here, half written
             # Once: an interrupt raised in the sleep unwinds through torch.save, which writes its end of file here.
             marker, self._pause = self._pause, None
