@@ -157,3 +157,30 @@ def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_train
     shown = printed_metrics(result.stdout)  # one set of weights: no training figure of another epoch beside them
     assert sorted(shown) == ["test/acc", "test/loss", "val/acc", "val/loss"]
     assert shown["val/acc"] == f"{final['metrics']['val/acc']:.6g}"
+
+
+def test_a_damaged_best_ckpt_is_set_aside_when_the_resume_starts_and_the_final_metrics_measure_the_last_weights(
+    base, project, tmp_path
+):
+    """It used to be found only by the final metrics, after every remaining epoch had trained: exit 2, run failed."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(base, run_dir)
+    best = run_dir / "checkpoints" / "best.ckpt"
+    data = bytearray(best.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    best.unlink()  # a hard link of an epoch's last.ckpt: damage this name only
+    best.write_bytes(bytes(data))
+
+    result = expresso("resume", run_dir, "trainer.max_epochs=3", cwd=project)
+    assert result.returncode == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if "best.ckpt: damaged" in line)
+    best_value = read_record(base)["summary"]["best"]
+    assert warning.endswith(
+        f"moved it to best.ckpt.damaged: unless an epoch beats val/acc={best_value:.6g} (epoch 1), "
+        "the final metrics measure the last weights"
+    )
+    assert (run_dir / "checkpoints" / "best.ckpt.damaged").read_bytes() == bytes(data)
+    assert not best.exists()  # mode min: epochs 2 and 3 do not beat epoch 1, so nothing wrote it again
+    final = read_record(run_dir)["summary"]["final"]
+    assert (final["weights"], final["epoch"]) == ("last", 3)
+    assert "final metrics, with the last weights (epoch 3, step 30):" in result.stdout

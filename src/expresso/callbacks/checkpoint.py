@@ -19,6 +19,7 @@ from typing import Any
 
 from ..engine.callback import Every
 from ..engine.checkpoints import manifest
+from ..engine.checkpoints.errors import CheckpointError
 from ..engine.events import Event
 from ..engine.state import State
 from ..runs.atomic import atomic_copy
@@ -70,6 +71,9 @@ class Checkpoint(MetricWatcher):
         self.save_top_k, self.every_n_steps = save_top_k, every_n_steps
         self.dirpath = Path(dirpath) if dirpath else None
         self.top: list[tuple[float, str]] = []  # (value, file name) of the top-k epochs kept, best first
+        # The links the epoch checkpoint being written still needs once on disk (``_link``), None when none wait.
+        self._links: dict[str, Any] | None = None
+        self._restored_from: Path | None = None
 
     def on_fit_start(self, state: State) -> None:
         if self.dirpath is None:
@@ -77,6 +81,35 @@ class Checkpoint(MetricWatcher):
                 raise ValueError("Checkpoint needs `dirpath` or a run folder (state.run_dir)")
             self.dirpath = RunFolder(state.run_dir).checkpoints.path
         self.dirpath.mkdir(parents=True, exist_ok=True)
+        self._catch_up()
+        self._set_aside_damaged()
+
+    def _set_aside_damaged(self) -> None:
+        """A resumed run checks best.ckpt and the top-k copies now, not when the final metrics load them after training.
+
+        A damaged one is renamed ``<name>.damaged`` with a warning: the run trains on, a later epoch that beats
+        the recorded best writes best.ckpt again, and if none does the final metrics measure the last weights
+        (as they do for a run without best.ckpt), saying so.
+        """
+        folder = self._folder
+        for path in [folder.best, *(folder.path / name for _, name in self.top)]:
+            if not path.is_file():
+                continue
+            try:
+                manifest.verify(path)
+            except CheckpointError as damaged:
+                aside = folder.set_aside(path.name)
+                manifest.forget(folder.path, path.name)
+                self.top = [(value, name) for value, name in self.top if name != path.name]
+                log.warning(
+                    "%s; moved it to %s: %s",
+                    damaged,
+                    aside.name,
+                    f"unless an epoch beats {self.monitor}={self.best:.6g} (epoch {self.best_epoch}), the final metrics "
+                    "measure the last weights"
+                    if path == folder.best and self.best is not None
+                    else "an epoch that ranks among the best writes it again",
+                )
 
     def listens(self, event: Event) -> bool | Every:
         if event is Event.BATCH_CHECKPOINT:
@@ -110,31 +143,62 @@ class Checkpoint(MetricWatcher):
             kept = CheckpointFolder.top_k_name(state.epoch + 1, state.step)
             self.top = sorted([*self.top, (value, kept)], key=lambda item: item[0], reverse=self.mode == "max")
             self.top, dropped = self.top[: self.save_top_k], self.top[self.save_top_k :]
+        # What must follow this epoch's last.ckpt travels inside it: a kill after the file, before these links,
+        # is caught up by the resume from it (on_checkpoint_load), so best.ckpt never goes stale.
+        self._links = {"best": improved and self.save_top_k > 0, "kept": kept, "dropped": [name for _, name in dropped]}
         folder = self._folder
-        last = folder.last
 
         def after_write() -> None:  # runs once last.ckpt is on disk
-            # A hard link where the filesystem allows: no second write, and it stays right, as last.ckpt is
-            # later *replaced* (a new file), so best.ckpt keeps the old contents. The next checkpoint's folder
-            # fsync makes the name durable (runs/atomic.py).
-            if improved and self.save_top_k > 0:
-                atomic_copy(last, folder.best, durable=True, sync_folder=False)
-                manifest.alias(folder.path, folder.BEST, folder.LAST)
-            if kept:
-                atomic_copy(last, folder.path / kept, durable=True, sync_folder=False)
-                manifest.alias(folder.path, kept, folder.LAST)
-            for _, name in dropped:
-                (folder.path / name).unlink(missing_ok=True)
-                reached(f"{name}: removed")
-                manifest.forget(folder.path, name)
+            self._link(folder.last)
+            self._links = None  # done: the step checkpoints of the next epoch carry nothing to catch up
+            if improved and self.save_top_k > 0:  # said once it is true: a write that failed saved nothing
+                log.info("epoch %d: %s improved to %.6g; saved %s", state.epoch + 1, self.monitor, value, folder.BEST)
 
         assert state.save_checkpoint is not None  # the Trainer sets it on the State its events carry
-        state.save_checkpoint(last, then=after_write, keep_previous=True)
-        if improved and self.save_top_k > 0:
-            log.info("epoch %d: %s improved to %.6g; saving %s", state.epoch + 1, self.monitor, value, folder.BEST)
+        state.save_checkpoint(folder.last, then=after_write, keep_previous=True)
+
+    def _link(self, source: Path) -> None:
+        """best.ckpt and the top-k copy of ``source`` (an epoch's checkpoint), the dropped ones removed; idempotent.
+
+        A hard link where the filesystem allows: no second write, and it stays right, as last.ckpt is later
+        *replaced* (a new file), so best.ckpt keeps the old contents. The next checkpoint's folder fsync makes
+        the name durable (runs/atomic.py).
+        """
+        links = self._links
+        if not links:
+            return
+        folder = self._folder
+        if links["best"]:
+            atomic_copy(source, folder.best, durable=True, sync_folder=False)
+            manifest.alias(folder.path, folder.BEST, source.name)
+        if links["kept"]:
+            atomic_copy(source, folder.path / links["kept"], durable=True, sync_folder=False)
+            manifest.alias(folder.path, links["kept"], source.name)
+        for name in links["dropped"]:
+            (folder.path / name).unlink(missing_ok=True)
+            reached(f"{name}: removed")
+            manifest.forget(folder.path, name)
+
+    def on_checkpoint_load(self, state: State) -> None:
+        """Catch up the links of the epoch checkpoint just restored: the run that wrote it may have died before them."""
+        self._restored_from = state.restored_from
+        if self.dirpath is not None:  # a rollback mid-fit; a resume loads before on_fit_start, which links then
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        source, self._restored_from = self._restored_from, None
+        if source is not None and self._links:
+            self._link(source)
+        self._links = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "top": [list(item) for item in self.top]}
+        return {**super().state_dict(), "top": [list(item) for item in self.top], "links": self._links}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._links = state.get(
+            "links"
+        )  # decided by the run that wrote it, whatever this one monitors; older have none
 
     def load_counts(self, state: dict[str, Any]) -> None:
         super().load_counts(state)

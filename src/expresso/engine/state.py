@@ -74,6 +74,7 @@ class State:
         default_factory=set
     )  # every key the pipelines can report, measured or not this epoch
     extra: dict[str, Any] = field(default_factory=dict)  # room for callbacks to share things
+    restored_from: Path | None = None  # the checkpoint last restored (resume, rollback): set before CHECKPOINT_LOAD
     save_checkpoint: Callable[..., None] | None = None  # set by the Trainer: (path, then=None, keep_previous=False)
     wait_for_checkpoints: Callable[[], None] | None = None  # set by the Trainer: returns once every save is on disk
 

@@ -352,6 +352,7 @@ class Trainer:
         payload = read(self, path, weights_only)
         if not weights_only:
             self._restored = True
+            self.state.restored_from = Path(path)
             self.fire(Event.CHECKPOINT_LOAD)
         return payload
 

@@ -49,6 +49,7 @@ class CheckpointFolder:
     BEST = "best.ckpt"  # a link to the last.ckpt of the best monitored epoch
     MANIFEST = "manifest.json"  # sizes and sha256s of what was written (engine/checkpoints/manifest.py)
     SUFFIX = ".ckpt"
+    DAMAGED = ".damaged"  # a checkpoint found damaged is kept as <name>.damaged: there to look at, never loaded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -77,6 +78,12 @@ class CheckpointFolder:
     def top_k_name(cls, epoch: int, step: int) -> str:
         """The file name of one of the ``save_top_k`` best epochs (``epoch`` counted from 1)."""
         return f"epoch={epoch}-step={step}{cls.SUFFIX}"
+
+    def set_aside(self, name: str) -> Path:
+        """Rename the damaged checkpoint ``name`` to ``<name>.damaged`` (replacing an older one); its new path."""
+        aside = self.path / f"{name}{self.DAMAGED}"
+        os.replace(self.path / name, aside)
+        return aside
 
     def has_resume_point(self) -> bool:
         """Whether ``expresso resume`` has a checkpoint to start from (last.ckpt, or its fallback)."""

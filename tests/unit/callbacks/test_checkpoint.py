@@ -16,6 +16,7 @@ from torch.utils.data import TensorDataset
 
 from expresso.callbacks import Checkpoint, EarlyStopping, History, LRScheduler
 from expresso.engine import Callback, Trainer
+from expresso.engine.checkpoints import manifest
 from expresso.engine.checkpoints.errors import CheckpointError
 from expresso.engine.checkpoints.io import load_checkpoint
 
@@ -304,6 +305,7 @@ def test_a_checkpoint_loads_with_weights_only_and_holds_everything_a_resume_need
         "top": [],
         "monitor": "val/loss",
         "mode": "min",
+        "links": {"best": True, "kept": None, "dropped": []},  # what must follow this file, kept for a resume
     }
 
 
@@ -446,3 +448,45 @@ def test_a_handler_that_raises_after_the_checkpoint_was_asked_for_cancels_it(tmp
     payload = read(tmp_path / "checkpoints" / "last.ckpt")
     assert payload["loop"] == loop(1, 0, 3)  # the first epoch's: the second's was asked for, then cancelled
     assert payload["callbacks"]["History"]["rows_written"] == 1  # a resume cuts metrics.csv back to one row
+
+
+class DiesBeforeLinking(Checkpoint):
+    """Dies (as a SIGKILL would) once epoch ``epoch``'s last.ckpt is on disk, before best.ckpt and the top-k follow it."""
+
+    state_key = "Checkpoint"  # its state is the Checkpoint's, which the resumed run reads
+
+    def __init__(self, epoch: int, **kwargs):
+        super().__init__(**kwargs)
+        self.epoch = epoch
+
+    def _link(self, source):
+        if self._links and self.read_epoch == self.epoch:
+            raise KeyboardInterrupt
+        super()._link(source)
+
+    def on_epoch_checkpoint(self, state):
+        self.read_epoch = state.epoch + 1
+        super().on_epoch_checkpoint(state)
+
+
+def test_a_resume_from_a_checkpoint_whose_links_were_never_made_makes_them_first(tmp_path):
+    """Killed between last.ckpt and best.ckpt (item 1 of issue 14): best.ckpt and the top-k must not stay stale."""
+    values = [5.0, 3.0, 4.0, 1.0]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    trainer_for(whole, Script(values), Checkpoint(monitor="val/x", save_top_k=2), max_epochs=4).fit()
+    with pytest.raises(KeyboardInterrupt):
+        trainer_for(killed, Script(values), DiesBeforeLinking(4, monitor="val/x", save_top_k=2), max_epochs=4).fit()
+    folder = killed / "checkpoints"
+    assert read(folder / "last.ckpt")["loop"]["epoch"] == 4
+    assert read(folder / "best.ckpt")["metrics"]["val/x"] == 3.0  # stale: epoch 2's
+    assert "epoch=4-step=12.ckpt" not in files(folder)
+
+    resumed = trainer_for(killed, Script(values), Checkpoint(monitor="val/x", save_top_k=2), max_epochs=4)
+    resumed.load_checkpoint(folder / "last.ckpt")
+    resumed.fit()  # nothing left to train: the links are made when the fit starts
+    assert files(folder) == files(whole / "checkpoints")
+    for name in files(folder) - {"manifest.json"}:
+        a, b = read(whole / "checkpoints" / name), read(folder / name)
+        assert (a["loop"], a["metrics"]) == (b["loop"], b["metrics"]), name
+    assert read(folder / "best.ckpt")["metrics"]["val/x"] == 1.0
+    assert manifest.entry_of(folder / "best.ckpt") is not None  # recorded, so verified like any other
