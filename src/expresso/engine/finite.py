@@ -105,6 +105,11 @@ class FiniteCheck:
         if self.last is None or self.last[1] != position:  # several files at one position: name the first (last.ckpt)
             self.last = (Path(path), position)
 
+    def annotate(self, exc: BaseException) -> None:
+        """A ``NonFiniteLossError`` leaving the fit ends with which checkpoint holds the last finite weights."""
+        if isinstance(exc, NonFiniteLossError):
+            exc.saved = self.note()
+
     def note(self) -> str:
         """Which checkpoint holds the last finite weights: what a non-finite error ends with."""
         if self.last is None:
@@ -120,3 +125,18 @@ class FiniteCheck:
         if bad:
             shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
             raise NonFiniteLossError(f"non-finite weights at {_position(self.state)}: {shown}; {path} was not written")
+
+
+def step_overflow(exc: RuntimeError, optimizer: torch.optim.Optimizer, state: State) -> NonFiniteLossError | None:
+    """An optimizer step that could not convert a value to the weights' dtype (``lr=1e300`` for float32 weights), as a
+    ``NonFiniteLossError`` naming the step and the learning rates; None for any other error.
+
+    torch raises it as a bare RuntimeError from inside the optimizer; the run fails in one line instead.
+    """
+    if "without overflow" not in str(exc):
+        return None
+    rates = ", ".join(f"{group['lr']:g}" for group in optimizer.param_groups)
+    return NonFiniteLossError(
+        f"the {type(optimizer).__name__} update at step {state.step + 1} (epoch {state.epoch + 1}, batch "
+        f"{state.batch_index + 1}) overflowed the weights' dtype ({exc}; lr={rates}: too large?)"
+    )

@@ -65,7 +65,7 @@ from .data import batch_limit
 from .devices import resolve_device
 from .evaluation import Evaluation, Step
 from .events import Event, Rollback, SkipBatch, StopEpoch, StopTraining
-from .finite import FiniteCheck, NonFiniteLossError
+from .finite import FiniteCheck, step_overflow
 from .graph import Graph, GraphError
 from .interleave import epoch_batches
 from .loaders import Loaders
@@ -186,8 +186,7 @@ class Trainer:
             self.fire(Event.FIT_END)
             self._restored = False  # a second fit() starts afresh
         except BaseException as exc:
-            if isinstance(exc, NonFiniteLossError):
-                exc.saved = self.finite.note()
+            self.finite.annotate(exc)
             state.extra["exception"] = exc
             self.fire(Event.EXCEPTION)
             raise
@@ -333,7 +332,12 @@ class Trainer:
         self.fire(Event.BEFORE_OPTIMIZER_STEP)
         for spec in optimizers:
             spec.clip()
-            spec.optimizer.step()
+            try:
+                spec.optimizer.step()
+            except RuntimeError as exc:  # lr=1e300: torch cannot convert it to the weights' dtype
+                if (overflow := step_overflow(exc, spec.optimizer, self.state)) is None:
+                    raise
+                raise overflow from exc
         self._zero_grad()
 
     def _zero_grad(self) -> None:

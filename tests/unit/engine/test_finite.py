@@ -77,9 +77,7 @@ def test_a_nan_epoch_ends_the_fit_and_its_checkpoint_is_never_written(tmp_path):
 
 def test_a_step_checkpoint_of_non_finite_weights_is_refused_and_the_previous_one_kept(tmp_path):
     folder = tmp_path / "checkpoints"
-    trainer = make_trainer(
-        Checkpoint(monitor=None, dirpath=str(folder), every_n_steps=2), loss=NaNFromCall(first=4)
-    )
+    trainer = make_trainer(Checkpoint(monitor=None, dirpath=str(folder), every_n_steps=2), loss=NaNFromCall(first=4))
     with pytest.raises(NonFiniteLossError) as caught:
         trainer.fit()
     last = folder / "last.ckpt"
