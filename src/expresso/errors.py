@@ -8,7 +8,8 @@ this base alone. This module imports nothing, torch included, so every layer
 
 A run that fails while it trains (a diverging loss, a model whose outputs do
 not match its graph node, a disk that fills) is not bad input: it fails the
-run, which records the error and shows its traceback (exit 1).
+run, which records the error and exits 1 (a diverging loss and a full disk
+in one line, anything else with its traceback).
 """
 
 from __future__ import annotations

@@ -83,6 +83,12 @@ class TrainerConfig:
     mode: Literal["min", "max"] = setting("min", doc="whether a lower or a higher monitored value is better")
     # -- the record ------------------------------------------------------------------
     log_every_n_steps: int = setting(50, min=1, doc="write a training row to the history every N steps")
+    # -- a loss that diverges ---------------------------------------------------------
+    stop_on_non_finite: bool = setting(
+        True,
+        doc="fail the run when an epoch's training loss, or the weights a checkpoint would hold, are NaN or infinite "
+        "(checked once per epoch and per checkpoint; NaNGuard checks every step)",
+    )
     # -- the job: restarts and requeues ----------------------------------------------
     auto_resume: bool = setting(
         False, doc="train on a --run-id folder that holds an unfinished run resumes it (what --resume-if-exists does)"

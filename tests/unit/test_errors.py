@@ -30,7 +30,7 @@ USER_FACING = [ConfigError, UsageError, CheckpointError, RecordError, WeightsErr
 NOT_BAD_INPUT = {
     # Raised while a run trains: the run fails, is recorded as failed and shows its traceback (exit 1).
     "expresso.engine.graph.GraphError": "a model's outputs do not fit its graph node; from the config: a ConfigError",
-    "expresso.callbacks.nan_guard.NonFiniteLossError": "a diverging run",
+    "expresso.engine.finite.NonFiniteLossError": "a diverging run: one line, exit 1, recorded failed",
     "expresso.engine.checkpoints.errors.CheckpointWriteError": "a full disk or a lost mount",
     # Control flow, never shown to the user as an error.
     "expresso.callbacks.preemption.Preempted": "a preemption signal: the run is checkpointed (exit 75)",

@@ -8,6 +8,7 @@ train`` and ``resume`` add to every run (run.json's summary; a checkpoint and
 exit 75 on SIGTERM/SIGUSR1).
 """
 
+from ..engine.finite import NonFiniteLossError
 from .checkpoint import Checkpoint
 from .early_stopping import EarlyStopping
 from .history import History
@@ -15,7 +16,7 @@ from .image_grid import ImageGrid
 from .lr_schedule import LRScheduler
 from .metric_watcher import MetricWatcher
 from .model_summary import ModelSummary
-from .nan_guard import NaNGuard, NonFiniteLossError
+from .nan_guard import NaNGuard
 from .preemption import Preempted, Preemption
 from .progress import Progress
 from .record_summary import RecordSummary

@@ -19,6 +19,9 @@ It is opt-in because the check is a host sync per step: the device must
 finish the forward before Python can read one flag, which stalls the queue
 of asynchronous work the loop otherwise keeps full. All tensors are checked
 with one sync; finding which one failed costs more, but only on failure.
+Without it a run still stops on a non-finite epoch loss, or before saving
+non-finite weights (engine/finite.py, ``trainer.stop_on_non_finite``), but
+only at the epoch's end or the next checkpoint.
 """
 
 from __future__ import annotations
@@ -30,16 +33,13 @@ import torch
 
 from ..engine.callback import Callback
 from ..engine.events import Rollback, SkipBatch
+from ..engine.finite import NonFiniteLossError, non_finite
 from ..engine.state import State
 from ..runs.folder import CheckpointFolder, RunFolder
 
 ACTIONS = ("stop", "skip_step", "rollback")
 
 log = logging.getLogger("expresso")
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss term (or, with ``check_gradients``, a gradient) was NaN or infinite."""
 
 
 class NaNGuard(Callback):
@@ -100,7 +100,7 @@ class NaNGuard(Callback):
             for key, value in state.outputs.items()
             if (key == "loss" or key.startswith("loss/")) and isinstance(value, torch.Tensor)
         }
-        bad = _non_finite(losses)
+        bad = non_finite(losses)
         if bad:
             self._fail(state, "loss", ", ".join(repr(key) for key in bad))
 
@@ -113,7 +113,7 @@ class NaNGuard(Callback):
             for name, p in model.named_parameters()
             if p.grad is not None
         }
-        bad = _non_finite(grads)
+        bad = non_finite(grads)
         if bad:
             self._fail(state, "gradient of", ", ".join(bad))
 
@@ -161,22 +161,10 @@ class NaNGuard(Callback):
         for path in (self.checkpoint, CheckpointFolder(self.checkpoint.parent).previous):
             if path.is_file():
                 weights = load_checkpoint(path)["models"]
-                if not _non_finite(
+                if not non_finite(
                     {f"{m}.{k}": v for m, sd in weights.items() for k, v in sd.items() if v.is_floating_point()}
                 ):
                     return path
         raise NonFiniteLossError(
             f"non-finite value at {where}, and no checkpoint with finite weights to roll back to in {self.checkpoint.parent}"
         )
-
-
-def _non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
-    """Names of the tensors holding a NaN or an infinity; one host sync when all are finite."""
-    if not tensors:
-        return []
-    with torch.no_grad():
-        device = next(iter(tensors.values())).device  # gradients of a split model may live on several
-        flags = torch.stack([torch.isfinite(t).all().to(device) for t in tensors.values()])
-        if bool(flags.all()):
-            return []
-        return [name for name, ok in zip(tensors, flags.tolist()) if not ok]

@@ -8,7 +8,7 @@ and why it cannot change.
 - Applied: how long and how to train on (``trainer.max_epochs``,
   ``max_steps``, ``limit_*``, ``val_every_n_epochs``, ``log_every_n_steps``,
   ``eval_batch_size``, ``device``, ``compile``, ``requeue``,
-  ``auto_resume``), loader workers, every optimizer hyperparameter (the new values
+  ``auto_resume``, ``stop_on_non_finite``), loader workers, every optimizer hyperparameter (the new values
   replace the checkpoint's in each param group; its moment estimates are
   kept), the schedule (rebuilt from its new config and stepped to the
   resumed position, so the learning rate is what a run with these settings

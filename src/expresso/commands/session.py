@@ -20,6 +20,7 @@ from typing import Any
 
 from ..callbacks.preemption import EXIT_PREEMPTED, Preempted, Preemption
 from ..engine.checkpoints.errors import CheckpointWriteError
+from ..engine.finite import NonFiniteLossError
 from ..engine.trainer import Trainer
 from ..runs.folder import CheckpointFolder, RunFolder
 from ..runs.record import RunRecord
@@ -76,6 +77,10 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
     """Fit (a resumed trainer has loaded its checkpoint already), evaluate the selected weights, record and print the outcome.
 
     ``notes`` are logged first, once log.txt exists (what a resume changed, where init_from's weights came from).
+    The preemption handlers stay installed until this returns: SIGTERM or SIGUSR1 after the fit's last
+    checkpoint boundary (in the final evaluation, while the record or the table is written) only sets the
+    flag, so the process ends as its record says (``completed``, exit 0, one line saying the signal came late)
+    instead of being killed by the signal's default action.
     """
     run_dir = record.path.parent
     handlers = attach_logging(run_dir)
@@ -98,11 +103,15 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
         if trainer.settings.requeue:
             requeue()
         return EXIT_PREEMPTED
-    except CheckpointWriteError as exc:  # a full disk, a lost mount: the run cannot go on, and says why
+    except (
+        CheckpointWriteError,
+        NonFiniteLossError,
+    ) as exc:  # a full disk, a diverged loss: the run cannot go on, and says why
         record_failure(record, exc)
         log.error("expresso: the run failed: %s", exc)
         return 1
     except KeyboardInterrupt:
+        record.update(interrupted_by=signal.SIGINT.name)
         record.finish("interrupted")
         when = "" if RunFolder(run_dir).checkpoints.has_resume_point() else " before the first checkpoint"
         log.info("interrupted%s; resume with: expresso resume %s", when, run_dir)
@@ -110,9 +119,21 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
     except BaseException as exc:
         record_failure(record, exc)
         raise
+    else:
+        print_final(run_dir, final)
+        if preemption.received is not None:
+            log.info(
+                "%s arrived after the training's last checkpoint: the run is complete (recorded completed), nothing to resume",
+                signal.Signals(preemption.received).name,
+            )
+        return 0
     finally:
         preemption.uninstall()
         detach_logging(handlers)
+
+
+def print_final(run_dir: Path, final: dict[str, Any]) -> None:
+    """The run folder and the final table on stdout."""
     print(f"run folder: {run_dir}")
     if not final["metrics"]:
         print(
@@ -124,7 +145,6 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
         width = max(map(len, final["metrics"]))
         for key, value in final["metrics"].items():
             print(f"  {key:<{width}}  {value:.6g}")
-    return 0
 
 
 def evaluate_selected(trainer: Trainer, run_dir: Path) -> dict[str, Any]:

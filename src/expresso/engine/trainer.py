@@ -24,6 +24,7 @@
                     BATCH_END                         # the step's work (a per-step schedule)
                     BATCH_CHECKPOINT                  # record, save: step checkpoints written after its last handler
                 train metrics computed                # the epoch's one host sync
+                a training loss not finite: NonFiniteLossError, nothing of the epoch saved (finite.py)
                 every val_every_n_epochs, and in an epoch that stops:
                     VALIDATION_START
                     for each val pipeline, batch: outputs = forward + losses  (inference_mode)
@@ -64,6 +65,7 @@ from .data import batch_limit
 from .devices import resolve_device
 from .evaluation import Evaluation, Step
 from .events import Event, Rollback, SkipBatch, StopEpoch, StopTraining
+from .finite import FiniteCheck, step_overflow
 from .graph import Graph, GraphError
 from .interleave import epoch_batches
 from .loaders import Loaders
@@ -132,7 +134,6 @@ class Trainer:
         self._conditions: Dispatcher | None = None  # the running stage's stop conditions: they hear its events
         self._restored = False  # load_checkpoint restored a whole run: fit continues it instead of seeding
         self.initialised_from: Path | None = None  # init_from: the checkpoint the weights came from
-        self.saving = Saving(lambda path, keep_previous: write(self, path, keep_previous), self.fire)
         self.state = State(
             graph=graph,
             max_epochs=self.settings.max_epochs,
@@ -143,6 +144,10 @@ class Trainer:
             wait_for_checkpoints=lambda: None,  # writes are synchronous for now (see save_checkpoint)
             stages=[stage.name for stage in self.stages],
             metric_names=metric_names_of(self.metric_sets, self.plans),
+        )
+        self.finite = FiniteCheck(self.state, self.settings.stop_on_non_finite)
+        self.saving = Saving(
+            self.finite.guarding(lambda path, keep_previous: write(self, path, keep_previous)), self.fire
         )
         self.evaluation = Evaluation(
             graph=graph,
@@ -181,6 +186,7 @@ class Trainer:
             self.fire(Event.FIT_END)
             self._restored = False  # a second fit() starts afresh
         except BaseException as exc:
+            self.finite.annotate(exc)
             state.extra["exception"] = exc
             self.fire(Event.EXCEPTION)
             raise
@@ -270,6 +276,7 @@ class Trainer:
             state.stop |= Stop.FIT
         for metrics in sets:
             state.metrics.update(metrics.compute())
+        self.finite.check_epoch(metrics.prefix for metrics in sets)  # before anything of the epoch is saved
         if (state.stage_epoch + 1) % self.settings.val_every_n_epochs == 0 or state.stop:
             self.evaluation.validate_stage(stage)
         state.epoch_finished = True
@@ -325,7 +332,12 @@ class Trainer:
         self.fire(Event.BEFORE_OPTIMIZER_STEP)
         for spec in optimizers:
             spec.clip()
-            spec.optimizer.step()
+            try:
+                spec.optimizer.step()
+            except RuntimeError as exc:  # lr=1e300: torch cannot convert it to the weights' dtype
+                if (overflow := step_overflow(exc, spec.optimizer, self.state)) is None:
+                    raise
+                raise overflow from exc
         self._zero_grad()
 
     def _zero_grad(self) -> None:
@@ -353,6 +365,7 @@ class Trainer:
         if not weights_only:
             self._restored = True
             self.state.restored_from = Path(path)
+            self.finite.restored(path)
             self.fire(Event.CHECKPOINT_LOAD)
         return payload
 

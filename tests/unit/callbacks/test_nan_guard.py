@@ -24,7 +24,8 @@ def weights_finite(trainer) -> bool:
 
 
 def test_without_the_guard_a_nan_batch_poisons_the_weights(make_trainer):
-    trainer = make_trainer(data=data_with_a_nan(), val=False, max_epochs=1)
+    # The default epoch check (engine/finite.py) is off: nothing else stops the run.
+    trainer = make_trainer(data=data_with_a_nan(), val=False, max_epochs=1, stop_on_non_finite=False)
     trainer.fit()
     assert not weights_finite(trainer)
 
@@ -35,7 +36,8 @@ def test_stop_raises_naming_the_step_and_the_tensor(make_trainer):
         trainer.fit()
     assert (
         str(caught.value)
-        == "non-finite loss 'loss' at step 3 (epoch 1, batch 3); NaNGuard(action='stop') ended the fit"
+        == "non-finite loss 'loss' at step 3 (epoch 1, batch 3); NaNGuard(action='stop') ended the fit;"
+        " no checkpoint was written"
     )
     assert isinstance(caught.value, RuntimeError)
     assert trainer.state.step == 2 and weights_finite(trainer)
@@ -101,12 +103,13 @@ def test_check_gradients_names_the_parameter(make_trainer):
     with pytest.raises(NonFiniteLossError) as caught:
         trainer.fit()
     assert str(caught.value) == (
-        "non-finite gradient of model.linear.weight, model.linear.bias at step 2 (epoch 1, batch 2); NaNGuard(action='stop') ended the fit"
+        "non-finite gradient of model.linear.weight, model.linear.bias at step 2 (epoch 1, batch 2); NaNGuard(action='stop') ended the fit;"
+        " no checkpoint was written"
     )
 
 
 def test_skipping_a_nan_gradient_keeps_the_weights_finite(make_trainer, caplog):
-    unguarded = make_trainer(model=NaNGradientAt(call=2), val=False, max_epochs=1)
+    unguarded = make_trainer(model=NaNGradientAt(call=2), val=False, max_epochs=1, stop_on_non_finite=False)
     unguarded.fit()
     assert not weights_finite(unguarded)  # the loss is finite: only the gradient check can catch it
     guarded = make_trainer(
