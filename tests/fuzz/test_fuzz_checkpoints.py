@@ -3,7 +3,7 @@
 One run folder is trained once per session (conftest.py); each example copies
 it, damages ``checkpoints/last.ckpt``, ``best.ckpt`` or both (random bytes, a
 truncation or one flipped byte of the real file), keeps or drops the folder's
-manifest (a folder from before manifests has none), and runs one command
+manifest and its copy (a folder from before manifests has neither), and runs one command
 in-process. A failed command must leave nothing that claims a success: no
 ``eval-*.json``, no predictions, run.json not ``completed``; refused at its
 first read, it must leave no new file at all and the checkpoints as they were.
@@ -90,6 +90,15 @@ FIRST_READ = {
 }
 
 
+RECORDS = ("manifest.json", "manifest.copy.json")  # the checkpoints' size and sha256 records
+
+
+def drop_records(run: Path) -> None:
+    """A run folder from before manifests: no record of its checkpoints at all."""
+    for name in RECORDS:
+        (run / "checkpoints" / name).unlink(missing_ok=True)
+
+
 def files_in(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -111,7 +120,7 @@ def test_resume_without_manifest_keeps_going_with_a_sound_best_checkpoint(traine
     with isolated() as folder:
         run = folder / "run"
         shutil.copytree(trained_run, run)
-        (run / "checkpoints" / "manifest.json").unlink(missing_ok=True)  # a run folder from before manifests
+        drop_records(run)  # a run folder from before manifests
         code, out, err = quiet_main(["resume", run, "trainer.max_epochs=2", "trainer.limit_epochs=2"])
         assert code == 0, err
 
@@ -139,7 +148,7 @@ def run_damaged(trained_run: Path, which: tuple, how: tuple, manifest: str, comm
         for name in which:
             (run / "checkpoints" / name).write_bytes(damage(real_bytes(trained_run)[name], *how))
         if manifest == "removed":
-            (run / "checkpoints" / "manifest.json").unlink(missing_ok=True)
+            drop_records(run)
         before = files_in(run)
 
         code, out, err = quiet_main([part.format(run=run) for part in COMMANDS[command]])
@@ -165,15 +174,17 @@ def run_damaged(trained_run: Path, which: tuple, how: tuple, manifest: str, comm
 @at_most(2000)
 @given(
     content=st.one_of(st.binary(max_size=512), trees.map(lambda t: json.dumps(t).encode())),
+    garbled=st.sampled_from([RECORDS[:1], RECORDS]),
     command=st.sampled_from(sorted(COMMANDS)),
 )
-@example(content=b'{"files": {"last.ckpt": 3}, "recent": [7]}', command="eval")
-def test_garbled_manifest_exits_0_or_2(trained_run, content, command):
-    """Only the manifest is damaged (the checkpoints are sound): a clean result or a clean refusal."""
+@example(content=b'{"files": {"last.ckpt": 3}, "recent": [7]}', garbled=RECORDS, command="eval")
+def test_garbled_manifest_exits_0_or_2(trained_run, content, garbled, command):
+    """Only the records are damaged, the manifest or both (the checkpoints are sound): a clean result or a clean refusal."""
     with isolated() as folder:
         run = folder / "run"
         shutil.copytree(trained_run, run)
-        (run / "checkpoints" / "manifest.json").write_bytes(content)
+        for name in garbled:
+            (run / "checkpoints" / name).write_bytes(content)
         code, out, err = quiet_main([part.format(run=run) for part in COMMANDS[command]])
         assert_clean_failure(code, err)
 
@@ -184,7 +195,7 @@ def test_an_optimizer_state_key_with_a_flipped_bit_is_refused_naming_the_key(tra
     with isolated() as folder:
         run = folder / "run"
         shutil.copytree(trained_run, run)
-        (run / "checkpoints" / "manifest.json").unlink(missing_ok=True)
+        drop_records(run)
         payload = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
         for entry in payload["optimizers"]["optimizer"]["state"].values():
             entry["exp_avg_sp"] = entry.pop("exp_avg_sq")

@@ -29,6 +29,8 @@ file                   durable         why
                                        an older summary misleads no resume
 ``manifest.json``      file only       every version on disk verifies the checkpoints then on
                                        disk; the checkpoints' folder fsyncs make it current
+``manifest.copy.json`` no              the same entries, for a manifest damaged later; after an
+                                       OS crash it may be older or not whole (said, rewritten)
 ``best.ckpt``, top-k   file only       a hard link (no bytes; a copy where links are not
                                        supported is fsynced); the next checkpoint's folder
                                        fsync makes the name durable

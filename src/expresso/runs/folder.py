@@ -8,7 +8,7 @@
         metrics.csv          the history, one row per logged step or epoch
         log.txt              the log lines the console showed, and a failure's traceback
         checkpoints/         last.ckpt, previous.ckpt, best.ckpt, epoch=E-step=S.ckpt,
-                             manifest.json (CheckpointFolder)
+                             manifest.json and manifest.copy.json (CheckpointFolder)
         export/              safetensors exports (``expresso export``)
         eval-<split>.json    ``expresso eval``'s metrics
         predictions-<x>.csv  ``expresso predict``'s default output
@@ -48,6 +48,7 @@ class CheckpointFolder:
     PREVIOUS = "previous.ckpt"  # the last.ckpt before the newest: the fallback of a damaged last.ckpt
     BEST = "best.ckpt"  # a link to the last.ckpt of the best monitored epoch
     MANIFEST = "manifest.json"  # sizes and sha256s of what was written (engine/checkpoints/manifest.py)
+    MANIFEST_COPY = "manifest.copy.json"  # the same record, written after it: one damaged file verifies nothing less
     SUFFIX = ".ckpt"
     DAMAGED = ".damaged"  # a checkpoint found damaged is kept as <name>.damaged: there to look at, never loaded
 
@@ -69,6 +70,10 @@ class CheckpointFolder:
     @property
     def manifest(self) -> Path:
         return self.path / self.MANIFEST
+
+    @property
+    def manifest_copy(self) -> Path:
+        return self.path / self.MANIFEST_COPY
 
     def named(self, which: str) -> Path:
         """``best`` or ``last`` (a ``RUN_DIR:best`` selection) -> its file."""

@@ -111,7 +111,7 @@ def loop(epoch: int, batch_index: int, step: int, stage_epoch: int | None = None
     }
 
 
-ALWAYS = {"last.ckpt", "previous.ckpt", "manifest.json"}  # the resume point, its fallback, their sizes and hashes
+ALWAYS = {"last.ckpt", "previous.ckpt", "manifest.json", "manifest.copy.json"}  # resume point, fallback, records
 
 
 def files(folder: Path) -> set[str]:

@@ -51,10 +51,12 @@ def save_atomic(
     rename (the manifest records them there, see manifest.py); with
     ``previous``, the file being replaced stays there under that name. A
     failure (a full disk, a permission error) raises ``CheckpointWriteError``
-    and leaves the file at ``path`` untouched, and no temporary file.
+    and leaves the file at ``path`` untouched (or absent, as it was), and no
+    temporary file.
     """
     path = Path(path)
     hashing: _Hashing | None = None
+    kept = "the previous file is intact" if path.is_file() else "no checkpoint was written yet"  # true after a failure
 
     def replacing() -> None:  # the bytes are on disk, the old file still in place
         if before_replace is not None and hashing is not None:
@@ -68,9 +70,15 @@ def save_atomic(
             hashing = _Hashing(handle)
             torch.save(_framed(payload), hashing)  # type: ignore[arg-type]  # torch.save needs write and flush only
     except OSError as exc:
-        raise CheckpointWriteError(
-            f"{path}: cannot write ({exc.strerror or exc}); the previous file is intact"
-        ) from exc
+        raise CheckpointWriteError(f"{path}: cannot write ({exc.strerror or exc}); {kept}") from exc
+    except RuntimeError as exc:
+        # torch.save writes its zip records through a C++ writer that swallows our file's OSError and then fails its
+        # own position check ("[enforce fail at inline_container.cc] unexpected pos"): the file's error is the cause.
+        # Only that case: a RuntimeError with no failed write behind it is not a write failure.
+        failed = hashing.failed if hashing is not None else None
+        if failed is None:
+            raise
+        raise CheckpointWriteError(f"{path}: cannot write ({failed.strerror or failed}); {kept}") from exc
     return hashing.entry()
 
 
@@ -81,13 +89,18 @@ class _Hashing:
         global _writes
         _writes += 1
         self.handle, self.sha256, self.size, self._chunks = handle, hashlib.sha256(), 0, 0
+        self.failed: OSError | None = None  # the file's error, which torch's zip writer may replace with its own
         count, _, marker = os.environ.get(PAUSE_ENV, "").partition(":")
         self._pause = marker if count.isdigit() and int(count) == _writes else None
 
     def write(self, data: Any) -> int:
         self.sha256.update(data)
         self.size += memoryview(data).nbytes
-        written = self.handle.write(data)
+        try:
+            written = self.handle.write(data)
+        except OSError as exc:
+            self.failed = exc
+            raise
         self._chunks += 1
         if self._chunks == 2 and fault_points.ACTIVE:  # the kill-anywhere test's instant inside a checkpoint's bytes
             self.handle.flush()
