@@ -485,7 +485,7 @@ def test_a_resume_from_a_checkpoint_whose_links_were_never_made_makes_them_first
     resumed.load_checkpoint(folder / "last.ckpt")
     resumed.fit()  # nothing left to train: the links are made when the fit starts
     assert files(folder) == files(whole / "checkpoints")
-    for name in files(folder) - {"manifest.json"}:
+    for name in (name for name in files(folder) if name.endswith(".ckpt")):
         a, b = read(whole / "checkpoints" / name), read(folder / name)
         assert (a["loop"], a["metrics"]) == (b["loop"], b["metrics"]), name
     assert read(folder / "best.ckpt")["metrics"]["val/x"] == 1.0

@@ -168,5 +168,5 @@ def test_invalid_arguments_are_refused_showing_the_value(arguments, message):
 
 def test_checkpoint_and_early_stopping_are_watchers_and_keep_their_state_keys():
     assert isinstance(Checkpoint(), MetricWatcher) and isinstance(EarlyStopping(), MetricWatcher)
-    assert set(Checkpoint().state_dict()) == {"best", "best_epoch", "top", "monitor", "mode"}
+    assert set(Checkpoint().state_dict()) == {"best", "best_epoch", "top", "monitor", "mode", "links"}
     assert set(EarlyStopping().state_dict()) == {"best", "best_epoch", "wait", "monitor", "mode"}
