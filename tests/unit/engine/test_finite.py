@@ -70,7 +70,11 @@ def test_a_nan_epoch_ends_the_fit_and_its_checkpoint_is_never_written(tmp_path):
         f" the last checkpoint, {folder / 'last.ckpt'}, holds the finite weights of the end of epoch 1 (step 3)"
     )
     assert trainer.state.epoch == 1 and trainer.state.step == 6  # it stopped at epoch 2's end, not later
-    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt", "manifest.copy.json", "manifest.json"]  # no previous.ckpt: one write
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "last.ckpt",
+        "manifest.copy.json",
+        "manifest.json",
+    ]  # no previous.ckpt: one write
     assert_same(saved_weights(folder / "last.ckpt"), epoch_one_weights())
     assert torch.load(folder / "last.ckpt", weights_only=True)["loop"]["step"] == 3
 
