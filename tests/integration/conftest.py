@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from cli_runs import (
     EXAMPLE_EXPERIMENTS,
@@ -122,6 +123,16 @@ def with_dataset(run_dir: Path, copy: Path, dataset: dict) -> Path:
     return copy
 
 
+class RunsCode:
+    """A pickle that runs ``touch MARKER`` if unpickled by torch's full unpickler (``weights_only=False``)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
 @pytest.fixture(scope="session")
 def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
     """The eval and predict commands, all at once; their results, and where inputs and outputs are."""
@@ -142,6 +153,7 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
     wrapped = "fixtures/datasets.py:WrappedDigits"
     transformed = with_dataset(base, folder / "transformed-run", {"class": wrapped, "transform": True})
     plain = with_dataset(base, folder / "plain-run", {"class": wrapped})
+    torch.save(RunsCode(folder / "evil-ran"), folder / "evil.pt")
     unrecorded = folder / "damaged-record-run"  # run.json damaged; config and checkpoints intact
     shutil.copytree(base, unrecorded)
     (unrecorded / "run.json").write_text('{"status": "comp')
@@ -155,6 +167,8 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
         "plain.csv": folder / "plain.csv",
         "refused.csv": folder / "refused.csv",
         "damaged-record-run": folder / "damaged-record-run",
+        "evil-ran": folder / "evil-ran",
+        "evil.csv": folder / "evil.csv",
     }
     commands = {
         "eval-test": ["eval", base, "--split", "test"],
@@ -178,6 +192,7 @@ def on_base(base, hooked, digits_test_split, tmp_path_factory) -> dict:
         ],
         "predict-plain": ["predict", plain, "--input", folder / "scaled.npy", "--output", paths["plain.csv"]],
         "eval-damaged-record": ["eval", unrecorded, "--split", "test"],
+        "predict-evil": ["predict", base, "--input", folder / "evil.pt", "--output", paths["evil.csv"]],
     }
     results = together({name: (args, None) for name, args in commands.items()}, cwd=folder)
     return {"results": results, "paths": paths}

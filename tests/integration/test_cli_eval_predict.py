@@ -180,3 +180,14 @@ def test_predict_extra_arguments_reach_the_configs_predict_hook(on_base, digits_
     assert rows.shape == (len(digits_test_split), 3)
     assert set(rows[:, 1]) == {2.5} and set(rows[:, 2]) == {3.0}
     assert set(rows[:, 0]) <= set(range(10))
+
+
+def test_predict_refuses_an_input_file_that_would_run_code_in_one_line_and_the_code_never_runs(on_base):
+    """torch.load(weights_only=True) refuses the pickle; its message advises weights_only=False, which would run it."""
+    line = one_line_error(on_base["results"]["predict-evil"])
+    assert line == (
+        f"expresso: error: {on_base['paths']['folder'] / 'evil.pt'}: holds objects other than tensors and plain data "
+        "(posix.system), so it was not loaded; expected a tensor saved with torch.save"
+    )
+    assert not on_base["paths"]["evil-ran"].exists()
+    assert not on_base["paths"]["evil.csv"].exists()

@@ -14,6 +14,7 @@ import shutil
 
 import pytest
 import torch
+import yaml
 from cli_runs import EXAMPLES, REPO, load, one_line_error, only_run_dir, together
 from safetensors.torch import load_file
 
@@ -40,6 +41,18 @@ def runs(tmp_path_factory) -> dict:
     return {"mlp": only_run_dir(root, "digits-mlp"), "graph": only_run_dir(root, "digits-ae-classifier")}
 
 
+def with_config(run_dir, copy, key: str, value):
+    """A copy of ``run_dir`` whose config.yaml (and run.json, for a name) sets ``key``: the name, trainer.seed or optimizer.lr."""
+    shutil.copytree(run_dir, copy)
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    {"name": config, "seed": config["trainer"], "lr": config["optimizer"]}[key][key] = value
+    (copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if key == "name":
+        record = json.loads((copy / "run.json").read_text())
+        (copy / "run.json").write_text(json.dumps({**record, "name": value}))
+    return copy
+
+
 @pytest.fixture(scope="module")
 def exported(runs, tmp_path_factory) -> dict:
     """Every export command, at once; their results, and the paths they were given."""
@@ -55,6 +68,11 @@ def exported(runs, tmp_path_factory) -> dict:
         "refused": folder / "refused" / "x.safetensors",
     }
     paths["random.ckpt"].write_bytes(os.urandom(4096))
+    # Copies of the MLP run whose config.yaml says another experiment (the very same models), another seed, another lr.
+    for copy, key, value in [("renamed", "name", "digits-mlp-b"), ("reseeded", "seed", 7), ("relr", "lr", 0.5)]:
+        paths[copy] = with_config(runs["mlp"], folder / copy, key, value)
+    paths["relr-out"] = folder / "relr.safetensors"
+    theirs = runs["mlp"] / "checkpoints" / "best.ckpt"
     refused = ["--output", paths["refused"]]
     commands = {
         "mlp": ["export", runs["mlp"]],
@@ -74,6 +92,16 @@ def exported(runs, tmp_path_factory) -> dict:
         "random-path": ["export", runs["mlp"], "--checkpoint", paths["random.ckpt"], *refused],
         "missing": ["export", runs["mlp"], "--checkpoint", folder / "no-such.ckpt", *refused],
         "not-a-run": ["export", folder, *refused],
+        "other-experiment": [
+            "export",
+            runs["mlp"],
+            "--checkpoint",
+            runs["graph"] / "checkpoints" / "last.ckpt",
+            *refused,
+        ],
+        "same-models": ["export", paths["renamed"], "--checkpoint", theirs, *refused],
+        "other-seed": ["export", paths["reseeded"], "--checkpoint", theirs, *refused],
+        "other-lr": ["export", paths["relr"], "--checkpoint", theirs, "--output", paths["relr-out"]],
     }
     results = together({name: (args, None) for name, args in commands.items()}, cwd=folder)
     return {"results": results, "paths": paths}
@@ -185,3 +213,36 @@ def test_bad_input_exits_2_with_one_line_naming_the_file_and_writes_nothing(expo
         for name, result in results.items()
         if name in ("damaged-best", "random-path", "missing", "not-a-run")
     )
+
+
+def test_a_checkpoint_of_another_experiment_or_run_is_refused_naming_both_and_nothing_is_written(runs, exported):
+    """Even with the very same models (a copy of the run that names another experiment): the export would claim them."""
+    results, paths = exported["results"], exported["paths"]
+    graph, theirs = runs["graph"] / "checkpoints" / "last.ckpt", runs["mlp"] / "checkpoints" / "best.ckpt"
+    assert one_line_error(results["other-experiment"]) == (
+        f"expresso: error: {graph}: a checkpoint of experiment 'digits-ae-classifier', not of {runs['mlp']} "
+        "(experiment 'digits-mlp'); export it from its own run folder"
+    )
+    assert one_line_error(results["same-models"]) == (
+        f"expresso: error: {theirs}: a checkpoint of experiment 'digits-mlp', not of {paths['renamed']} "
+        "(experiment 'digits-mlp-b'); export it from its own run folder"
+    )
+    assert one_line_error(results["other-seed"]) == (
+        f"expresso: error: {theirs}: a checkpoint of another run of 'digits-mlp', not of {paths['reseeded']}: its config "
+        "differs from the run's config.yaml in trainer.seed, which no run changes while it trains; export it from its own run folder"
+    )
+    assert not paths["refused"].parent.exists()
+    assert not any((paths[copy] / "export").exists() for copy in ("renamed", "reseeded"))
+
+
+def test_a_checkpoint_from_outside_the_run_folder_that_differs_only_in_what_a_resume_changes_is_exported(
+    runs, exported
+):
+    """A learning rate is a setting the run may have been resumed with: no evidence of another run."""
+    result, out = exported["results"]["other-lr"], exported["paths"]["relr-out"]
+    assert result.returncode == 0, result.stderr
+    weights = load(runs["mlp"] / "checkpoints" / "best.ckpt")["models"]["model"]
+    stored = load_file(out)
+    assert stored.keys() == {f"model.{key}" for key in weights}
+    assert all(torch.equal(stored[f"model.{key}"], value) for key, value in weights.items())
+    assert read_metadata(out)["experiment"] == "digits-mlp"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -121,6 +122,30 @@ def test_runs_shortens_long_values_in_the_middle_and_shows_in_full_those_that_wo
         "checkpoints/pr...er-epoch-001.pt",
         "checkpoints/pr...er-epoch-002.pt",
     ]
+
+
+LISTING_COST = """\
+import sys, yaml.composer
+from expresso.cli import main
+composed = []
+pure_python = yaml.composer.Composer.compose_document
+yaml.composer.Composer.compose_document = lambda self: composed.append(1) or pure_python(self)
+status = main(["runs", sys.argv[1]])
+print("status", status, "pure-Python YAML parses", len(composed), "torch", "torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def test_runs_reads_each_config_with_libyaml_and_never_imports_torch(listed):
+    """What made ``expresso runs`` slow with 64 runs: PyYAML's pure-Python parser (~10 ms a config, 75% of the command).
+
+    No timing here: the cause is what is asserted away. A config parsed the
+    pure-Python way goes through ``yaml.composer.Composer``; libyaml's never does.
+    """
+    root = listed["run_dir"].parents[1]
+    result = subprocess.run([sys.executable, "-c", LISTING_COST, root], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == "status 0 pure-Python YAML parses 0 torch False"
+    assert table(result.stdout) == table(listed["runs"].stdout)  # the same table as the plain command's, 3 runs
 
 
 def test_a_closed_stdout_ends_any_command_quietly_with_status_141(project, tmp_path):

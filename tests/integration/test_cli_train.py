@@ -20,8 +20,11 @@ The runs (all on scikit-learn's digits, shipped with scikit-learn):
 from __future__ import annotations
 
 import platform
+import resource
 import shutil
 import socket
+import subprocess
+import sys
 import textwrap
 from datetime import datetime
 from pathlib import Path
@@ -199,6 +202,33 @@ def test_dev_run_other_than_a_positive_count_or_a_fraction_below_1_exits_2_and_c
         f"received {value!r}"
     )
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_start_that_cannot_write_its_first_files_exits_2_in_one_line_and_leaves_no_folder_it_made(project, tmp_path):
+    """Files may not grow past 200 bytes (RLIMIT_FSIZE, as a full disk or a quota): the folders are made, config.yaml fails."""
+
+    def start(root: Path, *extra) -> subprocess.Popen:
+        limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))  # noqa: E731
+        command = [sys.executable, "-m", "expresso", "train", "configs/experiments/tiny.yaml", "--runs-root", root]
+        return subprocess.Popen([*command, *extra], cwd=project, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
+
+    (tmp_path / "held" / "tiny" / "other-run").mkdir(parents=True)  # another run's: it and its parents stay
+    fresh, fixed = start(tmp_path / "runs"), start(tmp_path / "held", "--run-id", "job7")
+    for process, run_dir in [(fresh, None), (fixed, tmp_path / "held" / "tiny" / "job7")]:
+        _, stderr = process.communicate(timeout=300)
+        result = subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
+        line = one_line_error(result)
+        run_dir = run_dir or Path(line.split(": ")[2])
+        assert line == (
+            f"expresso: error: {run_dir}: cannot write the run's first files (File too large); "
+            "no run was started and its folder was removed"
+        )
+    assert not (tmp_path / "runs").exists()
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "held",
+        "held/tiny",
+        "held/tiny/other-run",
+    ]
 
 
 # -- expresso resume (more epochs) ---------------------------------------------------------------------------

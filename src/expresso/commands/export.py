@@ -51,6 +51,7 @@ def run(args: Namespace) -> int:
         raise UsageError(
             f"{output}: is a folder; --output takes a file path, e.g. {output / (checkpoint.stem + SUFFIX)}"
         )
+    _refuse_foreign(run_dir, checkpoint)
     models, metadata = checkpoint_weights(
         checkpoint, experiment=_experiment(run_dir)
     )  # CheckpointError: exit 2, nothing written
@@ -63,6 +64,49 @@ def run(args: Namespace) -> int:
     tensors, count = len(written.tensors), len(written.models)
     print(f"written: {output} ({tensors} {_plural(tensors, 'tensor')}, {count} {_plural(count, 'model')})")
     return 0
+
+
+def _refuse_foreign(run_dir: Path, checkpoint: Path) -> None:
+    """A ``--checkpoint PATH`` outside the run's checkpoints folder must be one the run could have written.
+
+    The export is labelled with the run's experiment and lands in its folder,
+    so a checkpoint of another experiment is refused even where its models
+    have the very shapes of the run's: a structure that fits does not make
+    the weights this run's. The checkpoint's config (every checkpoint holds
+    the one it was trained with) is compared with the run's config.yaml on
+    what no run changes while it trains, the keys ``expresso resume``
+    refuses to change (name, models, data, seed...); a difference a resume
+    applies (a learning rate, more epochs) may be the run's own later
+    setting, so it is no evidence.
+    """
+    from ..config import load_config
+    from ..config.errors import format_key
+    from ..engine.checkpoints.io import load_checkpoint
+    from ..runs.folder import RunFolder
+    from .resume_changes import diff, refusal
+
+    folder = RunFolder(run_dir)
+    if checkpoint.resolve().parent == folder.checkpoints.path.resolve():
+        return
+    trained_with = load_checkpoint(checkpoint).get("config")  # CheckpointError: exit 2, one line
+    if not isinstance(trained_with, dict):
+        raise UsageError(
+            f"{checkpoint}: records no config, so nothing shows it is a checkpoint of {run_dir}; "
+            "export a checkpoint from its own run folder"
+        )
+    run_config = load_config(folder.config).to_dict()
+    theirs, ours = trained_with.get("name"), run_config.get("name")
+    if theirs != ours:
+        raise UsageError(
+            f"{checkpoint}: a checkpoint of experiment {theirs!r}, not of {run_dir} (experiment {ours!r}); "
+            "export it from its own run folder"
+        )
+    fixed = [format_key(path) for path in diff(trained_with, run_config) if refusal(path)]
+    if fixed:
+        raise UsageError(
+            f"{checkpoint}: a checkpoint of another run of {ours!r}, not of {run_dir}: its config differs from the run's "
+            f"{folder.CONFIG} in {', '.join(fixed)}, which no run changes while it trains; export it from its own run folder"
+        )
 
 
 def _experiment(run_dir: Path) -> str | None:

@@ -14,6 +14,7 @@ file to hold the model's form already.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,14 @@ def read_inputs(path: Path):
         raise UsageError(f"{path}: input file not found")
     if path.suffix not in SUFFIXES:
         raise UsageError(f"{path}: unsupported input type {path.suffix!r}; expected .npy, .csv or .pt")
+    if path.stat().st_size == 0:  # each reader below has its own words (or none: EOFError) for an empty file
+        raise UsageError(f"{path}: holds no inputs; expected one sample per row")
+    if path.suffix == ".pt":
+        return _checked(_load_pt(path), path)
+    if path.suffix == ".npy" and _head(path) != b"\x93NUMPY":  # numpy takes any other file for a pickle
+        raise UsageError(
+            f"{path}: cannot read inputs: not a .npy file (no NUMPY header); expected an array saved with numpy.save"
+        )
     try:
         if path.suffix == ".npy":
             tensor = torch.from_numpy(np.load(path, allow_pickle=False))
@@ -64,15 +73,60 @@ def read_inputs(path: Path):
                 tensor = torch.from_numpy(
                     np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1 if _has_header(path) else 0)
                 )
-        else:
-            tensor = torch.load(path, weights_only=True)
     except (ValueError, OSError, RuntimeError) as exc:  # a UnicodeDecodeError (a binary .csv) is a ValueError
-        raise UsageError(f"{path}: cannot read inputs ({str(exc).splitlines()[0]})") from None
+        raise UsageError(f"{path}: cannot read inputs ({_npy_reason(exc)})") from None
+    return _checked(tensor, path)
+
+
+def _load_pt(path: Path) -> Any:
+    """What a .pt file holds, read as tensors and plain data only: a pickle that would build other objects (run code) is refused unread."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # torch warns about pickle protocols before refusing: the refusal is the line
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - on a damaged file torch.load raises anything (EOFError, IndexError, KeyError...)
+        text, kind = str(exc).strip(), exc
+    # torch's advice (weights_only=False) would let the file run code: never repeated. Bytes its unpickler has
+    # no operation for are no pickle of objects, just not torch.save's.
+    if "Weights only load failed" in text and "Unsupported operand" not in text:
+        named = re.search(r"GLOBAL (\S+)", text)
+        raise UsageError(
+            f"{path}: holds objects other than tensors and plain data{f' ({named[1]})' if named else ''}, "
+            "so it was not loaded; expected a tensor saved with torch.save"
+        )
+    # torch's own words where it has some (a damaged zip archive); an IndexError or KeyError from its legacy reader says nothing
+    reason = f" ({text.splitlines()[0]})" if isinstance(kind, RuntimeError) and text else ""
+    raise UsageError(
+        f"{path}: cannot read inputs: not a file torch.save wrote{reason}; expected a tensor saved with torch.save"
+    )
+
+
+def _npy_reason(exc: Exception) -> str:
+    """numpy's words, less its advice to unpickle (allow_pickle=True would let the file run code)."""
+    text = str(exc).splitlines()[0]
+    if "allow_pickle" in text:  # an array of Python objects
+        return "not a numeric array: it holds Python objects, which are never unpickled"
+    return text
+
+
+def _checked(tensor: Any, path: Path):
+    """``tensor`` as floats, if it is a tensor with at least one row."""
+    import torch
+
     if not isinstance(tensor, torch.Tensor):
         raise UsageError(f"{path}: expected a tensor, found {type(tensor).__name__}")
     if tensor.ndim == 0 or len(tensor) == 0:
         raise UsageError(f"{path}: holds no inputs; expected one sample per row")
     return tensor.float()
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(6)
 
 
 def _has_header(path: Path) -> bool:

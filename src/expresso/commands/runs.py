@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 def run(args: Namespace) -> int:
     import yaml
 
-    from ..config.files import parse_yaml
+    from ..config.files import read_written_yaml
     from ..runs.folder import RunFolder, find_runs
     from ..runs.record import read_record, shown_status
 
@@ -41,7 +41,7 @@ def run(args: Namespace) -> int:
     for folder in find_runs(root):
         try:
             record = read_record(folder.record)
-            config = parse_yaml(folder.config.read_text())
+            config = read_written_yaml(folder.config.read_text())
             flat = _flatten(config if isinstance(config, dict) else {})
         except (
             OSError,

@@ -16,6 +16,7 @@ first checkpoint; one that holds a completed run is refused unless
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -89,12 +90,17 @@ def run(args: Namespace) -> int:
         return _start(args, config, RunFolder.planned(runs_root, config["name"]), fixed=False)
     folder = RunFolder.with_id(runs_root, config["name"], run_id)
     resume = bool(args.resume_if_exists or settings["auto_resume"])
-    # The lock comes before the folder's state is read: of several jobs started with one id, one decides and trains.
-    with hold(folder, create=True):
-        if not (args.force and _moved_aside(folder)):
+    made = _absent(folder.path.parent)  # the runs root and experiment folder, if this job is their first
+    try:
+        # The lock comes before the folder's state is read: of several jobs started with one id, one decides and trains.
+        with hold(folder, create=True):
+            if not (args.force and _moved_aside(folder)):
+                return _into(args, config, folder, resume=resume)
+        with hold(folder, create=True):  # the run moved aside took its lock file along: the new folder gets its own
             return _into(args, config, folder, resume=resume)
-    with hold(folder, create=True):  # the run moved aside took its lock file along: the new folder gets its own
-        return _into(args, config, folder, resume=resume)
+    except BaseException:
+        _remove_empty(made)  # a failed start leaves no folder it made (_into removed the run folder)
+        raise
 
 
 def _into(args: Namespace, config, folder, *, resume: bool) -> int:
@@ -121,6 +127,7 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
     from ..callbacks.record_summary import RecordSummary
     from ..engine.environment import versions
     from ..runs.atomic import atomic_write
+    from ..runs.folder import RunFolderError
     from ..runs.lock import hold
     from ..runs.record import RunRecord
     from .session import run_fit
@@ -132,27 +139,78 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
     trainer = build_trainer(
         config, run_dir, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
     )
+    made = _absent(run_dir.parent)  # the experiment's folder, if this run is its first: removed with a failed start
     folder.create(exist_ok=fixed)
-    with hold(folder):  # a --run-id folder's is held already; a fresh folder's, before anything is written
-        atomic_write(folder.config, config.to_yaml(), durable=True)
-        record.data = RunRecord.fields(
-            run_dir,
-            name=config["name"],
-            seed=settings["seed"],
-            device=str(trainer.device),
-            project_root=config.project_root,
-            versions=versions(),
-        )
-        record.update(
-            offline=bool(args.offline),
-            dev_run=args.dev_run,
-            interpolations=[[list(path), raw] for path, raw in config.interpolations],
-        )
-        notes = []
-        if trainer.initialised_from is not None:
-            record.update(init_from=str(trainer.initialised_from))
-            notes.append(f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})")
-        return run_fit(trainer, record, preemption, notes)
+    started = False
+    try:
+        with hold(folder):  # a --run-id folder's is held already; a fresh folder's, before anything is written
+            atomic_write(folder.config, config.to_yaml(), durable=True)
+            record.data = RunRecord.fields(
+                run_dir,
+                name=config["name"],
+                seed=settings["seed"],
+                device=str(trainer.device),
+                project_root=config.project_root,
+                versions=versions(),
+            )
+            record.update(
+                offline=bool(args.offline),
+                dev_run=args.dev_run,
+                interpolations=[[list(path), raw] for path, raw in config.interpolations],
+            )
+            started = True  # from here on the folder holds a run, which records how it ends
+            notes = []
+            if trainer.initialised_from is not None:
+                record.update(init_from=str(trainer.initialised_from))
+                notes.append(
+                    f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})"
+                )
+            return run_fit(trainer, record, preemption, notes)
+    except BaseException as exc:
+        if started:
+            raise
+        _discard(folder, made)  # a fresh folder's name is its own: nobody took it since the lock's release
+        if not isinstance(exc, OSError):
+            raise
+        # A full disk or a quota before anything trained: the folder cannot hold a run, as a read-only root cannot.
+        raise RunFolderError(
+            f"{run_dir}: cannot write the run's first files ({exc.strerror or exc}); no run was started"
+            + ("" if run_dir.exists() else " and its folder was removed")
+        ) from None
+
+
+def _absent(path: Path) -> list[Path]:
+    """``path`` and its parents that do not exist yet, deepest first."""
+    absent = []
+    while not path.exists() and path != path.parent:
+        absent.append(path)
+        path = path.parent
+    return absent
+
+
+def _discard(folder, made: list[Path]) -> None:
+    """Undo a start that failed before training: the files it wrote, then every folder it made that is empty now.
+
+    Only ``rmdir`` removes a folder, so nothing another process put there is
+    lost; a --run-id folder goes too (its caller holds its lock), as ``_into``
+    would remove it.
+    """
+    from ..runs.lock import remove_if_unused
+
+    for file in (folder.config, folder.record):
+        with contextlib.suppress(OSError):
+            file.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.checkpoints.path.rmdir()
+    remove_if_unused(folder)
+    _remove_empty(made)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """``rmdir`` each folder, deepest first: one that holds anything (another run) stays."""
+    for path in folders:
+        with contextlib.suppress(OSError):
+            path.rmdir()
 
 
 def _dev_root() -> Path:

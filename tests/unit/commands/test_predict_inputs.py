@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fractions
+import os
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -55,3 +60,92 @@ def test_unreadable_inputs_are_refused_naming_the_file(tmp_path, name, content, 
     with pytest.raises(UsageError) as info:
         read_inputs(path)
     assert str(info.value).startswith(f"{path}: {message}")
+
+
+class RunsCode:
+    """A pickle that runs ``touch MARKER`` when unpickled with torch's full unpickler (as ``weights_only=False`` would)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pt_file_that_would_run_code_is_refused_unread_without_torchs_advice_to_unpickle_it(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save(RunsCode(marker), tmp_path / "evil.pt")
+    with pytest.raises(UsageError) as info:
+        read_inputs(tmp_path / "evil.pt")
+    assert str(info.value) == (
+        f"{tmp_path / 'evil.pt'}: holds objects other than tensors and plain data (posix.system), so it was not loaded; "
+        "expected a tensor saved with torch.save"
+    )
+    assert not marker.exists()
+    torch.load(tmp_path / "evil.pt", weights_only=False)  # the file is what it claims: a full unpickler runs it
+    assert marker.exists()
+
+
+def write_bytes(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+def saved(path, value, save=torch.save):
+    save(value, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: write_bytes(d / "x.pt", bytes(range(256)) * 4), "cannot read inputs: not a file torch.save wrote"),
+        (lambda d: write_bytes(d / "x.pt", b"hello\n"), "cannot read inputs: not a file torch.save wrote"),
+        (
+            lambda d: write_bytes(d / "x.pt", b"PK\x03\x04" + b"\0" * 60),
+            "cannot read inputs: not a file torch.save wrote (",
+        ),
+        (lambda d: saved(d / "x.pt", {"a": "text", "b": [1, 2]}), "expected a tensor, found dict"),
+        (
+            lambda d: saved(d / "x.pt", [1, 2, 3], lambda v, p: p.write_bytes(pickle.dumps(v, protocol=4))),
+            "cannot read inputs: not a file torch.save wrote; expected a tensor saved with torch.save",
+        ),
+        (
+            lambda d: saved(d / "x.pt", fractions.Fraction(1, 2)),
+            "holds objects other than tensors and plain data (fractions.Fraction), so it was not loaded",
+        ),
+        (lambda d: write_bytes(d / "x.pt", b""), "holds no inputs; expected one sample per row"),
+        (lambda d: write_bytes(d / "x.npy", b""), "holds no inputs; expected one sample per row"),
+        (
+            lambda d: write_bytes(d / "x.npy", bytes(range(256))),
+            "cannot read inputs: not a .npy file (no NUMPY header)",
+        ),
+        (
+            lambda d: saved(
+                d / "x.npy", np.array([{"a": 1}], dtype=object), lambda v, p: np.save(p, v, allow_pickle=True)
+            ),
+            "cannot read inputs (not a numeric array: it holds Python objects, which are never unpickled)",
+        ),
+    ],
+    ids=[
+        "random bytes",
+        "text",
+        "damaged zip",
+        "dict of non-tensors",
+        "plain pickle",
+        "object of a class",
+        "empty .pt",
+        "empty .npy",
+        "random .npy",
+        "object array",
+    ],
+)
+def test_malformed_input_files_are_refused_in_one_line_naming_the_file_with_no_warning(tmp_path, make, message):
+    path = make(tmp_path)
+    with warnings.catch_warnings(), pytest.raises(UsageError) as info:
+        warnings.simplefilter("error")  # a warning would be a second line on the command's stderr
+        read_inputs(path)
+    assert str(info.value).startswith(f"{path}: {message}"), str(info.value)
+    assert (
+        "\n" not in str(info.value) and "weights_only" not in str(info.value) and "allow_pickle" not in str(info.value)
+    )
