@@ -75,7 +75,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     from ..runs.atomic import atomic_write, remove_temporaries
     from ..runs.folder import RunFolder
     from ..runs.record import RunRecord, now
-    from . import resume_changes
+    from . import resume_changes, resume_config
     from .session import run_fit
 
     folder = RunFolder(run_dir)
@@ -95,6 +95,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     config = check(load_config(folder.config, args.overrides, check=True, interpolations=followed))
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
     resume_changes.check_changes(changes, restart=restart)
+    rewrite = bool(changes)  # config.yaml holds what the run continues with
 
     settings = config["trainer"]
     preemption = Preemption(folder.checkpoints.last)
@@ -111,7 +112,17 @@ def _resume(args: Namespace, run_dir: Path) -> int:
             notes.append(f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})")
     else:
         built = resume_changes.hyperparameters(trainer)
-        loop = trainer.load_checkpoint(checkpoint)["loop"]
+        payload = trainer.load_checkpoint(checkpoint)
+        loop = payload["loop"]
+        saved = payload.get("config")  # None: written before checkpoints held their config
+        if isinstance(saved, dict):  # config.yaml is checked against it; changes count from it (resume_config.py)
+            found = resume_config.untrusted(
+                saved, ran_with.to_dict(), config.to_dict(), list(args.overrides), record.data.get("resumes") or []
+            )
+            if found:
+                resume_config.refuse(folder.config, checkpoint, found)
+            changes = resume_changes.diff(saved, config.to_dict())
+            resume_changes.check_changes(changes)
         resume_changes.apply_changes(trainer, changes, built, schedules=set(_scheduled(config)))
         notes = [f"resuming {run_dir} from {checkpoint} (epoch {loop['epoch']}, step {loop['step']})"]
     nothing = trainer.nothing_left()
@@ -132,7 +143,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     # Left by a kill inside a write: nothing else writes here while this run trains.
     for stale in (folder.path, folder.checkpoints.path):
         remove_temporaries(stale)
-    if changes:
+    if rewrite:
         atomic_write(folder.config, config.to_yaml(), durable=True)
     resumes = list(record.data.get("resumes") or [])
     ended = {
