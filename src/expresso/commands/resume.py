@@ -10,7 +10,9 @@ The record keeps the past: config.yaml holds the settings the run continues
 with, and run.json's ``resumes`` holds one entry per resume: when, from which
 epoch and step, the command line, and every setting it changed (from, to).
 A resume that would train nothing (every epoch done, early stopping still
-holding) says why and what to change, and writes nothing.
+holding) says why and what to change, and writes nothing. config.yaml is
+checked against the config the checkpoint was trained with: a difference
+nothing explains is damage, refused naming each key (resume_config.py).
 
 A run killed before its first checkpoint (no last.ckpt, no previous.ckpt)
 is started again from the beginning with its recorded config: the same
