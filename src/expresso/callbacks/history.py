@@ -19,7 +19,8 @@ again from those rows, then appends what it recomputes, so rows a kill left
 after the checkpoint go, and a damaged file (a flipped byte, cut short, emptied, bytes that are not text,
 deleted) is rebuilt exactly, with a warning naming the file and what was
 wrong: the file is never read back. A checkpoint written before rows were
-kept holds only their count: the file is cut back to that many rows. A new
+kept holds only their count: the file is cut back to that many rows, or to
+its sound rows before the first broken one, with a warning. A new
 column (say ``val/acc`` after the first validation) rewrites the file with
 the wider header; rows are few, so this is cheap.
 """
@@ -159,17 +160,41 @@ class History(Callback):
         atomic_write(path, expected, durable=False)
 
     def _read(self, path: Path) -> list[dict[str, str]]:
+        """The file's sound rows up to the first that is not (an older checkpoint's only source): never a broken row."""
         if not path.exists():
             return []
-        with path.open(newline="") as handle:
-            return list(csv.DictReader(handle))
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:  # the rows before the damage are still sound
+            text = data[: exc.start].decode("utf-8")
+        lines = text.splitlines(keepends=True)
+        sound = [line for line in lines if line.endswith("\n")]  # a last line without its end was cut short
+        reader = csv.reader(sound)
+        header = next(reader, [])
+        rows = []
+        for fields in reader:
+            if len(fields) != len(header) or not all(fields[i].isdigit() for i in range(min(2, len(fields)))):
+                break
+            rows.append(dict(zip(header, fields)))
+        return rows
 
     def _rewrite(self, path: Path, rows: list[dict[str, Any]]) -> None:
         """The whole file again, atomically; not durable (an OS crash may lose the last rows, atomic.py says why)."""
         atomic_write(path, self._text(rows), durable=False)
 
     def _truncate(self, path: Path, count: int) -> None:
-        self._rewrite(path, self._read(path)[:count])
+        rows = self._read(path)[:count]
+        if len(rows) < count:
+            log.warning(
+                "expresso: warning: %s holds %d sound rows of the %d the checkpoint counts (it predates keeping"
+                " them): kept those, the rest are lost",
+                path,
+                len(rows),
+                count,
+            )
+        self._rows, self.rows_written = rows, len(rows)  # kept from here on: the next checkpoint holds them
+        self._rewrite(path, rows)
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"columns": list(self.columns), "rows_written": self.rows_written}

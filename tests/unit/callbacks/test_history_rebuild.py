@@ -11,6 +11,8 @@ import logging
 import pytest
 from test_history import Crash, SaveAt, resumable
 
+from expresso.callbacks import History
+
 DAMAGE = {
     "garbage": (lambda text: b"\xff\xfe\x00garbage", "is not UTF-8 text (byte 0)"),
     "cut": (
@@ -56,3 +58,21 @@ def test_an_undamaged_file_with_rows_after_the_checkpoint_is_cut_back_without_a_
     with caplog.at_level(logging.WARNING, logger="expresso"):
         resumable(crashed, model_seed=1).fit(resume_from=checkpoint)
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_a_checkpoint_that_predates_keeping_rows_keeps_the_sound_rows_of_a_damaged_file_and_warns(tmp_path, caplog):
+    path = tmp_path / "metrics.csv"
+    path.write_bytes(b"epoch,step,train/loss\r\n1,4,0.5\r\n2,8,0.\xff4\r\n")
+    history = History(path=str(path))
+    with caplog.at_level(logging.WARNING, logger="expresso"):
+        history.load_state_dict({"columns": ["epoch", "step", "train/loss"], "rows_written": 2})
+    assert path.read_bytes() == b"epoch,step,train/loss\r\n1,4,0.5\r\n"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"expresso: warning: {path} holds 1 sound rows of the 2 the checkpoint counts (it predates keeping them):"
+        " kept those, the rest are lost"
+    ]
+    assert history.state_dict() == {
+        "columns": ["epoch", "step", "train/loss"],
+        "rows_written": 1,
+        "rows": [["1", "4", "0.5"]],
+    }
