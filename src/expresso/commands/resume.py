@@ -10,7 +10,9 @@ The record keeps the past: config.yaml holds the settings the run continues
 with, and run.json's ``resumes`` holds one entry per resume: when, from which
 epoch and step, the command line, and every setting it changed (from, to).
 A resume that would train nothing (every epoch done, early stopping still
-holding) says why and what to change, and writes nothing.
+holding) says why and what to change, and writes nothing. config.yaml is
+checked against the config the checkpoint was trained with: a difference
+nothing explains is damage, refused naming each key (resume_config.py).
 
 A run killed before its first checkpoint (no last.ckpt, no previous.ckpt)
 is started again from the beginning with its recorded config: the same
@@ -75,7 +77,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     from ..runs.atomic import atomic_write, remove_temporaries
     from ..runs.folder import RunFolder
     from ..runs.record import RunRecord, now
-    from . import resume_changes
+    from . import resume_changes, resume_config
     from .session import run_fit
 
     folder = RunFolder(run_dir)
@@ -95,6 +97,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     config = check(load_config(folder.config, args.overrides, check=True, interpolations=followed))
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
     resume_changes.check_changes(changes, restart=restart)
+    rewrite = bool(changes)  # config.yaml holds what the run continues with
 
     settings = config["trainer"]
     preemption = Preemption(folder.checkpoints.last)
@@ -111,7 +114,17 @@ def _resume(args: Namespace, run_dir: Path) -> int:
             notes.append(f"initialised the weights from {trainer.initialised_from} (init_from: {config['init_from']})")
     else:
         built = resume_changes.hyperparameters(trainer)
-        loop = trainer.load_checkpoint(checkpoint)["loop"]
+        payload = trainer.load_checkpoint(checkpoint)
+        loop = payload["loop"]
+        saved = payload.get("config")  # None: written before checkpoints held their config
+        if isinstance(saved, dict):  # config.yaml is checked against it; changes count from it (resume_config.py)
+            found = resume_config.untrusted(
+                saved, ran_with.to_dict(), config.to_dict(), list(args.overrides), record.data.get("resumes") or []
+            )
+            if found:
+                resume_config.refuse(folder.config, checkpoint, found)
+            changes = resume_changes.diff(saved, config.to_dict())
+            resume_changes.check_changes(changes)
         resume_changes.apply_changes(trainer, changes, built, schedules=set(_scheduled(config)))
         notes = [f"resuming {run_dir} from {checkpoint} (epoch {loop['epoch']}, step {loop['step']})"]
     nothing = trainer.nothing_left()
@@ -132,7 +145,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     # Left by a kill inside a write: nothing else writes here while this run trains.
     for stale in (folder.path, folder.checkpoints.path):
         remove_temporaries(stale)
-    if changes:
+    if rewrite:
         atomic_write(folder.config, config.to_yaml(), durable=True)
     resumes = list(record.data.get("resumes") or [])
     ended = {
