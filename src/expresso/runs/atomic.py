@@ -118,6 +118,10 @@ def atomic_copy(
     byte copy, and the folder unless ``sync_folder`` is false.
     """
     source, target = Path(source), Path(target)
+    if target.exists() and os.path.samefile(source, target):
+        # Already one file (a kill between previous.ckpt's link and last.ckpt's rename leaves them so), and rename()
+        # of two links to one file does nothing, which would leave the temporary link behind.
+        return
     tmp = _temporary_name(target)
     try:
         try:

@@ -122,6 +122,16 @@ def test_a_copy_is_a_link_that_keeps_the_old_contents_when_the_source_is_replace
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
+def test_a_copy_onto_a_link_of_the_same_file_leaves_no_temporary_link(tmp_path):
+    """rename() of two links to one file does nothing: the temporary link stayed (found by the kill-anywhere test)."""
+    last, previous = tmp_path / "last.ckpt", tmp_path / "previous.ckpt"
+    atomic_write(last, b"step 8", durable=False)
+    atomic_copy(last, previous, durable=True)  # killed here, before last.ckpt was replaced: one file, two names
+    atomic_copy(last, previous, durable=True)  # the resumed run's next checkpoint
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["last.ckpt", "previous.ckpt"]
+    assert previous.read_bytes() == b"step 8"
+
+
 def test_remove_temporaries_deletes_what_a_killed_write_leaves_and_nothing_else(tmp_path):
     left = [_temporary_name(tmp_path / "last.ckpt"), tmp_path / ".run.json.0123abcd.tmp"]
     kept = [
