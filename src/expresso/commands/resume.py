@@ -130,7 +130,10 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     nothing = trainer.nothing_left()
     if nothing is not None:
         kind, why = nothing
-        raise UsageError(f"{run_dir}: nothing to train: {why}; {WHAT_WOULD_TRAIN[kind]}")
+        if changes or record.data.get("status") == "completed":
+            raise UsageError(f"{run_dir}: nothing to train: {why}; {WHAT_WOULD_TRAIN[kind]}")
+        # Killed after its last checkpoint, before its record said so: what is left is the fit's end and the final metrics.
+        notes.append(f"{why}: nothing left to train; finishing the run (final metrics, record)")
 
     notes += [
         f"resume changes {key}: {_shown(change.get('from'))} -> {_shown(change.get('to'))}"

@@ -257,6 +257,14 @@ def _claimed(run_dir: Path, *, resume: bool) -> bool:
         status = None
     # A run killed before its first checkpoint is resumable too: resume starts it again from its config.yaml.
     checkpointed = folder.checkpoints.has_resume_point()
+    if resume and not checkpointed and not folder.record.is_file():
+        # Killed between the folder's creation and its run.json: nothing ran, nothing was recorded; start it here.
+        from ..runs.atomic import remove_temporaries
+
+        for stale in (folder.path, folder.checkpoints.path):
+            remove_temporaries(stale)
+        print(f"{run_dir}: its start never finished (no {folder.RECORD}): starting it again", file=sys.stderr)
+        return False
     resumable = checkpointed or folder.config.is_file()
     if status == "completed":
         raise UsageError(
