@@ -27,19 +27,23 @@ from test_resume import make_project
 
 pytestmark = pytest.mark.slow
 
-PROCESSES, STEPS = int(os.environ.get("EXPRESSO_STRESS_PROCESSES", "48")), 4
+PROCESSES = int(os.environ.get("EXPRESSO_STRESS_PROCESSES", "48"))
+# The config of the strict resume tests (test_resume.py), where the divergence was seen: every part of it.
 EXPERIMENT = textwrap.dedent(
-    f"""\
+    """\
     extends: ../defaults/classification.yaml
     name: stress
     model:
       class: fixtures/probes.py:seeded_model
       seed: 0
-      build: {{class: expresso.models.MLP, _partial_: true, in_features: 64, hidden: [128, 64], dropout: 0.1, num_classes: 10}}
-    trainer: {{max_steps: {STEPS}, batch_size: 128}}
-    dataloader: {{shuffle: true}}
+      build: {class: expresso.models.MLP, _partial_: true, in_features: 64, hidden: [128, 64], dropout: 0.1, num_classes: 10}
+    scheduler: {class: torch.optim.lr_scheduler.StepLR, step_size: 5, gamma: 0.9, interval: step}
+    trainer: {max_epochs: 2, batch_size: 128, log_every_n_steps: 3}
+    dataloader: {shuffle: true}
     callbacks:
-      - {{class: fixtures/probes.py:WeightsEveryStep}}
+      - {class: expresso.callbacks.EarlyStopping, monitor: val/loss, patience: 5}
+      - {class: expresso.callbacks.Checkpoint, monitor: val/acc, mode: max, every_n_steps: 7}
+      - {class: fixtures/probes.py:WeightsEveryStep}
     """
 )
 

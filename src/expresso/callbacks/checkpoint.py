@@ -157,7 +157,7 @@ class Checkpoint(MetricWatcher):
         assert state.save_checkpoint is not None  # the Trainer sets it on the State its events carry
         state.save_checkpoint(folder.last, then=after_write, keep_previous=True)
 
-    def _link(self, source: Path) -> None:
+    def _link(self, source: Path, entry: dict[str, Any] | None = None) -> None:
         """best.ckpt and the top-k copy of ``source`` (an epoch's checkpoint), the dropped ones removed; idempotent.
 
         A hard link where the filesystem allows: no second write, and it stays right, as last.ckpt is later
@@ -170,10 +170,10 @@ class Checkpoint(MetricWatcher):
         folder = self._folder
         if links["best"]:
             atomic_copy(source, folder.best, durable=True, sync_folder=False)
-            manifest.alias(folder.path, folder.BEST, source.name)
+            manifest.alias(folder.path, folder.BEST, source.name, entry)
         if links["kept"]:
             atomic_copy(source, folder.path / links["kept"], durable=True, sync_folder=False)
-            manifest.alias(folder.path, links["kept"], source.name)
+            manifest.alias(folder.path, links["kept"], source.name, entry)
         for name in links["dropped"]:
             (folder.path / name).unlink(missing_ok=True)
             reached(f"{name}: removed")
@@ -188,7 +188,8 @@ class Checkpoint(MetricWatcher):
     def _catch_up(self) -> None:
         source, self._restored_from = self._restored_from, None
         if source is not None and self._links:
-            self._link(source)
+            # The bytes the restored file holds: its name's record may still be the file it replaced.
+            self._link(source, manifest.entry_of(source))
         self._links = None
 
     def state_dict(self) -> dict[str, Any]:

@@ -164,11 +164,15 @@ def written(folder: Path, name: str, entry: dict[str, Any], rotated: bool = Fals
     _write(folder, data)
 
 
-def alias(folder: Path, name: str, of: str) -> None:
-    """``name`` is a copy (a link) of ``of``: e.g. best.ckpt of last.ckpt."""
+def alias(folder: Path, name: str, of: str, entry: dict[str, Any] | None = None) -> None:
+    """``name`` is a copy (a link) of ``of``: e.g. best.ckpt of last.ckpt.
+
+    ``entry``: ``of``'s bytes, when the name ``of`` may still be recorded with what it held before (a kill
+    between its rename and ``written``: the resume that links it again passes the entry its file matches).
+    """
     data = _read(folder)
-    if of in data["files"]:
-        data["files"][name] = data["files"][of]
+    if entry is not None or of in data["files"]:
+        data["files"][name] = entry if entry is not None else data["files"][of]
         _write(folder, data)
 
 
