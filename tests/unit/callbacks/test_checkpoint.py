@@ -299,7 +299,11 @@ def test_a_checkpoint_loads_with_weights_only_and_holds_everything_a_resume_need
     assert payload["config"] == config
     assert sorted(payload["callbacks"]) == ["Checkpoint", "History", "Peek"]
     columns = ["epoch", "step", "train/batch_loss", "train/loss", "val/loss"]
-    assert payload["callbacks"]["History"] == {"columns": columns, "rows_written": 2}
+    history = payload["callbacks"]["History"]
+    assert (history["columns"], history["rows_written"]) == (columns, 2)
+    # The rows themselves, so a resume rebuilds a damaged metrics.csv: a step row, then the epoch row.
+    assert [row[:2] for row in history["rows"]] == [[1, 2], [1, 3]]
+    assert float(history["rows"][1][4]) == pytest.approx(first["metrics"]["val/loss"], rel=1e-6)
     assert payload["callbacks"]["Checkpoint"] == {
         "best": first["metrics"]["val/loss"],
         "best_epoch": 1,
