@@ -1,0 +1,130 @@
+"""TensorBoard and MLflow through the CLI, each read back with its own client: the scalars, params, artifacts and status
+a run leaves, equal to its metrics.csv and config.yaml; a run killed past its checkpoint and resumed is one curve in
+both; an unknown logger name and a tracker whose extra is missing are one line at --check."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from cli_runs import FIXTURES, finish, one_line_error, read_config, read_history, run_dirs, start
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+TRACKED = [
+    "configs/experiments/tiny.yaml",
+    "loggers=[csv, tensorboard, mlflow]",
+    "trainer.log_every_n_steps=3",  # 10 steps an epoch: step rows at 3, 6, 9, then 12, 15, 18
+]
+WITHOUT_MLFLOW = {
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(FIXTURES / "without_mlflow"), os.environ.get("PYTHONPATH")]))
+}
+
+
+def curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """metrics.csv as one (step, value) series per column, in the order the rows were written."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for row in read_history(run_dir):
+        for key, value in row.items():
+            if key not in ("epoch", "step") and value != "":
+                series.setdefault(key, []).append((int(row["step"]), float(value)))
+    return series
+
+
+def tensorboard_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def as_float32(series: dict[str, list[tuple[int, float]]]) -> dict[str, list[tuple[int, float]]]:
+    """TensorBoard keeps scalars as float32."""
+    return {key: [(step, float(np.float32(value))) for step, value in points] for key, points in series.items()}
+
+
+def flattened(tree, prefix: str = "") -> dict[str, str]:
+    """The config as MLflow params: dotted key paths (list items by index), values as text (an empty list too)."""
+    if not tree or not isinstance(tree, (dict, list)):
+        return {prefix: str(tree)}
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    flat: dict[str, str] = {}
+    for key, value in items:
+        flat.update(flattened(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def mlflow_runs(runs_root: Path):
+    """The default store under the runs root, and every run in it by its run folder's name."""
+    client = mlflow.MlflowClient(f"sqlite:///{runs_root / 'mlflow.db'}")
+    runs = client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])
+    return client, {run.info.run_name: run for run in runs}
+
+
+def mlflow_curves(client, run) -> dict[str, list[tuple[int, float]]]:
+    return {
+        key: [(metric.step, metric.value) for metric in client.get_metric_history(run.info.run_id, key)]
+        for key in run.data.metrics
+    }
+
+
+def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_checkpoint_resumes_as_one_curve(
+    project, tmp_path
+):
+    marker, runs_root = tmp_path / "killed-once", tmp_path / "runs"  # one runs root: one MLflow store for both runs
+    kill = f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: 2, marker: {marker}}}]"
+    started = {
+        "killed": start(["train", *TRACKED, kill, "--runs-root", runs_root], project),
+        "whole": start(["train", *TRACKED, "--runs-root", runs_root], project),
+        "unknown": start(["config", "--check", "configs/experiments/tiny.yaml", "loggers=[csv, tensorbord]"], project),
+        "no-extra": start(
+            ["config", "--check", "configs/experiments/tiny.yaml", "loggers=[csv, mlflow]"], project, WITHOUT_MLFLOW
+        ),
+    }
+    results = {"killed": finish(started.pop("killed"))}
+    assert results["killed"].returncode == -9, results["killed"].stderr  # SIGKILL at epoch 2, before its checkpoint
+    runs = {
+        "callbacks" if read_config(run_dir)["callbacks"] else "whole": run_dir
+        for run_dir in run_dirs(runs_root, "tiny")
+    }
+    killed = runs["callbacks"]
+    resumed = finish(start(["resume", killed], project))  # while the whole run trains on
+    assert resumed.returncode == 0, resumed.stderr
+    results.update({name: finish(process) for name, process in started.items()})
+    assert results["whole"].returncode == 0, results["whole"].stderr
+    whole = runs["whole"]
+
+    expected = curves(whole)
+    assert [step for step, _ in expected["train/batch_loss"]] == [3, 6, 9, 12, 15, 18]
+    assert [step for step, _ in expected["val/acc"]] == [10, 20]
+    assert curves(killed) == expected  # the resumed run computed what the whole one did
+
+    client, tracked = mlflow_runs(runs_root)
+    assert sorted(tracked) == sorted([whole.name, killed.name])  # the resume continued the killed run's MLflow run
+    for run_dir in (whole, killed):
+        # TensorBoard: every metrics.csv value at its step, each step once (the resume hid what the killed process
+        # wrote past its checkpoint, and wrote it again)
+        assert tensorboard_curves(run_dir) == as_float32(expected), run_dir
+
+        # MLflow: finished, with the config, the values at their steps (none twice), config.yaml
+        run = tracked[run_dir.name]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["expresso.run_dir"] == str(run_dir.resolve())
+        assert run.data.params == flattened(read_config(run_dir))
+        assert mlflow_curves(client, run) == expected, run_dir
+        assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
+        downloaded = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path / run_dir.name))
+        assert Path(downloaded).read_text() == (run_dir / "config.yaml").read_text()
+    assert sorted(path.name for path in project.iterdir()) == [
+        "configs",
+        "fixtures",
+    ]  # nothing in the working directory
+
+    assert one_line_error(results["unknown"]) == (
+        "expresso: error: command line: loggers.1: unknown logger 'tensorbord'; expected one of csv, tensorboard, mlflow"
+        " or a component; did you mean 'tensorboard'?"
+    )
+    assert one_line_error(results["no-extra"]) == (
+        "expresso: error: command line: loggers.1: the mlflow logger needs the mlflow package, which is not installed: "
+        "pip install torch-expresso[mlflow]"
+    )
