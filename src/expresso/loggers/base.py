@@ -26,6 +26,7 @@ events are wired here once:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +133,9 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     Lists are indexed like mappings (the key paths a config error names);
     an empty mapping or list stays as a value, so no key disappears.
     """
-    if isinstance(tree, dict) and tree:
-        items = tree.items()
-    elif isinstance(tree, list) and tree:
-        items = enumerate(tree)
-    else:
+    if not tree or not isinstance(tree, (dict, list)):
         return {prefix: tree} if prefix else {}
+    items: Iterable[tuple[Any, Any]] = tree.items() if isinstance(tree, dict) else enumerate(tree)
     flat: dict[str, Any] = {}
     for key, value in items:
         flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
