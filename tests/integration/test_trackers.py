@@ -9,8 +9,12 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pytest
 from cli_runs import FIXTURES, finish, one_line_error, read_config, read_history, run_dirs, start
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+# MLflow's SQLAlchemy store, read here, uses a loader strategy SQLAlchemy 2.1 deprecates: theirs to change.
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
 
 TRACKED = [
     "configs/experiments/tiny.yaml",

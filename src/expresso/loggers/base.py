@@ -26,6 +26,7 @@ events are wired here once:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from ..engine.callback import Callback, Every
 from ..engine.events import Event
 from ..engine.state import State
 from ..runs.folder import RunFolder
+
+log = logging.getLogger("expresso")
 
 
 class Logger(Callback):
@@ -97,10 +100,16 @@ class Logger(Callback):
     def on_exception(self, state: State) -> None:
         error = state.extra.get("exception")
         status = getattr(error, "run_status", "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
+        # the fit's own error is what the user must see: a tracker that cannot take the news says so in one line
         try:
-            self._send()  # the rows up to the failure: a resumed run replaces those past its checkpoint
-        finally:
-            self.finish(status)
+            try:
+                self._send()  # the rows up to the failure: a resumed run replaces those past its checkpoint
+            finally:
+                self.finish(status)
+        except Exception as exc:
+            log.warning(
+                "expresso: warning: %s could not record how the fit ended (%s): %s", type(self).__name__, status, exc
+            )
 
     def _pending(self) -> list[tuple[dict[str, Any], int, int]]:
         if not hasattr(self, "_rows"):  # created here: a subclass's __init__ need not call this one's

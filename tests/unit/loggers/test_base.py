@@ -119,3 +119,14 @@ def test_flatten_names_every_leaf_by_its_key_path_and_keeps_empty_collections():
         "task": {},
         "init": None,
     }
+
+
+class CannotFinish(Told):
+    def finish(self, status):
+        raise OSError("the tracking store is gone")
+
+
+def test_the_fits_own_error_propagates_when_a_logger_cannot_record_the_end(caplog):
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(CannotFinish(), Raises(RuntimeError("boom")))
+    assert "CannotFinish could not record how the fit ended (failed): the tracking store is gone" in caplog.text
