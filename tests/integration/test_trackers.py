@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
-from cli_runs import FIXTURES, finish, one_line_error, read_config, read_history, run_dirs, start
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from cli_runs import FIXTURES, finish, one_line_error, only_run_dir, read_config, read_history, start
 
 # MLflow's SQLAlchemy store, read here, uses a loader strategy SQLAlchemy 2.1 deprecates: theirs to change.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
@@ -37,6 +35,8 @@ def curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def tensorboard_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # collection stays quick
+
     events = EventAccumulator(str(run_dir / "tensorboard"))
     events.Reload()
     return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
@@ -60,6 +60,8 @@ def flattened(tree, prefix: str = "") -> dict[str, str]:
 
 def mlflow_runs(runs_root: Path):
     """The default store under the runs root, and every run in it by its run folder's name."""
+    import mlflow  # ~2 s: imported by this test only, not when the suite is collected
+
     client = mlflow.MlflowClient(f"sqlite:///{runs_root / 'mlflow.db'}")
     runs = client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])
     return client, {run.info.run_name: run for run in runs}
@@ -75,50 +77,48 @@ def mlflow_curves(client, run) -> dict[str, list[tuple[int, float]]]:
 def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_checkpoint_resumes_as_one_curve(
     project, tmp_path
 ):
-    marker, runs_root = tmp_path / "killed-once", tmp_path / "runs"  # one runs root: one MLflow store for both runs
+    marker, runs_root = tmp_path / "killed-once", tmp_path / "runs"
     kill = f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: 2, marker: {marker}}}]"
     started = {
         "killed": start(["train", *TRACKED, kill, "--runs-root", runs_root], project),
-        "whole": start(["train", *TRACKED, "--runs-root", runs_root], project),
         "unknown": start(["config", "--check", "configs/experiments/tiny.yaml", "loggers=[csv, tensorbord]"], project),
         "no-extra": start(
             ["config", "--check", "configs/experiments/tiny.yaml", "loggers=[csv, mlflow]"], project, WITHOUT_MLFLOW
         ),
     }
-    results = {"killed": finish(started.pop("killed"))}
+    results = {name: finish(process) for name, process in started.items()}
     assert results["killed"].returncode == -9, results["killed"].stderr  # SIGKILL at epoch 2, before its checkpoint
-    runs = {
-        "callbacks" if read_config(run_dir)["callbacks"] else "whole": run_dir
-        for run_dir in run_dirs(runs_root, "tiny")
-    }
-    killed = runs["callbacks"]
-    resumed = finish(start(["resume", killed], project))  # while the whole run trains on
-    assert resumed.returncode == 0, resumed.stderr
-    results.update({name: finish(process) for name, process in started.items()})
-    assert results["whole"].returncode == 0, results["whole"].stderr
-    whole = runs["whole"]
-
-    expected = curves(whole)
-    assert [step for step, _ in expected["train/batch_loss"]] == [3, 6, 9, 12, 15, 18]
-    assert [step for step, _ in expected["val/acc"]] == [10, 20]
-    assert curves(killed) == expected  # the resumed run computed what the whole one did
-
+    run_dir = only_run_dir(runs_root, "tiny")
     client, tracked = mlflow_runs(runs_root)
-    assert sorted(tracked) == sorted([whole.name, killed.name])  # the resume continued the killed run's MLflow run
-    for run_dir in (whole, killed):
-        # TensorBoard: every metrics.csv value at its step, each step once (the resume hid what the killed process
-        # wrote past its checkpoint, and wrote it again)
-        assert tensorboard_curves(run_dir) == as_float32(expected), run_dir
+    before = tracked[run_dir.name]  # a SIGKILL leaves no word: RUNNING, holding epoch 2, which no checkpoint counts
+    assert before.info.status == "RUNNING"
+    assert [metric.step for metric in client.get_metric_history(before.info.run_id, "val/acc")] == [10, 20]
+    resumed = finish(start(["resume", run_dir], project))
+    assert resumed.returncode == 0, resumed.stderr
 
-        # MLflow: finished, with the config, the values at their steps (none twice), config.yaml
-        run = tracked[run_dir.name]
-        assert run.info.status == "FINISHED"
-        assert run.data.tags["expresso.run_dir"] == str(run_dir.resolve())
-        assert run.data.params == flattened(read_config(run_dir))
-        assert mlflow_curves(client, run) == expected, run_dir
-        assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
-        downloaded = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path / run_dir.name))
-        assert Path(downloaded).read_text() == (run_dir / "config.yaml").read_text()
+    # metrics.csv: each row once (the resume rebuilt it from the checkpoint and wrote epoch 2 again)
+    expected = curves(run_dir)
+    assert [step for step, _ in expected["train/batch_loss"]] == [3, 6, 9, 12, 15, 18]
+    assert {key: [step for step, _ in points] for key, points in expected.items() if key != "train/batch_loss"} == {
+        key: [10, 20] for key in ("lr", "train/loss", "train/acc", "val/loss", "val/acc")
+    }
+
+    # TensorBoard: every value at its step, each step once: the resume hid what the killed process wrote past its
+    # checkpoint (epoch 2's rows, flushed before the kill), and wrote it again
+    assert tensorboard_curves(run_dir) == as_float32(expected)
+
+    # MLflow: one run (the resume continued the killed one), finished, with the config, the values at their steps
+    # (none twice), config.yaml
+    client, tracked = mlflow_runs(runs_root)
+    assert list(tracked) == [run_dir.name]
+    run = tracked[run_dir.name]
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["expresso.run_dir"] == str(run_dir.resolve())
+    assert run.data.params == flattened(read_config(run_dir))
+    assert mlflow_curves(client, run) == expected
+    assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
+    downloaded = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
+    assert Path(downloaded).read_text() == (run_dir / "config.yaml").read_text()
     assert sorted(path.name for path in project.iterdir()) == [
         "configs",
         "fixtures",
