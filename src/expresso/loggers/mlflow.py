@@ -191,6 +191,7 @@ def _exclusive(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
+    path.parent.mkdir(parents=True, exist_ok=True)  # a Python API run_dir may not exist yet
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield  # closing the file releases the lock
