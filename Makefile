@@ -9,7 +9,7 @@ PIP_INSTALL := $(BIN)/python -m pip install -q -c constraints.txt
 
 $(BIN)/expresso: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev,tensorboard,mlflow]'
 	touch $@
 
 setup: $(BIN)/expresso

@@ -15,8 +15,9 @@
 - Default callbacks (callbacks/defaults.py, the list ``expresso.Trainer`` adds
   too): model summary, progress, history (the ``csv`` logger) and checkpoints
   by ``trainer.monitor``/``mode``; a configured callback of the same class
-  replaces the default one. Logger components
-  (``expresso.loggers.Logger`` subclasses) join the callbacks.
+  replaces the default one. Loggers (``tensorboard``, ``mlflow`` or
+  components of ``expresso.loggers.Logger`` subclasses) join the callbacks,
+  with ``trainer.log_every_n_steps``.
 - ``init_from: RUN_DIR[:best|last]`` loads another run's weights (only).
 """
 
@@ -33,6 +34,7 @@ from ..config import Config, ConfigError, Problem, instantiate
 from ..config.callables import locate
 from ..config.check import INJECTED_BY_NAME, signature_of
 from ..config.instantiate import bound_later, instantiate_function
+from ..config.loggers import logger_component
 from ..engine.data import batch_limit
 from ..engine.seeding import seed_everything
 from ..engine.trainer import Trainer
@@ -165,10 +167,13 @@ def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedul
     for index, node in enumerate(tree["callbacks"]):
         with building(config, "callbacks", index):
             configured.append(_build(node, available))
-    for index, node in enumerate(tree["loggers"]):
-        if isinstance(node, dict):  # "csv" is the History above; a component is a Logger (checked at --check)
+    for index, entry in enumerate(tree["loggers"]):
+        node = logger_component(entry)  # "csv" is the History below; a component is a Logger (checked at --check)
+        if node is not None:
             with building(config, "loggers", index):
-                configured.append(_build(node, available))
+                logger = _build(node, available)
+            logger.log_every_n_steps = settings["log_every_n_steps"]  # the rows metrics.csv gets
+            configured.append(logger)
     callbacks = with_defaults(
         configured,
         monitor=settings["monitor"],

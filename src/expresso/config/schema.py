@@ -50,8 +50,6 @@ STRUCTURES = {"graph": list, "pipelines": dict, "stages": list}
 VALUES = ("task",)
 # Components that receive task values (task injection).
 TASK_TARGETS = ("dataset", "model", "metrics", "models", "datasets")
-# Loggers that exist today; the trackers (tensorboard, mlflow, ...) join as they are built.
-BUILTIN_LOGGERS = ("csv",)
 # Framework keys a section's component may carry besides the callable's arguments.
 SECTION_KEYS = {"scheduler": {"interval": ("epoch", "step")}}
 # Keys inside a component mapping that are not keyword arguments.

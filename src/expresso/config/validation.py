@@ -16,9 +16,9 @@ from typing import Any, Literal, Union
 
 from ..settings import moved_message
 from .errors import Problem, describe, format_key, suggest
+from .loggers import BUILTIN_LOGGERS
 from .schema import (
     ARGS_KEY,
-    BUILTIN_LOGGERS,
     CLASS_KEY,
     COLLECTIONS,
     COMPONENTS,

@@ -1,10 +1,14 @@
-"""Loggers: where a run's values go besides metrics.csv (trackers such as TensorBoard or MLflow subclass ``Logger``).
+"""Loggers: where a run's values go besides metrics.csv (trackers subclass ``Logger``).
 
-``loggers:`` in a config lists ``csv`` (metrics.csv, the default) and
-components whose class subclasses ``Logger``; anything else is refused at
-``--check``.
+``loggers:`` in a config lists short names (``csv``: metrics.csv, the
+default; ``tensorboard``; ``mlflow``) and components whose class subclasses
+``Logger``; anything else is refused at ``--check``, and so is a tracker
+whose extra is not installed. Each tracker imports its library only when a
+run starts.
 """
 
 from .base import Logger
+from .mlflow import MLflowLogger
+from .tensorboard import TensorBoardLogger
 
-__all__ = ["Logger"]
+__all__ = ["Logger", "MLflowLogger", "TensorBoardLogger"]

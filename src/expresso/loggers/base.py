@@ -1,51 +1,151 @@
 """The logger interface: what a tracker receives from a run, and when.
 
-A ``Logger`` is a callback that sends an epoch's metrics at
-``EPOCH_CHECKPOINT``, after every ``EPOCH_END`` handler, so they reach it
-complete: the trainer's, and whatever any callback wrote into
-``state.metrics`` at that epoch's end. A subclass implements the three
-methods; the events are wired here once.
+A ``Logger`` is a callback; a subclass implements the methods below and the
+events are wired here once:
+
+- ``log_hyperparams``: the resolved config, once per fit (``FIT_START``),
+  then ``log_artifact`` with the run folder's config.yaml.
+- ``log_metrics``: the rows metrics.csv gets, with the same steps and
+  values. A training row every ``log_every_n_steps`` optimizer steps
+  (``train/batch_loss``; the assembly sets the attribute from
+  ``trainer.log_every_n_steps``), kept as tensors until the next epoch
+  row so logging costs no host sync per step, as History does; and an
+  epoch's complete metrics at ``EPOCH_CHECKPOINT``, after every
+  ``EPOCH_END`` handler (the trainer's values and whatever any callback
+  wrote into ``state.metrics``).
+- ``flush``: before a checkpoint counts what was sent, so a resumed run
+  (which continues from the checkpoint's step) neither misses nor repeats
+  a row; a tracker that writes lazily makes its rows durable here.
+- ``finish``: how the fit ended (``completed``, ``interrupted`` or
+  ``failed``), also when it raised, so a tracker never shows a crashed run
+  as running. A preemption (``Preempted.run_status``) and Ctrl-C are
+  ``interrupted``. Only a SIGKILL leaves no word; the resumed run takes
+  the same tracker run up again (the subclasses keep its id in their
+  checkpoint state).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from ..engine.callback import Callback
+import torch
+
+from ..engine.callback import Callback, Every
+from ..engine.events import Event
 from ..engine.state import State
+from ..runs.folder import RunFolder
+
+log = logging.getLogger("expresso")
 
 
 class Logger(Callback):
-    """The base of trackers (TensorBoard, MLflow...): subclass it and implement the three methods; the events are wired here.
+    """The base of trackers (TensorBoard, MLflow...): subclass it and implement the methods you need; the events are wired here.
 
-    It receives the run's resolved config once at fit start
-    (``log_hyperparams``), every epoch's complete metrics at
-    ``EPOCH_CHECKPOINT`` (``log_metrics``) and how the fit ended
-    (``finish``: ``completed``, ``interrupted`` or ``failed``). A config
-    lists such a class under ``loggers:``.
+    It receives the run's resolved config once per fit (``log_hyperparams``),
+    config.yaml (``log_artifact``), a training row every
+    ``log_every_n_steps`` steps and every epoch's complete metrics
+    (``log_metrics``) and how the fit ended (``finish``). A config lists
+    such a class under ``loggers:``.
     """
 
     phases = ("fit",)
+    # Set from trainer.log_every_n_steps by the assembly, so the trackers get the rows metrics.csv gets.
+    log_every_n_steps: int = 50
 
     def log_hyperparams(self, params: dict[str, Any]) -> None:
         """The run's resolved config, once per fit (a resumed run sends the settings it continues with)."""
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int) -> None:
-        """One epoch's values (``train/loss``, ``val/acc``, ``lr``...); ``epoch`` counts from 1, ``step`` is optimizer steps so far."""
+        """One row: a training step's ``train/batch_loss``, or an epoch's values (``train/loss``, ``val/acc``, ``lr``...).
+
+        ``epoch`` counts from 1, ``step`` is optimizer steps so far; values are floats.
+        """
+
+    def log_artifact(self, path: Path) -> None:
+        """A file of the run folder (config.yaml; a checkpoint where the tracker keeps files)."""
+
+    def flush(self) -> None:
+        """Make what was sent so far durable: a checkpoint is about to count it."""
 
     def finish(self, status: str) -> None:
         """How the fit ended: ``completed``, ``interrupted`` or ``failed``."""
 
+    # -- the wiring --------------------------------------------------------------------------------------
+    def listens(self, event: Event) -> bool | Every:
+        return Every(steps=self.log_every_n_steps) if event is Event.BATCH_END else True
+
     def on_fit_start(self, state: State) -> None:
         self.log_hyperparams(dict(state.config or {}))
+        if state.run_dir is not None and RunFolder(state.run_dir).config.is_file():
+            self.log_artifact(RunFolder(state.run_dir).config)
+
+    def on_batch_end(self, state: State) -> None:
+        if "loss" in state.outputs:
+            self._pending().append(({"train/batch_loss": state.outputs["loss"].detach()}, state.step, state.epoch + 1))
 
     def on_epoch_checkpoint(self, state: State) -> None:
-        self.log_metrics(dict(state.metrics), step=state.step, epoch=state.epoch + 1)
+        self._pending().append((dict(state.metrics), state.step, state.epoch + 1))
+        self._send()
+
+    def on_checkpoint_save(self, state: State) -> None:
+        self._send()
 
     def on_fit_end(self, state: State) -> None:
+        self._send()
         self.finish("completed")
 
     def on_exception(self, state: State) -> None:
         error = state.extra.get("exception")
         status = getattr(error, "run_status", "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
-        self.finish(status)
+        # the fit's own error is what the user must see: a tracker that cannot take the news says so in one line
+        try:
+            try:
+                self._send()  # the rows up to the failure: a resumed run replaces those past its checkpoint
+            finally:
+                self.finish(status)
+        except Exception as exc:
+            log.warning(
+                "expresso: warning: %s could not record how the fit ended (%s): %s", type(self).__name__, status, exc
+            )
+
+    def _pending(self) -> list[tuple[dict[str, Any], int, int]]:
+        if not hasattr(self, "_rows"):  # created here: a subclass's __init__ need not call this one's
+            self._rows: list[tuple[dict[str, Any], int, int]] = []
+        return self._rows
+
+    def _send(self) -> None:
+        rows, self._rows = self._pending(), []
+        for metrics, step, epoch in rows:
+            values = numbers(metrics)
+            if values:
+                self.log_metrics(values, step=step, epoch=epoch)
+        self.flush()
+
+
+def numbers(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numeric values of a row as floats (a tensor read here, once per row); a stage name or other text is left out."""
+    values = {}
+    for key, value in metrics.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            values[key] = float(value.item())
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            values[key] = float(value)
+    return values
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``{"optimizer.lr": 0.003, "callbacks.0.class": ...}``: the hyperparameters trackers list.
+
+    Lists are indexed like mappings (the key paths a config error names);
+    an empty mapping or list stays as a value, so no key disappears.
+    """
+    if not tree or not isinstance(tree, (dict, list)):
+        return {prefix: tree} if prefix else {}
+    items: Iterable[tuple[Any, Any]] = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat

@@ -13,6 +13,10 @@
         eval-<split>.json    ``expresso eval``'s metrics
         predictions-<x>.csv  ``expresso predict``'s default output
         writer.lock          locked by the one process that trains into the folder (lock.py)
+        tensorboard/         TensorBoard's event files (the tensorboard logger)
+
+    <runs root>/mlflow.db    the mlflow logger's default store (SQLite), one for every run under the root,
+    <runs root>/mlartifacts/ and the files it keeps (config.yaml...): ``mlflow ui`` opens all runs at once
 
 Every command, callback and engine module asks ``RunFolder`` (or, for a
 folder of checkpoints alone, ``CheckpointFolder``) for a path instead of
@@ -108,6 +112,10 @@ class RunFolder:
     CHECKPOINTS = "checkpoints"
     EXPORTS = "export"
     LOCK = "writer.lock"  # flocked by its writer, never replaced while held (lock.py)
+    TENSORBOARD = "tensorboard"
+    MLFLOW_STORE = "mlflow.db"  # beside the experiments, in the runs root
+    MLFLOW_ARTIFACTS = "mlartifacts"
+    MLFLOW_LOCK = "mlflow.db.lock"  # flocked while a run creates the store or an experiment in it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -139,6 +147,28 @@ class RunFolder:
     @property
     def exports(self) -> Path:
         return self.path / self.EXPORTS
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / self.TENSORBOARD
+
+    @property
+    def runs_root(self) -> Path:
+        """The runs root the folder was planned in: ``<runs root>/<experiment name>/<run id>``."""
+        return self.path.parent.parent
+
+    @property
+    def mlflow_store(self) -> Path:
+        """The SQLite file of the mlflow logger's default store, shared by the runs under the same root."""
+        return self.runs_root / self.MLFLOW_STORE
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.runs_root / self.MLFLOW_ARTIFACTS
+
+    @property
+    def mlflow_lock(self) -> Path:
+        return self.runs_root / self.MLFLOW_LOCK
 
     def eval_result(self, split: str) -> Path:
         return self.path / f"eval-{split}.json"

@@ -34,7 +34,11 @@ def test_every_public_callback_class_and_error_is_exported():
 
 
 def test_every_public_logger_class_is_exported():
-    assert set(expresso.loggers.__all__) == public_classes(expresso.loggers) == {"Logger"}
+    assert (
+        set(expresso.loggers.__all__)
+        == public_classes(expresso.loggers)
+        == {"Logger", "MLflowLogger", "TensorBoardLogger"}
+    )
 
 
 @pytest.mark.parametrize("package", [expresso.callbacks, expresso.loggers], ids=lambda p: p.__name__)

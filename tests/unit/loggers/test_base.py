@@ -9,6 +9,7 @@ from torch.utils.data import TensorDataset
 from expresso.callbacks.preemption import Preempted
 from expresso.engine import Callback, Trainer
 from expresso.loggers import Logger
+from expresso.loggers.base import flatten
 
 
 class Told(Logger):
@@ -78,3 +79,54 @@ def test_a_logger_is_told_how_a_fit_that_raised_ended(error, status):
     with pytest.raises(type(error)):
         fit(told, Raises(error))
     assert told.calls[-1] == ("finish", status)
+
+
+class ToldEverything(Told):
+    def log_metrics(self, metrics, step, epoch):
+        self.calls.append(("metrics", epoch, step, sorted(metrics), all(type(v) is float for v in metrics.values())))
+
+    def flush(self):
+        self.calls.append(("flush",))
+
+
+def test_a_logger_gets_a_step_row_every_n_steps_before_its_epochs_row_and_a_flush_after_each_epoch():
+    told = ToldEverything()
+    told.log_every_n_steps = 1  # 2 steps an epoch
+    fit(told)
+    assert told.calls == [
+        ("hyperparams", {"name": "told"}),
+        ("metrics", 1, 1, ["train/batch_loss"], True),
+        ("metrics", 1, 2, ["train/batch_loss"], True),
+        ("metrics", 1, 2, ["train/loss"], True),
+        ("flush",),
+        ("metrics", 2, 3, ["train/batch_loss"], True),
+        ("metrics", 2, 4, ["train/batch_loss"], True),
+        ("metrics", 2, 4, ["train/loss"], True),
+        ("flush",),
+        ("flush",),  # fit end: nothing left to send
+        ("finish", "completed"),
+    ]
+
+
+def test_flatten_names_every_leaf_by_its_key_path_and_keeps_empty_collections():
+    config = {"name": "x", "optimizer": {"lr": 0.1, "betas": [0.9, 0.99]}, "callbacks": [], "task": {}, "init": None}
+    assert flatten(config) == {
+        "name": "x",
+        "optimizer.lr": 0.1,
+        "optimizer.betas.0": 0.9,
+        "optimizer.betas.1": 0.99,
+        "callbacks": [],
+        "task": {},
+        "init": None,
+    }
+
+
+class CannotFinish(Told):
+    def finish(self, status):
+        raise OSError("the tracking store is gone")
+
+
+def test_the_fits_own_error_propagates_when_a_logger_cannot_record_the_end(caplog):
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(CannotFinish(), Raises(RuntimeError("boom")))
+    assert "CannotFinish could not record how the fit ended (failed): the tracking store is gone" in caplog.text

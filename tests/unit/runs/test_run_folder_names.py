@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "expresso"
 OWNER = SRC / "runs" / "folder.py"
 NAMES = re.compile(
     r"config\.yaml|run\.json|metrics\.csv|log\.txt|last\.ckpt|best\.ckpt|previous\.ckpt|manifest\.json|manifest\.copy\.json"
-    r"|^checkpoints$|checkpoints/|/checkpoints"
+    r"|mlflow\.db|mlartifacts|^checkpoints$|checkpoints/|/checkpoints"
 )
 
 

@@ -1,0 +1,207 @@
+"""The mlflow logger: params, metrics, config.yaml and the ending of a run in an MLflow tracking store.
+
+By default the store is one SQLite file for every run under the runs root
+(``<runs root>/mlflow.db``, artifacts in ``<runs root>/mlartifacts/``),
+never the working directory: ``mlflow ui --backend-store-uri
+sqlite:///runs/mlflow.db`` shows them all. ``tracking_uri`` names another
+store (a tracking server's URL, another database). The MLflow experiment is
+the config's ``name``, the MLflow run is named after the run folder and
+tagged ``expresso.run_dir`` with its path.
+
+Params are the flattened resolved config (``optimizer.lr``, ``callbacks.0.class``);
+metrics are metrics.csv's values at its steps; the status follows the fit:
+``completed`` -> FINISHED, ``failed`` -> FAILED, ``interrupted`` -> KILLED.
+
+Resume continues the same MLflow run: its id travels in the checkpoint. The
+run is set RUNNING again; a metric's steps the interrupted process logged
+after its checkpoint are not logged twice (MLflow keeps every value it is
+sent: the resumed run skips the steps the store already holds, which a
+deterministic resume computes to the same values). MLflow params cannot
+change: a setting the resume changed is recorded as the tag ``resumed.<key>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..config.loggers import missing_extra
+from ..engine.state import State
+from ..runs.folder import RunFolder
+from .base import Logger, flatten
+
+log = logging.getLogger("expresso")
+
+STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+MAX_PARAM_LENGTH = 6000  # MLflow refuses longer param values
+BATCH = 100  # params (and tags) per log_batch call: MLflow's limit
+
+
+class MLflowLogger(Logger):
+    """Logs the run to MLflow: params (the flattened config), metrics, config.yaml, and how it ended.
+
+    Args:
+        tracking_uri: the tracking store (None: ``sqlite:///<runs root>/mlflow.db``).
+        experiment: the MLflow experiment (None: the config's ``name``).
+        artifact_location: where a new experiment keeps files (None: ``<runs root>/mlartifacts/`` with the
+            default store; the server's choice with a ``tracking_uri``).
+        log_checkpoint: also keep best.ckpt (else last.ckpt) as an artifact when the fit completes.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        experiment: str | None = None,
+        artifact_location: str | None = None,
+        log_checkpoint: bool = False,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.artifact_location = artifact_location
+        self.log_checkpoint = log_checkpoint
+        self.run_id: str | None = None
+        self._client: Any = None
+        self._run_dir: Path | None = None
+        self._existing: dict[str, str] = {}  # params of the run continued
+        self._logged_through: dict[str, int] = {}  # metric -> the last step the store holds, for a continued run
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.run_id = state.get("run_id")
+
+    def on_fit_start(self, state: State) -> None:
+        message = missing_extra("mlflow", "mlflow", "the mlflow logger")
+        if message:
+            raise ImportError(message)
+        from mlflow import MlflowClient
+
+        self._run_dir = Path(state.run_dir) if state.run_dir is not None else None
+        if self.tracking_uri is None and self._run_dir is None:
+            raise ValueError("MLflowLogger needs `tracking_uri` or a run folder (state.run_dir)")
+        folder = RunFolder(self._run_dir) if self._run_dir is not None else None
+        uri = self.tracking_uri or f"sqlite:///{folder.mlflow_store.resolve()}"  # type: ignore[union-attr]
+        default = self.tracking_uri is None and folder is not None
+        # the shared SQLite file: one run at a time creates its tables (MlflowClient does, ~7 s) or an experiment
+        with _exclusive(folder.mlflow_lock if default else None):  # type: ignore[union-attr]
+            self._client = MlflowClient(tracking_uri=uri)
+            continued = self._continued(uri)
+            if continued is None:
+                location = self.artifact_location
+                if location is None and default:
+                    location = folder.mlflow_artifacts.resolve().as_uri()  # type: ignore[union-attr]
+                experiment_id = self._experiment(state, location)
+        if continued is not None:
+            self._client.update_run(self.run_id, status="RUNNING")
+            self._existing = dict(continued.data.params)
+            self._logged_through = {
+                key: max(m.step for m in self._client.get_metric_history(self.run_id, key))
+                for key in continued.data.metrics
+            }
+        else:
+            self._existing, self._logged_through = {}, {}
+            tags = {"expresso.run_dir": str(self._run_dir.resolve())} if self._run_dir is not None else {}
+            run_name = self._run_dir.name if self._run_dir is not None else None
+            self.run_id = self._client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        super().on_fit_start(state)
+
+    def _continued(self, uri: str) -> Any:
+        """The MLflow run the checkpoint names, when the store holds it (None: a new run is started)."""
+        from mlflow.exceptions import MlflowException
+
+        if self.run_id is None:
+            return None
+        try:
+            return self._client.get_run(self.run_id)
+        except MlflowException:
+            log.warning(
+                "expresso: warning: MLflow run %s (from the checkpoint) is not in %s: the resumed run is logged as a new MLflow run",
+                self.run_id,
+                uri,
+            )
+            return None
+
+    def _experiment(self, state: State, artifact_location: str | None) -> str:
+        from mlflow.exceptions import MlflowException
+
+        name = self.experiment or str((state.config or {}).get("name") or "expresso")
+        found = self._client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self._client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException:  # another run (another store client) created it meanwhile
+            found = self._client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def log_hyperparams(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param, RunTag
+
+        values = {_key(key): _param(value) for key, value in flatten(params).items()}
+        new = [Param(key, value) for key, value in values.items() if key not in self._existing]
+        changed = [
+            RunTag(f"resumed.{key}", value)
+            for key, value in values.items()
+            if key in self._existing and self._existing[key] != value
+        ]
+        for start in range(0, len(new), BATCH):
+            self._client.log_batch(self.run_id, params=new[start : start + BATCH])
+        for start in range(0, len(changed), BATCH):
+            self._client.log_batch(self.run_id, tags=changed[start : start + BATCH])
+
+    def log_artifact(self, path: Path) -> None:
+        self._client.log_artifact(self.run_id, str(path))
+
+    def log_metrics(self, metrics: dict[str, float], step: int, epoch: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        rows = [
+            Metric(_key(key), value, now, step)
+            for key, value in metrics.items()
+            if step > self._logged_through.get(_key(key), -1)
+        ]
+        if rows:
+            self._client.log_batch(self.run_id, metrics=rows)
+
+    def finish(self, status: str) -> None:
+        if self._client is None or self.run_id is None:
+            return  # the fit ended before the run was opened
+        if status == "completed" and self.log_checkpoint and self._run_dir is not None:
+            checkpoints = RunFolder(self._run_dir).checkpoints
+            chosen = checkpoints.best if checkpoints.best.is_file() else checkpoints.last
+            if chosen.is_file():
+                self._client.log_artifact(self.run_id, str(chosen))
+        self._client.set_terminated(self.run_id, STATUS[status])
+        self._client = None
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path | None) -> Iterator[None]:
+    """Holds an exclusive flock on ``path`` (created if missing); None: no lock."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)  # a Python API run_dir may not exist yet
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def _key(key: str) -> str:
+    """A name MLflow accepts (letters, digits, ``_ - . / `` and space); other characters become ``_``."""
+    return re.sub(r"[^\w\-. /]", "_", str(key))
+
+
+def _param(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= MAX_PARAM_LENGTH else text[: MAX_PARAM_LENGTH - 3] + "..."

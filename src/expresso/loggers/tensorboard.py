@@ -1,0 +1,93 @@
+"""The tensorboard logger: scalars, hyperparameters and config.yaml as TensorBoard event files in the run folder.
+
+``loggers: [csv, tensorboard]`` writes ``<run>/tensorboard/``; ``tensorboard
+--logdir runs/`` shows every run under the runs root side by side. Each
+metrics.csv value is a scalar of the same name at the same step
+(``train/batch_loss`` every ``log_every_n_steps`` steps, the epoch values at
+each epoch's last step); the flattened config goes to the HPARAMS tab and
+config.yaml to TEXT.
+
+A resumed run writes into the same folder with ``purge_step`` one past the
+checkpoint's step: TensorBoard hides whatever the interrupted process wrote
+after its last checkpoint (the resumed run writes those steps again), so the
+curve is one line without repeated steps. The writer is flushed before
+every checkpoint, so what a checkpoint counts is on disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config.loggers import missing_extra
+from ..engine.state import State
+from ..runs.folder import RunFolder
+from .base import Logger, flatten
+
+TEXT_FILES = (".yaml", ".yml", ".json", ".txt")
+
+
+class TensorBoardLogger(Logger):
+    """Writes the run's scalars, hyperparameters and config.yaml as TensorBoard events (``torch.utils.tensorboard``).
+
+    Args:
+        log_dir: where the event files go (None: the run folder's ``tensorboard/``).
+    """
+
+    def __init__(self, log_dir: str | None = None) -> None:
+        self.log_dir = log_dir
+        self._writer: Any = None
+        self._step = 0
+        self._fresh = True
+
+    def on_fit_start(self, state: State) -> None:
+        message = missing_extra("tensorboard", "tensorboard", "the tensorboard logger")
+        if message:
+            raise ImportError(message)
+        from torch.utils.tensorboard import SummaryWriter
+
+        if self.log_dir is not None:
+            folder = Path(self.log_dir)
+        elif state.run_dir is not None:
+            folder = RunFolder(state.run_dir).tensorboard
+        else:
+            raise ValueError("TensorBoardLogger needs `log_dir` or a run folder (state.run_dir)")
+        earlier = folder.is_dir() and any(folder.iterdir())
+        # steps after the checkpoint's were written by a process that died: hidden, and written again from here
+        self._writer = SummaryWriter(str(folder), purge_step=state.step + 1 if earlier else None)
+        self._fresh = not earlier
+        self._step = state.step
+        super().on_fit_start(state)
+
+    def log_hyperparams(self, params: dict[str, Any]) -> None:
+        if not self._fresh:  # the HPARAMS tab keeps one set per run: the one it started with
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        values = {
+            key: value if isinstance(value, (bool, int, float, str)) else str(value)
+            for key, value in flatten(params).items()
+        }
+        writer = self._writer._get_file_writer()
+        for summary in hparams(values, metric_dict={}):
+            writer.add_summary(summary)
+
+    def log_artifact(self, path: Path) -> None:
+        if path.suffix in TEXT_FILES:  # TensorBoard keeps no files: a text file is shown in TEXT, others are left out
+            text = path.read_text(encoding="utf-8")
+            self._writer.add_text(
+                path.name, "".join(f"    {line}" for line in text.splitlines(keepends=True)), self._step
+            )
+
+    def log_metrics(self, metrics: dict[str, float], step: int, epoch: int) -> None:
+        for key, value in metrics.items():
+            self._writer.add_scalar(key, value, global_step=step)
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def finish(self, status: str) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

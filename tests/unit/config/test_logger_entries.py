@@ -1,0 +1,36 @@
+"""``loggers:`` short names and specs: a tracker whose extra is missing is one problem naming the install command."""
+
+import sys
+
+import pytest
+
+from expresso.config.loggers import KNOWN_LOGGERS, logger_component, logger_problems
+
+
+def problems(loggers):
+    return [str(problem) for problem in logger_problems({"loggers": loggers}, lambda path: "exp.yaml")]
+
+
+@pytest.mark.parametrize("module", ["tensorboard", "mlflow"])
+def test_a_tracker_whose_library_is_not_importable_is_refused_by_name_and_by_class(monkeypatch, module):
+    monkeypatch.setitem(sys.modules, module, None)  # Python's mark of a module that cannot be imported
+    hint = (
+        f"the {module} logger needs the {module} package, which is not installed: pip install torch-expresso[{module}]"
+    )
+    spec = {"class": KNOWN_LOGGERS[module].cls}
+    exported = {"class": spec["class"].replace(f".{module}.", ".")}  # expresso.loggers.MLflowLogger
+    assert problems(["csv", module, spec, exported]) == [
+        f"exp.yaml: loggers.1: {hint}",
+        f"exp.yaml: loggers.2.class: {hint}",
+        f"exp.yaml: loggers.3.class: {hint}",
+    ]
+
+
+def test_installed_trackers_pass_and_short_names_stand_for_their_class():
+    assert (
+        problems(["csv", "tensorboard", "mlflow", {"class": "expresso.loggers.MLflowLogger", "log_checkpoint": True}])
+        == []
+    )
+    assert logger_component("csv") is None
+    assert logger_component("mlflow") == {"class": "expresso.loggers.mlflow.MLflowLogger"}
+    assert logger_component({"class": "x.Y", "a": 1}) == {"class": "x.Y", "a": 1}

@@ -1,0 +1,66 @@
+"""The mlflow logger in a real SQLite store: a fit that raised is FAILED or KILLED there, never RUNNING; a resumed
+fit continues the same MLflow run, and a setting it changed is a tag (MLflow params cannot change)."""
+
+import functools
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from expresso.callbacks.preemption import Preempted
+from expresso.engine import Callback, Trainer
+from expresso.loggers import MLflowLogger
+
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
+
+class Raises(Callback):
+    def __init__(self, error):
+        self.error = error
+
+    def on_epoch_end(self, state):
+        raise self.error
+
+
+def fit(logger, runs_root, run, config, *callbacks):
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    Trainer(
+        model=torch.nn.Linear(3, 2),
+        loss=torch.nn.functional.cross_entropy,
+        optimizer=functools.partial(torch.optim.SGD, lr=0.1),
+        train_data=TensorDataset(x, (x.sum(1) > 0).long()),
+        callbacks=[logger, *callbacks],
+        settings={"max_epochs": 1, "batch_size": 4},
+        config=config,
+        run_dir=runs_root / "ends" / run,
+    ).fit()
+
+
+def test_a_fit_that_raised_ends_its_mlflow_run_failed_or_killed_and_a_resumed_one_continues_it(tmp_path):
+    import mlflow
+
+    runs_root = tmp_path / "runs"
+    config = {"name": "ends", "optimizer": {"lr": 0.1}}
+    loggers = []
+    for index, error in enumerate([RuntimeError("boom"), Preempted(15, "last.ckpt"), KeyboardInterrupt()]):
+        loggers.append(MLflowLogger())
+        with pytest.raises(type(error)):
+            fit(loggers[-1], runs_root, f"run{index}", config, Raises(error))
+    client = mlflow.MlflowClient(f"sqlite:///{runs_root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ends").experiment_id
+    runs = client.search_runs([experiment])
+    assert sorted((run.info.run_name, run.info.status) for run in runs) == [
+        ("run0", "FAILED"),
+        ("run1", "KILLED"),
+        ("run2", "KILLED"),
+    ]
+
+    resumed = MLflowLogger()
+    resumed.load_state_dict(loggers[1].state_dict())  # what the checkpoint of the preempted run carries
+    fit(resumed, runs_root, "run1", {"name": "ends", "optimizer": {"lr": 0.05}})
+    [run] = [run for run in client.search_runs([experiment]) if run.info.run_name == "run1"]
+    assert run.info.run_id == resumed.run_id == loggers[1].run_id
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"name": "ends", "optimizer.lr": "0.1"}
+    assert run.data.tags["resumed.optimizer.lr"] == "0.05"
+    assert len(client.search_runs([experiment])) == 3
