@@ -163,7 +163,8 @@ def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_and_resume_fi
     assert same_end(uninterrupted, run_dir) == []
 
 
-@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
+# The truncated file in make test-slow: the manifest catches both alike, and CI's time is short.
+@pytest.mark.parametrize("damage", ["flipped byte", pytest.param("truncated", marks=pytest.mark.slow)])
 def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_one(
     damage, uninterrupted, project, tmp_path
 ):
@@ -193,6 +194,7 @@ def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_o
     assert same_end(uninterrupted, run_dir) == []
 
 
+@pytest.mark.slow  # the kill-anywhere test restarts 80 jobs this way; test_one_writer.py runs --run-id jobs in CI
 def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritten(uninterrupted, project):
     command = [
         "train",
@@ -253,6 +255,7 @@ def test_a_checkpoint_write_that_fails_for_want_of_space_keeps_the_previous_one_
     assert not list(last.parent.glob(".*.tmp"))  # the failed temporary file is gone
 
 
+@pytest.mark.slow  # test_one_writer.py starts three trainings of one --run-id at once in CI
 def test_four_runs_started_at_once_under_one_root_each_get_their_own_complete_folder(project):
     root = project / "F"
     processes = [

@@ -23,6 +23,10 @@ from cli_runs import finish, start, together
 from test_reliability import EXPERIMENT
 from test_resume import load, make_project, only_run_dir, read_record
 
+pytestmark = (
+    pytest.mark.slow
+)  # make test-slow: four trainings; tests/unit/engine/checkpoints/test_manifest.py runs in CI
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):

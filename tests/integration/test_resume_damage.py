@@ -24,6 +24,8 @@ import pytest
 import yaml
 from cli_runs import one_line_error, together
 
+pytestmark = pytest.mark.slow  # make test-slow: seven resumes; the suite must stay under CI's 10 minutes
+
 MORE = "trainer.max_epochs=3"
 CHANGED = [MORE, "optimizer.lr=0.01", "+callbacks=[{class: fixtures/killer.py:KillAt}]"]
 KILL = {"EXPRESSO_TEST_KILL_AT_STEP": "25"}  # inside epoch 3 (10 steps an epoch): last.ckpt stays epoch 2's

@@ -17,6 +17,10 @@ import pytest
 import torch
 from test_resume import differences, finish, load, make_project, only_run_dir, read_record, start
 
+pytestmark = (
+    pytest.mark.slow
+)  # make test-slow: a staged fit killed and resumed; test_resume.py's bit-for-bit resume runs in CI
+
 EVERY_N_STEPS = 7
 # 1257 training images in batches of 128: 10 batches per epoch and pipeline.
 # pretrain: steps 1-20; probe: 21-40; finetune: 41-80 (20 interleaved batches per epoch).

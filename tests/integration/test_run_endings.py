@@ -23,6 +23,8 @@ import pytest
 import torch
 from cli_runs import load, only_run_dir, read_history, read_record, together
 
+pytestmark = pytest.mark.slow  # make test-slow: five trainings; the unit tests of engine/finite.py run in CI
+
 POISONED = """\
     extends: tiny.yaml
     name: poisoned

@@ -26,6 +26,7 @@ def test_a_tracker_whose_library_is_not_importable_is_refused_by_name_and_by_cla
     ]
 
 
+@pytest.mark.slow  # needs the tensorboard and mlflow extras, which make test-slow installs
 def test_installed_trackers_pass_and_short_names_stand_for_their_class():
     assert (
         problems(["csv", "tensorboard", "mlflow", {"class": "expresso.loggers.MLflowLogger", "log_checkpoint": True}])

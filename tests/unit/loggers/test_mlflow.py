@@ -11,7 +11,10 @@ from expresso.callbacks.preemption import Preempted
 from expresso.engine import Callback, Trainer
 from expresso.loggers import MLflowLogger
 
-pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
+]  # make test-slow: it needs the mlflow extra, which it installs
 
 
 class Raises(Callback):
