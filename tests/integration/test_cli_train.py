@@ -204,6 +204,7 @@ def test_dev_run_other_than_a_positive_count_or_a_fraction_below_1_exits_2_and_c
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # two processes under RLIMIT_FSIZE; CI's time is short
 def test_a_start_that_cannot_write_its_first_files_exits_2_in_one_line_and_leaves_no_folder_it_made(project, tmp_path):
     """Files may not grow past 200 bytes (RLIMIT_FSIZE, as a full disk or a quota): the folders are made, config.yaml fails."""
 
@@ -232,6 +233,7 @@ def test_a_start_that_cannot_write_its_first_files_exits_2_in_one_line_and_leave
 
 
 # -- expresso resume (more epochs) ---------------------------------------------------------------------------
+@pytest.mark.slow  # test_resume_settings.py resumes a finished run with more epochs in CI
 def test_resume_with_two_more_epochs_continues_a_completed_run(base, tmp_path):
     run_dir = tmp_path / "copy" / base.name
     shutil.copytree(base, run_dir)  # a run folder is self-contained; the copy leaves base to the other tests

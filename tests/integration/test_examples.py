@@ -15,6 +15,15 @@ EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "examples/digits/con
 SINGLE_MODEL = [
     path for path in EXPERIMENTS if "models" not in load_config(path)
 ]  # the others: test_examples_graphs.py
+TRACKERS = {"tensorboard", "mlflow"}  # their extras are installed by make test-slow, not by setup
+
+
+def checked(paths: list[Path]) -> list:
+    """The examples whose check needs a tracker's extra run in make test-slow."""
+    return [
+        pytest.param(path, marks=pytest.mark.slow) if TRACKERS & set(map(str, load_config(path)["loggers"])) else path
+        for path in paths
+    ]
 
 
 def test_examples_cover_every_format():
@@ -30,7 +39,7 @@ def test_config_prints_a_tree_with_no_reference_or_interpolation_left(path, caps
     assert not re.search(r"\.(ya?ml|json|py)\s*$", printed, re.M), printed
 
 
-@pytest.mark.parametrize("path", SINGLE_MODEL, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", checked(SINGLE_MODEL), ids=lambda p: p.name)
 def test_experiment_builds_a_model_that_classifies_its_dataset(path):
     config = load_config(path, check=True)
     classes = config["task"]["num_classes"]

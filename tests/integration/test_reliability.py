@@ -130,6 +130,7 @@ def test_sigterm_checkpoints_at_the_step_boundary_marks_interrupted_and_exits_75
     assert (project / "scontrol.log").read_text() == "requeue 4242\n"  # trainer.requeue under SLURM
 
 
+@pytest.mark.slow  # test_resume.py's SIGKILL resume and the SIGTERM test run in CI
 def test_a_preempted_run_resumes_to_the_uninterrupted_runs_weights_bit_for_bit(preempted, uninterrupted, project):
     result = run(["resume", preempted["run_dir"]], project)
     assert result.returncode == 0, result.stderr
@@ -138,6 +139,7 @@ def test_a_preempted_run_resumes_to_the_uninterrupted_runs_weights_bit_for_bit(p
     assert (preempted["run_dir"] / "metrics.csv").read_text() == (uninterrupted / "metrics.csv").read_text()
 
 
+@pytest.mark.slow  # the kill-anywhere test kills inside every kind of write
 def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_and_resume_finishes(uninterrupted, project):
     marker = project / "paused"
     process = run(
@@ -163,8 +165,8 @@ def test_sigkill_during_a_checkpoint_write_leaves_the_previous_one_and_resume_fi
     assert same_end(uninterrupted, run_dir) == []
 
 
-# The truncated file in make test-slow: the manifest catches both alike, and CI's time is short.
-@pytest.mark.parametrize("damage", ["flipped byte", pytest.param("truncated", marks=pytest.mark.slow)])
+@pytest.mark.slow  # the unit tests of the manifest and the checkpoint fuzz tests run in CI
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
 def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_one(
     damage, uninterrupted, project, tmp_path
 ):
@@ -222,6 +224,7 @@ def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritte
     )
 
 
+@pytest.mark.slow  # tests/unit/runs/test_atomic_write.py's full-disk write runs in CI
 def test_a_checkpoint_write_that_fails_for_want_of_space_keeps_the_previous_one_and_fails_the_run_clearly(project):
     result = run(
         ["train", "configs/experiments/sturdy.yaml", "--runs-root", project / "G"],

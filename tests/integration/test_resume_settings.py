@@ -159,6 +159,7 @@ def test_resumed_with_a_larger_patience_more_epochs_and_a_new_rate_the_run_train
     assert shown["val/acc"] == f"{final['metrics']['val/acc']:.6g}"
 
 
+@pytest.mark.slow  # CI's time is short
 def test_a_damaged_best_ckpt_is_set_aside_when_the_resume_starts_and_the_final_metrics_measure_the_last_weights(
     base, project, tmp_path
 ):
