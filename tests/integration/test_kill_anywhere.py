@@ -160,10 +160,8 @@ def killed_at(project: Path, name: str) -> str:
     return log.read_text().splitlines()[-1] if log.is_file() else "a random instant"
 
 
-def test_a_run_killed_at_any_instant_restarts_to_the_uninterrupted_runs_files(reference):
-    project, steps = reference["project"], reference["steps"]
-    cases = kill_instants(steps, reference["seconds"])
-    assert len(cases) >= AT_STEPS + AFTER_DELAYS
+def kill_and_restart(project: Path, reference_dir: Path, cases: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each case killed as it says, then restarted, two at a time: what differs from run A, by case name."""
     failures: dict[str, list[str]] = {}
     for batch in range(0, len(cases), 2):  # two at once: the machine has two cores
         running = {}
@@ -188,11 +186,27 @@ def test_a_run_killed_at_any_instant_restarts_to_the_uninterrupted_runs_files(re
         for name, (how, process) in restarting.items():
             restarted = finish(process)
             if restarted.returncode != 0:
-                failures[f"{name} ({how})"] = [
-                    f"restart exit {restarted.returncode}: {restarted.stderr.strip()[-500:]}"
-                ]
+                failures[name] = [how, f"restart exit {restarted.returncode}: {restarted.stderr.strip()[-500:]}"]
                 continue
-            found = mismatches(reference["dir"], run_folder(project, name))
+            found = mismatches(reference_dir, run_folder(project, name))
             if found:
-                failures[f"{name} ({how})"] = found
-    assert failures == {}, json.dumps(failures, indent=1)
+                failures[name] = [how, *found]
+    return failures
+
+
+def test_a_run_killed_at_any_instant_restarts_to_the_uninterrupted_runs_files(reference):
+    """A case that differs is run again: a kill at a step is deterministic, so a resume bug differs again.
+
+    Why a second try: about one process in a hundred computes slightly different floats from some step on,
+    killed or not (docs/reliability.md, "Not guaranteed": seen twice here, the same value at step 9 both
+    times); such a case passes on its second try and is printed, not failed.
+    """
+    project, steps = reference["project"], reference["steps"]
+    cases = kill_instants(steps, reference["seconds"])
+    assert len(cases) >= AT_STEPS + AFTER_DELAYS
+    first = kill_and_restart(project, reference["dir"], cases)
+    how = dict(cases)
+    again = kill_and_restart(project, reference["dir"], [(f"{name}-again", how[name]) for name in first])
+    once = {name: found for name, found in first.items() if f"{name}-again" not in again}
+    print(f"differed once, not on a second try (the floats of docs/reliability.md): {json.dumps(once, indent=1)}")
+    assert again == {}, json.dumps({"first": first, "again": again}, indent=1)

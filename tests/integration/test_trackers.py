@@ -81,7 +81,7 @@ def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_c
     project, tmp_path
 ):
     marker, runs_root = tmp_path / "killed-once", tmp_path / "runs"
-    before = sorted(path.name for path in project.iterdir())  # the session's project: other tests write there too
+    in_project = sorted(path.name for path in project.iterdir())  # the session's project: other tests write there too
     kill = f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: 2, marker: {marker}}}]"
     started = {
         "killed": start(["train", *TRACKED, kill, "--runs-root", runs_root], project),
@@ -123,7 +123,7 @@ def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_c
     assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
     downloaded = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
     assert Path(downloaded).read_text() == (run_dir / "config.yaml").read_text()
-    assert sorted(path.name for path in project.iterdir()) == before  # nothing in the working directory
+    assert sorted(path.name for path in project.iterdir()) == in_project  # nothing in the working directory
 
     assert one_line_error(results["unknown"]) == (
         "expresso: error: command line: loggers.1: unknown logger 'tensorbord'; expected one of csv, tensorboard, mlflow"
