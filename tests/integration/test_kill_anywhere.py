@@ -19,16 +19,15 @@ Slow (``make test-slow``): about 80 trainings and as many restarts, two at a tim
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_runs import finish, start
 from test_resume import differences, load, make_project
 
 pytestmark = pytest.mark.slow
@@ -58,23 +57,8 @@ CONFIG = "configs/experiments/anywhere.yaml"
 
 def command(project: Path, run_id: str, fs_steps: str | None) -> subprocess.Popen:
     """``train --run-id ID --resume-if-exists``: the same command starts the run and restarts it, as a requeued job does."""
-    env = {k: v for k, v in os.environ.items() if k != FS_STEPS_ENV}
-    if fs_steps is not None:
-        env[FS_STEPS_ENV] = fs_steps
     args = ["train", CONFIG, "--runs-root", project / "runs", "--run-id", run_id, "--resume-if-exists"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "expresso", *map(str, args)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
-    stdout, stderr = process.communicate(timeout=600)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return start(args, project, {FS_STEPS_ENV: fs_steps} if fs_steps is not None else None)
 
 
 def run_folder(project: Path, run_id: str) -> Path:
