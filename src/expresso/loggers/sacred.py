@@ -32,6 +32,7 @@ without a MongoDB server).
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import logging
 import os
@@ -91,6 +92,10 @@ class SacredLogger(Logger):
         config = dict(state.config or {})
         if self.url is None and state.run_dir is None:
             raise ValueError("SacredLogger needs `url` or a run folder (state.run_dir)")
+        if self.url is not None and importlib.util.find_spec("pymongo") is None:
+            raise ImportError(
+                "the sacred logger with `url` (a MongoObserver) needs the pymongo package: pip install pymongo"
+            )
         self._error, self._continued_info = None, {}
         continued, started = self._observe(state)
         experiment = Experiment(
