@@ -14,6 +14,8 @@
         predictions-<x>.csv  ``expresso predict``'s default output
         writer.lock          locked by the one process that trains into the folder (lock.py)
         tensorboard/         TensorBoard's event files (the tensorboard logger)
+        clearml/             the clearml logger's cache: offline/<task id>/ (the offline session) and its .zip
+        sacred/              the sacred logger's FileStorageObserver: <id>/ (run.json, config.json, metrics.json...)
 
     <runs root>/mlflow.db    the mlflow logger's default store (SQLite), one for every run under the root,
     <runs root>/mlartifacts/ and the files it keeps (config.yaml...): ``mlflow ui`` opens all runs at once
@@ -100,6 +102,32 @@ class CheckpointFolder:
 
 
 @dataclass(frozen=True)
+class SacredRunFolder:
+    """One Sacred run in a run folder's ``sacred/``: the files Sacred's FileStorageObserver names so."""
+
+    path: Path
+
+    RECORD = "run.json"  # Sacred's record: status, host, start and stop times, artifacts
+    CONFIG = "config.json"
+    METRICS = "metrics.json"  # {name: {steps, values, timestamps}}
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def record(self) -> Path:
+        return self.path / self.RECORD
+
+    @property
+    def config(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / self.METRICS
+
+
+@dataclass(frozen=True)
 class RunFolder:
     """One run's folder: the path of each file it holds, and the choice of a checkpoint by name."""
 
@@ -113,6 +141,8 @@ class RunFolder:
     EXPORTS = "export"
     LOCK = "writer.lock"  # flocked by its writer, never replaced while held (lock.py)
     TENSORBOARD = "tensorboard"
+    CLEARML = "clearml"
+    SACRED = "sacred"
     MLFLOW_STORE = "mlflow.db"  # beside the experiments, in the runs root
     MLFLOW_ARTIFACTS = "mlartifacts"
     MLFLOW_LOCK = "mlflow.db.lock"  # flocked while a run creates the store or an experiment in it
@@ -151,6 +181,18 @@ class RunFolder:
     @property
     def tensorboard(self) -> Path:
         return self.path / self.TENSORBOARD
+
+    @property
+    def clearml(self) -> Path:
+        return self.path / self.CLEARML
+
+    @property
+    def sacred(self) -> Path:
+        return self.path / self.SACRED
+
+    def sacred_run(self, run_id: int | str) -> SacredRunFolder:
+        """The folder the sacred logger's FileStorageObserver keeps Sacred run ``run_id`` in."""
+        return SacredRunFolder(self.sacred / str(run_id))
 
     @property
     def runs_root(self) -> Path:
@@ -238,8 +280,13 @@ class RunFolder:
 
 
 def find_runs(root: Path) -> list[RunFolder]:
-    """Every folder under ``root`` (at any depth) that holds a run record, sorted by path."""
-    return [RunFolder(record.parent) for record in sorted(Path(root).glob(f"**/{RunFolder.RECORD}"))]
+    """Every folder under ``root`` (at any depth) that holds a run record, sorted by path.
+
+    A record inside a run folder is a tracker's (the sacred logger's
+    ``sacred/<id>/run.json``), not another run.
+    """
+    folders = {record.parent for record in Path(root).glob(f"**/{RunFolder.RECORD}")}
+    return [RunFolder(folder) for folder in sorted(folders) if folders.isdisjoint(folder.parents)]
 
 
 def safe_name(name: str) -> str:

@@ -11,7 +11,7 @@ def problems(loggers):
     return [str(problem) for problem in logger_problems({"loggers": loggers}, lambda path: "exp.yaml")]
 
 
-@pytest.mark.parametrize("module", ["tensorboard", "mlflow"])
+@pytest.mark.parametrize("module", ["tensorboard", "mlflow", "clearml", "sacred"])
 def test_a_tracker_whose_library_is_not_importable_is_refused_by_name_and_by_class(monkeypatch, module):
     monkeypatch.setitem(sys.modules, module, None)  # Python's mark of a module that cannot be imported
     hint = (
@@ -26,10 +26,20 @@ def test_a_tracker_whose_library_is_not_importable_is_refused_by_name_and_by_cla
     ]
 
 
-@pytest.mark.slow  # needs the tensorboard and mlflow extras, which make test-slow installs
+@pytest.mark.slow  # needs the tensorboard, mlflow, clearml and sacred extras, which make test-slow installs
 def test_installed_trackers_pass_and_short_names_stand_for_their_class():
     assert (
-        problems(["csv", "tensorboard", "mlflow", {"class": "expresso.loggers.MLflowLogger", "log_checkpoint": True}])
+        problems(
+            [
+                "csv",
+                "tensorboard",
+                "mlflow",
+                "clearml",
+                "sacred",
+                {"class": "expresso.loggers.MLflowLogger", "log_checkpoint": True},
+                {"class": "expresso.loggers.ClearMLLogger", "offline": True},
+            ]
+        )
         == []
     )
     assert logger_component("csv") is None

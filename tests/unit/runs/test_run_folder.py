@@ -77,6 +77,16 @@ def test_opening_a_folder_that_is_not_a_run_names_what_is_missing(tmp_path):
     assert find_runs(tmp_path / "runs") == [RunFolder(run)]
 
 
+def test_a_trackers_record_inside_a_run_folder_is_not_another_run(tmp_path):
+    runs = [tmp_path / "runs" / "exp" / name for name in ("20250101-000000-abcdef", "20250101-000001-abcdef")]
+    for run in runs:
+        RunFolder(run).sacred_run(1).path.mkdir(parents=True)
+        (run / "run.json").write_text("{}")
+    RunFolder(runs[0]).sacred_run(1).record.write_text("{}")  # Sacred's run.json (and config.yaml) in sacred/1/
+    (RunFolder(runs[0]).sacred_run(1).path / "config.yaml").write_text("name: x\n")
+    assert find_runs(tmp_path / "runs") == [RunFolder(run) for run in runs]
+
+
 def test_run_json_is_fsynced_when_its_status_changes_and_not_for_a_summary(tmp_path, monkeypatch):
     synced: list[str] = []
     real = os.fsync
