@@ -88,7 +88,6 @@ class SystemMonitor(Callback):
         import psutil
 
         self._process = psutil.Process()
-        self._process.memory_info()
         psutil.cpu_percent(interval=None)  # the first reading is meaningless: it starts the measured interval
         self._gpus = self._open_gpus()
         self._samples.clear()

@@ -29,6 +29,11 @@ must define ``__call__``. A metric function's first two parameters are the
 prediction and the target: task values are not injected into them (the
 digits task's ``target: digit`` must not become ``accuracy(output, target)``'s
 target).
+
+A class that declares ``extras_needed`` (a Callback attribute: the
+libraries it imports lazily and the extras that install them) is refused
+when one of them is missing, with the ``pip install`` line, before any run
+folder exists.
 """
 
 from __future__ import annotations

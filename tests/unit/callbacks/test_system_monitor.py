@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 import threading
+import types
 
 import psutil
 import pytest
@@ -15,6 +17,7 @@ from expresso.config.check import check
 from expresso.engine import Callback
 
 KEYS = (CPU, RAM, RSS, DISK_READ, DISK_WRITE)
+GPU_KEY = re.compile(r"system/gpu[0-9]+_(util_percent|memory_mib)")
 MIB = 1024 * 1024
 
 
@@ -49,7 +52,9 @@ def test_every_epoch_row_holds_this_process_s_readings_and_the_thread_ends_with_
     trainer = make_trainer(SystemMonitor(interval=0.01), History(), reads, max_epochs=2, run_dir=tmp_path)
     trainer.fit()
 
-    assert [sorted(metrics) for metrics in reads.metrics] == [sorted(KEYS)] * 2
+    for metrics in reads.metrics:  # a machine with a GPU and nvidia-ml-py adds its two values per GPU
+        assert set(metrics) - set(KEYS) == {key for key in metrics if GPU_KEY.fullmatch(key)}
+        assert set(KEYS) <= set(metrics)
     assert reads.threads == [["expresso-system-monitor"]] * 2  # it sampled during the fit
     assert monitor_threads() == []  # and is gone after it
     for metrics, rss in zip(reads.metrics, reads.rss):
@@ -61,8 +66,8 @@ def test_every_epoch_row_holds_this_process_s_readings_and_the_thread_ends_with_
     with (tmp_path / "metrics.csv").open(newline="") as handle:
         epoch_rows = [row for row in csv.DictReader(handle) if row["train/loss"]]
     # in the same rows as the built-in values, as written: repr of the float
-    assert [{key: row[key] for key in KEYS} for row in epoch_rows] == [
-        {key: repr(metrics[key]) for key in KEYS} for metrics in reads.metrics
+    assert [{key: row[key] for key in metrics} for row, metrics in zip(epoch_rows, reads.metrics)] == [
+        {key: repr(value) for key, value in metrics.items()} for metrics in reads.metrics
     ]
 
 
@@ -110,3 +115,41 @@ def test_with_psutil_the_config_check_passes():
         {"callbacks": [{"class": "expresso.callbacks.SystemMonitor", "interval": 0.5}]}, lambda p: "exp.yaml"
     )
     assert problems == []
+
+
+def fake_nvml(calls: list[str]) -> types.ModuleType:
+    """A driver with three GPUs: GPU i is (i + 1) * 10 % busy with (i + 1) * 100 MiB used; GPU-c is index 2's UUID.
+
+    No machine of the test suite has a GPU: this stands in for nvidia-ml-py's module to check which GPUs are read
+    and under what names (a machine with one runs the test above with the real library).
+    """
+    nvml = types.ModuleType("pynvml")
+    nvml.NVMLError = type("NVMLError", (Exception,), {})
+    nvml.nvmlInit = lambda: calls.append("init")
+    nvml.nvmlShutdown = lambda: calls.append("shutdown")
+    nvml.nvmlDeviceGetCount = lambda: 3
+    nvml.nvmlDeviceGetHandleByIndex = lambda index: index
+    nvml.nvmlDeviceGetHandleByUUID = lambda uuid: {"GPU-c": 2}[uuid]
+    nvml.nvmlDeviceGetIndex = lambda handle: handle
+    nvml.nvmlDeviceGetUtilizationRates = lambda handle: types.SimpleNamespace(gpu=(handle + 1) * 10)
+    nvml.nvmlDeviceGetMemoryInfo = lambda handle: types.SimpleNamespace(used=(handle + 1) * 100 * MIB)
+    return nvml
+
+
+@pytest.mark.parametrize("visible", ["2,0", "GPU-c,0", None])
+def test_the_gpus_cuda_makes_visible_are_logged_by_their_driver_index(make_trainer, monkeypatch, visible):
+    calls: list[str] = []
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(calls))
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    reads = ReadsTheMachine()
+    make_trainer(SystemMonitor(interval=0.01), reads, max_epochs=1).fit()
+    gpus = {key: value for key, value in reads.metrics[0].items() if GPU_KEY.fullmatch(key)}
+    indices = [0, 1, 2] if visible is None else [0, 2]
+    assert gpus == {
+        **{f"system/gpu{i}_util_percent": (i + 1) * 10.0 for i in indices},
+        **{f"system/gpu{i}_memory_mib": (i + 1) * 100.0 for i in indices},
+    }
+    assert calls == ["init", "shutdown"]  # released when the fit ends
