@@ -97,7 +97,7 @@ class SystemMonitor(Callback):
 
     def on_epoch_start(self, state: State) -> None:
         self._disk_start = _disk_counters()
-        self._samples.clear()  # what was sampled between epochs (validation of the last one, a checkpoint) is not this epoch's
+        self._samples.clear()  # samples taken after the last epoch's end (its checkpoint writes) belong to no epoch
 
     def on_epoch_end(self, state: State) -> None:
         samples = []
