@@ -3,10 +3,12 @@
 For people who run no tracker, one picture of how training went: the x
 axis is the optimizer step for every line, so a per-step value
 (``train/batch_loss``, every ``log_every_n_steps`` steps) and the per-epoch
-ones (``train/loss``, ``val/...``, at each epoch's last step) share it. Each
-run has one colour; each metric one line style. By default two panels: the
-losses, and the run's monitored metric (``trainer.monitor``) unless it is a
-loss already drawn; one chosen metric draws one panel.
+ones (``train/loss``, ``val/...``, at each epoch's last step) share it.
+Each run has one colour (a single run: each quantity its own, its train
+and val lines alike) and each kind of metric one line style (per step,
+training per epoch, validation). By default two panels: the losses, and the
+run's monitored metric (``trainer.monitor``) unless it is a loss already
+drawn; one chosen metric draws one panel.
 
 matplotlib is imported only to draw (the ``plots`` extra), and only its
 object API (``Figure``): no pyplot, no global backend, nothing shown on a
@@ -29,6 +31,7 @@ POSITION = ("epoch", "step")
 BATCH_LOSS = "train/batch_loss"
 LOSSES = re.compile(r"(train/batch_loss|(train|val)/loss(/.+)?)")  # a several-term loss has train/loss/<term> too
 FORMATS = ("png", "pdf", "svg")
+SPLIT = re.compile(r"^(train|val|test)/(batch_)?")  # train/loss, train/batch_loss and val/loss are one quantity
 
 
 class HistoryError(ValueError):
@@ -113,9 +116,12 @@ def figure(runs: Sequence[RunHistory], metric: str | None = None) -> Any:
     fig = Figure(figsize=(6.4 * len(chosen), 4.8), layout="constrained")
     axes = fig.subplots(1, len(chosen), squeeze=False)[0]
     for ax, (title, metrics) in zip(axes, chosen):
-        for colour, run in enumerate(runs):
+        # one run: a colour per quantity, its train and val lines alike (a GAN's loss terms apart)
+        quantities = list(dict.fromkeys(SPLIT.sub("", name) for name in metrics))
+        for number, run in enumerate(runs):
             for name in metrics:
                 steps, values = run.series(name)
+                colour = number if len(runs) > 1 else quantities.index(SPLIT.sub("", name))
                 if steps:
                     ax.plot(steps, values, label=f"{run.label} {name}", color=f"C{colour % 10}", **_style(name))
         ax.set_title(title)

@@ -20,7 +20,7 @@ from expresso.callbacks import History
 from expresso.cli import main
 from expresso.commands.plot import draw
 from expresso.engine import Trainer
-from expresso.runs.curves import read_history
+from expresso.runs.curves import RunHistory, figure, read_history
 
 
 def trained_run(root: Path, name: str, lr: float, monitor: str = "val/acc") -> Path:
@@ -79,6 +79,9 @@ def test_the_default_figure_draws_each_run_s_losses_and_monitored_metric_as_metr
     assert fast_steps == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]  # a step row every step
     assert expected["fast val/loss"][0] == [3.0, 6.0, 9.0]  # an epoch row at each epoch's last step
     assert lines(monitor_axes) == {f"{run.parent.name} val/acc": csv_series(run, "val/acc") for run in two_runs}
+    assert {line.get_label(): line.get_color() for line in loss_axes.lines} == {
+        label: "C0" if label.startswith("fast") else "C1" for label in expected
+    }  # a colour per run
 
 
 def test_a_monitored_loss_is_drawn_once_with_the_losses(tmp_path):
@@ -86,6 +89,7 @@ def test_a_monitored_loss_is_drawn_once_with_the_losses(tmp_path):
     fig = draw([str(run)])
     assert [axes.get_title() for axes in fig.axes] == ["loss"]
     assert sorted(lines(fig.axes[0])) == ["watched train/batch_loss", "watched train/loss", "watched val/loss"]
+    assert {line.get_color() for line in fig.axes[0].lines} == {"C0"}  # one run: a colour per quantity, here the loss
 
 
 def test_metric_draws_that_one_metric_for_every_run(two_runs):
@@ -155,3 +159,14 @@ def test_without_matplotlib_the_command_is_exit_2_with_the_install_command(two_r
         "expresso: error: expresso plot needs the matplotlib package, which is not installed:"
         " pip install torch-expresso[plots]\n"
     )
+
+
+def test_one_run_s_loss_terms_get_a_colour_each_shared_by_their_train_and_val_lines():
+    row = {"epoch": 1.0, "step": 5.0, "train/loss/real": 0.7, "val/loss/real": 0.6, "train/loss/fake": 0.5}
+    run = RunHistory("gan", ("train/loss/real", "val/loss/real", "train/loss/fake"), (row,))
+    (axes,) = figure([run]).axes
+    assert {line.get_label(): line.get_color() for line in axes.lines} == {
+        "gan train/loss/real": "C0",
+        "gan val/loss/real": "C0",
+        "gan train/loss/fake": "C1",
+    }
