@@ -9,6 +9,8 @@ importing torch) in the project copy of conftest.py.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from cli_runs import one_line_error, only_run_dir, read_config, read_history, together
@@ -131,3 +133,20 @@ def test_config_callbacks_prints_the_loop_the_config_makes_with_its_settings(pro
     assert rows["epoch_end"] == "LRScheduler, Progress, EarlyStopping"  # by `order`: 0, 50, 60
     assert rows["epoch_checkpoint"] == "Checkpoint, History"
     assert err == "" and not (project / "runs").exists()
+
+
+def test_a_callback_whose_extra_is_missing_is_refused_at_check_with_the_install_line(
+    project, tmp_path, monkeypatch, capsys
+):
+    """In-process, with psutil hidden (Python's mark of a module that cannot be imported): `--check` and `train` refuse alike."""
+    monkeypatch.chdir(project)
+    monkeypatch.setitem(sys.modules, "psutil", None)
+    monitor = "callbacks=[{class: expresso.callbacks.SystemMonitor, interval: 1.0}]"
+    expected = (
+        "expresso: error: command line: callbacks.0.class: expresso.callbacks.SystemMonitor needs the psutil package,"
+        " which is not installed: pip install torch-expresso[monitor]\n"
+    )
+    assert main(["config", TINY, "--check", monitor]) == 2
+    assert capsys.readouterr() == ("", expected)
+    assert main(["train", TINY, monitor, "--runs-root", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err == expected and not (tmp_path / "runs").exists()

@@ -88,6 +88,7 @@ def test_readme_commands_run_in_order(tmp_path):
         "predict",
         "export",
         "runs",
+        "plot",
         "config",
         "config",
         "graph",
@@ -113,7 +114,7 @@ def test_readme_commands_run_in_order(tmp_path):
             _, stderr = process.communicate(timeout=300)
             assert process.returncode == 0, f"{line}\n{stderr}"
 
-    train, resume, *reading, runless = lines[0], lines[1], *lines[2:6], lines[6:]
+    train, resume, *reading, runless = lines[0], lines[1], *lines[2:7], lines[7:]
     independent = {line: start(line) for line in runless}
     finish({train: start(train)})
     [run_dir] = (tmp_path / "runs" / "digits-mlp").iterdir()
@@ -128,6 +129,7 @@ def test_readme_commands_run_in_order(tmp_path):
     finish(independent)
     assert (tmp_path / "predictions.csv").is_file()
     assert (run_dir / "eval-test.json").is_file()
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("body", [b for b in _blocks("yaml") if b.startswith("# ")])

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from ..engine.callback import Callback
 from .checkpoint import Checkpoint
 from .history import History
+from .learning_curves import LearningCurves
 from .model_summary import ModelSummary
 from .progress import Progress
 
@@ -31,14 +32,15 @@ def with_defaults(
 
     The defaults: ``ModelSummary``, ``Progress``, ``Checkpoint(monitor, mode)``
     (unless ``checkpoints`` is false) and ``History(log_every_n_steps)`` (the
-    ``csv`` logger, unless ``history`` is false). The two that write files
-    need a run folder.
+    ``csv`` logger, unless ``history`` is false) with ``LearningCurves(monitor)``
+    (curves.png from metrics.csv at the fit's end, where matplotlib is
+    installed). Those that write files need a run folder.
     """
     given = list(callbacks)
     defaults: list[Callback] = [ModelSummary(), Progress()]
     if checkpoints:
         defaults.append(Checkpoint(monitor=monitor, mode=mode))
     if history:
-        defaults.append(History(log_every_n_steps=log_every_n_steps))
+        defaults += [History(log_every_n_steps=log_every_n_steps), LearningCurves(monitor=monitor)]
     replaced = {type(callback) for callback in given}
     return [callback for callback in defaults if type(callback) not in replaced] + given

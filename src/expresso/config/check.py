@@ -29,6 +29,11 @@ must define ``__call__``. A metric function's first two parameters are the
 prediction and the target: task values are not injected into them (the
 digits task's ``target: digit`` must not become ``accuracy(output, target)``'s
 target).
+
+A class that declares ``extras_needed`` (a Callback attribute: the
+libraries it imports lazily and the extras that install them) is refused
+when one of them is missing, with the ``pip install`` line, before any run
+folder exists.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from typing import Any, Literal
 from .callables import CallableNotFound, instances_callable, locate
 from .errors import Problem, close_matches, format_key, suggest
 from .instantiate import bound_later
-from .loggers import logger_problems
+from .loggers import logger_problems, missing_extra
 from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, STRUCTURES, TASK_TARGETS
 from .validation import UNIONS, check_type
 from .wiring import framework_keys
@@ -167,6 +172,10 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
     except CallableNotFound as exc:
         report(path + (CLASS_KEY,), f"cannot import {name!r}: {exc}", exc.hint)
         return
+    for module, extra in _extras_needed(target):
+        message = missing_extra(module, extra, name)
+        if message:
+            report(path + (CLASS_KEY,), message)
     slot = _function_slot(path)
     # Bound to its keys now, called later: the engine supplies its other arguments (a function in a function slot, or _partial_).
     later = bound_later(node, target) if slot else bool(node.get(PARTIAL_KEY))
@@ -247,6 +256,18 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
         message = check_type(value, annotation)
         if message:
             report(path + (key,), message)
+
+
+def _extras_needed(target: Any) -> list[tuple[str, str]]:
+    """The (module, extra) pairs a component class declares in ``extras_needed`` (a Callback attribute); others: none."""
+    declared = getattr(target, "extras_needed", ()) if inspect.isclass(target) else ()
+    if not isinstance(declared, (tuple, list)):
+        return []
+    return [
+        (pair[0], pair[1])
+        for pair in declared
+        if isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+    ]
 
 
 def _function_slot(path: tuple) -> tuple[str, int | None] | None:

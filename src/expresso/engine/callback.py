@@ -99,6 +99,9 @@ class Callback:
     provides: tuple[str, ...] = ()
     # The key its stop requests carry in state.stops (None: its state_key); a stage's own condition gets its config key.
     stop_key: str | None = None
+    # (module, extra) pairs: a library it imports lazily and the extra that installs it (("psutil", "monitor")); --check
+    # refuses a configured callback whose library is missing, with the `pip install torch-expresso[extra]` line.
+    extras_needed: tuple[tuple[str, str], ...] = ()
 
     def listens(self, event: Event) -> bool | Every:
         """Whether, and how often, this instance handles ``event`` (asked once per event and phase).

@@ -40,6 +40,7 @@ file                   durable         why
                                        after an OS crash its last rows may be missing, never
                                        doubled (the checkpoint counts the rows it covers)
 ``eval-*.json``        no              ``expresso eval`` recomputes it
+``curves.png``         no              drawn again from metrics.csv at every fit's end
 =====================  ==============  ======================================================
 
 One file is not written here: ``writer.lock`` (lock.py) is locked by inode,

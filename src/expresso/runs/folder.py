@@ -6,6 +6,7 @@
         config.yaml          the resolved config the run trains with
         run.json             the record: what ran, where, how it ended (record.py)
         metrics.csv          the history, one row per logged step or epoch
+        curves.png           the learning curves drawn from metrics.csv at the fit's end (with matplotlib)
         log.txt              the log lines the console showed, and a failure's traceback
         checkpoints/         last.ckpt, previous.ckpt, best.ckpt, epoch=E-step=S.ckpt,
                              manifest.json and manifest.copy.json (CheckpointFolder)
@@ -136,6 +137,7 @@ class RunFolder:
     CONFIG = "config.yaml"
     RECORD = "run.json"
     HISTORY = "metrics.csv"
+    CURVES = "curves.png"  # also `expresso plot`'s default output, in the working directory
     LOG = "log.txt"
     CHECKPOINTS = "checkpoints"
     EXPORTS = "export"
@@ -161,6 +163,10 @@ class RunFolder:
     @property
     def history(self) -> Path:
         return self.path / self.HISTORY
+
+    @property
+    def curves(self) -> Path:
+        return self.path / self.CURVES
 
     @property
     def log(self) -> Path:

@@ -9,7 +9,7 @@ import torch
 
 from expresso import load_config
 from expresso.assembly import build_trainer
-from expresso.callbacks import Checkpoint, History, LRScheduler, ModelSummary, Progress
+from expresso.callbacks import Checkpoint, History, LearningCurves, LRScheduler, ModelSummary, Progress
 
 USER = '''
 import torch
@@ -98,7 +98,13 @@ def test_datasets_are_built_once_per_split_with_the_task_target(project):
 
 def test_default_callbacks_and_a_configured_one_replacing_its_default(project):
     trainer = build(project)
-    assert {type(cb) for cb in trainer.callbacks.callbacks} == {ModelSummary, Progress, Checkpoint, History}
+    assert {type(cb) for cb in trainer.callbacks.callbacks} == {
+        ModelSummary,
+        Progress,
+        Checkpoint,
+        History,
+        LearningCurves,
+    }
     trainer = build(project, "callbacks: [{class: expresso.callbacks.Checkpoint, every_n_steps: 3}]\n")
     [checkpoint] = [cb for cb in trainer.callbacks.callbacks if isinstance(cb, Checkpoint)]
     assert checkpoint.every_n_steps == 3

@@ -15,7 +15,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[3] / "src" / "expresso"
 OWNER = SRC / "runs" / "folder.py"
 NAMES = re.compile(
-    r"config\.yaml|run\.json|metrics\.csv|log\.txt|last\.ckpt|best\.ckpt|previous\.ckpt|manifest\.json|manifest\.copy\.json"
+    r"config\.yaml|run\.json|metrics\.csv|curves\.png|log\.txt|last\.ckpt|best\.ckpt|previous\.ckpt|manifest\.json|manifest\.copy\.json"
     r"|mlflow\.db|mlartifacts|^checkpoints$|checkpoints/|/checkpoints"
 )
 
