@@ -56,16 +56,14 @@ def draw(runs: list[str], metric: str | None = None) -> Any:
     message = missing_extra("matplotlib", "plots", "expresso plot")
     if message:
         raise UsageError(message)
-    from ..runs.curves import HistoryError, figure, read_history
+    from ..runs.curves import figure, read_history
 
     folders = [RunFolder.open(path) for path in runs]  # not a run folder: exit 2 naming it
     names = [_name(folder) for folder in folders]
     labels = [name if names.count(name) == 1 else f"{name}/{folder.path.name}" for name, folder in zip(names, folders)]
-    try:
-        histories = [read_history(folder.history, label, _monitor(folder)) for folder, label in zip(folders, labels)]
-        return figure(histories, metric)
-    except HistoryError as exc:
-        raise UsageError(str(exc)) from None
+    # a metrics.csv that cannot be drawn is a HistoryError: bad input, exit 2 with its one line
+    histories = [read_history(folder.history, label, _monitor(folder)) for folder, label in zip(folders, labels)]
+    return figure(histories, metric)
 
 
 def _name(folder: RunFolder) -> str:

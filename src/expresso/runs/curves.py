@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import BadInput
 from .atomic import atomic_write
 
 POSITION = ("epoch", "step")
@@ -34,8 +35,8 @@ FORMATS = ("png", "pdf", "svg")
 SPLIT = re.compile(r"^(train|val|test)/(batch_)?")  # train/loss, train/batch_loss and val/loss are one quantity
 
 
-class HistoryError(ValueError):
-    """A metrics.csv that cannot be drawn: missing, empty, or without the metric asked for."""
+class HistoryError(BadInput, ValueError):
+    """A metrics.csv that cannot be drawn: missing, empty, or without the metric asked for (exit 2, one line)."""
 
 
 @dataclass(frozen=True)
