@@ -126,8 +126,8 @@ def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_c
     assert sorted(path.name for path in project.iterdir()) == in_project  # nothing in the working directory
 
     assert one_line_error(results["unknown"]) == (
-        "expresso: error: command line: loggers.1: unknown logger 'tensorbord'; expected one of csv, tensorboard, mlflow"
-        " or a component; did you mean 'tensorboard'?"
+        "expresso: error: command line: loggers.1: unknown logger 'tensorbord'; expected one of csv, tensorboard, mlflow,"
+        " comet, wandb or a component; did you mean 'tensorboard'?"
     )
     assert one_line_error(results["no-extra"]) == (
         "expresso: error: command line: loggers.1: the mlflow logger needs the mlflow package, which is not installed: "

@@ -1,4 +1,4 @@
-"""``loggers:`` entries: a short name (``csv``, ``tensorboard``, ``mlflow``) or a component whose class is an ``expresso.loggers.Logger``.
+"""``loggers:`` entries: a short name (``csv``, ``tensorboard``, ``mlflow``, ``comet``, ``wandb``) or a component whose class is an ``expresso.loggers.Logger``.
 
 A short name stands for its class with default options (``KNOWN_LOGGERS``);
 the full spec (``{class: expresso.loggers.MLflowLogger, tracking_uri: ...}``)
@@ -37,6 +37,8 @@ KNOWN_LOGGERS = {
     "csv": KnownLogger(None),
     "tensorboard": KnownLogger("expresso.loggers.tensorboard.TensorBoardLogger", "tensorboard", "tensorboard"),
     "mlflow": KnownLogger("expresso.loggers.mlflow.MLflowLogger", "mlflow", "mlflow"),
+    "comet": KnownLogger("expresso.loggers.comet.CometLogger", "comet_ml", "comet"),
+    "wandb": KnownLogger("expresso.loggers.wandb.WandbLogger", "wandb", "wandb"),
 }
 BUILTIN_LOGGERS = tuple(KNOWN_LOGGERS)
 

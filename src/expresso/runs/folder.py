@@ -14,6 +14,9 @@
         predictions-<x>.csv  ``expresso predict``'s default output
         writer.lock          locked by the one process that trains into the folder (lock.py)
         tensorboard/         TensorBoard's event files (the tensorboard logger)
+        comet/               the comet logger's offline archives (<key>.zip, <key>-<suffix>.zip for a resume)
+                             and a running experiment's data (tmp*/: Comet zips it when the experiment ends)
+        wandb/               the wandb logger's run folders (offline-run-*/run-<id>.wandb) and wandb's logs
 
     <runs root>/mlflow.db    the mlflow logger's default store (SQLite), one for every run under the root,
     <runs root>/mlartifacts/ and the files it keeps (config.yaml...): ``mlflow ui`` opens all runs at once
@@ -113,6 +116,8 @@ class RunFolder:
     EXPORTS = "export"
     LOCK = "writer.lock"  # flocked by its writer, never replaced while held (lock.py)
     TENSORBOARD = "tensorboard"
+    COMET = "comet"
+    WANDB = "wandb"
     MLFLOW_STORE = "mlflow.db"  # beside the experiments, in the runs root
     MLFLOW_ARTIFACTS = "mlartifacts"
     MLFLOW_LOCK = "mlflow.db.lock"  # flocked while a run creates the store or an experiment in it
@@ -151,6 +156,14 @@ class RunFolder:
     @property
     def tensorboard(self) -> Path:
         return self.path / self.TENSORBOARD
+
+    @property
+    def comet(self) -> Path:
+        return self.path / self.COMET
+
+    @property
+    def wandb(self) -> Path:
+        return self.path / self.WANDB
 
     @property
     def runs_root(self) -> Path:
