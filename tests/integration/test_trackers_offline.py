@@ -176,7 +176,7 @@ def test_comet_and_wandb_offline_hold_the_runs_values_and_a_run_killed_past_its_
     assert len({archive["meta"]["offline_id"] for archive in archives}) == 1
     assert {archive["meta"]["resume_strategy"] for archive in archives} == {"get_or_create"}
     killed_archive, resumed_archive = sorted(archives, key=lambda archive: archive["meta"]["start_time"])
-    assert killed_archive["meta"]["customer_error_reported"] and not resumed_archive["meta"]["customer_error_reported"]
+    assert killed_archive["meta"]["stop_time"] <= resumed_archive["meta"]["start_time"]
     assert comet_lines == [
         f"comet: the data of a process killed before its end is archived as {killed_archive['path']}"
     ]

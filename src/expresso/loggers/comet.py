@@ -2,10 +2,10 @@
 
 Without credentials (no ``api_key`` option and no ``COMET_API_KEY`` in the
 environment), or with ``offline: true`` (what ``--offline`` sets), the run
-is an ``OfflineExperiment``: an archive in the run folder's ``comet/``,
-``<experiment key>.zip``, written when the fit ends, that ``comet upload``
-sends later (with the key in the environment then). With credentials and
-not ``offline: true`` it is an online ``Experiment`` in ``workspace`` /
+is an offline experiment: an archive in the run folder's ``comet/``,
+``<experiment key>-<suffix>.zip``, written when the fit ends, that
+``comet upload`` sends later (with the key in the environment then). With credentials and
+not ``offline: true`` it is an online experiment in ``workspace`` /
 ``project_name``; ``offline: false`` goes online with Comet's own
 credentials too (``~/.comet.config``), which are not consulted for the
 default choice.
@@ -223,7 +223,7 @@ def _logged_through(archives: list[Path]) -> dict[str, int]:
     for archive in archives:
         with zipfile.ZipFile(archive) as opened:
             lines = opened.read(DATA_FILE).decode("utf-8").splitlines()
-        for line in lines:
+        for line in filter(None, lines):
             message = json.loads(line)
             metric = message.get("payload", {}).get("metric") if message.get("type") == "metric_msg" else None
             if metric and metric.get("step") is not None:
@@ -247,21 +247,22 @@ def _salvage(folder: Path, key: str, workspace: str | None, project: str) -> Non
             shutil.rmtree(data, ignore_errors=True)
             continue
         text = messages.read_text(encoding="utf-8")
-        whole = text[: text.rfind("\n") + 1]
-        messages.write_text("\n".join(line for line in whole.splitlines() if _parses(line)) + "\n", encoding="utf-8")
-        started = int(data.stat().st_ctime * 1000)
-        meta = {
+        lines = [line for line in text[: text.rfind("\n") + 1].splitlines() if _parses(line)]
+        messages.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        times = [json.loads(line).get("payload", {}).get("local_timestamp") for line in lines]
+        stopped = int(messages.stat().st_mtime * 1000)
+        meta = {  # the fields Comet's own end writes
             "offline_id": key,
             "project_name": project,
-            "start_time": started,
-            "stop_time": int(messages.stat().st_mtime * 1000),
+            "start_time": min((stamp for stamp in times if isinstance(stamp, int)), default=stopped),
+            "stop_time": stopped,
             "tags": [],
             "workspace": workspace,
             "resume_strategy": MODE,
-            "customer_error_reported": True,
-            "customer_error_message": "the process was killed before the experiment ended (expresso resumed it)",
+            "customer_error_reported": False,  # the resumed run's archive says how the run ended
+            "customer_error_message": None,
             "user_provided_experiment_key": True,
-            "comet_start_sourced": False,
+            "comet_start_sourced": True,
         }
         (data / "experiment.json").write_text(json.dumps(meta), encoding="utf-8")
         name = f"{key}-{uuid.uuid4().hex[:8]}.zip"

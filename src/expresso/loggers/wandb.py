@@ -31,10 +31,11 @@ first logs those that the earlier folders lack, then continues.
 Nothing outside the run folder: wandb's cache and service logs
 (``WANDB_CACHE_DIR``) go to ``wandb/cache/``, the temporary folders it
 creates as it is imported and starts to ``wandb/tmp/`` (removed at exit; a
-SIGKILL leaves them); offline,
-wandb's error reporting is off (no network at all). The wandb service
-process is stopped when the fit ends (``wandb.teardown``), and exits by
-itself when the training process is killed.
+SIGKILL leaves them); only its service's socket is in the system's
+temporary folder while it runs. Offline, wandb's error reporting is off:
+no network at all. The service process is stopped when the fit ends
+(``wandb.teardown``), and exits by itself when the training process is
+killed.
 """
 
 from __future__ import annotations
