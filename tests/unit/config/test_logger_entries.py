@@ -12,7 +12,8 @@ def problems(loggers):
 
 
 @pytest.mark.parametrize(
-    ("name", "module"), [("tensorboard", "tensorboard"), ("mlflow", "mlflow"), ("comet", "comet_ml"), ("wandb", "wandb")]
+    ("name", "module"),
+    [("tensorboard", "tensorboard"), ("mlflow", "mlflow"), ("comet", "comet_ml"), ("wandb", "wandb")],
 )
 def test_a_tracker_whose_library_is_not_importable_is_refused_by_name_and_by_class(monkeypatch, name, module):
     monkeypatch.setitem(sys.modules, module, None)  # Python's mark of a module that cannot be imported
