@@ -45,5 +45,5 @@ def test_a_logger_and_metrics_csv_receive_what_a_callback_wrote_and_a_non_logger
     assert line == (
         "expresso: error: command line: loggers.1.class: fixtures/probes.py:SaveStartState is not an expresso.loggers.Logger: "
         "a logger receives the hyperparameters, every epoch's metrics and how the run ended (subclass expresso.loggers.Logger), "
-        "or write one of csv, tensorboard, mlflow, clearml, sacred"
+        "or write one of csv, tensorboard, mlflow, clearml, sacred, comet, wandb"
     )

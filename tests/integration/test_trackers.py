@@ -127,7 +127,7 @@ def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_c
 
     assert one_line_error(results["unknown"]) == (
         "expresso: error: command line: loggers.1: unknown logger 'tensorbord'; expected one of csv, tensorboard, mlflow,"
-        " clearml, sacred or a component; did you mean 'tensorboard'?"
+        " clearml, sacred, comet, wandb or a component; did you mean 'tensorboard'?"
     )
     assert one_line_error(results["no-extra"]) == (
         "expresso: error: command line: loggers.1: the mlflow logger needs the mlflow package, which is not installed: "

@@ -1,4 +1,4 @@
-"""``loggers:`` entries: a short name (``csv``, ``tensorboard``, ``mlflow``, ``clearml``, ``sacred``) or a component whose class is an ``expresso.loggers.Logger``.
+"""``loggers:`` entries: a short name (``csv``, ``tensorboard``, ``mlflow``, ``clearml``, ``sacred``, ``comet``, ``wandb``) or a component whose class is an ``expresso.loggers.Logger``.
 
 A short name stands for its class with default options (``KNOWN_LOGGERS``);
 the full spec (``{class: expresso.loggers.MLflowLogger, tracking_uri: ...}``)
@@ -39,6 +39,8 @@ KNOWN_LOGGERS = {
     "mlflow": KnownLogger("expresso.loggers.mlflow.MLflowLogger", "mlflow", "mlflow"),
     "clearml": KnownLogger("expresso.loggers.clearml.ClearMLLogger", "clearml", "clearml"),
     "sacred": KnownLogger("expresso.loggers.sacred.SacredLogger", "sacred", "sacred"),
+    "comet": KnownLogger("expresso.loggers.comet.CometLogger", "comet_ml", "comet"),
+    "wandb": KnownLogger("expresso.loggers.wandb.WandbLogger", "wandb", "wandb"),
 }
 BUILTIN_LOGGERS = tuple(KNOWN_LOGGERS)
 

@@ -17,6 +17,9 @@
         tensorboard/         TensorBoard's event files (the tensorboard logger)
         clearml/             the clearml logger's cache: offline/<task id>/ (the offline session) and its .zip
         sacred/              the sacred logger's FileStorageObserver: <id>/ (run.json, config.json, metrics.json...)
+        comet/               the comet logger's offline archives (<key>.zip, <key>-<suffix>.zip for a resume)
+                             and a running experiment's data (tmp*/: Comet zips it when the experiment ends)
+        wandb/               the wandb logger's run folders (offline-run-*/run-<id>.wandb) and wandb's logs
 
     <runs root>/mlflow.db    the mlflow logger's default store (SQLite), one for every run under the root,
     <runs root>/mlartifacts/ and the files it keeps (config.yaml...): ``mlflow ui`` opens all runs at once
@@ -145,6 +148,8 @@ class RunFolder:
     TENSORBOARD = "tensorboard"
     CLEARML = "clearml"
     SACRED = "sacred"
+    COMET = "comet"
+    WANDB = "wandb"
     MLFLOW_STORE = "mlflow.db"  # beside the experiments, in the runs root
     MLFLOW_ARTIFACTS = "mlartifacts"
     MLFLOW_LOCK = "mlflow.db.lock"  # flocked while a run creates the store or an experiment in it
@@ -199,6 +204,14 @@ class RunFolder:
     def sacred_run(self, run_id: int | str) -> SacredRunFolder:
         """The folder the sacred logger's FileStorageObserver keeps Sacred run ``run_id`` in."""
         return SacredRunFolder(self.sacred / str(run_id))
+
+    @property
+    def comet(self) -> Path:
+        return self.path / self.COMET
+
+    @property
+    def wandb(self) -> Path:
+        return self.path / self.WANDB
 
     @property
     def runs_root(self) -> Path:

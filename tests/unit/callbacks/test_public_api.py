@@ -37,7 +37,7 @@ def test_every_public_logger_class_is_exported():
     assert (
         set(expresso.loggers.__all__)
         == public_classes(expresso.loggers)
-        == {"Logger", "ClearMLLogger", "MLflowLogger", "SacredLogger", "TensorBoardLogger"}
+        == {"ClearMLLogger", "CometLogger", "Logger", "MLflowLogger", "SacredLogger", "TensorBoardLogger", "WandbLogger"}
     )
 
 
