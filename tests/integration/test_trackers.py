@@ -234,9 +234,12 @@ def test_a_run_killed_before_its_first_checkpoint_and_restarted_is_one_mlflow_ru
     assert (killed.info.run_id, killed.info.status) == (killed_id, "KILLED")
     assert killed.data.tags["expresso.restarted_as"] == run.info.run_id
     assert [metric.step for metric in client.get_metric_history(killed_id, "val/acc")] == [10]
-    assert f"MLflow run {killed_id}, left by this run's start that ended before its first checkpoint (RUNNING)" in (
-        results["restarted again"].stderr
+    said = (
+        f"MLflow run {killed_id}, left by this run's start that was killed before its first checkpoint, is marked "
+        f"KILLED and deleted (`mlflow runs restore --run-id {killed_id}` brings it back); the restart logs to MLflow "
+        f"run {run.info.run_id}"
     )
+    assert said in results["restarted again"].stderr.splitlines()
 
 
 def test_an_unknown_logger_a_missing_extra_and_a_logger_class_listed_twice_are_one_line_at_check(tracked):

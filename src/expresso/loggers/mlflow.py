@@ -145,17 +145,17 @@ class MLflowLogger(Logger):
 
     def _replace(self, run: Any) -> None:
         """End (KILLED, if it still shows RUNNING), tag and delete ``run``, which this restart replaces; one line says so."""
-        old = run.info.run_id
-        if run.info.status == "RUNNING":  # its process was killed: nothing ended it
+        old, killed = run.info.run_id, run.info.status == "RUNNING"  # RUNNING: its process died, nothing ended it
+        if killed:
             self._client.set_terminated(old, "KILLED")
         self._client.set_tag(old, "expresso.restarted_as", self.run_id)
         self._client.delete_run(old)
         log.info(
-            "MLflow run %s, left by this run's start that ended before its first checkpoint (%s), is marked %s and "
-            "deleted (`mlflow runs restore --run-id %s` brings it back): the restart logs to MLflow run %s",
+            "MLflow run %s, left by this run's start that %s before its first checkpoint, is %s "
+            "(`mlflow runs restore --run-id %s` brings it back); the restart logs to MLflow run %s",
             old,
-            run.info.status,
-            "KILLED" if run.info.status == "RUNNING" else run.info.status,
+            "was killed" if killed else f"ended {run.info.status}",
+            "marked KILLED and deleted" if killed else "deleted",
             old,
             self.run_id,
         )
