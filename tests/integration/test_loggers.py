@@ -20,14 +20,6 @@ NOT_A_LOGGER = [
     "configs/experiments/tiny.yaml",
     "loggers=[csv, {class: fixtures/probes.py:SaveStartState, path: x.pt}]",
 ]
-FAILS_AFTER_THE_FIT = [
-    "train",
-    "configs/experiments/tiny.yaml",
-    "--dev-run",
-    "2",
-    "callbacks=[{class: fixtures/probes.py:FailsFinalEvaluation}]",
-    "loggers=[csv, {class: fixtures/probes.py:JsonLinesLogger}]",
-]
 TWICE = [
     "config",
     "--check",
@@ -42,7 +34,6 @@ def test_a_logger_and_metrics_csv_receive_what_a_callback_wrote_and_a_non_logger
             "logged": ([*LOGGED, "--runs-root", tmp_path], None),
             "refused": (NOT_A_LOGGER, None),
             "twice": (TWICE, None),
-            "failing": ([*FAILS_AFTER_THE_FIT, "--runs-root", tmp_path / "failing"], None),
         },
         cwd=project,
     )
@@ -74,13 +65,6 @@ def test_a_logger_and_metrics_csv_receive_what_a_callback_wrote_and_a_non_logger
         "a logger receives the hyperparameters, every epoch's metrics and how the run ended (subclass expresso.loggers.Logger), "
         "or write one of csv, tensorboard, mlflow"
     )
-    # the final evaluation failed after the fit: the tracker, held open past the fit, hears it (no summary)
-    assert results["failing"].returncode == 1, results["failing"].stderr
-    failed_dir = only_run_dir(tmp_path / "failing", "tiny")
-    assert json.loads((failed_dir / "run.json").read_text())["status"] == "failed"
-    tracked = [json.loads(line) for line in (failed_dir / "tracked.jsonl").read_text().splitlines()]
-    assert [list(entry) for entry in tracked] == [["hyperparams"], ["epoch", "step", "metrics"], ["status"]]
-    assert tracked[-1] == {"status": "failed"}
     assert one_line_error(results["twice"]) == (
         "expresso: error: command line: loggers.2: a second JsonLinesLogger, as loggers.1: a run's checkpoints keep "
         "each logger's state under its class name, so a class is listed once (for a second destination of one kind, "
