@@ -3,7 +3,9 @@
 After the fit, the model the run selected (best.ckpt, else the last weights)
 is evaluated on the validation and test data: the final table holds only
 figures of those weights, and says which they are. The last epoch's
-training figures are in its progress line and in metrics.csv.
+training figures are in its progress line and in metrics.csv. The trackers
+(``loggers:``) stay open past the fit for those figures (``final/val/acc``...):
+they are ended here, after the final evaluation, with its outcome.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..callbacks.preemption import EXIT_PREEMPTED, Preempted, Preemption
 from ..engine.checkpoints.errors import CheckpointWriteError
 from ..engine.finite import NonFiniteLossError
 from ..engine.trainer import Trainer
+from ..loggers import Logger
 from ..runs.folder import CheckpointFolder, RunFolder
 from ..runs.record import RunRecord
 
@@ -84,17 +87,28 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
     """
     run_dir = record.path.parent
     handlers = attach_logging(run_dir)
+    trackers = [callback for callback in trainer.callbacks.callbacks if isinstance(callback, Logger)]
+    for tracker in trackers:  # ended below, with the final metrics or how their evaluation failed
+        tracker.finish_at_fit_end = False
+    ending = "failed"  # how the trackers a fit that raised has not ended hear of it
     preemption.install()
     try:
         for note in notes:
             log.info("%s", note)
         trainer.fit()
+        step, epochs = trainer.state.step, trainer.state.epoch
         final = evaluate_selected(trainer, run_dir)
+        # before the record says completed: a kill between the two leaves a run that resume finishes, trackers too
+        for tracker in trackers:
+            tracker.end(
+                "completed", {f"final/{key}": value for key, value in final["metrics"].items()}, step=step, epoch=epochs
+            )
         summary = dict(record.data.get("summary") or {})
         summary["final"] = final
         record.update(summary=summary)
         record.finish("completed")
     except Preempted as stop:
+        ending = "interrupted"
         record.update(interrupted_by=signal.Signals(stop.signum).name)
         record.finish("interrupted")
         log.info(
@@ -111,6 +125,7 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
         log.error("expresso: the run failed: %s", exc)
         return 1
     except KeyboardInterrupt:
+        ending = "interrupted"
         record.update(interrupted_by=signal.SIGINT.name)
         record.finish("interrupted")
         when = "" if RunFolder(run_dir).checkpoints.has_resume_point() else " before the first checkpoint"
@@ -128,6 +143,8 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
             )
         return 0
     finally:
+        for tracker in trackers:  # a tracker the fit's exception or the final metrics ended already: nothing more
+            tracker.end(ending)
         preemption.uninstall()
         detach_logging(handlers)
 

@@ -16,12 +16,20 @@ events are wired here once:
 - ``flush``: before a checkpoint counts what was sent, so a resumed run
   (which continues from the checkpoint's step) neither misses nor repeats
   a row; a tracker that writes lazily makes its rows durable here.
+- ``log_summary``: the run's final metrics (``final/val/acc``...: the
+  validation and test figures of the weights the run selected, best.ckpt's
+  or the last, measured after the fit), at the fit's last step. Only the
+  CLI measures them: it sets ``finish_at_fit_end`` to False before the fit
+  and, after its final evaluation, calls ``end`` (the summary, then
+  ``finish``), so the tracker run stays open until its final figures are in
+  and an evaluation that fails ends it ``failed``.
 - ``finish``: how the fit ended (``completed``, ``interrupted`` or
   ``failed``), also when it raised, so a tracker never shows a crashed run
   as running. A preemption (``Preempted.run_status``) and Ctrl-C are
   ``interrupted``. Only a SIGKILL leaves no word; the resumed run takes
   the same tracker run up again (the subclasses keep its id in their
-  checkpoint state).
+  checkpoint state), and a run restarted from its beginning (killed before
+  its first checkpoint) replaces what the killed start logged.
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ class Logger(Callback):
     phases = ("fit",)
     # Set from trainer.log_every_n_steps by the assembly, so the trackers get the rows metrics.csv gets.
     log_every_n_steps: int = 50
+    # Whether FIT_END ends the tracker run. The CLI sets it False: it measures the selected weights after the fit and
+    # ends the run itself (``end``), so the final metrics still reach an open tracker run.
+    finish_at_fit_end: bool = True
 
     def log_hyperparams(self, params: dict[str, Any]) -> None:
         """The run's resolved config, once per fit (a resumed run sends the settings it continues with)."""
@@ -70,14 +81,44 @@ class Logger(Callback):
     def flush(self) -> None:
         """Make what was sent so far durable: a checkpoint is about to count it."""
 
+    def log_summary(self, metrics: dict[str, float], step: int, epoch: int) -> None:
+        """The run's final metrics, once, before ``finish``: ``{"final/val/acc": ..., "final/test/loss": ...}``.
+
+        The validation and test figures of the weights the run selected (best.ckpt's, else the last), measured
+        after the fit; ``step`` and ``epoch`` are the fit's last. A tracker with a run summary puts them there;
+        the default does nothing (metrics.csv has no row for them: run.json's ``summary.final`` holds them).
+        """
+
     def finish(self, status: str) -> None:
         """How the fit ended: ``completed``, ``interrupted`` or ``failed``."""
+
+    def end(self, status: str, summary: dict[str, float] | None = None, *, step: int = 0, epoch: int = 0) -> None:
+        """End the tracker run once: ``log_summary`` (with a non-empty ``summary``), then ``finish(status)``.
+
+        For the code that ran the fit with ``finish_at_fit_end`` off; a run the fit's exception ended already
+        is left as it is. The run's files are complete by now: a tracker that cannot take its end logs one
+        warning, and the run keeps the status its record has.
+        """
+        if getattr(self, "_ended", False):
+            return
+        self._ended = True
+        try:
+            try:
+                if summary:
+                    self.log_summary(summary, step=step, epoch=epoch)
+            finally:
+                self.finish(status)
+        except Exception as exc:
+            log.warning(
+                "expresso: warning: %s could not record how the run ended (%s): %s", type(self).__name__, status, exc
+            )
 
     # -- the wiring --------------------------------------------------------------------------------------
     def listens(self, event: Event) -> bool | Every:
         return Every(steps=self.log_every_n_steps) if event is Event.BATCH_END else True
 
     def on_fit_start(self, state: State) -> None:
+        self._ended = False
         self.log_hyperparams(dict(state.config or {}))
         if state.run_dir is not None and RunFolder(state.run_dir).config.is_file():
             self.log_artifact(RunFolder(state.run_dir).config)
@@ -95,9 +136,12 @@ class Logger(Callback):
 
     def on_fit_end(self, state: State) -> None:
         self._send()
-        self.finish("completed")
+        if self.finish_at_fit_end:
+            self.finish("completed")
+            self._ended = True
 
     def on_exception(self, state: State) -> None:
+        self._ended = True  # the fit failed: whatever comes after it cannot complete the run
         error = state.extra.get("exception")
         status = getattr(error, "run_status", "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
         # the fit's own error is what the user must see: a tracker that cannot take the news says so in one line

@@ -18,6 +18,21 @@ after its checkpoint are not logged twice (MLflow keeps every value it is
 sent: the resumed run skips the steps the store already holds, which a
 deterministic resume computes to the same values). MLflow params cannot
 change: a setting the resume changed is recorded as the tag ``resumed.<key>``.
+
+A run restarted from its beginning (killed before its first checkpoint: no
+MLflow run id to continue) starts a new MLflow run, and the one the killed
+start left (found by the tags ``expresso.run_dir`` and
+``expresso.started_at``, run.json's start time, so a run folder --force
+moved aside is not taken for it) is marked KILLED, tagged
+``expresso.restarted_as`` and deleted (MLflow's delete: restorable with
+``mlflow runs restore``), saying so in one line: the MLflow UI shows one run
+per run folder, holding the restart's values. Continuing it instead would
+mix the killed start's metrics, which MLflow cannot remove, with the
+restart's, which differ when the restart changed a setting.
+
+The final metrics (``final/val/acc``..., the selected weights' figures
+measured after the fit) are logged at the fit's last step, so the runs
+table shows them beside the last epoch's values.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ from typing import Any
 from ..config.loggers import missing_extra
 from ..engine.state import State
 from ..runs.folder import RunFolder
+from ..runs.record import RecordError, read_record
 from .base import Logger, flatten
 
 log = logging.getLogger("expresso")
@@ -107,10 +123,42 @@ class MLflowLogger(Logger):
             }
         else:
             self._existing, self._logged_through = {}, {}
+            started = _started_at(self._run_dir)
             tags = {"expresso.run_dir": str(self._run_dir.resolve())} if self._run_dir is not None else {}
+            if started is not None:
+                tags["expresso.started_at"] = started
+            # a start from the beginning: the runs an earlier start of this run folder left count for nothing
+            earlier = self._earlier_starts(experiment_id, tags) if state.step == 0 and started is not None else []
             run_name = self._run_dir.name if self._run_dir is not None else None
             self.run_id = self._client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+            for run in earlier:
+                self._replace(run)
         super().on_fit_start(state)
+
+    def _earlier_starts(self, experiment_id: str, tags: dict[str, str]) -> list[Any]:
+        """The MLflow runs (not deleted) of this run folder's start: left by a start that ended before its first checkpoint."""
+        found = self._client.search_runs(
+            [experiment_id], filter_string=f"tags.`expresso.started_at` = '{tags['expresso.started_at']}'"
+        )
+        # the path compared here, not in the filter: a path may hold quotes
+        return [run for run in found if run.data.tags.get("expresso.run_dir") == tags["expresso.run_dir"]]
+
+    def _replace(self, run: Any) -> None:
+        """End (KILLED, if it still shows RUNNING), tag and delete ``run``, which this restart replaces; one line says so."""
+        old, killed = run.info.run_id, run.info.status == "RUNNING"  # RUNNING: its process died, nothing ended it
+        if killed:
+            self._client.set_terminated(old, "KILLED")
+        self._client.set_tag(old, "expresso.restarted_as", self.run_id)
+        self._client.delete_run(old)
+        log.info(
+            "MLflow run %s, left by this run's start that %s before its first checkpoint, is %s "
+            "(`mlflow runs restore --run-id %s` brings it back); the restart logs to MLflow run %s",
+            old,
+            "was killed" if killed else f"ended {run.info.status}",
+            "marked KILLED and deleted" if killed else "deleted",
+            old,
+            self.run_id,
+        )
 
     def _continued(self, uri: str) -> Any:
         """The MLflow run the checkpoint names, when the store holds it (None: a new run is started)."""
@@ -173,6 +221,9 @@ class MLflowLogger(Logger):
         if rows:
             self._client.log_batch(self.run_id, metrics=rows)
 
+    def log_summary(self, metrics: dict[str, float], step: int, epoch: int) -> None:
+        self.log_metrics(metrics, step=step, epoch=epoch)  # a resume that only finishes the run skips what it holds
+
     def finish(self, status: str) -> None:
         if self._client is None or self.run_id is None:
             return  # the fit ended before the run was opened
@@ -195,6 +246,17 @@ def _exclusive(path: Path | None) -> Iterator[None]:
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield  # closing the file releases the lock
+
+
+def _started_at(run_dir: Path | None) -> str | None:
+    """When the run in ``run_dir`` was started (run.json's ``started_at``): None without a record (the Python API)."""
+    if run_dir is None:
+        return None
+    try:
+        started = read_record(RunFolder(run_dir).record).get("started_at")
+    except RecordError:
+        return None
+    return started if isinstance(started, str) else None
 
 
 def _key(key: str) -> str:

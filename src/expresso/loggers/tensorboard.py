@@ -10,8 +10,22 @@ config.yaml to TEXT.
 A resumed run writes into the same folder with ``purge_step`` one past the
 checkpoint's step: TensorBoard hides whatever the interrupted process wrote
 after its last checkpoint (the resumed run writes those steps again), so the
-curve is one line without repeated steps. The writer is flushed before
-every checkpoint, so what a checkpoint counts is on disk.
+curve is one line without repeated steps. A run restarted from its
+beginning (killed before its first checkpoint, state.step 0) removes the
+event files the killed start wrote into the run folder, as its metrics.csv
+is written again from the first row: a purge would hide its scalars but not
+its hyperparameters (TensorBoard keeps a tag's first metadata, which holds
+them). In a ``log_dir`` of the user's nothing is deleted: a start from step
+0 purges from step 0. The writer is flushed before every checkpoint, so what a checkpoint
+counts is on disk.
+
+The final metrics (``final/val/acc``..., the selected weights' figures
+measured after the fit) are scalars at the fit's last step. The
+hyperparameters are written as a session without an experiment summary:
+the HPARAMS tab then lists every run under ``--logdir`` with its own
+hyperparameters and every scalar, the final metrics too, as a metric column
+(an experiment summary would name one run's hyperparameters for all, and
+torch's names no metric).
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from ..runs.folder import RunFolder
 from .base import Logger, flatten
 
 TEXT_FILES = (".yaml", ".yml", ".json", ".txt")
+EVENT_FILES = "events.out.tfevents.*"  # what SummaryWriter writes (torch's FileWriter names them so)
 
 
 class TensorBoardLogger(Logger):
@@ -52,10 +67,15 @@ class TensorBoardLogger(Logger):
             folder = RunFolder(state.run_dir).tensorboard
         else:
             raise ValueError("TensorBoardLogger needs `log_dir` or a run folder (state.run_dir)")
+        if state.step == 0 and self.log_dir is None:
+            # a start from the beginning: what an earlier, killed start wrote into the run folder counts for nothing
+            for stale in folder.glob(EVENT_FILES):
+                stale.unlink()
         earlier = folder.is_dir() and any(folder.iterdir())
         # steps after the checkpoint's were written by a process that died: hidden, and written again from here
-        self._writer = SummaryWriter(str(folder), purge_step=state.step + 1 if earlier else None)
-        self._fresh = not earlier
+        # (a log_dir of the user's is not emptied: a start from step 0 hides all it held, deleting nothing)
+        self._writer = SummaryWriter(str(folder), purge_step=(state.step + 1 if state.step else 0) if earlier else None)
+        self._fresh = not earlier or state.step == 0  # a start from the beginning sends its own
         self._step = state.step
         super().on_fit_start(state)
 
@@ -68,9 +88,11 @@ class TensorBoardLogger(Logger):
             key: value if isinstance(value, (bool, int, float, str)) else str(value)
             for key, value in flatten(params).items()
         }
-        writer = self._writer._get_file_writer()
-        for summary in hparams(values, metric_dict={}):
-            writer.add_summary(summary)
+        _, session_start, _ = hparams(values, metric_dict={})  # not the experiment summary: the module docstring
+        self._writer._get_file_writer().add_summary(session_start)
+
+    def log_summary(self, metrics: dict[str, float], step: int, epoch: int) -> None:
+        self.log_metrics(metrics, step=step, epoch=epoch)
 
     def log_artifact(self, path: Path) -> None:
         if path.suffix in TEXT_FILES:  # TensorBoard keeps no files: a text file is shown in TEXT, others are left out

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from expresso.config.loggers import KNOWN_LOGGERS, logger_component, logger_problems
+from expresso.loggers import Logger
 
 
 def problems(loggers):
@@ -34,7 +35,6 @@ def test_installed_trackers_pass_and_short_names_stand_for_their_class():
             [
                 "csv",
                 "tensorboard",
-                "mlflow",
                 "clearml",
                 "sacred",
                 "comet",
@@ -44,6 +44,33 @@ def test_installed_trackers_pass_and_short_names_stand_for_their_class():
         )
         == []
     )
+    assert problems(["tensorboard", {"class": "expresso.loggers.TensorBoardLogger", "log_dir": "tb"}]) == [
+        "exp.yaml: loggers.1: a second TensorBoardLogger, as loggers.0: a run's checkpoints keep each logger's state "
+        "under its class name, so a class is listed once (for a second destination of one kind, list a subclass of "
+        "TensorBoardLogger)"
+    ]
     assert logger_component("csv") is None
     assert logger_component("mlflow") == {"class": "expresso.loggers.mlflow.MLflowLogger"}
     assert logger_component({"class": "x.Y", "a": 1}) == {"class": "x.Y", "a": 1}
+
+
+class Keyed(Logger):
+    """Tells its instances apart in a checkpoint."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def state_key(self) -> str:
+        return f"Keyed.{self.name}"
+
+
+def test_a_logger_class_listed_twice_is_refused_naming_both_entries_unless_its_state_key_tells_them_apart():
+    base = {"class": "expresso.loggers.Logger"}
+    assert problems(["csv", base, {"class": "expresso.loggers.base.Logger"}, base]) == [
+        f"exp.yaml: loggers.{index}: a second Logger, as loggers.1: a run's checkpoints keep each logger's state under "
+        "its class name, so a class is listed once (for a second destination of one kind, list a subclass of Logger)"
+        for index in (2, 3)
+    ]
+    keyed = f"{__name__}.Keyed"
+    assert problems([base, {"class": keyed, "name": "a"}, {"class": keyed, "name": "b"}]) == []

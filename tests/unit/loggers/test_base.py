@@ -130,3 +130,33 @@ def test_the_fits_own_error_propagates_when_a_logger_cannot_record_the_end(caplo
     with pytest.raises(RuntimeError, match="boom"):
         fit(CannotFinish(), Raises(RuntimeError("boom")))
     assert "CannotFinish could not record how the fit ended (failed): the tracking store is gone" in caplog.text
+
+
+class ToldSummary(Told):
+    def log_summary(self, metrics, step, epoch):
+        self.calls.append(("summary", metrics, step, epoch))
+
+
+def test_a_logger_held_open_past_the_fit_gets_the_summary_then_the_end_once():
+    told = ToldSummary()
+    told.finish_at_fit_end = False  # as the CLI holds it, for the final metrics measured after the fit
+    fit(told)
+    assert told.calls[-1] == ("metrics", 2, 4, ["train/loss"])  # the fit ended, the tracker run did not
+    told.end("completed", {"final/val/acc": 0.5}, step=4, epoch=2)
+    told.end("failed")  # a later ending (the CLI's `finally`) changes nothing
+    assert told.calls[-2:] == [("summary", {"final/val/acc": 0.5}, 4, 2), ("finish", "completed")]
+
+
+def test_a_logger_held_open_is_ended_by_the_fits_exception_and_not_again():
+    told = ToldSummary()
+    told.finish_at_fit_end = False
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(told, Raises(RuntimeError("boom")))
+    told.end("completed", {"final/val/acc": 0.5}, step=4, epoch=2)
+    assert [call for call in told.calls if call[0] in ("summary", "finish")] == [("finish", "failed")]
+
+
+def test_an_end_the_tracker_cannot_take_is_one_warning(caplog):
+    logger = CannotFinish()
+    logger.end("completed", {"final/val/acc": 0.5})
+    assert "CannotFinish could not record how the run ended (completed): the tracking store is gone" in caplog.text
