@@ -6,6 +6,8 @@ Cases, in the order they run (``--cases`` picks some):
 - ``mlp``, ``cnn``: the same training through a hand loop, expresso's CLI and
   Python API, Lightning (defaults, minimal), ignite and Accelerate;
 - ``data``: a data-bound dataset, hand loop vs expresso's loader defaults;
+- ``trackers``: the MLP case with ``loggers: [csv]`` vs ``[csv, tensorboard,
+  mlflow]`` (needs those extras), CLI and API;
 - ``checkpoint``: writing a ~50M-parameter checkpoint, expresso's writers vs
   ``torch.save``;
 - ``compile``: expresso eager vs ``trainer.compile=true``, per epoch;
@@ -36,10 +38,30 @@ from . import summary as summary_of
 from .cases import CASES
 from .training_cases import STANDARD
 
-ALL = ("imports", "mlp", "cnn", "data", "checkpoint", "compile", "cli", "epoch")
+ALL = ("imports", "mlp", "cnn", "data", "trackers", "checkpoint", "compile", "cli", "epoch")
 REPEATS = {  # rounds per case
-    "full": {"imports": 5, "mlp": 7, "cnn": 5, "data": 3, "checkpoint": 5, "compile": 2, "cli": 10, "epoch": 3},
-    "quick": {"imports": 2, "mlp": 2, "cnn": 2, "data": 1, "checkpoint": 2, "compile": 1, "cli": 3, "epoch": 1},
+    "full": {
+        "imports": 5,
+        "mlp": 7,
+        "cnn": 5,
+        "data": 3,
+        "trackers": 7,
+        "checkpoint": 5,
+        "compile": 2,
+        "cli": 10,
+        "epoch": 3,
+    },
+    "quick": {
+        "imports": 2,
+        "mlp": 2,
+        "cnn": 2,
+        "data": 1,
+        "trackers": 2,
+        "checkpoint": 2,
+        "compile": 1,
+        "cli": 3,
+        "epoch": 1,
+    },
 }
 FRAMEWORKS = tuple(v.framework for v in STANDARD)
 
@@ -108,6 +130,12 @@ def run_case(
         result["expresso_defaults"] = expresso_defaults()
         summary = summary_of.summarize_training(result)
         show(report.data_section(result, summary, result["expresso_defaults"]))
+    elif name == "trackers":
+        from . import tracker_case
+
+        result = tracker_case.run(rounds, scratch, warmed)
+        summary = tracker_case.summarize(result)
+        show(tracker_case.section(result, summary))
     elif name == "checkpoint":
         from . import checkpoint_case
 

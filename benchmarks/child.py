@@ -18,7 +18,9 @@ from .cases import CASES
 FRAMEWORKS = ("hand", "expresso-api", "lightning-defaults", "lightning-minimal", "ignite", "accelerate")
 
 
-def fit(framework: str, case, workdir: Path, workers: int | None, epochs: int | None) -> dict:
+def fit(
+    framework: str, case, workdir: Path, workers: int | None, epochs: int | None, config_overrides: list[str]
+) -> dict:
     if framework == "hand":
         from . import hand_loop
 
@@ -26,7 +28,11 @@ def fit(framework: str, case, workdir: Path, workers: int | None, epochs: int | 
     if framework == "expresso-api":
         from . import expresso_api
 
-        return expresso_api.train(case, workdir, num_workers=workers, epochs=epochs)
+        return expresso_api.train(case, workdir, num_workers=workers, epochs=epochs, extra=config_overrides)
+    if config_overrides:
+        raise ValueError(
+            f"Invalid --override for {framework}. Received: {config_overrides}; expected none (expresso only)"
+        )
     from . import peers
 
     if framework.startswith("lightning-"):
@@ -47,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fits", type=int, help="fits in this process (default: the case's)")
     parser.add_argument("--workers", type=int, help="DataLoader num_workers (default: the framework's)")
     parser.add_argument("--epochs", type=int, help="epochs (default: the case's; the warm-up uses 1)")
+    parser.add_argument(
+        "--override", action="append", default=[], help="expresso-api only: a config override (repeatable)"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -57,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     for index in range(args.fits or case.fits):
         workdir = Path(args.workdir) / f"fit-{index}"
         workdir.mkdir(parents=True, exist_ok=True)
-        results.append(fit(args.framework, case, workdir, args.workers, args.epochs))
+        results.append(fit(args.framework, case, workdir, args.workers, args.epochs, args.override))
     Path(args.out).write_text(json.dumps({"framework": args.framework, "case": args.case, "fits": results}))
 
 

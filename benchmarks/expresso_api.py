@@ -27,11 +27,14 @@ def overrides(case: Case, num_workers: int | None = None, epochs: int | None = N
     return extra
 
 
-def train(case: Case, workdir: Path, num_workers: int | None = None, epochs: int | None = None) -> dict:
+def train(
+    case: Case, workdir: Path, num_workers: int | None = None, epochs: int | None = None, extra: list[str] | None = None
+) -> dict:
+    """One fit; ``extra`` overrides go on top of the case's (the tracker case's ``loggers=[...]``)."""
     from expresso import load_config
     from expresso.assembly import build_trainer
 
-    config = load_config(ROOT / case.config, overrides(case, num_workers, epochs), check=True)
+    config = load_config(ROOT / case.config, [*overrides(case, num_workers, epochs), *(extra or [])], check=True)
     run_dir = Path(workdir) / f"run-{time.monotonic_ns()}"
     trainer = build_trainer(config, run_dir)
     start = time.perf_counter()

@@ -307,7 +307,7 @@ def markdown(results: dict, summary: dict) -> str:
             for t in found
         ]
         lines += _table(["target", "measured (median)", "limit", ""], rows) + [""]
-    for name in ("imports", "mlp", "cnn", "data", "checkpoint", "compile", "cli", "epoch"):
+    for name in ("imports", "mlp", "cnn", "data", "trackers", "checkpoint", "compile", "cli", "epoch"):
         result = results.get(name)
         if result is None:
             continue
@@ -319,6 +319,10 @@ def markdown(results: dict, summary: dict) -> str:
             lines += training_section(name, result, summary[name])
         elif name == "data":
             lines += data_section(result, summary[name], result.get("expresso_defaults", {}))
+        elif name == "trackers":
+            from .tracker_case import section as trackers_section  # it builds on this module's table helpers
+
+            lines += trackers_section(result, summary[name])
         elif name == "checkpoint":
             lines += checkpoint_section(result, summary[name])
         elif name == "compile":

@@ -19,7 +19,9 @@ TARGETS = {
     "cnn": {"ratio": 1.03},
     "rss_ratio": 1.05,
     "first_step_over_torch_s": 1.5,
+    "trackers_ratio": 1.05,  # issue: trackers; the CLI fit with csv + TensorBoard + MLflow over csv alone
 }
+TRACKED_CLI_ROW = "CLI, loggers [csv, tensorboard, mlflow]"  # tracker_case.CLI_TRACKED
 EXPRESSO_ROWS = ("expresso CLI", "expresso API")
 FLOOR_ROW = "import torch (start-up floor)"
 ACCURACY_TOLERANCE = 1e-6
@@ -158,6 +160,14 @@ def targets(results: dict, summary: dict) -> list[dict]:
             (imports["rows"].get(name, {}).get("added_s") or {}).get("median"),
             limit,
             "s",
+        )
+    tracked = summary.get("trackers", {}).get("rows", {}).get(TRACKED_CLI_ROW)
+    if tracked is not None:
+        add(
+            "trackers: CLI fit with csv + TensorBoard + MLflow / csv alone",
+            (tracked["ratio"] or {}).get("median"),
+            TARGETS["trackers_ratio"],
+            "x",
         )
     checkpoint = summary.get("checkpoint")
     if checkpoint:

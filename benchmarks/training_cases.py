@@ -14,6 +14,7 @@ RSS and the final validation accuracy.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -40,6 +41,8 @@ class Variant:
         str  # import-torch, hand, expresso-cli, expresso-api, lightning-defaults, lightning-minimal, ignite, accelerate
     )
     workers: int | None = None  # DataLoader num_workers; None: the framework's default
+    overrides: tuple[str, ...] = ()  # expresso only: config overrides on top of the case's file
+    runs_root: str | None = None  # expresso CLI only: one runs root for every run (what the runs share: mlflow.db)
 
 
 STANDARD = [
@@ -71,7 +74,12 @@ def command(
         from .expresso_api import overrides
 
         return launch.expresso_command(
-            "train", case.config, "--runs-root", str(workdir / "runs"), *overrides(case, variant.workers, epochs)
+            "train",
+            case.config,
+            "--runs-root",
+            str(_runs_root(variant, workdir)),
+            *overrides(case, variant.workers, epochs),
+            *variant.overrides,
         )
     args = [
         "-m",
@@ -89,7 +97,13 @@ def command(
         args += ["--epochs", str(epochs)]
     if fits is not None:
         args += ["--fits", str(fits)]
+    for override in variant.overrides:
+        args += ["--override", override]
     return launch.python(*args)
+
+
+def _runs_root(variant: Variant, workdir: Path) -> Path:
+    return Path(variant.runs_root) if variant.runs_root else workdir / "runs"
 
 
 def run_once(variant: Variant, case: Case, workdir: Path, epochs: int | None = None, fits: int | None = None) -> dict:
@@ -101,10 +115,12 @@ def run_once(variant: Variant, case: Case, workdir: Path, epochs: int | None = N
         if done.returncode != 0:
             raise RuntimeError(f"exit status {done.returncode}")
         if variant.framework == "expresso-cli":
-            probes = list((workdir / "runs").glob(f"*/*/{PROBE_FILE}"))
+            probes = list(_runs_root(variant, workdir).glob(f"*/*/{PROBE_FILE}"))
             if len(probes) != 1:
                 raise RuntimeError(f"expected one {PROBE_FILE} under the runs root, found {len(probes)}")
             result["fits"] = [json.loads(probes[0].read_text())]
+            if variant.runs_root:  # the next run finds only its own probe; what the runs share stays
+                shutil.rmtree(probes[0].parent)
         elif variant.framework != "import-torch":
             result["fits"] = json.loads((workdir / "result.json").read_text())["fits"]
     except Exception as exc:  # a broken framework run is reported, the session goes on
@@ -119,7 +135,7 @@ def run_case(case: Case, variants: list[Variant], rounds: int, scratch: Path, wa
     runnable = [v for v in variants if not missing(v)]
     skipped = {v.label: missing(v) for v in variants if missing(v)}
     for variant in runnable:
-        key = f"{variant.framework}:{variant.workers}"
+        key = f"{variant.framework}:{variant.workers}:{variant.overrides}"
         if key not in warmed:
             _progress(f"{case.name}: warm-up {variant.label}")
             run_once(variant, case, scratch / "warm-up" / _slug(variant), epochs=1, fits=1)
@@ -146,7 +162,8 @@ def run_case(case: Case, variants: list[Variant], rounds: int, scratch: Path, wa
 
 
 def _slug(variant: Variant) -> str:
-    return variant.framework + ("" if variant.workers is None else f"-w{variant.workers}")
+    extra = "-" + hashlib.sha1(repr(variant.overrides).encode()).hexdigest()[:8] if variant.overrides else ""
+    return variant.framework + ("" if variant.workers is None else f"-w{variant.workers}") + extra
 
 
 def _progress(line: str) -> None:

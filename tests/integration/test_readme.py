@@ -3,7 +3,10 @@
 - ```python blocks run from the repository root and must succeed;
 - ```bash lines that start with `expresso` run in order in a fresh folder and
   must exit 0 (training shortened by --dev-run; `make` lines are the setup
-  commands themselves: CI runs `make test`);
+  commands themselves: CI runs `make test`); the lines that start a tracker's
+  server (`tensorboard`, `mlflow ui`) serve until stopped: test_readme_trackers.py
+  starts them on a trained run and reads it back through them (make test-slow,
+  which installs their extras); no other line may appear;
 - a ```yaml block whose first line is `# <path>` must match that file;
 - a ```text block of `$ expresso ...` followed by its output must reproduce
   that output (stderr) with exit status 2.
@@ -25,9 +28,22 @@ ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 
 
+SERVERS = ("tensorboard ", "mlflow ui ")  # bash lines that start a server: test_readme_trackers.py runs them
+
+
 def _blocks(kind: str) -> list[str]:
     text = (ROOT / "README.md").read_text()
     return [body for lang, body in BLOCK.findall(text) if lang == kind]
+
+
+def bash_lines() -> list[str]:
+    """Every command of the ```bash blocks, its comment cut off."""
+    return [
+        line.split("#")[0].strip()
+        for body in _blocks("bash")
+        for line in body.splitlines()
+        if line.split("#")[0].strip()
+    ]
 
 
 def _expresso(args: list[str]) -> subprocess.CompletedProcess:
@@ -65,13 +81,12 @@ def test_python_snippet_runs(python_snippets, index):
 
 
 def _expresso_lines() -> list[str]:
-    lines = []
-    for body in _blocks("bash"):
-        for line in body.splitlines():
-            command = line.split("#")[0].strip()
-            if command.startswith("expresso "):
-                lines.append(command)
-    return lines
+    return [line for line in bash_lines() if line.startswith("expresso ")]
+
+
+def test_every_readme_command_is_run_by_a_test():
+    """A command line no test runs could go stale unseen: each is `make` (CI's own commands), `expresso` or a server."""
+    assert [line for line in bash_lines() if not line.startswith(("make ", "expresso ", *SERVERS))] == []
 
 
 def test_readme_commands_run_in_order(tmp_path):
