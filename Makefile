@@ -25,8 +25,8 @@ test: setup check
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q
 
 check: setup
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

@@ -37,7 +37,15 @@ def test_every_public_logger_class_is_exported():
     assert (
         set(expresso.loggers.__all__)
         == public_classes(expresso.loggers)
-        == {"ClearMLLogger", "CometLogger", "Logger", "MLflowLogger", "SacredLogger", "TensorBoardLogger", "WandbLogger"}
+        == {
+            "ClearMLLogger",
+            "CometLogger",
+            "Logger",
+            "MLflowLogger",
+            "SacredLogger",
+            "TensorBoardLogger",
+            "WandbLogger",
+        }
     )
 
 

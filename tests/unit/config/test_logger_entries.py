@@ -14,7 +14,14 @@ def problems(loggers):
 
 @pytest.mark.parametrize(
     ("name", "module"),
-    [("tensorboard", "tensorboard"), ("mlflow", "mlflow"), ("comet", "comet_ml"), ("wandb", "wandb"), ("clearml", "clearml"), ("sacred", "sacred")],
+    [
+        ("tensorboard", "tensorboard"),
+        ("mlflow", "mlflow"),
+        ("comet", "comet_ml"),
+        ("wandb", "wandb"),
+        ("clearml", "clearml"),
+        ("sacred", "sacred"),
+    ],
 )
 def test_a_tracker_whose_library_is_not_importable_is_refused_by_name_and_by_class(monkeypatch, name, module):
     monkeypatch.setitem(sys.modules, module, None)  # Python's mark of a module that cannot be imported
