@@ -34,7 +34,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from ..runs.folder import CheckpointFolder, checkpoint_path, open_run
-from . import UsageError
+from . import UsageError, tracking
 
 WHAT_WOULD_TRAIN = {
     "steps": "raise trainer.max_steps to train on",
@@ -52,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=20")
     parser.add_argument("--checkpoint", help=f"a checkpoint file (default: the run's {CheckpointFolder.LAST})")
+    tracking.add_arguments(parser, resume=True)
     return parser
 
 
@@ -97,15 +98,20 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     config = check(load_config(folder.config, args.overrides, check=True, interpolations=followed))
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
     resume_changes.check_changes(changes, restart=restart)
+    # the profile the run was started with (read again) or -u's, offline if the run was or --offline says so
+    profile_file, was_offline = tracking.recorded(record.data)
+    track = tracking.prepare(config, args.profile, was_offline or args.offline, profile_file)
     rewrite = bool(changes)  # config.yaml holds what the run continues with
 
     settings = config["trainer"]
     preemption = Preemption(folder.checkpoints.last)
+    track.apply_env()
     trainer = build_trainer(
         config,
         run_dir,
         init_weights=restart,  # a restart starts as `train` did: init_from's weights; a resume loads its own
         extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption),
+        logger_options=track.by_index,
     )
     if checkpoint is None:
         loop = None
@@ -164,6 +170,8 @@ def _resume(args: Namespace, run_dir: Path) -> int:
             **({"restarted": True} if checkpoint is None else {}),
             "after": ended,
             "overrides": list(args.overrides),
+            **({"profile": args.profile} if args.profile else {}),
+            **({"offline": True} if args.offline and not was_offline else {}),
             "changes": resume_changes.describe(changes),
             "command": " ".join(["expresso", *sys.argv[1:]]),
         }
@@ -179,6 +187,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
         pid=os.getpid(),
         host=socket.gethostname(),
         interpolations=[[list(path), raw] for path, raw in config.interpolations],
+        **track.record(),
     )
     return run_fit(trainer, record, preemption, notes)
 

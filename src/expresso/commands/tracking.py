@@ -1,0 +1,81 @@
+"""``-u USER`` / ``--profile USER`` and ``--offline``: what train, resume and config --check share.
+
+The profile (config/profiles.py) and ``--offline`` become options of the
+run's loggers (config/logger_options.py), checked before any run folder
+exists and applied when the loggers are built; the profile's ``env`` is set
+in the process environment then. run.json keeps the profile's name and file
+and the names of what it supplied, never a value, and whether the run is
+offline. ``expresso resume`` continues with what run.json recorded: the same
+profile file (read again, so a rotated key is picked up) and offline if the
+run was; ``-u`` names another profile in the same folder, ``--offline``
+takes an online run offline from there on (there is no way back online:
+the hosted trackers' offline runs are uploaded by their own tools).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Set under --offline for loggers that read it rather than taking an ``offline`` option.
+OFFLINE_VARIABLE = "EXPRESSO_OFFLINE"
+
+
+def add_arguments(parser: argparse.ArgumentParser, resume: bool = False) -> None:
+    if resume:
+        profile_help = "the profile configs/profiles/USER.yaml (default: the one the run was started with)"
+        offline_help = "hosted trackers go offline from here on (a run started offline stays offline)"
+    else:
+        profile_help = (
+            "merge configs/profiles/USER.yaml (tracker credentials, workspace and project names) into the loggers"
+        )
+        offline_help = "hosted trackers stay offline (a logger that can only send to a server is refused)"
+    parser.add_argument("-u", "--profile", metavar="USER", help=profile_help)
+    parser.add_argument("--offline", action="store_true", help=offline_help)
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """The profile and --offline of a run, checked against its config: the loggers' extra options and run.json's fields."""
+
+    profile: Any  # config.profiles.Profile | None
+    offline: bool
+    options: Any  # config.logger_options.LoggerOptions
+
+    @property
+    def by_index(self) -> dict[int, dict[str, Any]]:
+        return self.options.by_index
+
+    def record(self) -> dict[str, Any]:
+        """run.json's ``offline`` and ``profile`` (names only)."""
+        return {"offline": self.offline, "profile": self.options.record(self.profile)}
+
+    def apply_env(self) -> None:
+        """The profile's environment (a tracker's credentials) and the offline flag, for the loggers about to be built."""
+        if self.profile is not None:
+            os.environ.update(self.profile.env)
+        if self.offline:
+            os.environ[OFFLINE_VARIABLE] = "1"
+
+
+def prepare(config, name: str | None, offline: bool, file: Path | None = None) -> Tracking:
+    """Load profile ``name`` (or the profile ``file``) and check it and ``offline`` against the checked ``config``; ConfigError (exit 2)."""
+    from ..config.logger_options import logger_options
+    from ..config.profiles import load_profile, profiles_folder
+
+    profile = None
+    if name is not None:
+        profile = load_profile(name, file.parent if file is not None else profiles_folder(config.project))
+    elif file is not None:
+        profile = load_profile(file.stem, file.parent)
+    return Tracking(profile, offline, logger_options(config.to_dict(), config.where, profile, offline))
+
+
+def recorded(record: dict[str, Any]) -> tuple[Path | None, bool]:
+    """The profile file and offline flag run.json recorded for a run (None: it had no profile)."""
+    profile = record.get("profile")
+    file = profile.get("file") if isinstance(profile, dict) else None
+    return (Path(file) if isinstance(file, str) and file else None), bool(record.get("offline"))
