@@ -166,7 +166,7 @@ def _option_problems(profile: Profile, key: str, target: Any, given: dict[str, A
         return []
     named = {n: p for n, p in sig.parameters.items() if p.kind in _NAMED}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
-    shown = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', key)}"
+    shown = KNOWN_LOGGERS[key].cls if key in KNOWN_LOGGERS else key  # the class as the profile spells it
     hints = _init_hints(target)
     problems = []
     for option, value in given.items():
