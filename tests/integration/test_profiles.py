@@ -137,3 +137,63 @@ def test_a_planted_secret_reaches_its_logger_and_no_file_or_output_and_resume_ke
         " did you mean 'loggers'?"
     )
     assert not refused_root.exists()  # refused before any run folder
+
+
+# make test-slow: it needs the tensorboard and mlflow extras, which it installs; the test above covers the mechanism
+# in CI with the stand-in tracker
+@pytest.mark.slow
+@pytest.mark.filterwarnings(
+    "ignore:The ``noload`` loader strategy:DeprecationWarning"
+)  # MLflow's store, as test_trackers
+def test_tensorboard_and_mlflow_take_the_profiles_options_and_hold_no_trace_of_its_secret(with_profiles, tmp_path):
+    import mlflow
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs_root, board = tmp_path / "runs", tmp_path / "board"
+    (with_profiles / "configs" / "profiles" / "tracked.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            loggers:
+              tensorboard: {{log_dir: {board}}}
+              mlflow: {{experiment: from-profile}}
+              {KEYED}: {{api_key: {SECRET}}}
+            env: {{MLFLOW_TRACKING_TOKEN: {SECRET}, MLFLOW_TRACKING_PASSWORD: {SECRET}, KEYED_TOKEN: {SECRET}}}
+            """
+        )
+    )
+    loggers = f"loggers=[csv, tensorboard, mlflow, {{class: {KEYED}}}]"
+    result = finish(
+        start(
+            [
+                "train",
+                "configs/experiments/tiny.yaml",
+                loggers,
+                "--dev-run",
+                "2",
+                "-u",
+                "tracked",
+                "--runs-root",
+                runs_root,
+            ],
+            with_profiles,
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(runs_root, "tiny")
+
+    # the options were applied: TensorBoard wrote into the profile's folder, MLflow into the profile's experiment
+    assert not (run_dir / "tensorboard").exists()
+    events = EventAccumulator(str(board))
+    events.Reload()
+    assert [event.step for event in events.Scalars("val/acc")] == [2]
+    client = mlflow.MlflowClient(f"sqlite:///{runs_root / 'mlflow.db'}")
+    assert sorted(experiment.name for experiment in client.search_experiments()) == ["Default", "from-profile"]
+    [run] = client.search_runs([client.get_experiment_by_name("from-profile").experiment_id])
+    assert run.info.run_name == run_dir.name and run.info.status == "FINISHED"
+    assert [json.loads(line)["key"] for line in (run_dir / "keyed.jsonl").read_text().splitlines()] == [sha256(SECRET)]
+
+    # the secret: in no file of the run folder, the MLflow store and artifacts, the event files, nor the output
+    assert sorted(path.name for path in runs_root.iterdir()) == ["mlartifacts", "mlflow.db", "mlflow.db.lock", "tiny"]
+    assert holding(runs_root, SECRET) == [] and holding(board, SECRET) == []
+    assert SECRET not in json.dumps([run.data.params, run.data.tags])
+    assert SECRET not in result.stdout + result.stderr
