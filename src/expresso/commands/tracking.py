@@ -7,7 +7,8 @@ in the process environment then. run.json keeps the profile's name and file
 and the names of what it supplied, never a value, and whether the run is
 offline. ``expresso resume`` continues with what run.json recorded: the same
 profile file (read again, so a rotated key is picked up) and offline if the
-run was; ``-u`` names another profile in the same folder, ``--offline``
+run was; ``-u`` names another profile in the same folder (for a run started
+without one: the run's project's ``configs/profiles``), ``--offline``
 takes an online run offline from there on (there is no way back online:
 the hosted trackers' offline runs are uploaded by their own tools).
 """
@@ -70,7 +71,8 @@ def prepare(config, name: str | None, offline: bool, file: Path | None = None) -
     if name is not None:
         profile = load_profile(name, file.parent if file is not None else profiles_folder(config.project))
     elif file is not None:
-        profile = load_profile(file.stem, file.parent)
+        asked = f"the run was started with -u {file.stem}; -u USER takes another from this folder"
+        profile = load_profile(file.stem, file.parent, asked)
     return Tracking(profile, offline, logger_options(config.to_dict(), config.where, profile, offline))
 
 

@@ -52,8 +52,11 @@ def profiles_folder(project: Project) -> Path:
     return (project.configs or project.root / CONFIGS) / PROFILES
 
 
-def load_profile(name: str, folder: Path) -> Profile:
-    """The profile ``name`` in ``folder``; ConfigError (exit 2) naming the file for a missing or malformed one."""
+def load_profile(name: str, folder: Path, asked: str | None = None) -> Profile:
+    """The profile ``name`` in ``folder``; ConfigError (exit 2) naming the file for a missing or malformed one.
+
+    ``asked``: what asked for it, as a missing file's message says (default: ``-u NAME``).
+    """
     if not _NAME.fullmatch(name):
         raise ConfigError(
             [
@@ -68,7 +71,7 @@ def load_profile(name: str, folder: Path) -> Profile:
     if not is_file(path):
         names = sorted(p.stem for p in folder.glob("*.yaml")) if is_dir(folder) else []
         hint = suggest(name, names, "-u {}")
-        raise ConfigError([Problem(display(path), "", f"profile not found (-u {name})", hint)])
+        raise ConfigError([Problem(display(path), "", f"profile not found ({asked or f'-u {name}'})", hint)])
     try:
         data = read_file(path, display(path))
     except FileProblem as exc:
