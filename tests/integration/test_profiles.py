@@ -1,5 +1,6 @@
 """Profiles (-u USER) and --offline through the CLI: a planted secret reaches the logger that takes it and no file,
-tracker record or output line; resume keeps the profile and the offline mode; a bad profile is one line, no run folder.
+tracker record or output line (a tracker's error quoting it is masked); resume keeps the profile and the offline
+mode; a bad profile is one line, no run folder.
 
 The stand-in for a hosted tracker (``KeyedTracker``) writes the sha256 of the key it received, never the key, so
 a test can tell the key arrived without the key's bytes being anywhere.
@@ -17,7 +18,8 @@ from cli_runs import finish, one_line_error, only_run_dir, read_record, start, t
 
 SECRET = "planted-secret-5b0e91d2c7"
 TRACKER = '''
-"""A hosted tracker's stand-in: an API key, a token read from the environment and an offline mode, whose hashes it records."""
+"""A hosted tracker's stand-in: an API key, a token read from the environment and an offline mode, whose hashes it
+records; with quote_key, it fails with the key in its message."""
 
 import hashlib
 import json
@@ -32,8 +34,13 @@ def sha256(text):
 
 
 class KeyedTracker(Logger):
-    def __init__(self, run_dir, api_key: str | None = None, offline: bool = False):
+    def __init__(self, run_dir, api_key: str | None = None, offline: bool = False, quote_key: bool = False):
         self.path, self.api_key, self.offline = Path(run_dir) / "keyed.jsonl", api_key, offline
+        self.quote_key = quote_key  # fail as a careless client does: with the key in the message
+
+    def log_metrics(self, metrics, step, epoch):
+        if self.quote_key:
+            raise RuntimeError(f"upload refused for key {self.api_key}")
 
     def log_hyperparams(self, params):
         record = {
@@ -86,12 +93,24 @@ def with_profiles(project) -> Path:
 def test_a_planted_secret_reaches_its_logger_and_no_file_or_output_and_resume_keeps_the_profile(
     with_profiles, tmp_path
 ):
-    runs_root, refused_root = tmp_path / "runs", tmp_path / "refused"
+    runs_root, refused_root, leaky_root = tmp_path / "runs", tmp_path / "refused", tmp_path / "leaky"
     refused = ["--runs-root", refused_root]
     results = together(
         {
             "trained": (
                 ["train", *KEYED_RUN, "trainer.max_epochs=1", "-u", "planted", "--offline", "--runs-root", runs_root],
+                None,
+            ),
+            "leaky": (
+                [
+                    "train",
+                    "configs/experiments/tiny.yaml",
+                    f"loggers=[csv, {{class: {KEYED}, quote_key: true}}]",
+                    "-u",
+                    "planted",
+                    "--runs-root",
+                    leaky_root,
+                ],
                 None,
             ),
             "missing": (["train", *KEYED_RUN, "-u", "nobody", *refused], None),
@@ -124,13 +143,22 @@ def test_a_planted_secret_reaches_its_logger_and_no_file_or_output_and_resume_ke
     assert not any(SECRET in text for text in (trained.stdout, trained.stderr, resumed.stdout, resumed.stderr))
     assert (run_dir / "log.txt").read_text().count("final metrics") == 2  # the log that was searched is the run's
 
+    # a tracker whose error quotes the key: the run fails, and says why with the key masked, everywhere
+    leaky = results["leaky"]
+    assert leaky.returncode == 1
+    assert leaky.stderr.splitlines()[-1] == "RuntimeError: upload refused for key ***"
+    failed = only_run_dir(leaky_root, "tiny")
+    assert read_record(failed)["error"] == {"type": "RuntimeError", "message": "upload refused for key ***"}
+    assert "RuntimeError: upload refused for key ***" in (failed / "log.txt").read_text()
+    assert holding(leaky_root, SECRET) == [] and SECRET not in leaky.stdout + leaky.stderr
+
     profiles = Path("configs") / "profiles"
     assert one_line_error(results["missing"]) == (
         f"expresso: error: {profiles / 'nobody.yaml'}: profile not found (-u nobody)"
     )
     assert one_line_error(results["wrong-option"]) == (
         f"expresso: error: {profiles / 'wrong_option.yaml'}: loggers.{KEYED}.workspace: not an argument of {KEYED}"
-        " (it takes: run_dir, api_key, offline)"
+        " (it takes: run_dir, api_key, offline, quote_key)"
     )
     assert one_line_error(results["wrong-section"]) == (
         f"expresso: error: {profiles / 'wrong_section.yaml'}: logger: unknown key (a profile holds: loggers, env);"

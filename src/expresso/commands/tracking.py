@@ -16,7 +16,10 @@ the hosted trackers' offline runs are uploaded by their own tools).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,8 +58,12 @@ class Tracking:
         return {"offline": self.offline, "profile": self.options.record(self.profile)}
 
     def apply_env(self) -> None:
-        """The profile's environment (a tracker's credentials) and the offline flag, for the loggers about to be built."""
+        """The profile's environment (a tracker's credentials) and the offline flag, for the loggers about to be built.
+
+        From here on the profile's values are hidden from what this process says (``redacted``).
+        """
         if self.profile is not None:
+            hide([*_texts(self.profile.loggers), *self.profile.env.values()])
             os.environ.update(self.profile.env)
         if self.offline:
             os.environ[OFFLINE_VARIABLE] = "1"
@@ -81,3 +88,54 @@ def recorded(record: dict[str, Any]) -> tuple[Path | None, bool]:
     profile = record.get("profile")
     file = profile.get("file") if isinstance(profile, dict) else None
     return (Path(file) if isinstance(file, str) and file else None), bool(record.get("offline"))
+
+
+# -- keeping a profile's values out of what the process says -----------------------------------------------
+# A tracker's own error may quote what it was given ("cannot reach https://user:TOKEN@host"): log lines,
+# run.json's error, log.txt's traceback and the console's error line go through ``redacted`` once a
+# profile's values are known. Values shorter than this are not hidden: they would mask ordinary words.
+MIN_HIDDEN = 4
+MASK = "***"
+_hidden: set[str] = set()
+
+
+def hide(values: list[str]) -> None:
+    """Hide these values from every message of this process from now on (a profile's credentials)."""
+    _hidden.update(value for value in values if len(value) >= MIN_HIDDEN)
+    if _hidden and sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _redacting_excepthook  # an error nobody catches prints its traceback redacted too
+
+
+def redacted(message: object) -> str:
+    """``message`` as text, every hidden value masked."""
+    text = str(message)
+    for value in sorted(_hidden, key=len, reverse=True):  # the longest first: one value may contain another
+        text = text.replace(value, MASK)
+    return text
+
+
+class Redacting(logging.Filter):
+    """A log line with a hidden value in it is written with the value masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _hidden:
+            message = record.getMessage()
+            masked = redacted(message)
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
+
+
+def _redacting_excepthook(kind, value, trace) -> None:
+    sys.stderr.write(redacted("".join(traceback.format_exception(kind, value, trace))))
+
+
+def _texts(tree: Any) -> list[str]:
+    """Every text value in a nested mapping (a profile's logger options)."""
+    if isinstance(tree, str):
+        return [tree]
+    if isinstance(tree, dict):
+        return [text for value in tree.values() for text in _texts(value)]
+    if isinstance(tree, list):
+        return [text for value in tree for text in _texts(value)]
+    return []
