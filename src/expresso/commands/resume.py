@@ -17,7 +17,11 @@ nothing explains is damage, refused naming each key (resume_config.py).
 A run killed before its first checkpoint (no last.ckpt, no previous.ckpt)
 is started again from the beginning with its recorded config: the same
 seed, the same initial weights (init_from too), so it ends as an
-uninterrupted run would. It says so in one line; its ``resumes`` entry has
+uninterrupted run would.
+
+The run's profile and offline mode carry over: run.json names the profile
+file, which is read again (``-u USER`` takes another from its folder), and
+a run started ``--offline`` stays offline (tracking.py). It says so in one line; its ``resumes`` entry has
 ``from: null`` and ``restarted: true``; overrides are applied as
 ``expresso train`` applies them (resume_changes.py). Before training, every
 resume removes the temporary files a kill inside a write left in the run
