@@ -63,7 +63,7 @@ class Tracking:
         From here on the profile's values are hidden from what this process says (``redacted``).
         """
         if self.profile is not None:
-            hide([*_texts(self.profile.loggers), *self.profile.env.values()])
+            hide(secrets(self.profile.loggers) + secrets(self.profile.env))
             os.environ.update(self.profile.env)
         if self.offline:
             os.environ[OFFLINE_VARIABLE] = "1"
@@ -90,10 +90,14 @@ def recorded(record: dict[str, Any]) -> tuple[Path | None, bool]:
     return (Path(file) if isinstance(file, str) and file else None), bool(record.get("offline"))
 
 
-# -- keeping a profile's values out of what the process says -----------------------------------------------
-# A tracker's own error may quote what it was given ("cannot reach https://user:TOKEN@host"): log lines,
-# run.json's error, log.txt's traceback and the console's error line go through ``redacted`` once a
-# profile's values are known. Values shorter than this are not hidden: they would mask ordinary words.
+# -- keeping a profile's secrets out of what the process says -----------------------------------------------
+# expresso never writes a profile's values; a tracker's own error may quote what it was given ("cannot reach
+# https://user:TOKEN@host"). Log lines, run.json's error, log.txt's traceback and the console's error line go
+# through ``redacted`` once the profile is applied. Hidden are the values of options and variables whose names
+# say they are secret (api_key, MLFLOW_TRACKING_TOKEN, password...) and the password of any URL: masking a
+# workspace or a folder name too would garble every log line that names the run. Values shorter than
+# MIN_HIDDEN are not hidden: they would mask ordinary words.
+SECRET_NAMES = ("key", "token", "secret", "password", "passwd", "credential", "auth")
 MIN_HIDDEN = 4
 MASK = "***"
 _hidden: set[str] = set()
@@ -130,12 +134,25 @@ def _redacting_excepthook(kind, value, trace) -> None:
     sys.stderr.write(redacted("".join(traceback.format_exception(kind, value, trace))))
 
 
-def _texts(tree: Any) -> list[str]:
-    """Every text value in a nested mapping (a profile's logger options)."""
+def secrets(tree: Any, secret: bool = False) -> list[str]:
+    """The secret texts of a profile's section: under a name that says so (at any depth), and URLs' passwords."""
     if isinstance(tree, str):
-        return [tree]
+        found = [tree] if secret else []
+        if "://" in tree:
+            from urllib.parse import urlsplit
+
+            try:
+                password = urlsplit(tree).password
+            except ValueError:
+                password = None
+            found += [password] if password else []
+        return found
     if isinstance(tree, dict):
-        return [text for value in tree.values() for text in _texts(value)]
+        return [
+            text
+            for name, value in tree.items()
+            for text in secrets(value, secret or any(word in str(name).lower() for word in SECRET_NAMES))
+        ]
     if isinstance(tree, list):
-        return [text for value in tree for text in _texts(value)]
+        return [text for value in tree for text in secrets(value, secret)]
     return []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from expresso.commands.tracking import prepare, recorded
+from expresso.commands import tracking
+from expresso.commands.tracking import hide, prepare, recorded, redacted, secrets
 from expresso.config import ConfigError, load_config
 from expresso.config.compose import display
 
@@ -50,4 +52,20 @@ def test_train_reads_the_profile_from_the_configs_project_and_resume_the_one_its
     assert str(gone.value) == (
         f"{display(profiles / 'alice.yaml')}: profile not found (the run was started with -u alice; "
         "-u USER takes another from this folder)"
+    )
+
+
+def test_the_secrets_masked_are_those_named_so_and_the_passwords_of_urls(monkeypatch):
+    monkeypatch.setattr(tracking, "_hidden", set())  # this process's: put back after the test
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    profile = {
+        "comet": {"api_key": "k-123456", "workspace": "team-a"},
+        "mlflow": {"tracking_uri": "https://me:pw-98765@mlflow.example.org", "experiment": "digits"},
+        "mine": {"auth": {"user": "u-1111", "pass": "p-2222"}},
+    }
+    assert secrets(profile) == ["k-123456", "pw-98765", "u-1111", "p-2222"]
+    assert secrets({"MLFLOW_TRACKING_TOKEN": "t-1", "MLFLOW_TRACKING_USERNAME": "me"}) == ["t-1"]
+    hide(secrets(profile) + ["abc"])  # too short to mask: it would mask ordinary words
+    assert redacted("401 for key k-123456 at https://me:pw-98765@host (team-a, abc)") == (
+        "401 for key *** at https://me:***@host (team-a, abc)"
     )
