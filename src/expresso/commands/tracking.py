@@ -22,7 +22,11 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when a run is prepared: `expresso --help` loads none of the config layer
+    from ..config.logger_options import LoggerOptions
+    from ..config.profiles import Profile
 
 # Set under --offline for loggers that read it rather than taking an ``offline`` option.
 OFFLINE_VARIABLE = "EXPRESSO_OFFLINE"
@@ -45,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser, resume: bool = False) -> None
 class Tracking:
     """The profile and --offline of a run, checked against its config: the loggers' extra options and run.json's fields."""
 
-    profile: Any  # config.profiles.Profile | None
+    profile: Profile | None
     offline: bool
-    options: Any  # config.logger_options.LoggerOptions
+    options: LoggerOptions
 
     @property
     def by_index(self) -> dict[int, dict[str, Any]]:
