@@ -19,7 +19,7 @@ from cli_runs import finish, one_line_error, only_run_dir, read_record, start, t
 SECRET = "planted-secret-5b0e91d2c7"
 TRACKER = '''
 """A hosted tracker's stand-in: an API key, a token read from the environment and an offline mode, whose hashes it
-records; with quote_key, it fails with the key in its message."""
+records; with quote_key, it fails with the key in its message. The key is required: the profile gives it."""
 
 import hashlib
 import json
@@ -34,7 +34,7 @@ def sha256(text):
 
 
 class KeyedTracker(Logger):
-    def __init__(self, run_dir, api_key: str | None = None, offline: bool = False, quote_key: bool = False):
+    def __init__(self, run_dir, api_key: str, offline: bool = False, quote_key: bool = False):
         self.path, self.api_key, self.offline = Path(run_dir) / "keyed.jsonl", api_key, offline
         self.quote_key = quote_key  # fail as a careless client does: with the key in the message
 

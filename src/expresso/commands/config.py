@@ -53,14 +53,13 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
 
-    checked = args.check or args.callbacks or args.profile is not None or args.offline
-    config = load_config(args.config, args.overrides, check=checked)
-    if checked:  # the torch-side rest of the check (device, graph wiring); without --check no torch is imported
-        from ..assembly import check
-        from .tracking import prepare
+    if args.check or args.callbacks or args.profile is not None or args.offline:
+        # the torch-side rest of the check too (device, graph wiring); without --check no torch is imported
+        from .tracking import checked_config
 
-        config = check(config)
-        args.tracking = prepare(config, args.profile, args.offline)
+        config, args.tracking = checked_config(args.config, args.overrides, args.profile, args.offline)
+    else:
+        config = load_config(args.config, args.overrides)
     if args.callbacks:
         return _print_callbacks(config, args)
     sys.stdout.write(config.to_json() + "\n" if args.json else config.to_yaml())

@@ -73,7 +73,7 @@ def run(args: Namespace) -> int:
 def _resume(args: Namespace, run_dir: Path) -> int:
     import socket
 
-    from ..assembly import build_trainer, check
+    from ..assembly import build_trainer
     from ..callbacks.preemption import Preemption
     from ..callbacks.record_summary import RecordSummary
     from ..config import load_config
@@ -99,12 +99,13 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     # Checked when it was written: checking again would refuse a device this machine lacks before an override could change it.
     ran_with = load_config(folder.config)
     followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
-    config = check(load_config(folder.config, args.overrides, check=True, interpolations=followed))
-    changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
-    resume_changes.check_changes(changes, restart=restart)
     # the profile the run was started with (read again) or -u's, offline if the run was or --offline says so
     profile_file, was_offline = tracking.recorded(record.data)
-    track = tracking.prepare(config, args.profile, was_offline or args.offline, profile_file)
+    config, track = tracking.checked_config(
+        folder.config, args.overrides, args.profile, was_offline or args.offline, profile_file, followed
+    )
+    changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
+    resume_changes.check_changes(changes, restart=restart)
     rewrite = bool(changes)  # config.yaml holds what the run continues with
 
     settings = config["trainer"]

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,32 @@ class Tracking:
             os.environ.update(self.profile.env)
         if self.offline:
             os.environ[OFFLINE_VARIABLE] = "1"
+
+
+def checked_config(
+    source: Any,
+    overrides: list[str],
+    name: str | None,
+    offline: bool,
+    file: Path | None = None,
+    interpolations: Sequence = (),
+) -> tuple[Any, Tracking]:
+    """The config checked as ``expresso train`` checks it, and its run's profile and --offline checked against it.
+
+    The profile is matched to the validated config's loggers first, so the check counts what it supplies
+    as given (a tracker's required ``api_key`` is not missing from the config: it is the profile's).
+    """
+    from ..assembly import check
+    from ..config import load_config
+
+    supplied = None
+    if name is not None or file is not None or offline:
+        track = prepare(load_config(source, overrides, interpolations=interpolations), name, offline, file)
+        supplied = track.options.supplied
+    config = check(load_config(source, overrides, check=True, interpolations=interpolations, supplied=supplied))
+    if supplied is None:
+        track = prepare(config, None, False)
+    return config, track
 
 
 def prepare(config, name: str | None, offline: bool, file: Path | None = None) -> Tracking:

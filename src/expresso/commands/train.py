@@ -66,8 +66,6 @@ def _dev_run(text: str) -> int | float:
 
 
 def run(args: Namespace) -> int:
-    from ..assembly import check
-    from ..config import load_config
     from ..runs.folder import RunFolder
     from ..runs.lock import hold
 
@@ -76,9 +74,8 @@ def run(args: Namespace) -> int:
         overrides.append(f"name={args.name}")
     if args.dev_run:
         overrides += [f"trainer.limit_batches={args.dev_run}", "trainer.max_epochs=1", "trainer.limit_epochs=1"]
-    config = check(load_config(args.config, overrides, check=True))
     # the profile and --offline are checked with the config, before any run folder; applied when the loggers are built
-    args.tracking = tracking.prepare(config, args.profile, args.offline)
+    config, args.tracking = tracking.checked_config(args.config, overrides, args.profile, args.offline)
     if getattr(args, "debug", False):
         import torch
 

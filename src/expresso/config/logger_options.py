@@ -51,6 +51,11 @@ class LoggerOptions:
     unused: list[str] = field(default_factory=list)  # profile logger keys no logger of this run matched
     offline: list[str] = field(default_factory=list)  # the loggers set offline, as the config names them
 
+    @property
+    def supplied(self) -> dict[tuple, list[str]]:
+        """The arguments added per component path, for the config's check (``load_config(supplied=...)``)."""
+        return {("loggers", index): sorted(options) for index, options in self.by_index.items()}
+
     def record(self, profile: Profile | None) -> dict[str, Any] | None:
         """run.json's ``profile``: its name, file and the names (never the values) of what it supplied; None: no profile."""
         if profile is None:
@@ -73,7 +78,11 @@ class _RunLogger:
 
 
 def logger_options(tree: dict, where: Callable[[tuple], str], profile: Profile | None, offline: bool) -> LoggerOptions:
-    """The options each logger of the checked config ``tree`` gets from ``profile`` and ``--offline``; ConfigError listing every problem."""
+    """The options each logger of ``tree`` gets from ``profile`` and ``--offline``; ConfigError listing every problem.
+
+    ``tree`` is validated, not yet checked: the check then counts these options as given
+    (``LoggerOptions.supplied``), and reports a logger class that cannot be imported.
+    """
     run = _run_loggers(tree)
     problems: list[Problem] = []
     options = LoggerOptions()
@@ -129,8 +138,12 @@ def _run_loggers(tree: dict) -> list[_RunLogger]:
             if cls is not None:
                 found.append(_RunLogger(index, entry, locate(cls), {}))
         elif isinstance(entry, dict) and isinstance(entry.get(CLASS_KEY), str):
+            try:
+                target = locate(entry[CLASS_KEY])
+            except CallableNotFound:
+                continue  # the config's check reports it, naming the config's file
             configured = {k: v for k, v in entry.items() if k not in RESERVED_KEYS}
-            found.append(_RunLogger(index, entry[CLASS_KEY], locate(entry[CLASS_KEY]), configured))
+            found.append(_RunLogger(index, entry[CLASS_KEY], target, configured))
     return found
 
 
