@@ -98,7 +98,17 @@ def test_a_planted_secret_reaches_its_logger_and_no_file_or_output_and_resume_ke
     results = together(
         {
             "trained": (
-                ["train", *KEYED_RUN, "trainer.max_epochs=1", "-u", "planted", "--offline", "--runs-root", runs_root],
+                [
+                    "train",
+                    *KEYED_RUN,
+                    "trainer.max_epochs=1",
+                    "trainer.limit_batches=2",
+                    "-u",
+                    "planted",
+                    "--offline",
+                    "--runs-root",
+                    runs_root,
+                ],
                 None,
             ),
             "leaky": (
@@ -110,6 +120,8 @@ def test_a_planted_secret_reaches_its_logger_and_no_file_or_output_and_resume_ke
                     "planted",
                     "--runs-root",
                     leaky_root,
+                    "--dev-run",
+                    "1",
                 ],
                 None,
             ),
