@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from .commands import config, evaluate, export, graph, plot, predict, resume, runs, train
+from .commands.tracking import redacted
 from .errors import BadInput
 
 EXIT_BAD_INPUT = 2
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as exc:
         if args.debug:
             raise
-        print(f"expresso: error: {exc}", file=sys.stderr)
+        print(f"expresso: error: {redacted(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -17,7 +17,8 @@
   by ``trainer.monitor``/``mode``; a configured callback of the same class
   replaces the default one. Loggers (``tensorboard``, ``mlflow`` or
   components of ``expresso.loggers.Logger`` subclasses) join the callbacks,
-  with ``trainer.log_every_n_steps``.
+  with ``trainer.log_every_n_steps`` and the options a profile or
+  ``--offline`` adds (``logger_options``).
 - ``init_from: RUN_DIR[:best|last]`` loads another run's weights (only).
 """
 
@@ -53,13 +54,16 @@ def build_trainer(
     training: bool = True,
     init_weights: bool = True,
     extra_callbacks: tuple = (),
+    logger_options: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Trainer:
     """A Trainer for ``config``, checked first as ``expresso train`` checks it (unless it was); errors name file and key.
 
     ``training=False`` builds what evaluation and prediction need (no
     optimizer is required, no callbacks, no ``init_from``); ``init_weights=False``
     skips ``init_from`` (resume loads its own weights); ``extra_callbacks``
-    join the configured ones.
+    join the configured ones; ``logger_options`` (per ``loggers:`` index: a
+    profile's options and ``--offline``'s, config/logger_options.py) are
+    added to those loggers' arguments, and stay out of the config tree.
     """
     config = check(config)  # a no-op for a config the command checked already
     tree = config.to_dict()
@@ -79,7 +83,10 @@ def build_trainer(
     graph = parts["graph"]
     callbacks = list(extra_callbacks)
     if training:
-        callbacks = _callbacks(config, tree, available, parts["schedulers"], len(graph.optimizers)) + callbacks
+        callbacks = (
+            _callbacks(config, tree, available, parts["schedulers"], len(graph.optimizers), logger_options or {})
+            + callbacks
+        )
     with building(config, "step"):
         step = _build(tree["step"], available) if tree.get("step") else None
     trainer = Trainer(
@@ -161,7 +168,14 @@ def _metric(node: dict, available: Mapping[str, Any], name: str) -> Any:
     return built if isinstance(built, Metric) else BatchMean(built, name)
 
 
-def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedulers: dict, optimizers: int) -> list:
+def _callbacks(
+    config: Config,
+    tree: dict,
+    available: Mapping[str, Any],
+    schedulers: dict,
+    optimizers: int,
+    logger_options: Mapping[int, Mapping[str, Any]],
+) -> list:
     settings = tree["trainer"]
     configured = []
     for index, node in enumerate(tree["callbacks"]):
@@ -170,6 +184,7 @@ def _callbacks(config: Config, tree: dict, available: Mapping[str, Any], schedul
     for index, entry in enumerate(tree["loggers"]):
         node = logger_component(entry)  # "csv" is the History below; a component is a Logger (checked at --check)
         if node is not None:
+            node = {**node, **logger_options.get(index, {})}  # a profile's credentials: never in the tree
             with building(config, "loggers", index):
                 logger = _build(node, available)
             logger.log_every_n_steps = settings["log_every_n_steps"]  # the rows metrics.csv gets

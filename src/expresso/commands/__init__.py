@@ -6,7 +6,8 @@ it, and ``run(args) -> int``, which runs it and returns the exit status;
 cli.py lists the modules. A module imports only the standard library at its
 top and torch only inside ``run``, so ``expresso --help`` and
 ``expresso config`` load none. Helpers shared by commands live beside them
-(session.py, trained.py, inputs.py, resume_changes.py).
+(session.py, trained.py, inputs.py, resume_changes.py,
+tracking.py).
 """
 
 from ..errors import BadInput

@@ -36,29 +36,41 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
         help="check, build the run as `expresso train` would (nothing trained or written) and print, per event of the "
         "loop, the callbacks it calls in order, instead of the config",
     )
+    parser.add_argument(
+        "-u",
+        "--profile",
+        metavar="USER",
+        help="also check configs/profiles/USER.yaml against the config's loggers, as `expresso train -u USER` does (implies --check)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="also check the loggers can run offline, as `expresso train --offline` does (implies --check)",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
 
-    checked = args.check or args.callbacks
-    config = load_config(args.config, args.overrides, check=checked)
-    if checked:  # the torch-side rest of the check (device, graph wiring); without --check no torch is imported
-        from ..assembly import check
+    if args.check or args.callbacks or args.profile is not None or args.offline:
+        # the torch-side rest of the check too (device, graph wiring); without --check no torch is imported
+        from .tracking import checked_config
 
-        config = check(config)
+        config, args.tracking = checked_config(args.config, args.overrides, args.profile, args.offline)
+    else:
+        config = load_config(args.config, args.overrides)
     if args.callbacks:
-        return _print_callbacks(config)
+        return _print_callbacks(config, args)
     sys.stdout.write(config.to_json() + "\n" if args.json else config.to_yaml())
     return 0
 
 
-def _print_callbacks(config) -> int:
+def _print_callbacks(config, args: argparse.Namespace) -> int:
     """The loop this config makes: per event, its callbacks in the order they run (as `expresso train` builds them)."""
     from ..assembly import build_trainer
 
-    trainer = build_trainer(config, None)
+    trainer = build_trainer(config, None, logger_options=args.tracking.by_index)
     rows = trainer.callbacks.listing("fit")
     width = max(len(event.value) for event, _ in rows)
     print("callbacks per event of fit, in the order they run (train and resume add RecordSummary and Preemption):")

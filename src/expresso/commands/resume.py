@@ -17,7 +17,11 @@ nothing explains is damage, refused naming each key (resume_config.py).
 A run killed before its first checkpoint (no last.ckpt, no previous.ckpt)
 is started again from the beginning with its recorded config: the same
 seed, the same initial weights (init_from too), so it ends as an
-uninterrupted run would. It says so in one line; its ``resumes`` entry has
+uninterrupted run would.
+
+The run's profile and offline mode carry over: run.json names the profile
+file, which is read again (``-u USER`` takes another from its folder), and
+a run started ``--offline`` stays offline (tracking.py). It says so in one line; its ``resumes`` entry has
 ``from: null`` and ``restarted: true``; overrides are applied as
 ``expresso train`` applies them (resume_changes.py). Before training, every
 resume removes the temporary files a kill inside a write left in the run
@@ -34,7 +38,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from ..runs.folder import CheckpointFolder, checkpoint_path, open_run
-from . import UsageError
+from . import UsageError, tracking
 
 WHAT_WOULD_TRAIN = {
     "steps": "raise trainer.max_steps to train on",
@@ -52,6 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.max_epochs=20")
     parser.add_argument("--checkpoint", help=f"a checkpoint file (default: the run's {CheckpointFolder.LAST})")
+    tracking.add_arguments(parser, resume=True)
     return parser
 
 
@@ -68,7 +73,7 @@ def run(args: Namespace) -> int:
 def _resume(args: Namespace, run_dir: Path) -> int:
     import socket
 
-    from ..assembly import build_trainer, check
+    from ..assembly import build_trainer
     from ..callbacks.preemption import Preemption
     from ..callbacks.record_summary import RecordSummary
     from ..config import load_config
@@ -94,18 +99,24 @@ def _resume(args: Namespace, run_dir: Path) -> int:
     # Checked when it was written: checking again would refuse a device this machine lacks before an override could change it.
     ran_with = load_config(folder.config)
     followed = [(tuple(path), raw) for path, raw in record.data.get("interpolations") or []]
-    config = check(load_config(folder.config, args.overrides, check=True, interpolations=followed))
+    # the profile the run was started with (read again) or -u's, offline if the run was or --offline says so
+    profile_file, was_offline = tracking.recorded(record.data)
+    config, track = tracking.checked_config(
+        folder.config, args.overrides, args.profile, was_offline or args.offline, profile_file, followed
+    )
     changes = resume_changes.diff(ran_with.to_dict(), config.to_dict())
     resume_changes.check_changes(changes, restart=restart)
     rewrite = bool(changes)  # config.yaml holds what the run continues with
 
     settings = config["trainer"]
     preemption = Preemption(folder.checkpoints.last)
+    track.apply_env()
     trainer = build_trainer(
         config,
         run_dir,
         init_weights=restart,  # a restart starts as `train` did: init_from's weights; a resume loads its own
         extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption),
+        logger_options=track.by_index,
     )
     if checkpoint is None:
         loop = None
@@ -164,6 +175,8 @@ def _resume(args: Namespace, run_dir: Path) -> int:
             **({"restarted": True} if checkpoint is None else {}),
             "after": ended,
             "overrides": list(args.overrides),
+            **({"profile": args.profile} if args.profile else {}),
+            **({"offline": True} if args.offline and not was_offline else {}),
             "changes": resume_changes.describe(changes),
             "command": " ".join(["expresso", *sys.argv[1:]]),
         }
@@ -179,6 +192,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
         pid=os.getpid(),
         host=socket.gethostname(),
         interpolations=[[list(path), raw] for path, raw in config.interpolations],
+        **track.record(),
     )
     return run_fit(trainer, record, preemption, notes)
 

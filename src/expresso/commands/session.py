@@ -27,6 +27,7 @@ from ..engine.trainer import Trainer
 from ..loggers import Logger
 from ..runs.folder import CheckpointFolder, RunFolder
 from ..runs.record import RunRecord
+from .tracking import Redacting, redacted
 
 log = logging.getLogger("expresso")
 
@@ -66,6 +67,7 @@ def attach_logging(run_dir: Path | None) -> list[logging.Handler]:
         handlers.append(logging.FileHandler(RunFolder(run_dir).log, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(_Plain())
+        handler.addFilter(Redacting())  # a profile's values never reach the console or log.txt
         log.addHandler(handler)
     return handlers
 
@@ -199,11 +201,11 @@ def record_failure(record: RunRecord, exc: BaseException) -> None:
     (Python's, or the one-line error). A disk too full for it loses only the
     traceback; run.json, written first, still says why.
     """
-    record.data["error"] = {"type": type(exc).__name__, "message": short_message(exc)}
+    record.data["error"] = {"type": type(exc).__name__, "message": redacted(short_message(exc))}
     record.finish("failed")
     try:
         with open(RunFolder(record.path.parent).log, "a", encoding="utf-8") as file:
-            file.write("".join(traceback.format_exception(exc)))
+            file.write(redacted("".join(traceback.format_exception(exc))))
     except OSError:
         pass
 

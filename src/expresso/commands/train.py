@@ -23,7 +23,7 @@ import time
 from argparse import Namespace
 from pathlib import Path
 
-from . import UsageError
+from . import UsageError, tracking
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
         metavar="N",
         help="N batches (an integer) or a fraction 0<N<1 of each split's batches, one epoch, run folder under a scratch root",
     )
-    parser.add_argument("--offline", action="store_true", help="hosted trackers stay offline")
+    tracking.add_arguments(parser)
     parser.add_argument("--run-id", help="a fixed run folder name (a job id), so a restarted job finds its run again")
     parser.add_argument(
         "--resume-if-exists", action="store_true", help="if the --run-id folder holds an unfinished run, resume it"
@@ -66,8 +66,6 @@ def _dev_run(text: str) -> int | float:
 
 
 def run(args: Namespace) -> int:
-    from ..assembly import check
-    from ..config import load_config
     from ..runs.folder import RunFolder
     from ..runs.lock import hold
 
@@ -76,9 +74,8 @@ def run(args: Namespace) -> int:
         overrides.append(f"name={args.name}")
     if args.dev_run:
         overrides += [f"trainer.limit_batches={args.dev_run}", "trainer.max_epochs=1", "trainer.limit_epochs=1"]
-    if args.offline:
-        os.environ["EXPRESSO_OFFLINE"] = "1"
-    config = check(load_config(args.config, overrides, check=True))
+    # the profile and --offline are checked with the config, before any run folder; applied when the loggers are built
+    config, args.tracking = tracking.checked_config(args.config, overrides, args.profile, args.offline)
     if getattr(args, "debug", False):
         import torch
 
@@ -112,7 +109,14 @@ def _into(args: Namespace, config, folder, *, resume: bool) -> int:
             from . import resume as resume_command
 
             return resume_command.run(
-                Namespace(run_dir=str(folder.path), overrides=[], checkpoint=None, debug=getattr(args, "debug", False))
+                Namespace(
+                    run_dir=str(folder.path),
+                    overrides=[],
+                    checkpoint=None,
+                    debug=getattr(args, "debug", False),
+                    profile=args.profile,
+                    offline=args.offline,
+                )
             )
         return _start(args, config, folder, fixed=True)
     except BaseException:
@@ -136,8 +140,12 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
     run_dir = folder.path
     record = RunRecord(run_dir, {})
     preemption = Preemption(folder.checkpoints.last)
+    args.tracking.apply_env()
     trainer = build_trainer(
-        config, run_dir, extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption)
+        config,
+        run_dir,
+        extra_callbacks=(RecordSummary(record, settings["monitor"], settings["mode"]), preemption),
+        logger_options=args.tracking.by_index,
     )
     made = _absent(run_dir.parent)  # the experiment's folder, if this run is its first: removed with a failed start
     folder.create(exist_ok=fixed)
@@ -154,7 +162,7 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
                 versions=versions(),
             )
             record.update(
-                offline=bool(args.offline),
+                **args.tracking.record(),
                 dev_run=args.dev_run,
                 interpolations=[[list(path), raw] for path, raw in config.interpolations],
             )

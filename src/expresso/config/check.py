@@ -41,7 +41,7 @@ from __future__ import annotations
 import copy
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Literal
 
 from .callables import CallableNotFound, instances_callable, locate
@@ -70,8 +70,14 @@ _LISTED = ("metrics", "callbacks", "loggers", "scheduler", "optimizers", "datase
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
-def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem]]:
-    """A copy of ``tree`` with task values injected, and every problem found."""
+def check(
+    tree: dict, where: Callable[[tuple], str], supplied: Mapping[tuple, Collection[str]] | None = None
+) -> tuple[dict, list[Problem]]:
+    """A copy of ``tree`` with task values injected, and every problem found.
+
+    ``supplied``: per component path, the arguments the run supplies besides the config (a profile's logger
+    options): a required one of them is not missing.
+    """
     tree = copy.deepcopy(tree)
     task = tree.get("task")
     if not isinstance(task, dict):  # validation reports a task that is no mapping
@@ -81,7 +87,7 @@ def check(tree: dict, where: Callable[[tuple], str]) -> tuple[dict, list[Problem
         if not path:  # a `class` key at the root is no component: validation reports it as an unknown top-level key
             continue
         inject = task if path[0] in TASK_TARGETS else {}
-        _check_node(node, path, inject, where, problems)
+        _check_node(node, path, inject, where, problems, (supplied or {}).get(path, ()))
     _plateaus_follow_trainer_mode(tree, where, problems)
     problems += logger_problems(tree, where)
     return tree, problems
@@ -162,7 +168,9 @@ def signature_of(target: Callable) -> inspect.Signature | None:
         return None
 
 
-def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Problem]) -> None:
+def _check_node(
+    node: dict, path: tuple, task: dict, where, problems: list[Problem], given_later: Collection[str] = ()
+) -> None:
     def report(key_path: tuple, message: str, hint: str | None = None) -> None:
         problems.append(Problem(where(key_path), format_key(key_path), message, hint))
 
@@ -238,7 +246,7 @@ def _check_node(node: dict, path: tuple, task: dict, where, problems: list[Probl
         supplied = _supplied_by_engine(path, params)
         for pname, param in params.items():
             if param.default is param.empty and param.kind in (*_NAMED, inspect.Parameter.POSITIONAL_ONLY):
-                if pname not in bound.arguments and pname not in supplied:
+                if pname not in bound.arguments and pname not in supplied and pname not in given_later:
                     where_to = " or in task (it is injected)" if path[0] in TASK_TARGETS else ""
                     report(
                         path,

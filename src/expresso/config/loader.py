@@ -116,6 +116,7 @@ def load_config(
     *,
     check: bool = False,
     interpolations: Sequence[tuple[Sequence, str]] = (),
+    supplied: Mapping[tuple, Sequence[str]] | None = None,
 ) -> Config:
     """Load, compose, override, resolve and validate a config; raise ConfigError listing every problem.
 
@@ -128,7 +129,9 @@ def load_config(
     ((key path, expression) pairs: ``Config.interpolations`` of an earlier
     load) are put back before the overrides, so a run folder's resolved
     config.yaml follows its keys again (``T_max: ${trainer.max_epochs}``);
-    an override of such a key replaces its expression.
+    an override of such a key replaces its expression. ``supplied``: per
+    component path, arguments the run gives besides the config (a profile's
+    logger options), which the check counts as given.
     """
     if isinstance(source, Mapping):  # as if it were a file in the working directory
         project = find_project(Path.cwd())
@@ -164,7 +167,7 @@ def load_config(
     problems = validate(tree, composer.where)
     signature_problems: list[Problem] = []
     if check:  # one report: schema problems and signature problems together
-        tree, signature_problems = _check.check(tree, composer.where)
+        tree, signature_problems = _check.check(tree, composer.where, supplied)
     wiring = None
     if not problems:  # the graph sections' shapes, on the tree the config is built from (task values injected)
         wiring, problems = general_form(tree, composer.where)
