@@ -33,6 +33,14 @@ restart's, which differ when the restart changed a setting.
 The final metrics (``final/val/acc``..., the selected weights' figures
 measured after the fit) are logged at the fit's last step, so the runs
 table shows them beside the last epoch's values.
+
+Rows are sent asynchronously (MLflow's own queue and thread: ``log_batch(...,
+synchronous=False)``), so a store transaction never holds up a step or a
+checkpoint. A checkpoint instead carries the rows whose transaction had not
+been confirmed when it was taken; a resume sends again those the store
+turns out not to hold (a process killed with rows still queued), so no
+row a checkpoint counts is lost and none is doubled. The fit's end waits
+for every row before the run's status is set.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ log = logging.getLogger("expresso")
 STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 MAX_PARAM_LENGTH = 6000  # MLflow refuses longer param values
 BATCH = 100  # params (and tags) per log_batch call: MLflow's limit
+METRICS_BATCH = 1000  # metrics per log_batch call: MLflow's limit
 
 
 class MLflowLogger(Logger):
@@ -86,12 +95,17 @@ class MLflowLogger(Logger):
         self._run_dir: Path | None = None
         self._existing: dict[str, str] = {}  # params of the run continued
         self._logged_through: dict[str, int] = {}  # metric -> the last step the store holds, for a continued run
+        # rows sent asynchronously, with the store's answer to come: (future-like RunOperations, [(key, value, ms, step)])
+        self._in_flight: list[tuple[Any, list[tuple[str, float, int, int]]]] = []
+        self._unconfirmed: list[tuple[str, float, int, int]] = []  # from the checkpoint: rows a resume checks for
 
     def state_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id}
+        self._confirmed()
+        return {"run_id": self.run_id, "unconfirmed": [list(row) for _, rows in self._in_flight for row in rows]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.run_id = state.get("run_id")
+        self._unconfirmed = [tuple(row) for row in state.get("unconfirmed", [])]
 
     def on_fit_start(self, state: State) -> None:
         message = missing_extra("mlflow", "mlflow", "the mlflow logger")
@@ -121,6 +135,7 @@ class MLflowLogger(Logger):
                 key: max(m.step for m in self._client.get_metric_history(self.run_id, key))
                 for key in continued.data.metrics
             }
+            self._send_again(state.step)
         else:
             self._existing, self._logged_through = {}, {}
             started = _started_at(self._run_dir)
@@ -134,6 +149,34 @@ class MLflowLogger(Logger):
             for run in earlier:
                 self._replace(run)
         super().on_fit_start(state)
+
+    def _send_again(self, step: int) -> None:
+        """The checkpoint's unconfirmed rows (up to its ``step``) that the store does not hold: the killed process's queue."""
+        from mlflow.entities import Metric
+
+        lost = [
+            Metric(key, value, ms, at)
+            for key, value, ms, at in self._unconfirmed
+            if self._logged_through.get(key, -1) < at <= step
+        ]
+        for start in range(0, len(lost), METRICS_BATCH):
+            self._client.log_batch(self.run_id, metrics=lost[start : start + METRICS_BATCH])
+        for metric in lost:
+            self._logged_through[metric.key] = max(self._logged_through.get(metric.key, -1), metric.step)
+        self._unconfirmed = []
+
+    def _confirmed(self) -> None:
+        """Forget the rows the store has taken; a row it refused is one warning (the run goes on)."""
+        pending = []
+        for operations, rows in self._in_flight:
+            if not all(future.done() for future in operations._operation_futures):
+                pending.append((operations, rows))
+                continue
+            try:
+                operations.wait()
+            except Exception as exc:
+                log.warning("expresso: warning: MLflow did not take %d metric values: %s", len(rows), exc)
+        self._in_flight = pending
 
     def _earlier_starts(self, experiment_id: str, tags: dict[str, str]) -> list[Any]:
         """The MLflow runs (not deleted) of this run folder's start: left by a start that ended before its first checkpoint."""
@@ -213,13 +256,11 @@ class MLflowLogger(Logger):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        rows = [
-            Metric(_key(key), value, now, step)
-            for key, value in metrics.items()
-            if step > self._logged_through.get(_key(key), -1)
-        ]
+        rows = [(_key(key), value, now, step) for key, value in metrics.items()]
+        rows = [row for row in rows if step > self._logged_through.get(row[0], -1)]
         if rows:
-            self._client.log_batch(self.run_id, metrics=rows)
+            operations = self._client.log_batch(self.run_id, metrics=[Metric(*row) for row in rows], synchronous=False)
+            self._in_flight.append((operations, rows))
 
     def log_summary(self, metrics: dict[str, float], step: int, epoch: int) -> None:
         self.log_metrics(metrics, step=step, epoch=epoch)  # a resume that only finishes the run skips what it holds
@@ -227,6 +268,9 @@ class MLflowLogger(Logger):
     def finish(self, status: str) -> None:
         if self._client is None or self.run_id is None:
             return  # the fit ended before the run was opened
+        for operations, _ in self._in_flight:  # every row is in the store before the run is said to have ended
+            operations.wait()
+        self._in_flight = []
         if status == "completed" and self.log_checkpoint and self._run_dir is not None:
             checkpoints = RunFolder(self._run_dir).checkpoints
             chosen = checkpoints.best if checkpoints.best.is_file() else checkpoints.last

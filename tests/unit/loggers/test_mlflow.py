@@ -67,3 +67,34 @@ def test_a_fit_that_raised_ends_its_mlflow_run_failed_or_killed_and_a_resumed_on
     assert run.data.params == {"name": "ends", "optimizer.lr": "0.1"}
     assert run.data.tags["resumed.optimizer.lr"] == "0.05"
     assert len(client.search_runs([experiment])) == 3
+
+
+def test_a_resume_sends_again_the_rows_its_checkpoint_had_unconfirmed_that_the_store_lacks_and_no_other(tmp_path):
+    """Rows go to MLflow asynchronously: a process killed with rows still queued leaves them in its checkpoint only."""
+    import mlflow
+
+    runs_root = tmp_path / "runs"
+    first = MLflowLogger()
+    fit(first, runs_root, "run", {"name": "queued"})
+    client = mlflow.MlflowClient(f"sqlite:///{runs_root / 'mlflow.db'}")
+    held = {key: [(m.step, m.value) for m in client.get_metric_history(first.run_id, key)] for key in ("train/loss",)}
+    [(last_step, _)] = held["train/loss"]  # one epoch of two steps: its row at step 2
+
+    checkpoint = first.state_dict()
+    assert checkpoint["unconfirmed"] == []  # the fit's end waited for every row
+    checkpoint["unconfirmed"] = [
+        ["train/loss", 9.0, 1, last_step],  # the store holds this step: not sent twice
+        ["queued/lost", 1.5, 1, 1],  # never reached the store: sent again
+        ["queued/lost", 2.5, 1, 2],
+        ["queued/lost", 3.5, 1, 3],  # past the checkpoint's step: the resumed run logs it itself
+    ]
+    resumed = MLflowLogger()
+    resumed.load_state_dict(checkpoint)
+    resumed._client, resumed._logged_through = client, {"train/loss": last_step}
+    resumed._send_again(step=2)
+    assert [(m.step, m.value) for m in client.get_metric_history(first.run_id, "train/loss")] == held["train/loss"]
+    assert sorted((m.step, m.value) for m in client.get_metric_history(first.run_id, "queued/lost")) == [
+        (1, 1.5),
+        (2, 2.5),
+    ]
+    assert resumed._logged_through["queued/lost"] == 2
