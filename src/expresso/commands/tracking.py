@@ -29,9 +29,6 @@ if TYPE_CHECKING:  # imported when a run is prepared: `expresso --help` loads no
     from ..config.logger_options import LoggerOptions
     from ..config.profiles import Profile
 
-# Set under --offline for loggers that read it rather than taking an ``offline`` option.
-OFFLINE_VARIABLE = "EXPRESSO_OFFLINE"
-
 
 def add_arguments(parser: argparse.ArgumentParser, resume: bool = False) -> None:
     if resume:
@@ -63,15 +60,13 @@ class Tracking:
         return {"offline": self.offline, "profile": self.options.record(self.profile)}
 
     def apply_env(self) -> None:
-        """The profile's environment (a tracker's credentials) and the offline flag, for the loggers about to be built.
+        """The profile's environment (a tracker's credentials), for the loggers about to be built (--offline is their option).
 
         From here on the profile's values are hidden from what this process says (``redacted``).
         """
         if self.profile is not None:
             hide(secrets(self.profile.loggers) + secrets(self.profile.env))
             os.environ.update(self.profile.env)
-        if self.offline:
-            os.environ[OFFLINE_VARIABLE] = "1"
 
 
 def checked_config(
