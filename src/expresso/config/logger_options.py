@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..runs.folder import RunFolder
 from .callables import CallableNotFound, locate
 from .check import signature_of
 from .errors import ConfigError, Problem, format_key, suggest
@@ -153,7 +154,9 @@ def _profile_target(profile: Profile, key: str, problems: list[Problem]) -> Any:
         cls = KNOWN_LOGGERS[key].cls
         if cls is None:
             if profile.loggers[key]:
-                problems.append(profile.problem(f"loggers.{key}", f"the {key} logger (metrics.csv) takes no options"))
+                problems.append(
+                    profile.problem(f"loggers.{key}", f"the {key} logger ({RunFolder.HISTORY}) takes no options")
+                )
             return None
         return locate(cls)
     if "." not in key and ":" not in key:

@@ -117,7 +117,7 @@ def test_what_a_profile_cannot_give_is_refused_naming_its_file_and_key_never_the
         f"{shown}: loggers.{hosted}.class: a profile gives a logger's options, not its 'class' (the config's)",
         f"{shown}: loggers.{hosted}.workspace: also set by the config (exp.yaml: loggers.2.workspace): set it in one place",
         f"{shown}: loggers.mlfow: unknown logger (a profile names one as the config does: csv, tensorboard, mlflow, "
-        "or its class); did you mean 'mlflow'?",
+        "clearml, sacred, comet, wandb, or its class); did you mean 'mlflow'?",
         f"{shown}: loggers.csv: the csv logger (metrics.csv) takes no options",
     ]
     assert not any(SECRET in line for line in found)
