@@ -134,7 +134,7 @@ def tracked(project, tmp_path_factory) -> dict:
             [
                 "train",
                 *TRACKED,
-                f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: {killed[name]}, marker: {root / name}}}]",
+                f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: {killed[name]}, marker: {root / name}, drain: true}}]",
                 "--runs-root",
                 runs[name],
             ],

@@ -165,6 +165,12 @@ class MLflowLogger(Logger):
             self._logged_through[metric.key] = max(self._logged_through.get(metric.key, -1), metric.step)
         self._unconfirmed = []
 
+    def wait(self) -> None:
+        """Returns once the store holds every row sent so far (MLflow's error if it refused some)."""
+        in_flight, self._in_flight = self._in_flight, []
+        for operations, _ in in_flight:
+            operations.wait()
+
     def _confirmed(self) -> None:
         """Forget the rows the store has taken; a row it refused is one warning (the run goes on)."""
         pending = []
@@ -268,9 +274,7 @@ class MLflowLogger(Logger):
     def finish(self, status: str) -> None:
         if self._client is None or self.run_id is None:
             return  # the fit ended before the run was opened
-        for operations, _ in self._in_flight:  # every row is in the store before the run is said to have ended
-            operations.wait()
-        self._in_flight = []
+        self.wait()  # every row is in the store before the run is said to have ended
         if status == "completed" and self.log_checkpoint and self._run_dir is not None:
             checkpoints = RunFolder(self._run_dir).checkpoints
             chosen = checkpoints.best if checkpoints.best.is_file() else checkpoints.last
