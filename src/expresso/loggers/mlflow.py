@@ -34,9 +34,10 @@ The final metrics (``final/val/acc``..., the selected weights' figures
 measured after the fit) are logged at the fit's last step, so the runs
 table shows them beside the last epoch's values.
 
-Rows are sent asynchronously (MLflow's own queue and thread: ``log_batch(...,
-synchronous=False)``), so a store transaction never holds up a step or a
-checkpoint. A checkpoint instead carries the rows whose transaction had not
+Rows are sent from a thread of the logger's own (one at a time, in order),
+so a store transaction never holds up a step or a checkpoint; not MLflow's
+async queue, whose shutdown, at every run's end, waits about a second for
+its threads. A checkpoint instead carries the rows whose transaction had not
 been confirmed when it was taken; a resume sends again those the store
 turns out not to hold (a process killed with rows still queued), so no
 row a checkpoint counts is lost and none is doubled. The fit's end waits
@@ -51,6 +52,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +97,9 @@ class MLflowLogger(Logger):
         self._run_dir: Path | None = None
         self._existing: dict[str, str] = {}  # params of the run continued
         self._logged_through: dict[str, int] = {}  # metric -> the last step the store holds, for a continued run
-        # rows sent asynchronously, with the store's answer to come: (future-like RunOperations, [(key, value, ms, step)])
-        self._in_flight: list[tuple[Any, list[tuple[str, float, int, int]]]] = []
+        # rows sent in the background, with the store's answer to come: (Future, [(key, value, ms, step)])
+        self._in_flight: list[tuple[Future, list[tuple[str, float, int, int]]]] = []
+        self._sender: ThreadPoolExecutor | None = None
         self._unconfirmed: list[tuple[str, float, int, int]] = []  # from the checkpoint: rows a resume checks for
 
     def state_dict(self) -> dict[str, Any]:
@@ -168,18 +171,18 @@ class MLflowLogger(Logger):
     def wait(self) -> None:
         """Returns once the store holds every row sent so far (MLflow's error if it refused some)."""
         in_flight, self._in_flight = self._in_flight, []
-        for operations, _ in in_flight:
-            operations.wait()
+        for sent, _ in in_flight:
+            sent.result()
 
     def _confirmed(self) -> None:
         """Forget the rows the store has taken; a row it refused is one warning (the run goes on)."""
         pending = []
-        for operations, rows in self._in_flight:
-            if not all(future.done() for future in operations._operation_futures):
-                pending.append((operations, rows))
+        for sent, rows in self._in_flight:
+            if not sent.done():
+                pending.append((sent, rows))
                 continue
             try:
-                operations.wait()
+                sent.result()
             except Exception as exc:
                 log.warning("expresso: warning: MLflow did not take %d metric values: %s", len(rows), exc)
         self._in_flight = pending
@@ -265,8 +268,10 @@ class MLflowLogger(Logger):
         rows = [(_key(key), value, now, step) for key, value in metrics.items()]
         rows = [row for row in rows if step > self._logged_through.get(row[0], -1)]
         if rows:
-            operations = self._client.log_batch(self.run_id, metrics=[Metric(*row) for row in rows], synchronous=False)
-            self._in_flight.append((operations, rows))
+            if self._sender is None:
+                self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expresso-mlflow")
+            sent = self._sender.submit(self._client.log_batch, self.run_id, metrics=[Metric(*row) for row in rows])
+            self._in_flight.append((sent, rows))
 
     def log_summary(self, metrics: dict[str, float], step: int, epoch: int) -> None:
         self.log_metrics(metrics, step=step, epoch=epoch)  # a resume that only finishes the run skips what it holds
@@ -274,7 +279,12 @@ class MLflowLogger(Logger):
     def finish(self, status: str) -> None:
         if self._client is None or self.run_id is None:
             return  # the fit ended before the run was opened
-        self.wait()  # every row is in the store before the run is said to have ended
+        try:
+            self.wait()  # every row is in the store before the run is said to have ended
+        finally:
+            if self._sender is not None:
+                self._sender.shutdown()
+                self._sender = None
         if status == "completed" and self.log_checkpoint and self._run_dir is not None:
             checkpoints = RunFolder(self._run_dir).checkpoints
             chosen = checkpoints.best if checkpoints.best.is_file() else checkpoints.last
