@@ -99,3 +99,17 @@ def test_the_restructuring_rerun_table_is_its_two_committed_reports():
     shown = rows(section(RESULTS, "## Re-run after the restructuring (issue 13)"))
     shown.pop("target")
     assert shown == {key: [before[key], after[key]] for key in after if key != "target"}
+
+
+def test_the_trackers_overhead_table_is_its_committed_report():
+    """RESULTS.md's trackers section (issue 15) repeats the table and the target of the report committed beside it."""
+    report = (
+        Path(__file__).resolve().parents[2] / "benchmarks" / "reruns" / "issue15-trackers" / "RESULTS.md"
+    ).read_text()
+    measured = rows(section(report, "## Trackers"))
+    shown = section(RESULTS, "## Trackers (issue 15)")
+    assert rows(shown) == measured
+    [ratio] = [cells[0] for key, cells in rows(section(report, "## Targets")).items() if key.startswith("trackers")]
+    assert f"**missed, {float(ratio.split()[0]):.2f}x**" in shown
+    assert f"is {float(measured['API, loggers [csv, tensorboard, mlflow]'][5].split('x')[0]):.2f}x" in shown
+    assert "- checkout: 645fc67" in report and "at checkout 645fc67" in shown
