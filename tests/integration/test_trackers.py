@@ -145,7 +145,7 @@ def tracked(project, tmp_path_factory) -> dict:
                 "train",
                 *TRACKED,
                 f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: {killed[name]}, marker: {root / name}, drain: true}},"
-                " {class: expresso.callbacks.ImageGrid, tensor: x, max_images: 4}]",
+                " {class: fixtures/probes.py:WeightsAsImages}, {class: expresso.callbacks.ImageGrid, tensor: weights, max_images: 4}]",
                 "--runs-root",
                 runs[name],
             ],
@@ -219,14 +219,15 @@ def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_c
 
     # ImageGrid's grid of each epoch: in TensorBoard at the epoch's step, once (the resume hid the killed process's
     # epoch 2 and wrote it again), as the PNG holds it; in MLflow as images/<file>, the file's bytes
-    grids = [run_dir / "images" / f"x-epoch00{epoch}.png" for epoch in (1, 2)]
+    grids = [run_dir / "images" / f"weights-epoch00{epoch}.png" for epoch in (1, 2)]
+    assert grids[0].read_bytes() != grids[1].read_bytes()  # the weights the grid draws changed
     events = tensorboard_events(run_dir)
-    assert [event.step for event in events.Images("images/x")] == [10, 20]
-    assert [png_pixels(event.encoded_image_string) for event in events.Images("images/x")] == [
+    assert [event.step for event in events.Images("images/weights")] == [10, 20]
+    assert [png_pixels(event.encoded_image_string) for event in events.Images("images/weights")] == [
         png_pixels(grid.read_bytes()) for grid in grids
     ]
     images = [artifact.path for artifact in client.list_artifacts(run.info.run_id, "images")]
-    assert images == ["images/x-epoch001.png", "images/x-epoch002.png"]
+    assert images == ["images/weights-epoch001.png", "images/weights-epoch002.png"]
     for path, grid in zip(images, grids):
         assert Path(client.download_artifacts(run.info.run_id, path, str(tmp_path))).read_bytes() == grid.read_bytes()
 

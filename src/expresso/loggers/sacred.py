@@ -17,7 +17,8 @@ every checkpoint: no heartbeat thread), then ``completed_event``,
 (``INTERRUPTED``). Metrics go through ``Run.log_scalar(name, value,
 step)`` with metrics.csv's names, values and steps. A callback's image
 (``ImageGrid``'s grids) is an artifact under its file name (which holds
-the epoch: written again by a resumed run, it is listed once); a callback's
+the epoch: a resumed run that writes it again replaces the copy, listed
+once); a callback's
 text (the model summary) is a value of the run's ``info`` (run.json). ``config.json`` is the
 resolved config as config.yaml holds it: the random top-level ``seed``
 Sacred adds to a config without one is left out (the fit seeds from
@@ -179,8 +180,7 @@ class SacredLogger(Logger):
         self._observer.artifact_event(name=path.name, filename=os.path.abspath(path))
 
     def log_image(self, name: str, path: Path, step: int) -> None:
-        if path.name not in self._artifacts():  # a resumed run writes the epochs past its checkpoint again
-            self.log_artifact(path)
+        self.log_artifact(path)  # a resumed run's image of an epoch the run lists replaces its copy
 
     def log_text(self, name: str, text: str) -> None:
         self._run.info[name] = text  # sent with the next heartbeat (flush)
