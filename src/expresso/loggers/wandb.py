@@ -68,7 +68,7 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 MEDIA_TYPE = "/_type"  # the history item naming what a wandb.Image (path, size...) under that key is
 
 
-class Picture(str):
+class _Picture(str):
     """An image's path among a row's values: a ``wandb.Image`` when sent, its path (plain text) in the checkpoint."""
 
     @property
@@ -164,7 +164,7 @@ class WandbLogger(Logger):
         self._waiting = {}
         if offline:
             for row in self._sent:
-                pictures = {key: Picture(path) for key, path in row.get("images", {}).items() if Path(path).is_file()}
+                pictures = {key: _Picture(path) for key, path in row.get("images", {}).items() if Path(path).is_file()}
                 self._add({**row["values"], **pictures}, row["step"])
         self._send_waiting(keep=False)
         super().on_fit_start(state)
@@ -188,7 +188,7 @@ class WandbLogger(Logger):
         self._add({**metrics, "epoch": epoch}, step)
 
     def log_image(self, name: str, path: Path, step: int) -> None:
-        self._add({name: Picture(str(path))}, step)  # made a wandb.Image as it is sent: the checkpoint keeps the path
+        self._add({name: _Picture(str(path))}, step)  # made a wandb.Image as it is sent: the checkpoint keeps the path
 
     def flush(self) -> None:
         self._send_waiting(keep=True)
@@ -208,13 +208,13 @@ class WandbLogger(Logger):
 
         for step in sorted(waiting):
             row = {
-                key: wandb.Image(value.path) if isinstance(value, Picture) else value
+                key: wandb.Image(value.path) if isinstance(value, _Picture) else value
                 for key, value in waiting[step].items()
             }
             self._run.log(row, step=step, commit=True)
             if keep:  # plain data: a checkpoint is read with weights_only
-                values = {key: value for key, value in waiting[step].items() if not isinstance(value, Picture)}
-                images = {key: str(value) for key, value in waiting[step].items() if isinstance(value, Picture)}
+                values = {key: value for key, value in waiting[step].items() if not isinstance(value, _Picture)}
+                images = {key: str(value) for key, value in waiting[step].items() if isinstance(value, _Picture)}
                 self._sent.append({"step": step, "values": values, **({"images": images} if images else {})})
 
     def finish(self, status: str) -> None:
