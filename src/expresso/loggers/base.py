@@ -62,8 +62,9 @@ class Logger(Callback):
     It receives the run's resolved config once per fit (``log_hyperparams``),
     config.yaml (``log_artifact``), a training row every
     ``log_every_n_steps`` steps and every epoch's complete metrics
-    (``log_metrics``) and how the fit ended (``finish``). A config lists
-    such a class under ``loggers:``.
+    (``log_metrics``), the images and texts callbacks hand over
+    (``log_image``, ``log_text``) and how the fit ended (``finish``). A
+    config lists such a class under ``loggers:``.
     """
 
     phases = ("fit",)

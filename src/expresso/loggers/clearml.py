@@ -13,9 +13,10 @@ What it sends: the flattened resolved config as the task's hyperparameters
 iteration = step (``val/acc`` is title ``val``, series ``acc``; a name
 without ``/`` is both), config.yaml as a configuration object and an
 artifact, a callback's image (``ImageGrid``'s ``images/x_fake``) as a debug
-sample at its step (title ``images``, series ``x_fake``), a callback's text
-(the model summary) as a configuration object of its name, and how the fit ended: ``completed``, ``failed`` or ``stopped``
-(interrupted) on a server. An offline session keeps no status (ClearML
+sample at its step (title ``images``, series ``x_fake``; each its own copy,
+numbered on after those a continued session keeps), a callback's text (the
+model summary) as a configuration object of its name, and how the fit
+ended: ``completed``, ``failed`` or ``stopped`` (interrupted) on a server. An offline session keeps no status (ClearML
 marks every imported session completed), so it carries the ending as the
 tag ``status:<completed|failed|interrupted>`` (``status:running`` while
 the fit runs, and after a SIGKILL).

@@ -14,8 +14,8 @@ Params are the flattened resolved config (``optimizer.lr``); metrics are
 metrics.csv's values at its steps, with their epoch; config.yaml is an
 asset; a callback's image (``ImageGrid``'s ``images/x_fake``) is a Comet
 image of that name at its step, a callback's text (the model summary) the
-asset ``<name>.txt``; how the fit ended is the Other value ``status`` (``completed``,
-``failed``, ``interrupted``). Comet's automatic logging (source code, git,
+asset ``<name>.txt``; how the fit ended is the Other value ``status``
+(``completed``, ``failed``, ``interrupted``). Comet's automatic logging (source code, git,
 console output, command-line arguments, environment and system metrics) is
 off: run.json and log.txt hold those, and nothing runs beside the fit.
 
@@ -25,8 +25,9 @@ checkpoint, and every experiment is started with Comet's
 process writes its own, ``<key>-<suffix>.zip``, and Comet's upload creates
 the experiment from whichever comes first and appends the others, in any
 order: ``comet upload runs/<name>/<run>/comet/*.zip``. The steps earlier
-archives hold are not logged again, nor the images at those steps (Comet keeps every value it is sent; a
-deterministic resume computes those steps to the same values). A process
+archives hold are not logged again, nor an image at those steps (Comet
+keeps every value it is sent; a deterministic resume computes those steps
+to the same values). A process
 killed before its end leaves no archive, only Comet's data folder
 (``comet/<key>.running/``, where this logger points Comet's temporary
 files): the resumed run zips it into the archive that process would have

@@ -12,8 +12,8 @@ Params are the flattened resolved config (``optimizer.lr``, ``callbacks.0.class`
 metrics are metrics.csv's values at its steps; a callback's image
 (``ImageGrid``'s grids) is the artifact ``images/<file name>`` (the file
 name holds the epoch: a resumed run that writes it again replaces it), a
-callback's text (the model summary) the artifact ``<name>.txt``; the status follows the fit:
-``completed`` -> FINISHED, ``failed`` -> FAILED, ``interrupted`` -> KILLED.
+callback's text (the model summary) the artifact ``<name>.txt``; the status
+follows the fit: ``completed`` -> FINISHED, ``failed`` -> FAILED, ``interrupted`` -> KILLED.
 
 Resume continues the same MLflow run: its id travels in the checkpoint. The
 run is set RUNNING again; a metric's steps the interrupted process logged
