@@ -58,6 +58,16 @@ def tensorboard_events(run_dir: Path):
     return events
 
 
+def png_pixels(data: bytes) -> list:
+    """A PNG's RGB pixels as nested lists (TensorBoard stores what it was given as a PNG of its own)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as opened:
+        return np.asarray(opened.convert("RGB")).tolist()
+
+
 def tensorboard_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     events = tensorboard_events(run_dir)
     return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
@@ -134,7 +144,8 @@ def tracked(project, tmp_path_factory) -> dict:
             [
                 "train",
                 *TRACKED,
-                f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: {killed[name]}, marker: {root / name}, drain: true}}]",
+                f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: {killed[name]}, marker: {root / name}, drain: true}},"
+                " {class: fixtures/probes.py:WeightsAsImages}, {class: expresso.callbacks.ImageGrid, tensor: weights, max_images: 4}]",
                 "--runs-root",
                 runs[name],
             ],
@@ -198,9 +209,34 @@ def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_c
     assert run.data.tags["expresso.run_dir"] == str(run_dir.resolve())
     assert run.data.params == flattened(read_config(run_dir))
     assert mlflow_curves(client, run) == expected
-    assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
+    assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == [
+        "config.yaml",
+        "images",
+        "model_summary.txt",
+    ]
     downloaded = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
     assert Path(downloaded).read_text() == (run_dir / "config.yaml").read_text()
+
+    # ImageGrid's grid of each epoch: in TensorBoard at the epoch's step, once (the resume hid the killed process's
+    # epoch 2 and wrote it again), as the PNG holds it; in MLflow as images/<file>, the file's bytes
+    grids = [run_dir / "images" / f"weights-epoch00{epoch}.png" for epoch in (1, 2)]
+    assert grids[0].read_bytes() != grids[1].read_bytes()  # the weights the grid draws changed
+    events = tensorboard_events(run_dir)
+    assert [event.step for event in events.Images("images/weights")] == [10, 20]
+    assert [png_pixels(event.encoded_image_string) for event in events.Images("images/weights")] == [
+        png_pixels(grid.read_bytes()) for grid in grids
+    ]
+    images = [artifact.path for artifact in client.list_artifacts(run.info.run_id, "images")]
+    assert images == ["images/weights-epoch001.png", "images/weights-epoch002.png"]
+    for path, grid in zip(images, grids):
+        assert Path(client.download_artifacts(run.info.run_id, path, str(tmp_path))).read_bytes() == grid.read_bytes()
+
+    # the model summary: the table the log shows, once in each (TensorBoard's TEXT at the start, not again at resume)
+    summary = Path(client.download_artifacts(run.info.run_id, "model_summary.txt", str(tmp_path))).read_text()
+    assert summary.startswith("model 'model' (") and summary in (run_dir / "log.txt").read_text()
+    texts = events.Tensors("model_summary/text_summary")
+    assert [event.step for event in texts] == [0]
+    assert texts[0].tensor_proto.string_val == ["".join(f"    {line}" for line in summary.splitlines(True)).encode()]
 
 
 def test_a_run_killed_before_its_first_checkpoint_and_restarted_is_one_mlflow_run_and_one_tensorboard_curve(tracked):

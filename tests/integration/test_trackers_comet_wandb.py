@@ -5,6 +5,7 @@ written outside the run folder (home, temporary folder, working directory) and n
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import zipfile
@@ -42,6 +43,21 @@ def flattened(tree, prefix: str = "") -> dict:
     for key, value in items:
         flat.update(flattened(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
+
+
+def grids(run_dir: Path) -> list[bytes]:
+    """The PNGs ImageGrid wrote for epochs 1 and 2 (of the first layer's weights: they differ)."""
+    found = [(run_dir / "images" / f"weights-epoch00{epoch}.png").read_bytes() for epoch in (1, 2)]
+    assert found[0] != found[1]
+    return found
+
+
+def model_summary(run_dir: Path) -> bytes:
+    """The model summary the run's log shows (ModelSummary's table, the one model's)."""
+    lines = (run_dir / "log.txt").read_text().splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("model 'model' ("))
+    table = [lines[start], *itertools.takewhile(lambda line: line.startswith("  "), lines[start + 1 :])]
+    return "\n".join(table).encode()
 
 
 def tree(root: Path) -> list[str]:
@@ -140,7 +156,11 @@ def test_comet_and_wandb_offline_hold_the_runs_values_and_a_run_killed_past_its_
     roots, processes = {}, {}
     for tracker in ("comet", "wandb"):
         roots[tracker] = tmp_path / f"runs-{tracker}"
-        kill = f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: 2, marker: {tmp_path / tracker}}}]"
+        kill = (
+            f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: 2, marker: {tmp_path / tracker}}},"
+            " {class: fixtures/probes.py:WeightsAsImages},"
+            " {class: expresso.callbacks.ImageGrid, tensor: weights, max_images: 4}]"
+        )
         processes[tracker] = start(
             ["train", *TRACKED, f"loggers=[csv, {tracker}]", kill, "--runs-root", roots[tracker]], project, env
         )
@@ -205,9 +225,28 @@ def test_comet_and_wandb_offline_hold_the_runs_values_and_a_run_killed_past_its_
         assert {key: value for key, value in params.items() if key not in ("curr_step", "curr_epoch")} == flattened(
             read_config(run_dir)
         )
-        [upload] = payloads(archive, "file_upload")
-        assert upload["additional_params"]["fileName"] == "config.yaml"
-        assert archive["files"][upload["file_path"]] == (run_dir / "config.yaml").read_bytes()
+        assets = {
+            upload["additional_params"]["fileName"]: archive["files"][upload["file_path"]]
+            for upload in payloads(archive, "file_upload")
+            if upload["upload_type"] == "asset"
+        }
+        assert assets == {
+            "config.yaml": (run_dir / "config.yaml").read_bytes(),
+            "model_summary.txt": model_summary(run_dir),
+        }
+    # ImageGrid's grid of each epoch: a Comet image at its step, once (the resume skipped the epoch 2 the killed
+    # process's archive holds), the file's bytes
+    images = [
+        (
+            upload["additional_params"]["figName"],
+            upload["additional_params"]["step"],
+            archive["files"][upload["file_path"]],
+        )
+        for archive in (killed_archive, resumed_archive)
+        for upload in payloads(archive, "file_upload")
+        if upload["upload_type"] == "visualization"
+    ]
+    assert images == [("images/weights", step, grid) for step, grid in zip((10, 20), grids(run_dir))]
     others = [{p["key"]: p["value"] for p in payloads(archive, "log_other")} for archive in archives]
     assert "status" not in others[archives.index(killed_archive)]
     assert others[archives.index(resumed_archive)]["status"] == "completed"
@@ -226,14 +265,21 @@ def test_comet_and_wandb_offline_hold_the_runs_values_and_a_run_killed_past_its_
     assert [run.run_id for run in of_kind(records[0], "run")] in ([], [run_id])
     assert [(run.run_id, run.project, run.resume) for run in of_kind(records[1], "run")] == [(run_id, "tiny", True)]
     history: dict[str, list[tuple[int, float]]] = {}
+    wandb_images: list[tuple[int, Path]] = []
+    folder_of = {id(found): folder for found, folder in zip(records, folders)}
     for found in records:
         for row in of_kind(found, "history"):
             values = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in row.item}
             assert values["epoch"] == epochs(run_dir)[row.step.num] and values["_step"] == row.step.num
             for key, value in values.items():
-                if not key.startswith("_") and key != "epoch":
+                if not key.startswith(("_", "images/weights/")) and key != "epoch":
                     history.setdefault(key, []).append((row.step.num, value))
+            if "images/weights/path" in values:  # a wandb.Image: its file, saved in the folder's files/
+                wandb_images.append((row.step.num, (folder_of[id(found)] / "files" / values["images/weights/path"])))
     assert {key: sorted(points) for key, points in history.items()} == expected["wandb"]
+    # ImageGrid's grid of each epoch in the row of the epoch's metrics, once, the file's bytes; the model summary
+    assert [(step, path.read_bytes()) for step, path in sorted(wandb_images)] == list(zip((10, 20), grids(run_dir)))
+    assert (folders[1] / "files" / "model_summary.txt").read_bytes() == model_summary(run_dir)
     updates = [item for run in of_kind(records[1], "run") for item in run.config.update]
     updates += [item for record in of_kind(records[1], "config") for item in record.update]
     config = {item.key: json.loads(item.value_json) for item in updates if item.key != "_wandb"}  # the last values

@@ -56,10 +56,22 @@ def clearml_curves(metrics_jsonl: str) -> dict[str, list[tuple[int, float]]]:
     series: dict[str, list[tuple[int, float]]] = {}
     for line in metrics_jsonl.splitlines():
         for event in json.loads(line):
-            assert event["type"] == "training_stats_scalar"
+            assert event["type"] in ("training_stats_scalar", "training_debug_image")
+            if event["type"] != "training_stats_scalar":
+                continue
             name = event["metric"] if event["variant"] == event["metric"] else f"{event['metric']}/{event['variant']}"
             series.setdefault(name, []).append((event["iter"], event["value"]))
     return series
+
+
+def clearml_images(metrics_jsonl: str) -> list[tuple[str, int, bytes]]:
+    """ClearML's image events as (``title/series``, iteration, the bytes of the copy in the session), in order."""
+    return [
+        (f"{event['metric']}/{event['variant']}", event["iter"], Path(event["url"]).read_bytes())
+        for line in metrics_jsonl.splitlines()
+        for event in json.loads(line)
+        if event["type"] == "training_debug_image"
+    ]
 
 
 def sacred_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -75,7 +87,10 @@ def test_clearml_and_sacred_hold_the_runs_values_and_a_run_killed_past_its_check
     home.mkdir()
     temp.mkdir()
     isolated = {"HOME": str(home), "TMPDIR": str(temp)}  # where ClearML writes when not told otherwise
-    kill = f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: 2, marker: {marker}}}]"
+    kill = (
+        f"callbacks=[{{class: fixtures/probes.py:KillOnce, epoch: 2, marker: {marker}}},"
+        " {class: fixtures/probes.py:WeightsAsImages}, {class: expresso.callbacks.ImageGrid, tensor: weights, max_images: 4}]"
+    )
     killed = finish(start(["train", *TRACKED, kill, "--runs-root", runs_root], project, isolated))
     # SIGKILL at epoch 2, after the loggers flushed, before its checkpoint
     assert killed.returncode == -9, killed.stderr
@@ -130,9 +145,21 @@ def test_clearml_and_sacred_hold_the_runs_values_and_a_run_killed_past_its_check
     assert sacred_curves(sacred_run) == expected
     record = json.loads((sacred_run / "run.json").read_text())
     assert (record["status"], record["command"], record["experiment"]["name"]) == ("COMPLETED", "fit", "tiny")
-    assert (record["artifacts"], record["start_time"]) == (["config.yaml"], started)
+    assert record["start_time"] == started
     assert (sacred_run / "config.yaml").read_text() == (run_dir / "config.yaml").read_text()
     assert json.loads((sacred_run / "config.json").read_text()) == config
+
+    # ImageGrid's grid of each epoch and the model summary, in both: ClearML's debug images at the epochs' steps, each
+    # once with its own copy (the resume's epoch 2 replaced the killed process's), the summary as a configuration
+    # object; Sacred's artifacts (listed once) and its run's info
+    grids = [(run_dir / "images" / f"weights-epoch00{epoch}.png").read_bytes() for epoch in (1, 2)]
+    assert grids[0] != grids[1]  # the weights the grid draws changed
+    assert clearml_images(metrics_jsonl) == [("images/weights", 10, grids[0]), ("images/weights", 20, grids[1])]
+    summary = task["configuration"]["model_summary"]["value"]
+    assert summary.startswith("model 'model' (") and summary in (run_dir / "log.txt").read_text()
+    assert record["artifacts"] == ["config.yaml", "weights-epoch001.png", "weights-epoch002.png"]
+    assert [(sacred_run / f"weights-epoch00{epoch}.png").read_bytes() for epoch in (1, 2)] == grids
+    assert json.loads((sacred_run / "info.json").read_text())["model_summary"] == summary
 
     # ClearML's cache and last-task file are the run folder's
     assert ".clearml" not in {path.name for path in home.iterdir()}

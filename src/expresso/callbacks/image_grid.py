@@ -5,6 +5,8 @@ learns. ``ImageGrid`` keeps one graph tensor (``x_fake``) from the first
 validation batch of an epoch (or, without validation, the epoch's last
 training batch) and writes ``images/<tensor>-epoch<E>.png`` into the run
 folder. It reads the tensor once per epoch, so it costs nothing per step.
+Each file goes to every logger as the image ``images/<tensor>`` at the
+epoch's last step (``state.add_image``), with that epoch's metrics.
 matplotlib draws the file (``pip install torch-expresso[plots]``).
 """
 
@@ -81,6 +83,7 @@ class ImageGrid(Callback):
         path = folder / f"{self.tensor}-epoch{state.epoch + 1:03d}.png"
         save_grid(images, path, self.columns)
         self.written.append(path)
+        state.add_image(f"images/{self.tensor}", path)
         self._images = None
 
 

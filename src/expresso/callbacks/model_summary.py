@@ -3,6 +3,7 @@
 A table per model of its direct children (name, type, parameters, trainable
 parameters) and the totals, so a frozen backbone or a head far larger than
 intended shows in the log before the first epoch, not after the last.
+The same text goes to every logger as ``model_summary`` (``state.add_text``).
 Totals count each parameter once (``Module.parameters`` skips shared ones);
 a parameter shared by two children appears in both rows.
 """
@@ -79,12 +80,15 @@ class ModelSummary(Callback):
 
     One table per model (``render``): its direct children with their types,
     parameter counts and trainable counts, then the totals. It takes no
-    arguments.
+    arguments. The tables, one text, reach the loggers as ``model_summary``.
     """
 
     order = -40  # logged before the progress bar takes the terminal
     phases = ("fit",)
 
     def on_fit_start(self, state: State) -> None:
-        for name, model in state.models.items():
-            log.info("%s", render(name, model, summarize(model)))
+        tables = [render(name, model, summarize(model)) for name, model in state.models.items()]
+        for table in tables:
+            log.info("%s", table)
+        if tables:
+            state.add_text("model_summary", "\n\n".join(tables))

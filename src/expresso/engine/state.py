@@ -6,9 +6,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Flag
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .graph import Graph
+
+
+class ImageFile(NamedTuple):
+    """A picture a callback wrote for the loggers (``State.images``): its tag, the PNG's path, the step it shows.
+
+    ``name`` is what the trackers list it under (``images/x_fake``); ``step``
+    counts optimizer steps, as a metric's does, so a tracker shows it beside
+    that step's values.
+    """
+
+    name: str
+    path: Path
+    step: int
 
 
 class Stop(Flag):
@@ -44,6 +57,11 @@ class State:
     resumed run asks each of them again (``Callback.still_stops``), so a run
     that early stopping ended trains on once its patience is raised.
     ``StopTraining`` ends the whole fit.
+
+    ``images`` and ``texts`` are how a callback hands a file it wrote or a
+    text it made to the loggers (``add_image``, ``add_text``): each logger
+    sends what was added since it last looked, with the next row it sends
+    (the epoch's metrics); the fit's start empties them.
     """
 
     graph: Graph
@@ -74,6 +92,9 @@ class State:
         default_factory=set
     )  # every key the pipelines can report, measured or not this epoch
     extra: dict[str, Any] = field(default_factory=dict)  # room for callbacks to share things
+    # what callbacks hand to every logger this fit, sent with the next row (the loggers read them, nobody removes them)
+    images: list[ImageFile] = field(default_factory=list)  # PNGs written into the run folder (ImageGrid)
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (name, text): the model summary
     restored_from: Path | None = None  # the checkpoint last restored (resume, rollback): set before CHECKPOINT_LOAD
     save_checkpoint: Callable[..., None] | None = None  # set by the Trainer: (path, then=None, keep_previous=False)
     wait_for_checkpoints: Callable[[], None] | None = None  # set by the Trainer: returns once every save is on disk
@@ -90,6 +111,14 @@ class State:
         """End the current stage after this epoch, saying who asks (a callback's ``state_key``) and why."""
         self.stop |= Stop.STAGE
         self.stops.setdefault(by, reason)
+
+    def add_image(self, name: str, path: Path) -> None:
+        """Hand a PNG written into the run folder to the loggers, at the current step (``images/x_fake``, its path)."""
+        self.images.append(ImageFile(name, Path(path), self.step))
+
+    def add_text(self, name: str, text: str) -> None:
+        """Hand a named text (``model_summary``) to the loggers; each sends it once."""
+        self.texts.append((name, text))
 
     def count_step(self) -> None:
         """One more optimizer step made; the one that reaches ``max_steps`` stops the fit (``Stop.STEPS``)."""

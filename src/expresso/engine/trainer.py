@@ -195,6 +195,7 @@ class Trainer:
     def _begin_fit(self, resume_from: str | Path | None) -> None:
         """Refuse a fit that cannot train; restore ``resume_from`` (or go on from a restored run), else seed."""
         self.state.phase = "fit"
+        self.state.images, self.state.texts = [], []  # what the loggers get is this fit's
         if not self.loaders.has("train"):
             raise ValueError("fit() needs train_data")
         for index, stage in enumerate(self.stages):

@@ -13,6 +13,13 @@ events are wired here once:
   epoch's complete metrics at ``EPOCH_CHECKPOINT``, after every
   ``EPOCH_END`` handler (the trainer's values and whatever any callback
   wrote into ``state.metrics``).
+- ``log_image``: a PNG a callback wrote into the run folder and handed
+  over with ``state.add_image`` (``ImageGrid``'s grids), with the step it
+  shows; sent after the rows of the same send, so with the epoch's metrics.
+- ``log_text``: a named text a callback handed over with
+  ``state.add_text`` (``ModelSummary``'s tables, ``model_summary``), once:
+  at the fit's start after config.yaml for those added before, else with
+  the next row.
 - ``flush``: before a checkpoint counts what was sent, so a resumed run
   (which continues from the checkpoint's step) neither misses nor repeats
   a row; a tracker that writes lazily makes its rows durable here.
@@ -55,8 +62,9 @@ class Logger(Callback):
     It receives the run's resolved config once per fit (``log_hyperparams``),
     config.yaml (``log_artifact``), a training row every
     ``log_every_n_steps`` steps and every epoch's complete metrics
-    (``log_metrics``) and how the fit ended (``finish``). A config lists
-    such a class under ``loggers:``.
+    (``log_metrics``), the images and texts callbacks hand over
+    (``log_image``, ``log_text``) and how the fit ended (``finish``). A
+    config lists such a class under ``loggers:``.
     """
 
     phases = ("fit",)
@@ -65,6 +73,8 @@ class Logger(Callback):
     # Whether FIT_END ends the tracker run. The CLI sets it False: it measures the selected weights after the fit and
     # ends the run itself (``end``), so the final metrics still reach an open tracker run.
     finish_at_fit_end: bool = True
+    # how many of state.images and state.texts were sent this fit; None while no tracker run is open to take them
+    _seen: tuple[int, int] | None = None
 
     def log_hyperparams(self, params: dict[str, Any]) -> None:
         """The run's resolved config, once per fit (a resumed run sends the settings it continues with)."""
@@ -77,6 +87,15 @@ class Logger(Callback):
 
     def log_artifact(self, path: Path) -> None:
         """A file of the run folder (config.yaml; a checkpoint where the tracker keeps files)."""
+
+    def log_image(self, name: str, path: Path, step: int) -> None:
+        """A PNG a callback wrote into the run folder (``images/x_fake``, its path, the optimizer step it shows).
+
+        The default does nothing: the file is in the run folder already.
+        """
+
+    def log_text(self, name: str, text: str) -> None:
+        """A named text a callback made (``model_summary``: the models' parameter tables); the default does nothing."""
 
     def flush(self) -> None:
         """Make what was sent so far durable: a checkpoint is about to count it."""
@@ -122,6 +141,8 @@ class Logger(Callback):
         self.log_hyperparams(dict(state.config or {}))
         if state.run_dir is not None and RunFolder(state.run_dir).config.is_file():
             self.log_artifact(RunFolder(state.run_dir).config)
+        self._seen = (0, 0)
+        self._hand_over(state)
 
     def on_batch_end(self, state: State) -> None:
         if "loss" in state.outputs:
@@ -129,13 +150,14 @@ class Logger(Callback):
 
     def on_epoch_checkpoint(self, state: State) -> None:
         self._pending().append((dict(state.metrics), state.step, state.epoch + 1))
-        self._send()
+        self._send(state)
 
     def on_checkpoint_save(self, state: State) -> None:
-        self._send()
+        self._send(state)
 
     def on_fit_end(self, state: State) -> None:
-        self._send()
+        self._send(state)
+        self._seen = None
         if self.finish_at_fit_end:
             self.finish("completed")
             self._ended = True
@@ -147,7 +169,8 @@ class Logger(Callback):
         # the fit's own error is what the user must see: a tracker that cannot take the news says so in one line
         try:
             try:
-                self._send()  # the rows up to the failure: a resumed run replaces those past its checkpoint
+                self._send(state)  # the rows up to the failure: a resumed run replaces those past its checkpoint
+                self._seen = None
             finally:
                 self.finish(status)
         except Exception as exc:
@@ -160,13 +183,25 @@ class Logger(Callback):
             self._rows: list[tuple[dict[str, Any], int, int]] = []
         return self._rows
 
-    def _send(self) -> None:
+    def _send(self, state: State) -> None:
         rows, self._rows = self._pending(), []
         for metrics, step, epoch in rows:
             values = numbers(metrics)
             if values:
                 self.log_metrics(values, step=step, epoch=epoch)
+        self._hand_over(state)
         self.flush()
+
+    def _hand_over(self, state: State) -> None:
+        """The images and texts callbacks added since the last look, each once (``state.add_image``, ``add_text``)."""
+        if self._seen is None:
+            return  # the tracker run was not opened (the fit failed before), or the fit is over
+        images, texts = self._seen
+        self._seen = (len(state.images), len(state.texts))
+        for image in state.images[images:]:
+            self.log_image(image.name, image.path, image.step)
+        for name, text in state.texts[texts:]:
+            self.log_text(name, text)
 
 
 def numbers(metrics: dict[str, Any]) -> dict[str, float]:

@@ -12,8 +12,11 @@ What it sends: the flattened resolved config as the task's hyperparameters
 (section ``General``), every metrics.csv value as a scalar at its step with
 iteration = step (``val/acc`` is title ``val``, series ``acc``; a name
 without ``/`` is both), config.yaml as a configuration object and an
-artifact, and how the fit ended: ``completed``, ``failed`` or ``stopped``
-(interrupted) on a server. An offline session keeps no status (ClearML
+artifact, a callback's image (``ImageGrid``'s ``images/x_fake``) as a debug
+sample at its step (title ``images``, series ``x_fake``; each its own copy,
+numbered on after those a continued session keeps), a callback's text (the
+model summary) as a configuration object of its name, and how the fit
+ended: ``completed``, ``failed`` or ``stopped`` (interrupted) on a server. An offline session keeps no status (ClearML
 marks every imported session completed), so it carries the ending as the
 tag ``status:<completed|failed|interrupted>`` (``status:running`` while
 the fit runs, and after a SIGKILL).
@@ -147,6 +150,7 @@ class ClearMLLogger(Logger):
             )
             return None
         _drop_events_after(session / "metrics.jsonl", step)
+        _continue_image_numbers(session / "metrics.jsonl")
         return self.task_id
 
     def log_hyperparams(self, params: dict[str, Any]) -> None:
@@ -162,6 +166,20 @@ class ClearMLLogger(Logger):
         for key, value in metrics.items():
             title, _, series = key.partition("/")
             report(title=title, series=series or title, value=value, iteration=step)
+
+    def log_image(self, name: str, path: Path, step: int) -> None:
+        title, _, series = name.partition("/")
+        self._task.get_logger().report_image(
+            title=title,
+            series=series or title,
+            iteration=step,
+            local_path=str(path),
+            max_image_history=-1,  # each its own copy (ClearML's default reuses 5 files a series)
+            delete_after_upload=False,
+        )
+
+    def log_text(self, name: str, text: str) -> None:
+        self._task.set_configuration_object(name, config_text=text)
 
     def flush(self) -> None:
         if self._task is not None:
@@ -235,6 +253,29 @@ def _drop_events_after(path: Path, step: int) -> None:
             if events:
                 lines.append(json.dumps(events))
     atomic_write(path, "".join(f"{line}\n" for line in lines), durable=False)
+
+
+def _continue_image_numbers(path: Path) -> None:
+    """Number the images this process reports after those an offline session keeps, so none of their copies is replaced.
+
+    ClearML names an image's copy ``<title>_<series>_<n>`` with ``n`` counted
+    per process from 0 (in ``UploadEvent._metric_counters``, which has no
+    public setter): a resumed run would write over the first ones.
+    """
+    from clearml.backend_interface.metrics.events import UploadEvent
+
+    last: dict[str, int] = {}
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    for line in filter(str.strip, lines):
+        for event in json.loads(line):
+            if event.get("type") == "training_debug_image" and event.get("key"):
+                counter = f"{event.get('metric')}_{event.get('variant')}"
+                number = Path(event["key"]).stem.rpartition("_")[2]
+                if number.isdigit():
+                    last[counter] = max(last.get(counter, -1), int(number))
+    counters: dict[str, Any] = UploadEvent._metric_counters  # the last number given, per "<title>_<series>"
+    for counter, kept in last.items():
+        counters[counter] = max(counters.get(counter, -1), kept)
 
 
 def _hyperparameter(value: Any) -> Any:

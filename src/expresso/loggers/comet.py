@@ -12,8 +12,10 @@ default choice.
 
 Params are the flattened resolved config (``optimizer.lr``); metrics are
 metrics.csv's values at its steps, with their epoch; config.yaml is an
-asset; how the fit ended is the Other value ``status`` (``completed``,
-``failed``, ``interrupted``). Comet's automatic logging (source code, git,
+asset; a callback's image (``ImageGrid``'s ``images/x_fake``) is a Comet
+image of that name at its step, a callback's text (the model summary) the
+asset ``<name>.txt``; how the fit ended is the Other value ``status``
+(``completed``, ``failed``, ``interrupted``). Comet's automatic logging (source code, git,
 console output, command-line arguments, environment and system metrics) is
 off: run.json and log.txt hold those, and nothing runs beside the fit.
 
@@ -23,8 +25,9 @@ checkpoint, and every experiment is started with Comet's
 process writes its own, ``<key>-<suffix>.zip``, and Comet's upload creates
 the experiment from whichever comes first and appends the others, in any
 order: ``comet upload runs/<name>/<run>/comet/*.zip``. The steps earlier
-archives hold are not logged again (Comet keeps every value it is sent; a
-deterministic resume computes those steps to the same values). A process
+archives hold are not logged again, nor an image at those steps (Comet
+keeps every value it is sent; a deterministic resume computes those steps
+to the same values). A process
 killed before its end leaves no archive, only Comet's data folder
 (``comet/<key>.running/``, where this logger points Comet's temporary
 files): the resumed run zips it into the archive that process would have
@@ -80,6 +83,7 @@ QUIET = {
     "log_env_disk": False,
     "display_summary_level": 0,
 }
+IMAGE = "image:"  # an image's name in the archives' last steps, apart from a metric's
 MODE = "get_or_create"  # Comet's start mode: a new experiment, or the one the key names
 
 
@@ -187,6 +191,13 @@ class CometLogger(Logger):
         if values:
             self._experiment.log_metrics(values, step=step, epoch=epoch)
 
+    def log_image(self, name: str, path: Path, step: int) -> None:
+        if step > self._logged_through.get(IMAGE + name, -1):
+            self._experiment.log_image(str(path), name=name, step=step)
+
+    def log_text(self, name: str, text: str) -> None:
+        self._experiment.log_asset_data(text, name=f"{name}.txt", overwrite=True)
+
     def flush(self) -> None:
         """Offline, wait until Comet's writer thread has put every message into its data file."""
         streamer = getattr(self._experiment, "streamer", None)
@@ -218,16 +229,21 @@ def _archives(folder: Path, key: str) -> list[Path]:
 
 
 def _logged_through(archives: list[Path]) -> dict[str, int]:
-    """Metric name -> the last step the archives hold."""
+    """Metric name (``image:<name>`` for an image) -> the last step the archives hold."""
     last: dict[str, int] = {}
     for archive in archives:
         with zipfile.ZipFile(archive) as opened:
             lines = opened.read(DATA_FILE).decode("utf-8").splitlines()
         for line in filter(None, lines):
             message = json.loads(line)
-            metric = message.get("payload", {}).get("metric") if message.get("type") == "metric_msg" else None
+            payload = message.get("payload", {})
+            metric = payload.get("metric") if message.get("type") == "metric_msg" else None
             if metric and metric.get("step") is not None:
                 last[metric["metricName"]] = max(last.get(metric["metricName"], -1), int(metric["step"]))
+            image = payload.get("additional_params", {}) if payload.get("upload_type") == "visualization" else {}
+            if image.get("figName") is not None and image.get("step") is not None:
+                name = IMAGE + image["figName"]
+                last[name] = max(last.get(name, -1), int(image["step"]))
     return last
 
 

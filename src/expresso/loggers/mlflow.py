@@ -9,8 +9,11 @@ the config's ``name``, the MLflow run is named after the run folder and
 tagged ``expresso.run_dir`` with its path.
 
 Params are the flattened resolved config (``optimizer.lr``, ``callbacks.0.class``);
-metrics are metrics.csv's values at its steps; the status follows the fit:
-``completed`` -> FINISHED, ``failed`` -> FAILED, ``interrupted`` -> KILLED.
+metrics are metrics.csv's values at its steps; a callback's image
+(``ImageGrid``'s grids) is the artifact ``images/<file name>`` (the file
+name holds the epoch: a resumed run that writes it again replaces it), a
+callback's text (the model summary) the artifact ``<name>.txt``; the status
+follows the fit: ``completed`` -> FINISHED, ``failed`` -> FAILED, ``interrupted`` -> KILLED.
 
 Resume continues the same MLflow run: its id travels in the checkpoint. The
 run is set RUNNING again; a metric's steps the interrupted process logged
@@ -260,6 +263,12 @@ class MLflowLogger(Logger):
 
     def log_artifact(self, path: Path) -> None:
         self._client.log_artifact(self.run_id, str(path))
+
+    def log_image(self, name: str, path: Path, step: int) -> None:
+        self._client.log_artifact(self.run_id, str(path), artifact_path="images")
+
+    def log_text(self, name: str, text: str) -> None:
+        self._client.log_text(self.run_id, text, f"{name}.txt")
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int) -> None:
         from mlflow.entities import Metric

@@ -15,7 +15,11 @@ the events ``Run`` itself would: ``started_event`` when the fit starts,
 every checkpoint: no heartbeat thread), then ``completed_event``,
 ``failed_event`` (with the traceback) or ``interrupted_event``
 (``INTERRUPTED``). Metrics go through ``Run.log_scalar(name, value,
-step)`` with metrics.csv's names, values and steps. ``config.json`` is the
+step)`` with metrics.csv's names, values and steps. A callback's image
+(``ImageGrid``'s grids) is an artifact under its file name (which holds
+the epoch: a resumed run that writes it again replaces the copy, listed
+once); a callback's
+text (the model summary) is a value of the run's ``info`` (run.json). ``config.json`` is the
 resolved config as config.yaml holds it: the random top-level ``seed``
 Sacred adds to a config without one is left out (the fit seeds from
 ``trainer.seed``).
@@ -74,6 +78,7 @@ class SacredLogger(Logger):
         self._observer: Any = None
         self._error: BaseException | None = None
         self._continued_info: dict[str, Any] = {}  # a continued MongoDB run's info: its metrics' references
+        self._kept_artifacts: list[str] = []  # a continued file run's artifacts, listed in its run.json
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id}
@@ -96,7 +101,7 @@ class SacredLogger(Logger):
             raise ImportError(
                 "the sacred logger with `url` (a MongoObserver) needs the pymongo package: pip install pymongo"
             )
-        self._error, self._continued_info = None, {}
+        self._error, self._continued_info, self._kept_artifacts = None, {}, []
         continued, started = self._observe(state)
         experiment = Experiment(
             self.experiment or str(config.get("name") or "expresso"),
@@ -124,6 +129,8 @@ class SacredLogger(Logger):
             _id=continued,
         )
         run._id, run.status = self.run_id, "RUNNING"
+        if self._kept_artifacts:  # Sacred's start lists none: those the run's folder holds stay listed
+            self._observer.run_entry["artifacts"] = self._kept_artifacts
         super().on_fit_start(state)
 
     def _observe(self, state: State) -> tuple[int | str | None, datetime.datetime | None]:
@@ -150,7 +157,9 @@ class SacredLogger(Logger):
             )
             return None, None
         _cut_file(held.metrics, state.step)
-        start = json.loads(held.record.read_text(encoding="utf-8")).get("start_time")
+        record = json.loads(held.record.read_text(encoding="utf-8"))
+        self._kept_artifacts = [name for name in record.get("artifacts", []) if (held.path / name).is_file()]
+        start = record.get("start_time")
         return self.run_id, datetime.datetime.fromisoformat(start) if start else None
 
     def _cut_mongo(self, run_id: int, step: int) -> None:
@@ -165,7 +174,20 @@ class SacredLogger(Logger):
         """Nothing more to send: Sacred received the config when the run started (config.json)."""
 
     def log_artifact(self, path: Path) -> None:
+        if path.name in self._artifacts() and hasattr(self._observer, "save_file"):
+            self._observer.save_file(os.path.abspath(path), path.name)  # a continued file run's: its copy replaced
+            return
         self._observer.artifact_event(name=path.name, filename=os.path.abspath(path))
+
+    def log_image(self, name: str, path: Path, step: int) -> None:
+        self.log_artifact(path)  # a resumed run's image of an epoch the run lists replaces its copy
+
+    def log_text(self, name: str, text: str) -> None:
+        self._run.info[name] = text  # sent with the next heartbeat (flush)
+
+    def _artifacts(self) -> list[str]:
+        entry = getattr(self._observer, "run_entry", None) or {}
+        return list(entry.get("artifacts", []))
 
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int) -> None:
         for key, value in metrics.items():

@@ -5,12 +5,14 @@
 metrics.csv value is a scalar of the same name at the same step
 (``train/batch_loss`` every ``log_every_n_steps`` steps, the epoch values at
 each epoch's last step); the flattened config goes to the HPARAMS tab and
-config.yaml to TEXT.
+config.yaml to TEXT; a callback's image (``ImageGrid``'s ``images/x_fake``)
+goes to IMAGES at its step, a callback's text (the model summary) to TEXT.
 
 A resumed run writes into the same folder with ``purge_step`` one past the
 checkpoint's step: TensorBoard hides whatever the interrupted process wrote
 after its last checkpoint (the resumed run writes those steps again), so the
-curve is one line without repeated steps. A run restarted from its
+curve is one line without repeated steps, and an image is there once per
+step. The model summary, written at the start, is not written again. A run restarted from its
 beginning (killed before its first checkpoint, state.step 0) removes the
 event files the killed start wrote into the run folder, as its metrics.csv
 is written again from the first row: a purge would hide its scalars but not
@@ -105,6 +107,13 @@ class TensorBoardLogger(Logger):
         for key, value in metrics.items():
             self._writer.add_scalar(key, value, global_step=step)
 
+    def log_image(self, name: str, path: Path, step: int) -> None:
+        self._writer.add_image(name, read_png(path), global_step=step, dataformats="HWC")
+
+    def log_text(self, name: str, text: str) -> None:
+        if self._fresh:  # a resumed run's TEXT tab holds it from the start
+            self._writer.add_text(name, "".join(f"    {line}" for line in text.splitlines(keepends=True)), self._step)
+
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
@@ -113,3 +122,12 @@ class TensorBoardLogger(Logger):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def read_png(path: Path) -> Any:
+    """A PNG as an (H, W, 3) float array in [0, 1] (gray as RGB, alpha dropped): what ``add_image`` takes as HWC."""
+    import numpy as np
+    from PIL import Image  # a dependency of matplotlib, which writes the grids
+
+    with Image.open(path) as opened:
+        return np.asarray(opened.convert("RGB"), dtype=np.float32) / 255.0

@@ -11,7 +11,10 @@ login``'s ~/.netrc), which are not consulted for the default choice.
 
 The config is the flattened resolved config (``optimizer.lr``); each
 metrics.csv row is one history row at its step (``step=``, the optimizer
-steps), with ``epoch`` as a value of the row; config.yaml is a run file;
+steps), with ``epoch`` as a value of the row; a callback's image
+(``ImageGrid``'s ``images/x_fake``) is a ``wandb.Image`` in the row of its
+step (the epoch's metrics); config.yaml and a callback's text (the model
+summary, ``<name>.txt``) are run files;
 how the fit ended is the summary value ``status`` (``completed``,
 ``failed``, ``interrupted``) and the exit code W&B shows (0, 1, 130).
 wandb's console capture, system metrics, git and code saving are off:
@@ -62,6 +65,15 @@ FILE_HEADER = 7
 BLOCK = 32768
 RECORD_HEADER = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+MEDIA_TYPE = "/_type"  # the history item naming what a wandb.Image (path, size...) under that key is
+
+
+class _Picture(str):
+    """An image's path among a row's values: a ``wandb.Image`` when sent, its path (plain text) in the checkpoint."""
+
+    @property
+    def path(self) -> str:
+        return str(self)
 
 
 class WandbLogger(Logger):
@@ -91,7 +103,7 @@ class WandbLogger(Logger):
         self.dir = dir
         self.run_id: str | None = None
         self._run: Any = None
-        self._waiting: dict[int, dict[str, float]] = {}  # step -> the values sent for it, logged at flush
+        self._waiting: dict[int, dict[str, Any]] = {}  # step -> the values (numbers, Pictures) for it, logged at flush
         self._logged_through: dict[str, int] = {}  # metric -> the last step earlier offline folders hold
         self._sent: list[dict[str, Any]] = []  # {"step", "values"} of each history row sent: the checkpoint keeps them
 
@@ -152,7 +164,8 @@ class WandbLogger(Logger):
         self._waiting = {}
         if offline:
             for row in self._sent:
-                self._add(row["values"], row["step"])
+                pictures = {key: _Picture(path) for key, path in row.get("images", {}).items() if Path(path).is_file()}
+                self._add({**row["values"], **pictures}, row["step"])
         self._send_waiting(keep=False)
         super().on_fit_start(state)
 
@@ -166,13 +179,21 @@ class WandbLogger(Logger):
         shutil.copyfile(path, target)
         self._run.save(str(target), base_path=self._run.dir, policy="now")
 
+    def log_text(self, name: str, text: str) -> None:
+        target = Path(self._run.dir) / f"{name}.txt"
+        target.write_text(text, encoding="utf-8")
+        self._run.save(str(target), base_path=self._run.dir, policy="now")
+
     def log_metrics(self, metrics: dict[str, float], step: int, epoch: int) -> None:
         self._add({**metrics, "epoch": epoch}, step)
+
+    def log_image(self, name: str, path: Path, step: int) -> None:
+        self._add({name: _Picture(str(path))}, step)  # made a wandb.Image as it is sent: the checkpoint keeps the path
 
     def flush(self) -> None:
         self._send_waiting(keep=True)
 
-    def _add(self, values: dict[str, float], step: int) -> None:
+    def _add(self, values: dict[str, Any], step: int) -> None:
         """Queue a row's values the record files do not hold; a step's rows (its training row and the epoch's) are one."""
         new = {
             key: value for key, value in values.items() if key == "epoch" or step > self._logged_through.get(key, -1)
@@ -183,10 +204,18 @@ class WandbLogger(Logger):
     def _send_waiting(self, keep: bool) -> None:
         """Log the queued rows, each committed: W&B holds a step's row until it is told the step is complete."""
         waiting, self._waiting = self._waiting, {}
+        import wandb
+
         for step in sorted(waiting):
-            self._run.log(waiting[step], step=step, commit=True)
-            if keep:
-                self._sent.append({"step": step, "values": waiting[step]})
+            row = {
+                key: wandb.Image(value.path) if isinstance(value, _Picture) else value
+                for key, value in waiting[step].items()
+            }
+            self._run.log(row, step=step, commit=True)
+            if keep:  # plain data: a checkpoint is read with weights_only
+                values = {key: value for key, value in waiting[step].items() if not isinstance(value, _Picture)}
+                images = {key: str(value) for key, value in waiting[step].items() if isinstance(value, _Picture)}
+                self._sent.append({"step": step, "values": values, **({"images": images} if images else {})})
 
     def finish(self, status: str) -> None:
         if self._run is None:
@@ -213,6 +242,7 @@ def _logged_through(folder: Path, run_id: str) -> dict[str, int]:
             step = record.history.step.num
             for item in record.history.item:
                 key = item.key or "/".join(item.nested_key)
+                key = key.removesuffix(MEDIA_TYPE)  # an image is items under its name: images/x_fake/_type is its own
                 if not key.startswith("_") and key != "epoch":
                     last[key] = max(last.get(key, -1), step)
     return last
