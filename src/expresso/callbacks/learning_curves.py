@@ -4,7 +4,8 @@ The same figure as ``expresso plot RUN`` (runs/curves.py draws both), left
 in the run folder for people who run no tracker. It is drawn once, after
 the fit's last row is written (``order`` after History's flush at
 ``FIT_END``), so training never waits for it; without matplotlib (the
-``plots`` extra) nothing is drawn, and a figure that cannot be drawn is a
+``plots`` extra) nothing is drawn, nor when every metric has a single
+point (a ``--dev-run``: there is no curve to see), and a figure that cannot be drawn is a
 warning, never a failed run: the run's record is metrics.csv, not its
 picture.
 """
@@ -41,9 +42,9 @@ class LearningCurves(Callback):
             return
         folder = RunFolder(state.run_dir)
         try:
-            save(
-                figure([read_history(folder.history, folder.path.parent.name, self.monitor)], self.metric),
-                folder.curves,
-            )
+            history = read_history(folder.history, folder.path.parent.name, self.monitor)
+            if not any(len(history.series(name)[0]) > 1 for name in history.columns):
+                return  # one point per metric (a --dev-run, a single short epoch): no curve, and ~0.2 s saved
+            save(figure([history], self.metric), folder.curves)
         except Exception as exc:  # a picture is never worth a failed run
             log.warning("expresso: warning: %s was not drawn: %s: %s", folder.curves, type(exc).__name__, exc)

@@ -54,8 +54,16 @@ def test_without_matplotlib_nothing_is_drawn_and_nothing_is_said(make_trainer, t
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     run_dir = tmp_path / "exp" / "run"
     with caplog.at_level(logging.WARNING, logger="expresso"):
-        make_trainer(History(), LearningCurves(), max_epochs=1, run_dir=run_dir).fit()
+        make_trainer(History(), LearningCurves(), max_epochs=2, run_dir=run_dir).fit()
     assert caplog.records == [] and (run_dir / "metrics.csv").is_file() and not (run_dir / "curves.png").exists()
+
+
+def test_a_fit_whose_metrics_have_one_point_each_draws_nothing_and_a_second_epoch_draws_them(make_trainer, tmp_path):
+    run_dir = tmp_path / "exp" / "run"
+    make_trainer(History(), LearningCurves(), max_epochs=1, run_dir=run_dir).fit()  # one epoch row, no step row
+    assert (run_dir / "metrics.csv").is_file() and not (run_dir / "curves.png").exists()
+    make_trainer(History(), LearningCurves(), max_epochs=2, run_dir=tmp_path / "exp" / "two").fit()
+    assert (tmp_path / "exp" / "two" / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_defaults_draw_the_curves_of_the_csv_logger_with_the_run_s_monitor():
