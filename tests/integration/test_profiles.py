@@ -90,6 +90,9 @@ def with_profiles(project) -> Path:
     return project
 
 
+# make test-slow (CI's time limit): six CLI processes, ~16 s. In CI, tests/unit/config/test_logger_options.py and
+# tests/unit/commands/test_tracking.py cover which logger gets which option, every refusal and the masking.
+@pytest.mark.slow
 def test_a_planted_secret_reaches_its_logger_and_no_file_or_output_and_resume_keeps_the_profile(
     with_profiles, tmp_path
 ):
