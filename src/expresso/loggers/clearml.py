@@ -106,7 +106,7 @@ class ClearMLLogger(Logger):
         name = self.task_name or (run_dir.name if run_dir is not None else "expresso")
         # a report thread, not a forked copy of the training process: forking torch's threads is unsafe, and
         # the forked reporter's close waits about 10 s (clearml.conf's sdk.development.report_use_subprocess)
-        Task._report_subprocess_enabled = False  # type: ignore[assignment]  # a deferred config value in ClearML
+        Task._report_subprocess_enabled = False
         if Task.is_offline() != self._offline:  # going online connects ClearML's sessions: only when it changes
             Task.set_offline(self._offline)
         with _contained(cache):

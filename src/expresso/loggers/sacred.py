@@ -109,7 +109,7 @@ class SacredLogger(Logger):
             base_dir=os.getcwd(),  # the project the run was started in (else this module's folder)
             save_git_info=False,  # run.json of the run folder has the commit
         )
-        experiment.logger = logging.getLogger("expresso.sacred")  # type: ignore[assignment]  # typed None in Sacred
+        experiment.logger = logging.getLogger("expresso.sacred")
         # the run's source is its config (config.yaml, an artifact), not this module, which Sacred would record
         experiment.mainfile, experiment.sources = None, set()
         experiment.command(fit)

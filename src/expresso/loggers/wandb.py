@@ -235,7 +235,7 @@ def _logged_through(folder: Path, run_id: str) -> dict[str, int]:
     last: dict[str, int] = {}
     for path in sorted(folder.glob(f"*-{run_id}/run-{run_id}.wandb")):
         for payload in records(path):
-            record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]  # generated: no stub
+            record = wandb_internal_pb2.Record()
             record.ParseFromString(payload)
             if record.WhichOneof("record_type") != "history":
                 continue
