@@ -122,6 +122,28 @@ def read_history(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+def curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """metrics.csv as one (step, value) series per column, in the order the rows were written: what trackers must hold."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for row in read_history(run_dir):
+        for key, value in row.items():
+            if key not in ("epoch", "step") and value != "":
+                series.setdefault(key, []).append((int(row["step"]), float(value)))
+    return series
+
+
+def flattened(tree, leaf=lambda value: value, prefix: str = "") -> dict:
+    """The config as trackers list it: dotted key paths (list items by index), each value as ``leaf`` makes it (an
+    empty list or mapping stays a value)."""
+    if not tree or not isinstance(tree, (dict, list)):
+        return {prefix: leaf(tree)}
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    flat: dict = {}
+    for key, value in items:
+        flat.update(flattened(value, leaf, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
 def load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_runs import FIXTURES, finish, one_line_error, only_run_dir, read_config, read_history, start
+from cli_runs import FIXTURES, curves, finish, flattened, one_line_error, only_run_dir, read_config, start
 
 # MLflow's SQLAlchemy store, read here, uses a loader strategy SQLAlchemy 2.1 deprecates: theirs to change.
 pytestmark = [
@@ -28,16 +28,6 @@ TRACKED = [
 WITHOUT_MLFLOW = {
     "PYTHONPATH": os.pathsep.join(filter(None, [str(FIXTURES / "without_mlflow"), os.environ.get("PYTHONPATH")]))
 }
-
-
-def curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """metrics.csv as one (step, value) series per column, in the order the rows were written."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    for row in read_history(run_dir):
-        for key, value in row.items():
-            if key not in ("epoch", "step") and value != "":
-                series.setdefault(key, []).append((int(row["step"]), float(value)))
-    return series
 
 
 def with_final(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -87,15 +77,9 @@ def as_float32(series: dict[str, list[tuple[int, float]]]) -> dict[str, list[tup
     return {key: [(step, float(np.float32(value))) for step, value in points] for key, points in series.items()}
 
 
-def flattened(tree, prefix: str = "") -> dict[str, str]:
-    """The config as MLflow params: dotted key paths (list items by index), values as text (an empty list too)."""
-    if not tree or not isinstance(tree, (dict, list)):
-        return {prefix: str(tree)}
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-    flat: dict[str, str] = {}
-    for key, value in items:
-        flat.update(flattened(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
+def hparam(value) -> object:
+    """A config value as TensorBoard's HPARAMS holds it: numbers and text as they are, others as text."""
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def mlflow_runs(runs_root: Path, deleted: bool = False):
@@ -111,17 +95,6 @@ def mlflow_runs(runs_root: Path, deleted: bool = False):
     named = {run.info.run_name: run for run in runs}
     assert len(named) == len(runs)  # one run per run folder
     return client, named
-
-
-def flattened_values(tree, prefix: str = "") -> dict[str, object]:
-    """The config as TensorBoard's hyperparameters: dotted key paths, numbers and text as they are, others as text."""
-    if not tree or not isinstance(tree, (dict, list)):
-        return {prefix: tree if isinstance(tree, (bool, int, float, str)) else str(tree)}
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-    flat: dict[str, object] = {}
-    for key, value in items:
-        flat.update(flattened_values(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def mlflow_curves(client, run) -> dict[str, list[tuple[int, float]]]:
@@ -207,7 +180,7 @@ def test_tensorboard_and_mlflow_hold_the_runs_values_and_a_run_killed_past_its_c
     run = found[run_dir.name]
     assert (run.info.run_id, run.info.status) == (run_id, "FINISHED")
     assert run.data.tags["expresso.run_dir"] == str(run_dir.resolve())
-    assert run.data.params == flattened(read_config(run_dir))
+    assert run.data.params == flattened(read_config(run_dir), str)  # MLflow params are text
     assert mlflow_curves(client, run) == expected
     assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == [
         "config.yaml",
@@ -253,7 +226,7 @@ def test_a_run_killed_before_its_first_checkpoint_and_restarted_is_one_mlflow_ru
     assert tensorboard_curves(run_dir) == as_float32(expected)
     assert tensorboard_hparams(run_dir) == {
         key: float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-        for key, value in flattened_values(read_config(run_dir)).items()
+        for key, value in flattened(read_config(run_dir), hparam).items()
     }
 
     # MLflow: one run for the run folder, the restart's (params: its config; its values, none of the killed start's)
@@ -261,7 +234,7 @@ def test_a_run_killed_before_its_first_checkpoint_and_restarted_is_one_mlflow_ru
     run = found[run_dir.name]
     assert list(found) == [run_dir.name] and run.info.run_id != killed_id
     assert run.info.status == "FINISHED"
-    assert run.data.params == flattened(read_config(run_dir))
+    assert run.data.params == flattened(read_config(run_dir), str)  # MLflow params are text
     assert mlflow_curves(client, run) == expected
     # the killed start's run: ended KILLED, pointing at the restart, deleted (restorable), its epoch-1 values kept
     _, deleted = mlflow_runs(runs_root, deleted=True)

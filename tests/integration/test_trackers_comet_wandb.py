@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cli_runs import finish, only_run_dir, read_config, read_history, start
+from cli_runs import curves, finish, flattened, only_run_dir, read_config, read_history, start
 
 pytestmark = pytest.mark.slow  # make test-slow: it needs the comet and wandb extras, which it installs
 
@@ -20,29 +20,8 @@ TRACKED = ["configs/experiments/tiny.yaml", "trainer.log_every_n_steps=3"]  # st
 COMET_OWN = {"process duration"}  # the one metric Comet adds by itself, at the experiment's end
 
 
-def curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """metrics.csv as one (step, value) series per column."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    for row in read_history(run_dir):
-        for key, value in row.items():
-            if key not in ("epoch", "step") and value != "":
-                series.setdefault(key, []).append((int(row["step"]), float(value)))
-    return series
-
-
 def epochs(run_dir: Path) -> dict[int, int]:
     return {int(row["step"]): int(row["epoch"]) for row in read_history(run_dir)}
-
-
-def flattened(tree, prefix: str = "") -> dict:
-    """The config as trackers list it: dotted key paths (list items by index); an empty list stays a value."""
-    if not tree or not isinstance(tree, (dict, list)):
-        return {prefix: tree}
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-    flat: dict = {}
-    for key, value in items:
-        flat.update(flattened(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def grids(run_dir: Path) -> list[bytes]:

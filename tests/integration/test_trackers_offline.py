@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cli_runs import finish, only_run_dir, read_config, read_history, start
+from cli_runs import curves, finish, flattened, only_run_dir, read_config, start
 
 # make test-slow: it needs the clearml and sacred extras, which it installs (and ClearML's import takes seconds)
 pytestmark = pytest.mark.slow
@@ -21,27 +21,6 @@ TRACKED = [
     "loggers=[csv, clearml, sacred]",
     "trainer.log_every_n_steps=3",  # 10 steps an epoch: step rows at 3, 6, 9, then 12, 15, 18
 ]
-
-
-def curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """metrics.csv as one (step, value) series per column, in the order the rows were written."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    for row in read_history(run_dir):
-        for key, value in row.items():
-            if key not in ("epoch", "step") and value != "":
-                series.setdefault(key, []).append((int(row["step"]), float(value)))
-    return series
-
-
-def flattened(tree, prefix: str = "") -> dict[str, object]:
-    """The config as dotted key paths (list items by index); an empty list or mapping stays a value."""
-    if not tree or not isinstance(tree, (dict, list)):
-        return {prefix: tree}
-    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-    flat: dict[str, object] = {}
-    for key, value in items:
-        flat.update(flattened(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def clearml_session(run_dir: Path) -> Path:

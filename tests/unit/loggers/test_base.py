@@ -41,7 +41,8 @@ class Raises(Callback):
         raise self.error
 
 
-def fit(*callbacks, epochs=2):
+def fit(*callbacks, epochs=2, config=None, run_dir=None):
+    """A tiny real fit (8 samples, batches of 4) with these callbacks; the trackers' tests use it too."""
     x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
     trainer = Trainer(
         model=torch.nn.Linear(3, 2),
@@ -50,7 +51,8 @@ def fit(*callbacks, epochs=2):
         train_data=TensorDataset(x, (x.sum(1) > 0).long()),
         callbacks=callbacks,
         settings={"max_epochs": epochs, "batch_size": 4},
-        config={"name": "told"},
+        config=config or {"name": "told"},
+        run_dir=run_dir,
     )
     trainer.fit()
 

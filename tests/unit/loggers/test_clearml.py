@@ -2,17 +2,16 @@
 ``status:interrupted`` (an offline session keeps no status of its own), a resumed fit continues the same task, and
 the fit's own SIGTERM handler and excepthook stay in charge while ClearML's task is open."""
 
-import functools
 import json
+import os
 import signal
 import sys
 
 import pytest
-import torch
-from torch.utils.data import TensorDataset
+from test_base import Raises, fit
 
 from expresso.callbacks.preemption import Preempted
-from expresso.engine import Callback, Trainer
+from expresso.engine import Callback
 from expresso.loggers import ClearMLLogger
 
 # ClearML's bundled config parser calls pyparsing's old names: theirs to change.
@@ -21,14 +20,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:clearml.utilities.pyhocon.config_parser"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning:pyparsing.util"),
 ]
-
-
-class Raises(Callback):
-    def __init__(self, error):
-        self.error = error
-
-    def on_epoch_end(self, state):
-        raise self.error
 
 
 class SeesHooks(Callback):
@@ -40,22 +31,21 @@ class SeesHooks(Callback):
         self.seen = (signal.getsignal(signal.SIGTERM), sys.excepthook)
 
 
-def fit(logger, run_dir, *callbacks):
-    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
-    Trainer(
-        model=torch.nn.Linear(3, 2),
-        loss=torch.nn.functional.cross_entropy,
-        optimizer=functools.partial(torch.optim.SGD, lr=0.1),
-        train_data=TensorDataset(x, (x.sum(1) > 0).long()),
-        callbacks=[logger, *callbacks],
-        settings={"max_epochs": 1, "batch_size": 4},
-        config={"name": "ends", "optimizer": {"lr": 0.1}},
-        run_dir=run_dir,
-    ).fit()
-
-
 def session(run_dir, task_id):
     return json.loads((run_dir / "clearml" / "offline" / task_id / "task.json").read_text())
+
+
+ENDS = {"name": "ends", "optimizer": {"lr": 0.1}}
+
+
+@pytest.fixture(autouse=True)
+def environment_kept():
+    """ClearML sets process-wide variables (CLEARML_OFFLINE_MODE...): the CLI processes later tests start inherit
+    this process's environment, so it is put back as it was."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
 
 
 def test_an_offline_session_carries_how_the_fit_ended_and_a_resumed_fit_continues_its_task(tmp_path, monkeypatch):
@@ -67,7 +57,7 @@ def test_an_offline_session_carries_how_the_fit_ended_and_a_resumed_fit_continue
         for index, error in enumerate([RuntimeError("boom"), Preempted(15, "last.ckpt"), KeyboardInterrupt()]):
             loggers.append(ClearMLLogger())
             with pytest.raises(type(error)):
-                fit(loggers[-1], tmp_path / f"run{index}", Raises(error))
+                fit(loggers[-1], Raises(error), epochs=1, config=ENDS, run_dir=tmp_path / f"run{index}")
         assert [session(tmp_path / f"run{index}", logger.task_id)["tags"] for index, logger in enumerate(loggers)] == [
             ["status:failed"],
             ["status:interrupted"],
@@ -76,7 +66,7 @@ def test_an_offline_session_carries_how_the_fit_ended_and_a_resumed_fit_continue
 
         resumed = ClearMLLogger()
         resumed.load_state_dict(loggers[1].state_dict())  # what the checkpoint of the preempted run carries
-        fit(resumed, tmp_path / "run1", seen)
+        fit(resumed, seen, epochs=1, config=ENDS, run_dir=tmp_path / "run1")
         assert seen.seen == (handler, sys.excepthook)
         assert signal.getsignal(signal.SIGTERM) is handler
     finally:

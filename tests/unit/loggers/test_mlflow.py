@@ -1,42 +1,16 @@
 """The mlflow logger in a real SQLite store: a fit that raised is FAILED or KILLED there, never RUNNING; a resumed
 fit continues the same MLflow run, and a setting it changed is a tag (MLflow params cannot change)."""
 
-import functools
-
 import pytest
-import torch
-from torch.utils.data import TensorDataset
+from test_base import Raises, fit
 
 from expresso.callbacks.preemption import Preempted
-from expresso.engine import Callback, Trainer
 from expresso.loggers import MLflowLogger
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
 ]  # make test-slow: it needs the mlflow extra, which it installs
-
-
-class Raises(Callback):
-    def __init__(self, error):
-        self.error = error
-
-    def on_epoch_end(self, state):
-        raise self.error
-
-
-def fit(logger, runs_root, run, config, *callbacks):
-    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
-    Trainer(
-        model=torch.nn.Linear(3, 2),
-        loss=torch.nn.functional.cross_entropy,
-        optimizer=functools.partial(torch.optim.SGD, lr=0.1),
-        train_data=TensorDataset(x, (x.sum(1) > 0).long()),
-        callbacks=[logger, *callbacks],
-        settings={"max_epochs": 1, "batch_size": 4},
-        config=config,
-        run_dir=runs_root / "ends" / run,
-    ).fit()
 
 
 def test_a_fit_that_raised_ends_its_mlflow_run_failed_or_killed_and_a_resumed_one_continues_it(tmp_path):
@@ -48,7 +22,7 @@ def test_a_fit_that_raised_ends_its_mlflow_run_failed_or_killed_and_a_resumed_on
     for index, error in enumerate([RuntimeError("boom"), Preempted(15, "last.ckpt"), KeyboardInterrupt()]):
         loggers.append(MLflowLogger())
         with pytest.raises(type(error)):
-            fit(loggers[-1], runs_root, f"run{index}", config, Raises(error))
+            fit(loggers[-1], Raises(error), epochs=1, config=config, run_dir=runs_root / "ends" / f"run{index}")
     client = mlflow.MlflowClient(f"sqlite:///{runs_root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("ends").experiment_id
     runs = client.search_runs([experiment])
@@ -60,7 +34,7 @@ def test_a_fit_that_raised_ends_its_mlflow_run_failed_or_killed_and_a_resumed_on
 
     resumed = MLflowLogger()
     resumed.load_state_dict(loggers[1].state_dict())  # what the checkpoint of the preempted run carries
-    fit(resumed, runs_root, "run1", {"name": "ends", "optimizer": {"lr": 0.05}})
+    fit(resumed, epochs=1, config={"name": "ends", "optimizer": {"lr": 0.05}}, run_dir=runs_root / "ends" / "run1")
     [run] = [run for run in client.search_runs([experiment]) if run.info.run_name == "run1"]
     assert run.info.run_id == resumed.run_id == loggers[1].run_id
     assert run.info.status == "FINISHED"
@@ -75,7 +49,7 @@ def test_a_resume_sends_again_the_rows_its_checkpoint_had_unconfirmed_that_the_s
 
     runs_root = tmp_path / "runs"
     first = MLflowLogger()
-    fit(first, runs_root, "run", {"name": "queued"})
+    fit(first, epochs=1, config={"name": "queued"}, run_dir=runs_root / "ends" / "run")
     client = mlflow.MlflowClient(f"sqlite:///{runs_root / 'mlflow.db'}")
     held = {key: [(m.step, m.value) for m in client.get_metric_history(first.run_id, key)] for key in ("train/loss",)}
     [(last_step, _)] = held["train/loss"]  # one epoch of two steps: its row at step 2
