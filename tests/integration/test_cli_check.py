@@ -150,3 +150,23 @@ def test_a_callback_whose_extra_is_missing_is_refused_at_check_with_the_install_
     assert capsys.readouterr() == ("", expected)
     assert main(["train", TINY, monitor, "--runs-root", str(tmp_path / "runs")]) == 2
     assert capsys.readouterr().err == expected and not (tmp_path / "runs").exists()
+
+
+def test_two_callbacks_of_one_class_are_refused_at_check_not_with_a_traceback_when_train_builds_them(
+    project, tmp_path, monkeypatch, capsys
+):
+    """They would share one checkpoint entry: the trainer refused them with a ValueError traceback, after the run folder existed."""
+    monkeypatch.chdir(project)
+    twice = (
+        "callbacks=[{class: expresso.callbacks.EarlyStopping, monitor: val/loss},"
+        " {class: expresso.callbacks.EarlyStopping, monitor: val/acc, mode: max}]"
+    )
+    expected = (
+        "expresso: error: command line: callbacks.1: a second EarlyStopping, as callbacks.0: a run's checkpoints keep"
+        " each callback's state under its class name, so a class is listed once (for a second one of its kind, list a"
+        " subclass of EarlyStopping)\n"
+    )
+    assert main(["config", TINY, "--check", twice]) == 2
+    assert capsys.readouterr() == ("", expected)
+    assert main(["train", TINY, twice, "--runs-root", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err == expected and not (tmp_path / "runs").exists()

@@ -49,6 +49,7 @@ from .errors import Problem, close_matches, format_key, suggest
 from .instantiate import bound_later
 from .loggers import logger_problems, missing_extra
 from .schema import ARGS_KEY, CLASS_KEY, PARTIAL_KEY, RESERVED_KEYS, STRUCTURES, TASK_TARGETS
+from .state_keys import shared_state_key_problems
 from .validation import UNIONS, check_type
 from .wiring import framework_keys
 
@@ -90,6 +91,7 @@ def check(
         _check_node(node, path, inject, where, problems, (supplied or {}).get(path, ()))
     _plateaus_follow_trainer_mode(tree, where, problems)
     problems += logger_problems(tree, where)
+    problems += shared_state_key_problems(tree, where)
     return tree, problems
 
 

@@ -9,12 +9,8 @@ after the run folder exists. The class is recognised by its bases' names and
 a library by ``find_spec``, so the config layer imports neither the engine
 nor the trackers.
 
-A class is listed once: a callback keeps its state in the checkpoints under
-its class name (``Callback.state_key``), so two loggers of one class (two
-``tensorboard`` folders) would write one entry, and the run could not
-start. ``--check`` refuses the second, naming both entries; a second
-destination of one kind is a subclass of it (another name), or a class
-whose ``state_key`` tells its instances apart.
+A class is listed once, among callbacks and loggers alike (state_keys.py
+says why and checks it).
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ from .errors import Problem, format_key
 from .schema import CLASS_KEY
 
 LOGGER_BASE = ("expresso.loggers.base", "Logger")
-DEFAULT_STATE_KEY = ("expresso.engine.callback", "Callback")  # where state_key is the class's name
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,6 @@ def logger_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
     if not isinstance(loggers, list):
         return problems  # not a list: the section's own check says so
     by_class = {known.cls: (name, known) for name, known in KNOWN_LOGGERS.items() if known.cls}
-    listed: dict[str, int] = {}  # checkpoint key (a class's name) -> the entry that has it
     for index, node in enumerate(loggers):
         if isinstance(node, str):
             known = KNOWN_LOGGERS.get(node)
@@ -89,9 +83,6 @@ def logger_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
                 message = missing_extra(known.requires, known.extra, f"the {node} logger")
                 if message:
                     problems.append(Problem(where(("loggers", index)), format_key(("loggers", index)), message))
-                    continue
-            if known is not None and known.cls:
-                problems += _listed_twice(known.cls.rsplit(".", 1)[-1], index, listed, where)
             continue
         if not isinstance(node, dict) or not isinstance(node.get(CLASS_KEY), str):
             continue
@@ -119,23 +110,4 @@ def logger_problems(tree: dict, where: Callable[[tuple], str]) -> list[Problem]:
                     f"{', '.join(BUILTIN_LOGGERS)}",
                 )
             )
-            continue
-        definer = next(base for base in inspect.getmro(target) if "state_key" in vars(base))
-        if (definer.__module__, definer.__qualname__) == DEFAULT_STATE_KEY:  # else the class tells them apart
-            problems += _listed_twice(target.__qualname__, index, listed, where)
     return problems
-
-
-def _listed_twice(key: str, index: int, listed: dict[str, int], where: Callable[[tuple], str]) -> list[Problem]:
-    """The problem of ``loggers.<index>`` when an earlier entry has its checkpoint key ``key`` (recorded otherwise)."""
-    first = listed.setdefault(key, index)
-    if first == index:
-        return []
-    return [
-        Problem(
-            where(("loggers", index)),
-            format_key(("loggers", index)),
-            f"a second {key}, as loggers.{first}: a run's checkpoints keep each logger's state under its class name, "
-            f"so a class is listed once (for a second destination of one kind, list a subclass of {key})",
-        )
-    ]

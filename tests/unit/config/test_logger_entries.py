@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from expresso.config.loggers import KNOWN_LOGGERS, logger_component, logger_problems
+from expresso.config.state_keys import shared_state_key_problems
 from expresso.loggers import Logger
 
 
@@ -51,7 +52,8 @@ def test_installed_trackers_pass_and_short_names_stand_for_their_class():
         )
         == []
     )
-    assert problems(["tensorboard", {"class": "expresso.loggers.TensorBoardLogger", "log_dir": "tb"}]) == [
+    twice = {"loggers": ["tensorboard", {"class": "expresso.loggers.TensorBoardLogger", "log_dir": "tb"}]}
+    assert [str(p) for p in shared_state_key_problems(twice, lambda path: "exp.yaml")] == [
         "exp.yaml: loggers.1: a second TensorBoardLogger, as loggers.0: a run's checkpoints keep each logger's state "
         "under its class name, so a class is listed once (for a second destination of one kind, list a subclass of "
         "TensorBoardLogger)"
@@ -74,10 +76,14 @@ class Keyed(Logger):
 
 def test_a_logger_class_listed_twice_is_refused_naming_both_entries_unless_its_state_key_tells_them_apart():
     base = {"class": "expresso.loggers.Logger"}
-    assert problems(["csv", base, {"class": "expresso.loggers.base.Logger"}, base]) == [
+
+    def twice(loggers: list) -> list[str]:
+        return [str(p) for p in shared_state_key_problems({"loggers": loggers}, lambda path: "exp.yaml")]
+
+    assert twice(["csv", base, {"class": "expresso.loggers.base.Logger"}, base]) == [
         f"exp.yaml: loggers.{index}: a second Logger, as loggers.1: a run's checkpoints keep each logger's state under "
         "its class name, so a class is listed once (for a second destination of one kind, list a subclass of Logger)"
         for index in (2, 3)
     ]
     keyed = f"{__name__}.Keyed"
-    assert problems([base, {"class": keyed, "name": "a"}, {"class": keyed, "name": "b"}]) == []
+    assert twice([base, {"class": keyed, "name": "a"}, {"class": keyed, "name": "b"}]) == []
