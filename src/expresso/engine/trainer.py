@@ -59,6 +59,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..names import PREDICTION
+from ..runs.atomic import wait_for_syncs
 from ..settings import DataLoaderConfig, TrainerConfig, from_mapping
 from .callback import Callback, Dispatcher
 from .data import batch_limit
@@ -184,6 +185,7 @@ class Trainer:
                 except Rollback as back:
                     self._roll_back(back)
             self.fire(Event.FIT_END)
+            wait_for_syncs()  # fit() returns with its checkpoints durable (their fsyncs run in the background)
             self._restored = False  # a second fit() starts afresh
         except BaseException as exc:
             self.finite.annotate(exc)

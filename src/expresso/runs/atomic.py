@@ -15,13 +15,24 @@ unless ``sync_folder=False``, the folder after it (it is the new one).
 folder makes durable soon enough: each fsync costs milliseconds, a visible
 share of a small model's epoch. Without ``durable`` nothing is fsynced: the
 rename is still atomic for every other process, but after an OS crash the
-file may hold an older version. Each writer states its choice
-(docs/reliability.md lists them):
+file may hold an older version.
+
+``later=True`` (with ``durable``) hands the fsyncs to one background thread
+instead of waiting for them: a checkpoint's file and folder fsyncs, 5-10 ms
+each on a busy disk, leave the training thread's critical path. A process killed at any moment loses
+nothing by it (the operating system holds the bytes; only its own crash
+loses them). ``wait_for_syncs()`` returns once every fsync handed so far is
+done, raising the first that failed: the next checkpoint waits before it
+replaces anything (so ``previous.ckpt`` is always durable and an OS crash
+loses at most the newest checkpoint, detected and skipped on resume), a
+durable status change of run.json waits (a run never says ``completed``
+before its checkpoints are durable), and so does the interpreter's exit.
+Each writer states its choice (docs/reliability.md lists them):
 
 =====================  ==============  ======================================================
 file                   durable         why
 =====================  ==============  ======================================================
-``*.ckpt``             yes             the resume point: losing it loses the work since it
+``*.ckpt``             yes, later      the resume point: losing it loses the work since it
 ``config.yaml``        yes             written once per start or resume; resume needs it
 ``export/*``           yes             written once, handed to others
 ``run.json``           yes, when its   a few times per run (start, resume, end); the
@@ -50,10 +61,13 @@ would be a second lock.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,9 +76,11 @@ from .fault_points import reached
 Data = bytes | bytearray | memoryview | str
 
 
-def atomic_write(path: str | os.PathLike, data: Data, *, durable: bool, sync_folder: bool = True) -> None:
+def atomic_write(
+    path: str | os.PathLike, data: Data, *, durable: bool, sync_folder: bool = True, later: bool = False
+) -> None:
     """Replace ``path`` with ``data`` (a ``str`` is written as UTF-8) atomically; fsynced when ``durable``."""
-    with atomic_file(path, durable=durable, sync_folder=sync_folder) as handle:
+    with atomic_file(path, durable=durable, sync_folder=sync_folder, later=later) as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
@@ -75,11 +91,13 @@ def atomic_file(
     durable: bool,
     sync_folder: bool = True,
     before_replace: Callable[[], None] | None = None,
+    later: bool = False,
 ) -> Iterator[BinaryIO]:
     """A binary file to write ``path``'s new contents into (streamed: nothing is held in memory).
 
     When the block ends the file is flushed (and fsynced when ``durable``;
-    the folder too after the rename, unless ``sync_folder`` is false),
+    the folder too after the rename, unless ``sync_folder`` is false; both
+    in the background with ``later``),
     ``before_replace()`` runs (the checkpoint manifest records the bytes
     there), and the file is renamed over ``path``. Any exception in the
     block or in ``before_replace`` removes the temporary file and propagates.
@@ -88,12 +106,15 @@ def atomic_file(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp, fd = _temporary(path)
+    kept: int | None = None  # with ``later``: a descriptor of the new file, fsynced (and closed) in the background
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             reached(f"{path.name}: written")
             handle.flush()
-            if durable:
+            if durable and later:
+                kept = os.dup(handle.fileno())
+            elif durable:
                 os.fsync(handle.fileno())
                 reached(f"{path.name}: fsynced")
         if before_replace is not None:
@@ -101,10 +122,15 @@ def atomic_file(
         os.replace(tmp, path)
         reached(f"{path.name}: renamed")
     except BaseException:
+        if kept is not None:
+            os.close(kept)
         tmp.unlink(missing_ok=True)
         raise
-    if durable and sync_folder:
-        fsync_folder(path.parent)
+    folder = path.parent if durable and sync_folder else None
+    if kept is not None:
+        _SYNCS.add(kept, folder, path.name)
+    elif folder is not None:
+        fsync_folder(folder)
         reached(f"{path.name}: folder fsynced")
 
 
@@ -143,6 +169,49 @@ def atomic_copy(
     if durable and sync_folder:
         fsync_folder(target.parent)
         reached(f"{target.name}: folder fsynced")
+
+
+def wait_for_syncs() -> None:
+    """Return once every fsync handed to the background (``later=True``) is done; raise the first that failed."""
+    _SYNCS.wait()
+
+
+class _Syncs:
+    """The fsyncs of ``later`` writes, done in order by one background thread (started at the first)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+
+    def add(self, fd: int, folder: Path | None, name: str) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expresso-fsync")
+            self._pending.append(self._pool.submit(_sync, fd, folder, name))
+
+    def wait(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        failed = [error for future in pending if (error := future.exception()) is not None]
+        if failed:
+            raise failed[0]
+
+
+def _sync(fd: int, folder: Path | None, name: str) -> None:
+    """The background half of a ``later`` write: the file's bytes, then its name (the folder), made durable."""
+    try:
+        os.fsync(fd)
+        reached(f"{name}: fsynced")
+    finally:
+        os.close(fd)
+    if folder is not None:
+        fsync_folder(folder)
+        reached(f"{name}: folder fsynced")
+
+
+_SYNCS = _Syncs()
+atexit.register(wait_for_syncs)  # threading's exit has run the queued fsyncs by then: this raises one that failed
 
 
 def fsync_folder(folder: Path) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput
-from .atomic import atomic_write
+from .atomic import atomic_write, wait_for_syncs
 from .folder import RunFolder
 
 STATUSES = ("running", "completed", "failed", "interrupted")
@@ -149,9 +149,10 @@ class RunRecord:
     def write(self) -> None:
         """Atomically; durable when the status changes (a start, a resume, an end), not for a summary or heartbeat."""
         status = self.data.get("status")
-        atomic_write(
-            self.path, json.dumps(self.data, indent=2, default=str) + "\n", durable=status != self._status_on_disk
-        )
+        durable = status != self._status_on_disk
+        if durable:
+            wait_for_syncs()  # a status (completed, interrupted) never reaches the disk before the checkpoints it stands on
+        atomic_write(self.path, json.dumps(self.data, indent=2, default=str) + "\n", durable=durable)
         self._status_on_disk = status
 
 

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from expresso.runs.atomic import _temporary_name, atomic_copy, atomic_file, atomic_write, remove_temporaries
+from expresso.runs.atomic import (
+    _temporary_name,
+    atomic_copy,
+    atomic_file,
+    atomic_write,
+    remove_temporaries,
+    wait_for_syncs,
+)
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
@@ -99,6 +106,69 @@ def test_durable_fsyncs_the_file_before_the_rename_and_the_folder_after_it_unles
     assert calls == fsyncs
     assert target.read_bytes() == b"new"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["config.yaml"]
+
+
+def test_later_renames_at_once_and_fsyncs_the_file_then_the_folder_on_another_thread_before_wait_returns(
+    tmp_path, monkeypatch
+):
+    """A checkpoint's fsyncs leave the training thread: the new file is in place at once, durable once waited for."""
+    import threading
+
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"old")
+    calls = _spy_on_fsync(monkeypatch, target)
+    threads: list[str] = []
+    spied = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (threads.append(threading.current_thread().name), spied(fd))[1])
+    atomic_write(target, b"new", durable=True, later=True)
+    assert target.read_bytes() == b"new"  # renamed on this thread, before its fsyncs are known to be done
+    wait_for_syncs()
+    assert calls == [("file", b"new"), ("folder", b"new")]  # the bytes, then the name
+    assert len(threads) == 2 and all(name.startswith("expresso-fsync") for name in threads)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_a_background_fsync_that_fails_is_raised_by_the_next_wait_and_the_next_checkpoint_write_says_so(
+    tmp_path, monkeypatch
+):
+    from expresso.engine.checkpoints.errors import CheckpointWriteError
+    from expresso.engine.checkpoints.io import save_atomic
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing)
+    atomic_write(tmp_path / "a.ckpt", b"new", durable=True, later=True)
+    with pytest.raises(OSError, match="Input/output error"):
+        wait_for_syncs()
+    wait_for_syncs()  # raised once: waiting again finds nothing pending
+    atomic_write(tmp_path / "a.ckpt", b"newer", durable=True, later=True)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointWriteError) as raised:
+        save_atomic({"models": {}}, last)
+    assert str(raised.value) == f"{last}: the previous checkpoint could not be made durable (Input/output error)"
+    assert not last.exists()
+
+
+def test_a_process_killed_inside_its_background_fsync_leaves_the_new_file_whole(tmp_path):
+    """SIGKILL (the fault-point hook) at the background thread's fsync: the rename was done, the bytes are the OS's."""
+    log = tmp_path / "steps.log"
+    child = textwrap.dedent(
+        f"""\
+        import sys
+        sys.path.insert(0, {str(SRC)!r})
+        from expresso.runs.atomic import atomic_write, wait_for_syncs
+        atomic_write({str(tmp_path / "last.ckpt")!r}, b"new" * 1000, durable=True, later=True)
+        wait_for_syncs()
+        """
+    )
+    (tmp_path / "last.ckpt").write_bytes(b"old")
+    env = {**os.environ, "EXPRESSO_TEST_FS_STEPS": f"3:{log}"}  # 1 written, 2 renamed, 3 fsynced (background)
+    result = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == -9, result.stderr
+    assert log.read_text().split("\n")[:3] == ["1 last.ckpt: written", "2 last.ckpt: renamed", "3 last.ckpt: fsynced"]
+    assert (tmp_path / "last.ckpt").read_bytes() == b"new" * 1000
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["last.ckpt", "steps.log"]
 
 
 def test_text_is_written_as_utf8_and_the_file_gets_the_permissions_of_any_new_file(tmp_path):

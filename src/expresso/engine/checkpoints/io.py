@@ -1,16 +1,20 @@
 """A checkpoint file: written atomically and durably, read safely.
 
 A checkpoint is streamed by ``torch.save`` into a temporary file in the same
-folder, fsynced, then renamed over the old one and the folder fsynced
-(``expresso.runs.atomic``, durable): a crash at any moment leaves either the
-old file or the new one, never half of one. The manifest records the new
-bytes before the rename (manifest.py says why). Reading uses
-``weights_only=True``: a checkpoint cannot run code.
+folder, then renamed over the old one (``expresso.runs.atomic``): a process
+killed at any moment leaves either the old file or the new one, never half
+of one. The manifest records the new bytes before the rename (manifest.py
+says why). Reading uses ``weights_only=True``: a checkpoint cannot run code.
 
-Writes happen on the training thread. A writer thread (serialize here, write
-there) was tried and removed unused: the SIGKILL resume test failed about 3
-times in 50 with it, a divergence later seen without it too
-(docs/reliability.md); the performance issue may bring it back.
+The bytes are written on the training thread; their fsyncs (the file's and
+the folder's, 5-10 ms each on a busy disk) are done in the background
+(``later``), and each write first waits for the previous one's: the file a
+write turns into ``previous.ckpt`` is durable before it is replaced, so an
+operating-system crash loses at most the newest checkpoint (resume then
+finds it damaged and falls back). A writer thread that also serialized
+(torch.save off the training thread) was tried and removed: the SIGKILL
+resume test failed about 3 times in 50 with it, a divergence later seen
+without it too (docs/reliability.md); serializing stays here.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any, BinaryIO
 import torch
 
 from ...runs import fault_points
-from ...runs.atomic import atomic_copy, atomic_file
+from ...runs.atomic import atomic_copy, atomic_file, wait_for_syncs
 from ...runs.fault_points import reached
 from .errors import CheckpointError, CheckpointWriteError
 from .manifest import verify
@@ -47,7 +51,7 @@ def save_atomic(
 ) -> dict[str, Any]:
     """Serialize straight into the temporary file (no copy in memory); returns its size and sha256.
 
-    ``before_replace(entry)`` runs once the bytes are durable, before the
+    ``before_replace(entry)`` runs once the bytes are written, before the
     rename (the manifest records them there, see manifest.py); with
     ``previous``, the file being replaced stays there under that name. A
     failure (a full disk, a permission error) raises ``CheckpointWriteError``
@@ -55,6 +59,12 @@ def save_atomic(
     temporary file.
     """
     path = Path(path)
+    try:
+        wait_for_syncs()  # the previous write's fsyncs: what this one turns into previous.ckpt must be durable
+    except OSError as exc:
+        raise CheckpointWriteError(
+            f"{path}: the previous checkpoint could not be made durable ({exc.strerror or exc})"
+        ) from exc
     hashing: _Hashing | None = None
     kept = "the previous file is intact" if path.is_file() else "no checkpoint was written yet"  # true after a failure
 
@@ -66,7 +76,7 @@ def save_atomic(
             atomic_copy(path, previous, durable=False)
 
     try:
-        with atomic_file(path, durable=True, before_replace=replacing) as handle:
+        with atomic_file(path, durable=True, before_replace=replacing, later=True) as handle:
             hashing = _Hashing(handle)
             torch.save(_framed(payload), hashing)  # type: ignore[arg-type]  # torch.save needs write and flush only
     except OSError as exc:
