@@ -5,6 +5,8 @@ Cases, in the order they run (``--cases`` picks some):
 - ``imports``: import time of torch, expresso and the peers;
 - ``mlp``, ``cnn``: the same training through a hand loop, expresso's CLI and
   Python API, Lightning (defaults, minimal), ignite and Accelerate;
+- ``job``: a real job (a small ResNet on synthetic images, about a minute
+  per fit), where per-step overhead should vanish: the same frameworks;
 - ``data``: a data-bound dataset, hand loop vs expresso's loader defaults;
 - ``trackers``: the MLP case with ``loggers: [csv]`` vs ``[csv, tensorboard,
   mlflow]`` (needs those extras), CLI and API;
@@ -38,12 +40,13 @@ from . import summary as summary_of
 from .cases import CASES
 from .training_cases import STANDARD
 
-ALL = ("imports", "mlp", "cnn", "data", "trackers", "checkpoint", "compile", "cli", "epoch")
+ALL = ("imports", "mlp", "cnn", "job", "data", "trackers", "checkpoint", "compile", "cli", "epoch")
 REPEATS = {  # rounds per case
     "full": {
         "imports": 5,
         "mlp": 7,
         "cnn": 5,
+        "job": 3,
         "data": 3,
         "trackers": 7,
         "checkpoint": 5,
@@ -55,6 +58,7 @@ REPEATS = {  # rounds per case
         "imports": 2,
         "mlp": 2,
         "cnn": 2,
+        "job": 1,
         "data": 1,
         "trackers": 2,
         "checkpoint": 2,
@@ -115,7 +119,7 @@ def run_case(
         result = import_case.run(rounds, scratch)
         summary = summary_of.summarize_imports(result)
         show(report.imports_section(result, summary))
-    elif name in ("mlp", "cnn"):
+    elif name in ("mlp", "cnn", "job"):
         from .training_cases import run_case as run_training
 
         variants = [v for v in STANDARD if v.framework in args.frameworks]

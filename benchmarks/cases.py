@@ -22,7 +22,9 @@ PROBE_FILE = "fit_timer.json"  # what probe.FitTimer writes into the run folder 
 class Case:
     name: str
     title: str
-    model: str  # "mlp" (64-64-10) or "cnn" (expresso.models.SmallCNN)
+    model: (
+        str  # "mlp" (64-64-10), "cnn" (expresso.models.SmallCNN) or "resnet" (real_job.SmallResNet, synthetic images)
+    )
     config: str  # expresso's view of the same case, relative to the repository root
     epochs: int = 10
     batch_size: int = 32
@@ -35,6 +37,15 @@ class Case:
 CASES = {
     "mlp": Case("mlp", "tiny MLP 64-64-10, digits", "mlp", f"{CONFIGS}/digits_mlp.yaml"),
     "cnn": Case("cnn", "small CNN (2 conv + fc), digits", "cnn", f"{CONFIGS}/digits_cnn.yaml"),
+    "job": Case(
+        "job",
+        "small ResNet, synthetic 3x32x32 images (a real job)",
+        "resnet",
+        f"{CONFIGS}/synthetic_resnet.yaml",
+        epochs=5,
+        batch_size=64,
+        fits=1,
+    ),
     "data": Case(
         "data",
         "data-bound MLP, ~1 ms per sample",

@@ -307,7 +307,7 @@ def markdown(results: dict, summary: dict) -> str:
             for t in found
         ]
         lines += _table(["target", "measured (median)", "limit", ""], rows) + [""]
-    for name in ("imports", "mlp", "cnn", "data", "trackers", "checkpoint", "compile", "cli", "epoch"):
+    for name in ("imports", "mlp", "cnn", "job", "data", "trackers", "checkpoint", "compile", "cli", "epoch"):
         result = results.get(name)
         if result is None:
             continue
@@ -315,7 +315,7 @@ def markdown(results: dict, summary: dict) -> str:
             lines += failed_section(name, result["error"])
         elif name == "imports":
             lines += imports_section(result, summary[name])
-        elif name in ("mlp", "cnn"):
+        elif name in ("mlp", "cnn", "job"):
             lines += training_section(name, result, summary[name])
         elif name == "data":
             lines += data_section(result, summary[name], result.get("expresso_defaults", {}))

@@ -14,9 +14,10 @@ import statistics
 from collections.abc import Iterable
 
 # Issue (performance) targets.
-TARGETS = {
-    "mlp": {"ratio": 1.10},
-    "cnn": {"ratio": 1.03},
+TARGETS = {  # issue "Performance, second round": not slower than the hand loop with every default on
+    "mlp": {"ratio": 1.00},
+    "cnn": {"ratio": 1.02},
+    "job": {"ratio": 1.01},
     "rss_ratio": 1.05,
     "first_step_over_torch_s": 1.5,
     "trackers_ratio": 1.05,  # issue: trackers; the CLI fit with csv + TensorBoard + MLflow over csv alone
@@ -134,7 +135,7 @@ def targets(results: dict, summary: dict) -> list[dict]:
             {"target": what, "value": value, "limit": limit, "unit": unit, "ok": value is not None and value <= limit}
         )
 
-    for case in ("mlp", "cnn"):
+    for case in ("mlp", "cnn", "job"):
         rows = summary.get(case, {}).get("rows", {})
         for label in EXPRESSO_ROWS:
             row = rows.get(label)

@@ -48,11 +48,19 @@ def build_model(case: Case) -> torch.nn.Module:
         return MLP(num_classes=10, in_features=64, hidden=[64])
     if case.model == "cnn":
         return SmallCNN(num_classes=10, in_channels=1, channels=[16, 32], image_size=8)
-    raise ValueError(f"Invalid value for `model`. Received: model={case.model!r}; expected 'mlp' or 'cnn'")
+    if case.model == "resnet":
+        from .real_job import SmallResNet
+
+        return SmallResNet(num_classes=10)
+    raise ValueError(f"Invalid value for `model`. Received: model={case.model!r}; expected 'mlp', 'cnn' or 'resnet'")
 
 
 def datasets(case: Case):
-    """(train, val): the digits splits expresso's config builds, slowed down in the data-bound case."""
+    """(train, val): the splits expresso's config builds (digits, slowed down in the data-bound case; synthetic images)."""
+    if case.model == "resnet":
+        from .real_job import SyntheticImages
+
+        return SyntheticImages(split="train"), SyntheticImages(split="val")
     if case.slow:
         from .slow_data import SlowDigits
 
