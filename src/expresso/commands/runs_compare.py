@@ -67,21 +67,28 @@ def run(args: Namespace) -> int:
 
 def _find(run: str, runs_root: str | None) -> Any:
     """The run folder ``run`` names: a path to one, or the id of one under the runs root."""
-    from ..analysis.read import checked_root
     from ..runs.folder import RunFolder, find_runs
 
     path = Path(run)
-    if path.exists() or os.sep in run or not run.strip():
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long to look up: open says so, in one line
+        exists = True
+    if exists or os.sep in run or not run.strip():
         return RunFolder.open(path)
     root = Path(runs_root or "runs")
-    found = [folder for folder in find_runs(checked_root(root)) if folder.path.name == run] if root.is_dir() else []
+    try:
+        searched = root.is_dir()  # no runs root: no run id under it either
+    except OSError:
+        searched = False
+    found = [folder for folder in find_runs(root) if folder.path.name == run] if searched else []
     if len(found) > 1:
         raise UsageError(
             f"runs compare: {run}: the id of {len(found)} runs under {root} ({', '.join(str(f.path) for f in found)});"
             " give the folder instead"
         )
     if not found:
-        raise UsageError(f"runs compare: {run}: no such run folder, nor a run id under {root}")
+        raise UsageError(f"runs compare: {run[:200]}: no such run folder, nor a run id under {root}")
     return found[0]
 
 
