@@ -26,6 +26,7 @@ def run(args: Namespace) -> int:
     import yaml
 
     from ..analysis.read import PROGRESS, duration, read_run, varying
+    from ..errors import BadInput
     from ..runs.record import shown_status
 
     folders = list(
@@ -40,7 +41,9 @@ def run(args: Namespace) -> int:
     for folder in folders:
         try:
             runs.append(read_run(folder))
-        except (OSError, yaml.YAMLError, RecursionError) as exc:  # a bad run.json is a RecordError: one line already
+        except BadInput:  # a bad run.json (RecordError): its one line names the file and field already
+            raise
+        except (OSError, ValueError, yaml.YAMLError, RecursionError) as exc:  # ValueError: not UTF-8, say
             reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
             raise UsageError(f"{folder.config}: unreadable ({reason})") from None
     configs = [each.config for each in runs]
