@@ -53,3 +53,13 @@ def test_the_engine_names_users_raise_or_build_are_exported_at_the_top():
 
     wanted = {"SkipBatch", "StopEpoch", "StopTraining", "Pipeline", "Stage", "Graph", "Node", "Event", "BadInput"}
     assert wanted - set(expresso.__all__) == set()
+
+
+def test_the_run_analysis_functions_are_exported_under_both_names():
+    """``load_runs``/``load_history`` and the gin template's ``load_C``/``load_H``: one import, the same functions."""
+    import expresso
+    from expresso.analysis import frames
+
+    assert {"load_runs", "load_history", "load_C", "load_H"} <= set(expresso.__all__)
+    assert [expresso.load_runs, expresso.load_history] == [frames.load_runs, frames.load_history]
+    assert [expresso.load_C, expresso.load_H] == [frames.load_runs, frames.load_history]

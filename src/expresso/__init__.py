@@ -28,11 +28,23 @@ _ENGINE = (
     "StopTraining",
     "Until",
 )
-__all__ = ["BadInput", "Config", "ConfigError", "Trainer", "__version__", "instantiate", "load_config", *_ENGINE]
+# Run analysis: pandas DataFrames of run folders (the `analysis` extra); pandas loads on first use.
+_ANALYSIS = ("load_runs", "load_history", "load_C", "load_H")
+__all__ = [
+    "BadInput",
+    "Config",
+    "ConfigError",
+    "Trainer",
+    "__version__",
+    "instantiate",
+    "load_config",
+    *_ENGINE,
+    *_ANALYSIS,
+]
 
 
 def __getattr__(name: str):
-    """The engine's names import torch, so they load on first use."""
+    """The engine's names import torch and the analysis names pandas, so they load on first use."""
     if name == "Trainer":
         from .assembly.trainer import Trainer
 
@@ -41,4 +53,8 @@ def __getattr__(name: str):
         from . import engine
 
         return getattr(engine, name)
+    if name in _ANALYSIS:
+        from .analysis import frames
+
+        return getattr(frames, name)
     raise AttributeError(f"module 'expresso' has no attribute {name!r}")

@@ -20,6 +20,7 @@ COMMANDS = {
     "resume": ["resume", "{run}"],
     "predict": ["predict", "{run}"],
     "runs": ["runs", "{root}"],
+    "compare": ["runs", "compare", "{run}", "{other}"],  # the damaged run beside the intact one
     "config": ["config", "{run}/config.yaml", "--check"],
 }
 
@@ -29,7 +30,9 @@ def run_with(trained_run, name: str, content: bytes, command: str) -> None:
         run = folder / "runs" / "exp" / "run"
         shutil.copytree(trained_run, run)
         (run / name).write_bytes(content)
-        code, out, err = quiet_main([part.format(run=run, root=folder / "runs") for part in COMMANDS[command]])
+        code, out, err = quiet_main(
+            [part.format(run=run, root=folder / "runs", other=trained_run) for part in COMMANDS[command]]
+        )
         assert_clean_failure(code, err)
 
 

@@ -12,7 +12,8 @@ and must end with A's weights, bit for bit:
 - last.ckpt with one flipped byte, or truncated: resume says the file is
   damaged and continues from previous.ckpt;
 - a job restarted with the same command (``--run-id --resume-if-exists``)
-  continues its run; a completed run is not overwritten without ``--force``;
+  continues its run; run again once it completed, it has nothing to do (exit 0)
+  and overwrites nothing without ``--force``;
 - ``trainer.requeue`` calls ``scontrol requeue $SLURM_JOB_ID`` (a fake
   scontrol on PATH records its arguments).
 """
@@ -198,7 +199,7 @@ def test_a_damaged_last_ckpt_is_detected_and_resume_falls_back_to_the_previous_o
 
 
 @pytest.mark.slow  # the kill-anywhere test restarts 80 jobs this way; test_one_writer.py runs --run-id jobs in CI
-def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritten(uninterrupted, project):
+def test_a_restarted_job_continues_its_run_and_a_completed_runs_rerun_is_a_no_op_unless_forced(uninterrupted, project):
     command = [
         "train",
         "configs/experiments/sturdy.yaml",
@@ -215,8 +216,11 @@ def test_a_restarted_job_continues_its_run_and_a_completed_run_is_not_overwritte
     assert again.returncode == 0, again.stderr
     assert "resuming the unfinished run" in again.stderr
     assert same_end(uninterrupted, run_dir) == []
-    refused = run(command, project)
-    assert refused.returncode == 2 and "holds a completed run" in refused.stderr
+    # Run again once more (a job script re-run after its run completed): nothing to do, said in one line, exit 0.
+    done = run(command, project)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{run_dir}: holds a completed run; nothing to do (--force moves it aside and starts over)\n"
+    assert same_end(uninterrupted, run_dir) == []
     forced = run([*command, "--force"], project)
     assert forced.returncode == 0, forced.stderr
     assert (

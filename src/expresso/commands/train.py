@@ -9,8 +9,10 @@ folder can have a fixed name: ``--run-id ID`` (default with
 ``--resume-if-exists``: the scheduler's job id). Training into an id that
 holds an unfinished run resumes it with ``--resume-if-exists`` (or
 ``trainer.auto_resume``), from the beginning when it was stopped before its
-first checkpoint; one that holds a completed run is refused unless
-``--force``, which moves it aside (nothing is deleted).
+first checkpoint; one that holds a completed run is left as it is (the
+job's re-run has nothing to do: exit 0, one line says so) with
+``--resume-if-exists``, refused (exit 2) without it; ``--force`` moves it
+aside (nothing is deleted) and starts over.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ import sys
 import time
 from argparse import Namespace
 from pathlib import Path
+from typing import Literal
 
 from . import UsageError, tracking
+
+Claim = Literal["start", "resume", "completed"]  # what a --run-id folder holds for the job that trains into it
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -105,7 +110,11 @@ def _into(args: Namespace, config, folder, *, resume: bool) -> int:
     from ..runs.lock import remove_if_unused
 
     try:
-        if _claimed(folder.path, resume=resume):
+        claim = _claimed(folder.path, resume=resume)
+        if claim == "completed":
+            print(f"{folder.path}: holds a completed run; nothing to do (--force moves it aside and starts over)")
+            return 0
+        if claim == "resume":
             from . import resume as resume_command
 
             return resume_command.run(
@@ -250,15 +259,21 @@ def _moved_aside(folder) -> bool:
     return True
 
 
-def _claimed(run_dir: Path, *, resume: bool) -> bool:
-    """Whether the --run-id folder (its lock held) holds a run to resume; refuses to overwrite one."""
+def _claimed(run_dir: Path, *, resume: bool) -> Claim:
+    """What the --run-id folder (its lock held) holds for this job: nothing to keep, a run to resume, a finished one.
+
+    A completed run is a job's re-run finding its work done (``--resume-if-exists``,
+    as the gin template's re-run): ``completed``, and the command exits 0
+    without training. Without it the folder is refused: a plain ``--run-id``
+    names a new run, so one already there is a mistake, not a re-run.
+    """
     from ..runs.folder import RunFolder
     from ..runs.lock import unused
     from ..runs.record import read_record
 
     folder = RunFolder(run_dir)
     if unused(folder):
-        return False
+        return "start"
     try:
         status = read_record(folder.record).get("status")
     except ValueError:  # RecordError: missing, unreadable or of the wrong shape
@@ -272,8 +287,10 @@ def _claimed(run_dir: Path, *, resume: bool) -> bool:
         for stale in (folder.path, folder.checkpoints.path):
             remove_temporaries(stale)
         print(f"{run_dir}: its start never finished (no {folder.RECORD}): starting it again", file=sys.stderr)
-        return False
+        return "start"
     resumable = checkpointed or folder.config.is_file()
+    if status == "completed" and resume:
+        return "completed"
     if status == "completed":
         raise UsageError(
             f"{run_dir}: holds a completed run; use another --run-id, or --force to move it aside and start over"
@@ -281,7 +298,7 @@ def _claimed(run_dir: Path, *, resume: bool) -> bool:
     if resume and resumable:
         if checkpointed:  # else resume says in its one line that it starts again from the beginning
             print(f"resuming the unfinished run in {run_dir} (status {status})", file=sys.stderr)
-        return True
+        return "resume"
     what = (
         f"no checkpoint and no {folder.CONFIG} to resume from"
         if resume

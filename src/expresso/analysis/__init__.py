@@ -1,0 +1,8 @@
+"""Runs read back for analysis: a row per run folder (``expresso runs``, ``runs compare``) and pandas tables of them.
+
+``read.py`` reads a run folder's record and config into one flat row and
+needs nothing beyond PyYAML; ``frames.py`` turns rows and metrics.csv files
+into pandas DataFrames (``expresso.load_runs``, ``expresso.load_history``)
+and imports pandas only when called, so ``import expresso`` and
+``expresso runs`` load neither pandas nor torch.
+"""
