@@ -2,7 +2,12 @@
 
 - ```bash lines that start with `expresso` run from the repository root and
   must exit 0 (`train` shortened by --dev-run, into a scratch runs root);
-- a ```yaml block whose first line is `# <path>` must match that file;
+- a page's ```python blocks run in order as one script from the repository
+  root (a later block uses what an earlier one defined: one torch import, one
+  tiny training per page) and must succeed;
+- a ```yaml block whose first line is `# <path>` must match that file; any
+  other is a piece of a config: it must parse, and its keys must be config
+  keys (the root keys, and the settings of `trainer:` and `dataloader:`);
 - a ```text block that starts with `$ expresso ...` must be that command's
   output: stdout when it succeeds, stderr (exit status 2) when it fails.
 """
@@ -10,6 +15,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import re
 import shlex
@@ -18,6 +24,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from expresso.config.schema import ROOT_KEYS, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
@@ -99,6 +108,44 @@ def test_shown_output_is_what_the_command_prints(page, body, tmp_path):
     shown = result.stdout if result.returncode == 0 else result.stderr
     assert result.returncode in (0, 2)
     assert shown.rstrip("\n").splitlines() == expected, page
+
+
+def python_pages() -> list[tuple[str, str]]:
+    """Each page with ```python blocks, and those blocks joined in order into one script."""
+    scripts: dict[str, list[str]] = {}
+    for page, body in blocks("python"):
+        scripts.setdefault(page, []).append(body)
+    return [(page, "\n\n".join(bodies)) for page, bodies in scripts.items()]
+
+
+@pytest.fixture(scope="module")
+def python_run() -> list[subprocess.CompletedProcess]:
+    """Every page's script, started at once (each imports torch)."""
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _, script in python_pages()
+    ]
+    return [finish(process) for process in started]
+
+
+@pytest.mark.parametrize("index", range(len(python_pages())), ids=lambda index: python_pages()[index][0])
+def test_python_snippets_run(python_run, index):
+    result = python_run[index]
+    assert result.returncode == 0, f"{python_pages()[index][0]}\n{result.stderr}"
+
+
+@pytest.mark.parametrize(
+    "page, body", [b for b in blocks("yaml") if not b[1].startswith("# ")], ids=lambda value: str(value)[:60]
+)
+def test_yaml_piece_is_config_keys(page, body):
+    tree = yaml.safe_load(body)
+    assert isinstance(tree, dict), page
+    assert set(tree) <= {*ROOT_KEYS, "extends"}, f"{page}: {sorted(set(tree) - {*ROOT_KEYS, 'extends'})}"
+    for section, cls in SETTINGS.items():
+        known = {field.name for field in dataclasses.fields(cls)}
+        assert set(tree.get(section) or {}) <= known, f"{page}: {section}: {sorted(set(tree[section]) - known)}"
 
 
 def cited_tests() -> list[tuple[str, str, str]]:
