@@ -4,7 +4,8 @@
   must exit 0 (`train` shortened by --dev-run, into a scratch runs root);
 - a page's ```python blocks run in order as one script from the repository
   root (a later block uses what an earlier one defined: one torch import, one
-  tiny training per page) and must succeed;
+  tiny training per page) and must succeed; what it prints must be, line for
+  line, the `# -> ...` comments of its lines;
 - a ```yaml block whose first line is `# <path>` must match that file; any
   other is a piece of a config: it must parse, and its keys must be config
   keys (the root keys, and the settings of `trainer:` and `dataloader:`);
@@ -131,9 +132,11 @@ def python_run() -> list[subprocess.CompletedProcess]:
 
 
 @pytest.mark.parametrize("index", range(len(python_pages())), ids=lambda index: python_pages()[index][0])
-def test_python_snippets_run(python_run, index):
+def test_python_snippets_run_and_print_what_they_show(python_run, index):
+    page, script = python_pages()[index]
     result = python_run[index]
-    assert result.returncode == 0, f"{python_pages()[index][0]}\n{result.stderr}"
+    assert result.returncode == 0, f"{page}\n{result.stderr}"
+    assert result.stdout.splitlines() == re.findall(r"# -> (.*)$", script, re.M), page
 
 
 @pytest.mark.parametrize(
