@@ -204,7 +204,7 @@ def render(markdown: str, where: str = "page") -> str:
     return MARKER.sub(section, markdown)
 
 
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 - mkdocs's hook signature
+def on_page_markdown(markdown: str, page, config, files) -> str:
     """mkdocs calls this for every page before rendering it."""
     return render(markdown, page.file.src_path)
 

@@ -66,6 +66,7 @@ def is_reference_slot(path: tuple) -> bool:
         return path[0] in ROOT_KEYS and path[0] not in ("name", "init_from")
     return len(path) == 2 and (path[0] in COLLECTIONS or path[0] == "scheduler")
 
+
 # What each root key is for, one line each: the docs' config reference is generated from it
 # (scripts/docs_reference.py), and a test keeps it covering ROOT_KEYS.
 ROOT_DOCS = {
