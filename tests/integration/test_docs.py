@@ -1,11 +1,14 @@
 """Every snippet in docs/*.md runs, and shows what it claims (the rules of test_readme.py, for the docs pages).
 
 - ```bash lines that start with `expresso` run from the repository root and
-  must exit 0 (`train` shortened by --dev-run, into a scratch runs root);
+  must exit 0 (`train` shortened by --dev-run, into a scratch runs root); a
+  line the README's own command block holds too is left to test_readme.py,
+  which runs that block in order (each process imports torch: ~3 s of CPU);
 - a page's ```python blocks run in order as one script from the repository
-  root (a later block uses what an earlier one defined: one torch import, one
-  tiny training per page) and must succeed; what it prints must be, line for
-  line, the `# -> ...` comments of its lines;
+  root (a later block uses what an earlier one defined: one tiny training per
+  page) and must succeed; what it prints must be, line for line, the
+  `# -> ...` comments of its lines. The pages' scripts run one after another
+  in one process (one torch import for all), each in its own namespace;
 - a ```yaml block whose first line is `# <path>` must match that file; any
   other is a piece of a config: it must parse, and its keys must be config
   keys (the root keys, and the settings of `trainer:` and `dataloader:`);
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_readme import bash_lines as readme_lines
 
 from expresso.config.schema import ROOT_KEYS, SETTINGS
 
@@ -62,12 +67,14 @@ def expresso(args: list[str], runs_root: Path) -> subprocess.CompletedProcess:
 
 
 def commands() -> list[tuple[str, str]]:
-    return [
+    """The pages' `expresso` lines, but those test_readme.py runs already."""
+    lines = [
         (page, line.split("#")[0].strip())
         for page, body in blocks("bash")
         for line in body.splitlines()
         if line.strip().startswith("expresso ")
     ]
+    return [(page, line) for page, line in lines if line not in readme_lines()]
 
 
 def test_the_docs_have_pages_with_commands():
@@ -119,24 +126,44 @@ def python_pages() -> list[tuple[str, str]]:
     return [(page, "\n\n".join(bodies)) for page, bodies in scripts.items()]
 
 
+# Runs each page's script in a namespace of its own, its prints captured; reports each page's output and error.
+RUNNER = """
+import contextlib, io, json, sys, traceback
+
+results = []
+for page, script in json.load(sys.stdin):
+    printed, error = io.StringIO(), None
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(script, page, "exec"), {"__name__": "__main__"})
+    except BaseException:
+        error = traceback.format_exc()
+    results.append({"stdout": printed.getvalue(), "error": error})
+print(json.dumps(results))
+"""
+
+
 @pytest.fixture(scope="module")
-def python_run() -> list[subprocess.CompletedProcess]:
-    """Every page's script, started at once (each imports torch)."""
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _, script in python_pages()
-    ]
-    return [finish(process) for process in started]
+def python_run() -> list[dict]:
+    """Every page's script, one after another in one process: torch is imported once."""
+    process = subprocess.run(
+        [sys.executable, "-c", RUNNER],
+        cwd=ROOT,
+        input=json.dumps(python_pages()),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr
+    return json.loads(process.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("index", range(len(python_pages())), ids=lambda index: python_pages()[index][0])
 def test_python_snippets_run_and_print_what_they_show(python_run, index):
     page, script = python_pages()[index]
     result = python_run[index]
-    assert result.returncode == 0, f"{page}\n{result.stderr}"
-    assert result.stdout.splitlines() == re.findall(r"# -> (.*)$", script, re.M), page
+    assert result["error"] is None, f"{page}\n{result['error']}"
+    assert result["stdout"].splitlines() == re.findall(r"# -> (.*)$", script, re.M), page
 
 
 @pytest.mark.parametrize(

@@ -51,4 +51,6 @@ def test_the_docs_build_strict_with_every_setting_event_and_callback_generated(t
     import expresso.callbacks
 
     assert all(name in callbacks for name in expresso.callbacks.__all__ if name[0].isupper())
-    assert "expresso.callbacks.Checkpoint" in text("api")
+    api = (site / "api" / "index.html").read_text()
+    assert all(f'id="expresso.callbacks.{name}"' in api for name in ("Checkpoint", "EarlyStopping", "NaNGuard"))
+    assert 'id="expresso.engine.Trainer.fit"' in api  # the members, from the docstrings
