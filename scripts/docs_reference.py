@@ -47,8 +47,13 @@ def _type(annotation: str) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text for one table cell: reST's double backticks as Markdown's, pipes escaped, one line."""
-    return text.replace("``", "`").replace("|", "\\|").replace("\n", " ")
+    """Text for one table cell, on one line: reST's double backticks as Markdown's; outside code, pipes and angle
+    brackets escaped (a pipe would end the cell, ``<run id>`` would be read as HTML). A code span keeps its text
+    as written, so the docs this reads keep pipes out of them."""
+    parts = text.replace("``", "`").replace("\n", " ").split("`")
+    for i in range(0, len(parts), 2):  # the even parts are outside code spans
+        parts[i] = parts[i].replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
 
 
 def _rules(field: dataclasses.Field) -> str:

@@ -79,7 +79,7 @@ ROOT_DOCS = {
     "loss": "called as loss(y_hat, y); not needed with a `step` that computes `loss` itself",
     "optimizer": "built with the model's parameters as its first argument",
     "scheduler": "built with the optimizer as its first argument; a list for several; each may carry "
-    "`interval: epoch|step` (default epoch)",
+    "`interval: epoch` (the default) or `interval: step`",
     "step": "replaces the forward and the loss: called as step(graph, tensors) on every batch, returns the tensors "
     "with `loss`",
     "predict": "the hook `expresso predict` calls as predict(outputs, **extra) with the model's outputs and the "
