@@ -144,8 +144,11 @@ print(json.dumps(results))
 
 
 @pytest.fixture(scope="module")
-def python_run() -> list[dict]:
-    """Every page's script, one after another in one process: torch is imported once."""
+def python_run(tmp_path_factory) -> list[dict]:
+    """Every page's script, one after another in one process: torch is imported once.
+
+    Their temporary folders (a page's run folder) go into pytest's, which cleans them up.
+    """
     process = subprocess.run(
         [sys.executable, "-c", RUNNER],
         cwd=ROOT,
@@ -153,6 +156,7 @@ def python_run() -> list[dict]:
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("docs-python"))},
     )
     assert process.returncode == 0, process.stderr
     return json.loads(process.stdout.splitlines()[-1])
