@@ -54,3 +54,10 @@ def test_the_docs_build_strict_with_every_setting_event_and_callback_generated(t
     api = (site / "api" / "index.html").read_text()
     assert all(f'id="expresso.callbacks.{name}"' in api for name in ("Checkpoint", "EarlyStopping", "NaNGuard"))
     assert 'id="expresso.engine.Trainer.fit"' in api  # the members, from the docstrings
+
+    # the README's links into the docs: each page is built, each anchor is on it
+    links = re.findall(r"\]\(docs/([\w-]+)\.md(?:#([\w-]+))?\)", (ROOT / "README.md").read_text())
+    assert {page for page, _ in links} >= {"index", "config", "callbacks", "trackers"}
+    for page, anchor in links:
+        built = (site / page / "index.html").read_text() if page != "index" else (site / "index.html").read_text()
+        assert not anchor or f'id="{anchor}"' in built, f"README links to docs/{page}.md#{anchor}"
