@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install -q -c constraints.txt
 
-.PHONY: setup demo test check test-slow fuzz bench clean
+.PHONY: setup demo test check test-slow fuzz bench docs clean
 
 $(BIN)/expresso: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +43,10 @@ fuzz: setup
 bench: setup
 	$(BIN)/python -m benchmarks
 
+# The docs site into site/ (open site/index.html), strict: any warning fails it. The config reference, the events,
+# the loop and the built-in callbacks and loggers are generated from the code (scripts/docs_reference.py).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) site .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache

@@ -1,9 +1,9 @@
-"""The README's screenshots of TensorBoard and the MLflow UI, retaken from a real run: ``python scripts/screenshots.py``.
+"""The screenshots of docs/trackers.md of TensorBoard and the MLflow UI, retaken from a real run: ``python scripts/screenshots.py``.
 
 What it does, in a scratch folder: trains the digits MLP with ``loggers:
 [csv, tensorboard, mlflow]`` (``expresso train
 examples/digits/configs/experiments/digits_mlp_tracked.yaml``, 20 epochs,
-about a minute on a CPU), starts the README's two commands there
+about a minute on a CPU), starts that page's two commands there
 (``tensorboard --logdir runs/`` and ``mlflow ui --backend-store-uri
 sqlite:///runs/mlflow.db``, on free localhost ports), opens TensorBoard's
 scalars dashboard (filtered on ``val/acc``) and the MLflow run's "Model
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
             runs = args.runs_root.resolve()
         tensorboard = f"http://127.0.0.1:{free_port()}"
         mlflow = f"http://127.0.0.1:{free_port()}"
-        # the README's commands (run beside the runs root), bound to a free localhost port each
+        # the commands of docs/trackers.md (run beside the runs root), bound to a free localhost port each
         tensorboard_command = [tool("tensorboard"), "--logdir", f"{runs.name}/"]
         mlflow_command = [tool("mlflow"), "ui", "--backend-store-uri", f"sqlite:///{runs.name}/mlflow.db"]
         with (

@@ -1,10 +1,10 @@
-"""The README's commands that open TensorBoard and the MLflow UI on the runs folder, run as written on a trained run.
+"""The commands of docs/trackers.md that open TensorBoard and the MLflow UI on the runs folder, run as written on a trained run.
 
-They serve until stopped, so test_readme.py leaves them here: each starts in
-the folder that holds ``runs/`` (the README's line, plus a free localhost
+They serve until stopped, so test_docs.py leaves them here: each starts in
+the folder that holds ``runs/`` (the page's line, plus a free localhost
 port), must show the tracked run through its own HTTP API (the routes its web
 page reads: TensorBoard's scalar tags and values, MLflow's runs search and
-metric history), and is stopped. The README's screenshots of both pages come
+metric history), and is stopped. The page's screenshots of both come
 from scripts/screenshots.py, which starts the same two commands.
 """
 
@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runs import EXAMPLES, finish, only_run_dir, read_history, start
-from test_readme import SERVERS, bash_lines
+from test_docs import blocks
+from test_readme import SERVERS
 
 pytestmark = pytest.mark.slow  # make test-slow: it installs the tensorboard and mlflow extras these servers are
 
@@ -49,7 +50,7 @@ def get(url: str, body: dict | None = None) -> dict:
 
 @contextlib.contextmanager
 def serving(line: str, cwd: Path, ready: str) -> Iterator[str]:
-    """The README's line with a free port, until the block ends; yields its base URL once ``ready`` answers."""
+    """The page's line with a free port, until the block ends; yields its base URL once ``ready`` answers."""
     port = free_port()
     command = [*shlex.split(line), "--host", "127.0.0.1", "--port", str(port)]
     command[0] = str(Path(sys.executable).with_name(command[0]))  # this environment's console script
@@ -76,8 +77,19 @@ def serving(line: str, cwd: Path, ready: str) -> Iterator[str]:
             process.wait()
 
 
-def test_readme_opens_tensorboard_and_the_mlflow_ui_on_the_runs_folder(tmp_path):
-    lines = [line for line in bash_lines() if line.startswith(SERVERS)]
+def server_lines() -> list[str]:
+    """The lines of docs/trackers.md's ```bash blocks that start a tracker's server, their comments cut off."""
+    return [
+        line.split("#")[0].strip()
+        for page, body in blocks("bash")
+        if page == "trackers.md"
+        for line in body.splitlines()
+        if line.startswith(SERVERS)
+    ]
+
+
+def test_the_trackers_page_opens_tensorboard_and_the_mlflow_ui_on_the_runs_folder(tmp_path):
+    lines = server_lines()
     assert [line.split()[0] for line in lines] == ["tensorboard", "mlflow"]
     tensorboard_line, mlflow_line = lines
     config = EXAMPLES / "configs/experiments/digits_mlp_tracked.yaml"

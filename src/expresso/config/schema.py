@@ -65,3 +65,38 @@ def is_reference_slot(path: tuple) -> bool:
     if len(path) == 1:
         return path[0] in ROOT_KEYS and path[0] not in ("name", "init_from")
     return len(path) == 2 and (path[0] in COLLECTIONS or path[0] == "scheduler")
+
+
+# What each root key is for, one line each: the docs' config reference is generated from it
+# (scripts/docs_reference.py), and a test keeps it covering ROOT_KEYS.
+ROOT_DOCS = {
+    "name": "the experiment's name: the run folder is <runs_root>/<name>/<run id> (default: the config file's stem)",
+    "init_from": "RUN_DIR, RUN_DIR:best, RUN_DIR:last or a .ckpt file: start from that run's weights "
+    "(the models only; optimizers, schedules and position start afresh)",
+    "dataset": "the data: built once per split (split='train'|'val'|'test') when its class takes `split`, "
+    "else the training data only",
+    "model": "the network: an nn.Module that reads the input `x` and writes the prediction `y_hat`",
+    "loss": "called as loss(y_hat, y); not needed with a `step` that computes `loss` itself",
+    "optimizer": "built with the model's parameters as its first argument",
+    "scheduler": "built with the optimizer as its first argument; a list for several; each may carry "
+    "`interval: epoch` (the default) or `interval: step`",
+    "step": "replaces the forward and the loss: called as step(graph, tensors) on every batch, returns the tensors "
+    "with `loss`",
+    "predict": "the hook `expresso predict` calls as predict(outputs, **extra) with the model's outputs and the "
+    "command's extra KEY=VALUE arguments; returns columns (a dict), a tensor or an array",
+    "task": "plain values (num_classes, ...) passed to the dataset, model and metrics wherever their signature "
+    "takes a parameter of that name",
+    "metrics": "name -> a torchmetrics Metric, or any callable fn(prediction, target) returning one number",
+    "callbacks": "a list of Callback components, added to (or replacing by class) the default ones",
+    "loggers": "where values go besides the run folder: short names (csv, tensorboard, mlflow, clearml, sacred, "
+    "comet, wandb) or Logger components (default: [csv])",
+    "models": "several models: name -> component (a graph; see Graphs)",
+    "datasets": "several datasets: name -> component, read by `pipelines`",
+    "losses": "several loss terms: name -> {inputs, weight, ...} (a graph)",
+    "optimizers": "one optimizer per model or group of models: name -> component with `models`",
+    "graph": "the nodes of a graph: which model reads which named tensors and writes which",
+    "pipelines": "name -> a data source with its batch adapter, losses, metrics and updates",
+    "stages": "training in steps: each with its epochs, pipelines, frozen models and stop conditions",
+    "trainer": "how long and where to train, on what batches, and what 'best' means (the settings below)",
+    "dataloader": "torch DataLoader settings shared by every split (the settings below)",
+}
