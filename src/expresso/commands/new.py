@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import keyword
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
             f"project name {name!r}: expected a Python identifier (letters, digits, underscores; not a keyword), "
             "as it names the project's package"
         )
+    taken = _installed_module(name)
+    if taken:
+        raise UsageError(
+            f"project name {name!r}: an installed module has that name ({taken}); "
+            "the project's package would hide it or be hidden by it"
+        )
     target = Path(args.dir) if args.dir else Path(name)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         what = "a file" if not target.is_dir() else "a folder that is not empty"
@@ -90,6 +97,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"written: {target} ({len(files)} files, template {args.template})")
     print(f"next: cd {target} && expresso train {first}")
     return 0
+
+
+def _installed_module(name: str) -> str | None:
+    """Where an importable module named ``name`` lives (a built-in, the standard library, a package), or None."""
+    import importlib.util
+
+    if name in sys.builtin_module_names:
+        return "built in"
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    # A namespace package (origin None) is any folder of that name on sys.path, such as an empty target folder.
+    return spec.origin if spec is not None and spec.origin is not None else None
 
 
 def requirement() -> str:

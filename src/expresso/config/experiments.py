@@ -111,6 +111,14 @@ def _import(path: Path, package: str, shown: str) -> ModuleType:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise PythonFileError([Problem(shown, "", f"invalid Python at line {exc.lineno}: {exc.msg}")]) from None
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith(f"{package}."):
+            raise PythonFileError([Problem(shown, "", f"running the file raised ModuleNotFoundError: {exc}")]) from None
+        # a relative import of a file the folder lacks: name the file, not the private package
+        missing = exc.name[len(package) + 1 :].replace(".", "/")
+        raise PythonFileError(
+            [Problem(shown, "", f"a relative import found no {missing}.py beside it in {path.parent}")]
+        ) from None
     except Exception as exc:  # the user's code failed: report it, do not crash
         raise PythonFileError([Problem(shown, "", f"running the file raised {type(exc).__name__}: {exc}")]) from None
     return module
