@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,14 @@ def test_git_ignores_runs_data_and_every_profile_but_the_sample(tmp_path):
     ]
     result = subprocess.run(["git", "check-ignore", *asked], cwd=tmp_path, capture_output=True, text=True)
     assert result.stdout.split() == ["runs/mlp/1/config.yaml", "data/digits.npz", "configs/profiles/me.yaml"]
+
+
+def test_examples_demo_is_what_expresso_new_demo_writes():
+    """examples/demo is the docs' runnable copy of a new project: it must not drift from the template."""
+    root = Path(__file__).resolve().parents[3] / "examples" / "demo"
+    written = {
+        path.relative_to(root).as_posix(): path.read_text()
+        for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert written == render("demo", "classification")
