@@ -2,7 +2,8 @@
 
 - ```bash lines that start with `expresso` run from the repository root and
   must exit 0 (`train` shortened by --dev-run, into a scratch runs root);
-- a ```yaml block whose first line is `# <path>` must match that file;
+- a ```yaml block whose first line is `# <path>` must match that file, and a
+  ```python block whose first line is `# <path>` must be that file;
 - a ```text block that starts with `$ expresso ...` must be that command's
   output: stdout when it succeeds, stderr (exit status 2) when it fails.
 """
@@ -88,6 +89,14 @@ def test_yaml_snippet_matches_the_file_it_names(page, body):
         return [line.split("#")[0].rstrip() for line in lines if line.split("#")[0].strip()]
 
     assert code(rest) == code((ROOT / first[2:].strip()).read_text().splitlines()), page
+
+
+@pytest.mark.parametrize(
+    "page, body", [b for b in blocks("python") if b[1].startswith("# ")], ids=lambda value: str(value)[:60]
+)
+def test_python_snippet_is_the_file_it_names(page, body):
+    first, *rest = body.splitlines()
+    assert rest == (ROOT / first[2:].strip()).read_text().splitlines(), page
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,7 @@ def test_readme_commands_run_in_order(tmp_path):
         line = line.replace("examples/", f"{ROOT}/examples/").replace("runs/digits-mlp/<run id>", str(run_dir))
         args = shlex.split(line)[1:]
         if args[0] == "train":
-            args += ["--dev-run", "2", "--runs-root", "runs"]
+            args += ["trainer.limit_batches=2", "--runs-root", "runs"]
         return subprocess.Popen(
             [sys.executable, "-m", "expresso", *args],
             cwd=tmp_path,

@@ -29,6 +29,7 @@ from . import UsageError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SUFFIX = ".tmpl"
+LAYOUT_COLUMN = 21  # where the descriptions start in the README's layout block
 RENAMED = {"package": None, "gitignore": ".gitignore"}  # None: the project's package name
 
 
@@ -134,6 +135,7 @@ def render(name: str, template_name: str) -> dict[str, str]:
         + "}",
         "first": next(iter(template.examples)),
         "layout": template.layout,
+        "package_line": f"{name}/".ljust(LAYOUT_COLUMN) if len(name) < LAYOUT_COLUMN - 1 else f"{name}/ ",
     }
     files: dict[str, str] = {}
     for layer in (TEMPLATES / "common", TEMPLATES / template_name):
