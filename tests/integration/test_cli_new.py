@@ -72,6 +72,7 @@ def test_each_template_trains_right_after_expresso_new_and_its_experiment_folder
 
 
 def test_expresso_new_refuses_a_bad_name_and_a_folder_that_holds_files(tmp_path):
+    """Each refusal is one line, exit status 2, and nothing written."""
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     results = together(
@@ -80,6 +81,7 @@ def test_expresso_new_refuses_a_bad_name_and_a_folder_that_holds_files(tmp_path)
             "keyword": (["new", "class"], None),
             "module": (["new", "json"], None),
             "full": (["new", "taken"], None),
+            "under-a-file": (["new", "fine", "--dir", "taken/notes.txt/fine"], None),
         },
         tmp_path,
     )
@@ -93,5 +95,8 @@ def test_expresso_new_refuses_a_bad_name_and_a_folder_that_holds_files(tmp_path)
     )
     assert one_line_error(results["full"]) == (
         "expresso: error: taken: is a folder that is not empty; expresso new writes into an absent or empty folder"
+    )
+    assert one_line_error(results["under-a-file"]) == (
+        "expresso: error: taken/notes.txt/fine: cannot write the project there (Not a directory)"
     )
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["notes.txt", "taken"]

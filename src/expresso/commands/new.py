@@ -84,16 +84,22 @@ def run(args: argparse.Namespace) -> int:
             f"project name {name!r}: an installed module has that name ({taken}); "
             "the project's package would hide it or be hidden by it"
         )
-    target = Path(args.dir) if args.dir else Path(name)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        what = "a file" if not target.is_dir() else "a folder that is not empty"
-        raise UsageError(f"{target}: is {what}; expresso new writes into an absent or empty folder")
+    target = Path(args.dir) if args.dir is not None else Path(name)
     template = TEMPLATES_BY_NAME[args.template]
     files = render(name, args.template)
-    for relative, text in files.items():
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    try:
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            what = "a file" if not target.is_dir() else "a folder that is not empty"
+            raise UsageError(f"{target}: is {what}; expresso new writes into an absent or empty folder")
+        for relative, text in files.items():
+            path = target / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except UsageError:
+        raise
+    except (OSError, ValueError) as exc:  # a folder under a file, a name too long, a full disk, a NUL byte
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{target}: cannot write the project there ({reason})") from None
     first = next(iter(template.examples))
     print(f"written: {target} ({len(files)} files, template {args.template})")
     print(f"next: cd {target} && expresso train {first}")
