@@ -112,10 +112,11 @@ def _import(path: Path, package: str, shown: str) -> ModuleType:
     except SyntaxError as exc:
         raise PythonFileError([Problem(shown, "", f"invalid Python at line {exc.lineno}: {exc.msg}")]) from None
     except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith(f"{package}."):
+        missing_module = exc.name or ""
+        if not missing_module.startswith(f"{package}."):
             raise PythonFileError([Problem(shown, "", f"running the file raised ModuleNotFoundError: {exc}")]) from None
         # a relative import of a file the folder lacks: name the file, not the private package
-        missing = exc.name[len(package) + 1 :].replace(".", "/")
+        missing = missing_module[len(package) + 1 :].replace(".", "/")
         raise PythonFileError(
             [Problem(shown, "", f"a relative import found no {missing}.py beside it in {path.parent}")]
         ) from None
