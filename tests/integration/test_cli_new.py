@@ -2,8 +2,8 @@
 
 Also a Python experiment folder (the classification template's
 experiments/00_baseline): ``expresso train .../wide.py`` trains what
-``train_config`` builds from the layered hparams, and ``expresso predict RUN
-3 8`` hands ``3 8`` to ``infer_config``.
+``train_config`` builds from the layered hparams, ``expresso predict RUN
+3 8`` hands ``3 8`` to ``infer_config``, and the run resumes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 
 import torch
-from cli_runs import finish, one_line_error, only_run_dir, read_config, read_record, start, together
+from cli_runs import finish, one_line_error, only_run_dir, read_config, read_history, read_record, start, together
 
 from expresso.commands.new import TEMPLATES_BY_NAME
 from expresso.data import Digits
@@ -69,6 +69,17 @@ def test_each_template_trains_right_after_expresso_new_and_its_experiment_folder
     assert [int(row["digit"]) for row in rows] == test_digits[torch.isin(test_digits, torch.tensor([3, 8]))].tolist()
     assert all(0 < float(row["probability"]) <= 1 and 0 <= int(row["prediction"]) <= 9 for row in rows)
     assert predicted.stdout == f"written: {tmp_path / 'p.csv'} ({len(rows)} predictions)\n"
+
+    # config.yaml holds what train_config returned: the run resumes like any other, its record kept.
+    resumed = finish(start(["resume", wide, "trainer.max_epochs=2", "trainer.limit_epochs=2"], tmp_path))
+    assert resumed.returncode == 0, resumed.stderr
+    assert [row["epoch"] for row in read_history(wide)] == ["1", "2"]
+    record = read_record(wide)
+    assert (record["status"], record["experiment"]["file"], record["resumes"][0]["from"]) == (
+        "completed",
+        "wide.py",
+        {"epoch": 1, "step": 2},
+    )
 
 
 def test_expresso_new_refuses_a_bad_name_and_a_folder_that_holds_files(tmp_path):
