@@ -66,8 +66,13 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
         "new", parents=[common], help="write a new project (package, configs, test) that trains right away"
     )
     parser.add_argument("name", metavar="NAME", help="the project's package name (a Python identifier)")
-    parser.add_argument("--template", choices=tuple(TEMPLATES_BY_NAME), default="classification")
-    parser.add_argument("--dir", help="the folder to write (default: ./NAME); must be absent or empty")
+    parser.add_argument(
+        "--template",
+        choices=tuple(TEMPLATES_BY_NAME),
+        default="classification",
+        help="what the project trains on scikit-learn's digits (default: classification)",
+    )
+    parser.add_argument("--dir", metavar="PATH", help="the folder to write (default: ./NAME); must be absent or empty")
     return parser
 
 

@@ -21,10 +21,12 @@ the user's own entry point.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.util
 import itertools
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -74,21 +76,19 @@ def experiment_of(path: Path) -> Experiment | None:
     return _read.get(path.resolve())
 
 
-def run_python(path: Path, shown: str, names: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run ``path`` as a module of a fresh package for its folder (relative imports work); its namespace.
+@contextlib.contextmanager
+def folder_package(folder: Path) -> Iterator[str]:
+    """A fresh package for ``folder``, its name yielded, so its files import one another; gone from sys.modules after.
 
-    ``names``: further modules of the same folder (``__main__``) to import in
-    the same package, under ``namespace["<name>"]`` as modules.
+    User code called inside (``train_config``) may import its neighbours
+    lazily too; nothing stays cached, so an edited file is read again.
     """
     package = f"_expresso_folder_{next(_packages)}"
     spec = importlib.machinery.ModuleSpec(package, None, is_package=True)
-    spec.submodule_search_locations = [str(path.parent.resolve())]
+    spec.submodule_search_locations = [str(folder.resolve())]
     sys.modules[package] = importlib.util.module_from_spec(spec)
     try:
-        namespace = dict(vars(_import(path, package, shown)))
-        for name in names:
-            namespace[name] = _import(path.parent / f"{name}.py", package, display_beside(shown, f"{name}.py"))
-        return namespace
+        yield package
     finally:
         for module in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
             del sys.modules[module]
@@ -127,9 +127,15 @@ def _import(path: Path, package: str, shown: str) -> ModuleType:
 
 def read_python_config(path: Path, shown: str) -> tuple[Any, Experiment | None]:
     """A ``.py`` file's config (its dict ``config``, or what the experiment makes of ``hparams``) and its experiment, if any."""
+    with folder_package(path.parent) as package:
+        return _read_in(path, shown, package)
+
+
+def _read_in(path: Path, shown: str, package: str) -> tuple[Any, Experiment | None]:
+    """``read_python_config`` inside the folder's package: the hparams file, then (an experiment's) __main__.py."""
     main = path.parent / MAIN
     has_main = path.name != MAIN and main.is_file()
-    namespace = run_python(path, shown)
+    namespace = vars(_import(path, package, shown))
     if "config" in namespace or HPARAMS not in namespace:
         if "config" not in namespace:
             raise PythonFileError(
@@ -148,7 +154,7 @@ def read_python_config(path: Path, shown: str) -> tuple[Any, Experiment | None]:
         raise PythonFileError([Problem(shown, HPARAMS, f"received {describe(hparams)}, expected a dict")])
     config: Any = hparams
     if has_main:
-        module = run_python(path, shown, ("__main__",))["__main__"]
+        module = _import(main, package, display_beside(shown, MAIN))
         train_config = getattr(module, TRAIN_CONFIG, None)
         if train_config is not None:
             config = _call(train_config, (dict(hparams),), display_beside(shown, MAIN), f"{TRAIN_CONFIG}(hparams)")
@@ -190,11 +196,11 @@ def infer_config(experiment: dict, args: list[str]) -> dict | None:
     main = folder / MAIN
     if not main.is_file():
         return None
-    module = run_python(main, str(main))
-    function = module.get(INFER_CONFIG)
-    if function is None:
-        return None
-    result = _call(function, (dict(experiment["hparams"]), *args), str(main), f"{INFER_CONFIG}(hparams, *args)")
+    with folder_package(folder) as package:
+        function = getattr(_import(main, package, str(main)), INFER_CONFIG, None)
+        if function is None:
+            return None
+        result = _call(function, (dict(experiment["hparams"]), *args), str(main), f"{INFER_CONFIG}(hparams, *args)")
     if not isinstance(result, dict):
         raise PythonFileError([Problem(str(main), INFER_CONFIG, f"returned {describe(result)}, expected a dict")])
     return result

@@ -126,3 +126,16 @@ def test_a_config_file_imports_a_sibling_config_file(tmp_path):
     assert (config["name"], config["trainer"]["max_epochs"]) == ("layered", 4)
     with pytest.raises(ConfigError):
         load_config(tmp_path / "nothing.py")
+
+
+def test_train_config_may_import_a_neighbour_while_it_runs_and_hparams_run_once(tmp_path):
+    main = "def train_config(hparams):\n    from .sizes import WIDTH\n\n    return {'model': {'class': 'a.B', 'width': WIDTH}}\n"
+    counted = "import builtins\n\nbuiltins.hparams_runs = getattr(builtins, 'hparams_runs', 0) + 1\n" + BASE
+    experiment = folder(tmp_path, {"hparams.py": counted, "sizes.py": "WIDTH = 7\n", "__main__.py": main})
+    import builtins
+
+    try:
+        assert load_config(experiment / "hparams.py")["model"] == {"class": "a.B", "width": 7}
+        assert builtins.hparams_runs == 1
+    finally:
+        del builtins.hparams_runs
