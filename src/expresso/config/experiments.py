@@ -101,7 +101,8 @@ def display_beside(shown: str, file: str) -> str:
 
 
 def _import(path: Path, package: str, shown: str) -> ModuleType:
-    name = f"{package}.{path.stem}"
+    # a stem such as "my.config" would make the module a child of "my", which its relative imports would look for
+    name = f"{package}.{path.stem if path.stem.isidentifier() else '_config_file'}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise PythonFileError([Problem(shown, "", "cannot be imported as a Python module")])

@@ -122,8 +122,10 @@ def test_a_bad_experiment_is_one_problem_naming_the_file(tmp_path, files, expect
 def test_a_config_file_imports_a_sibling_config_file(tmp_path):
     (tmp_path / "base.py").write_text('config = {"trainer": {"max_epochs": 4}}\n')
     (tmp_path / "exp.py").write_text('from .base import config as base\n\nconfig = {**base, "name": "layered"}\n')
-    config = load_config(tmp_path / "exp.py")
-    assert (config["name"], config["trainer"]["max_epochs"]) == ("layered", 4)
+    (tmp_path / "my.exp.py").write_text((tmp_path / "exp.py").read_text())  # a dotted stem imports its neighbours too
+    for file in ("exp.py", "my.exp.py"):
+        config = load_config(tmp_path / file)
+        assert (config["name"], config["trainer"]["max_epochs"]) == ("layered", 4)
     with pytest.raises(ConfigError):
         load_config(tmp_path / "nothing.py")
 
