@@ -9,8 +9,10 @@
   page) and must succeed; what it prints must be, line for line, the
   `# -> ...` comments of its lines. The pages' scripts run one after another
   in one process (one torch import for all), each in its own namespace;
-- a ```yaml block whose first line is `# <path>` must match that file; any
-  other is a piece of a config: it must parse, and its keys must be config
+- a ```yaml block whose first line is `# <path>` must match that file, and a
+  ```python block whose first line is `# <path>` must be that file (it is not
+  run with the page's script); any other yaml block
+  is a piece of a config: it must parse, and its keys must be config
   keys (the root keys, and the settings of `trainer:` and `dataloader:`);
 - a ```text block that starts with `$ expresso ...` must be that command's
   output: stdout when it succeeds, stderr (exit status 2) when it fails.
@@ -107,6 +109,20 @@ def test_yaml_snippet_matches_the_file_it_names(page, body):
     assert code(rest) == code((ROOT / first[2:].strip()).read_text().splitlines()), page
 
 
+def names_a_file(body: str) -> bool:
+    """Whether a ```python block is a file shown whole: its first line is ``# <path>.py`` (one word), not a comment."""
+    first = body.split("\n", 1)[0]
+    return first.startswith("# ") and first.endswith(".py") and " " not in first[2:].strip()
+
+
+@pytest.mark.parametrize(
+    "page, body", [b for b in blocks("python") if names_a_file(b[1])], ids=lambda value: str(value)[:60]
+)
+def test_python_snippet_is_the_file_it_names(page, body):
+    first, *rest = body.splitlines()
+    assert rest == (ROOT / first[2:].strip()).read_text().splitlines(), page
+
+
 @pytest.mark.parametrize(
     "page, body", [b for b in blocks("text") if b[1].startswith("$ expresso")], ids=lambda value: str(value)[:60]
 )
@@ -122,7 +138,8 @@ def python_pages() -> list[tuple[str, str]]:
     """Each page with ```python blocks, and those blocks joined in order into one script."""
     scripts: dict[str, list[str]] = {}
     for page, body in blocks("python"):
-        scripts.setdefault(page, []).append(body)
+        if not names_a_file(body):  # a file shown whole is compared with the file, not run
+            scripts.setdefault(page, []).append(body)
     return [(page, "\n\n".join(bodies)) for page, bodies in scripts.items()]
 
 

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import shlex
@@ -81,7 +82,20 @@ def test_python_snippet_runs(python_snippets, index):
 
 
 def _expresso_lines() -> list[str]:
-    return [line for line in bash_lines() if line.startswith("expresso ")]
+    """The main command block's lines (the Start a project block runs on its own, below)."""
+    project = set(_project_lines())
+    return [line for line in bash_lines() if line.startswith("expresso ") and line not in project]
+
+
+def _project_lines() -> list[str]:
+    """The lines of the block that starts a project with `expresso new`."""
+    return [
+        line.split("#")[0].strip()
+        for body in _blocks("bash")
+        if "expresso new " in body
+        for line in body.splitlines()
+        if line.split("#")[0].strip()
+    ]
 
 
 def test_every_readme_command_is_run_by_a_test():
@@ -145,6 +159,42 @@ def test_readme_commands_run_in_order(tmp_path):
     assert (tmp_path / "predictions.csv").is_file()
     assert (run_dir / "eval-test.json").is_file()
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_readme_start_a_project_runs_in_order(tmp_path):
+    """`expresso new demo`, its two examples trained at once (--dev-run 2), then predict with arguments."""
+    new, *trainings, predict = _project_lines()
+    assert [new.split()[1], *(line.split()[1] for line in trainings), predict.split()[1]] == [
+        "new",
+        "train",
+        "train",
+        "predict",
+    ]
+
+    def start(line: str) -> subprocess.Popen:
+        args = shlex.split(line)[1:]
+        if args[0] == "train":
+            args += ["--dev-run", "2", "--runs-root", "runs"]
+        return subprocess.Popen(
+            [sys.executable, "-m", "expresso", *args],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def finish(processes: list[subprocess.Popen]) -> None:
+        for process in processes:
+            _, stderr = process.communicate(timeout=300)
+            assert process.returncode == 0, f"{process.args}\n{stderr}"
+
+    finish([start(new)])
+    finish([start(line) for line in trainings])
+    [run_dir] = (tmp_path / "runs" / "00_baseline-wide").iterdir()
+    finish([start(predict.replace("runs/00_baseline-wide/<run id>", str(run_dir)))])
+    assert (run_dir / "predictions-infer.csv").read_text().splitlines()[0] == "digit,prediction,probability"
+    [mlp] = (tmp_path / "runs" / "mlp").iterdir()
+    assert json.loads((mlp / "run.json").read_text())["status"] == "completed"
 
 
 @pytest.mark.parametrize("body", [b for b in _blocks("yaml") if b.startswith("# ")])

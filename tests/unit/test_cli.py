@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from expresso.cli import COMMANDS, _build_parser, _stdout_closed, main
-from expresso.commands import config, evaluate, export, graph, plot, predict, resume, runs, train
+from expresso.commands import config, evaluate, export, graph, new, plot, predict, resume, runs, train
 from expresso.errors import BadInput
 
 
@@ -72,6 +72,7 @@ def test_each_command_is_a_module_of_expresso_commands_with_its_parser_and_its_h
         "export": export.run,
         "runs": runs.run,
         "plot": plot.run,
+        "new": new.run,
     }
     for module in COMMANDS:  # each adds its one subcommand and returns its parser
         fresh = argparse.ArgumentParser().add_subparsers()

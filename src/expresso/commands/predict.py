@@ -27,7 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     )
     parser.add_argument("--split", choices=("train", "val", "test"), default="test")
     parser.add_argument("--output", help=".csv or .npy (default: RUN_DIR/predictions-<input>.csv)")
-    parser.add_argument("extra", nargs="*", metavar="KEY=VALUE", help="extra arguments for the config's `predict` hook")
+    parser.add_argument(
+        "extra",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="extra arguments for the config's `predict` hook; a run of an experiment folder: for its infer_config(hparams, *args)",
+    )
     return parser
 
 
@@ -44,10 +49,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             "--inputs-prepared describes the --input file; without --input, predict reads the dataset's --split"
         )
-    extra = _extra_arguments(args.extra)
+    experiment = _experiment(Path(args.run_dir))
+    extra = _extra_arguments(args.extra) if experiment is None else {}  # checked before the run is loaded
     run_dir, _, config, trainer = load_trained(args)
+    inference = _inference(experiment, args) if experiment is not None else None
+    if experiment is not None and inference is None:
+        extra = _extra_arguments(args.extra)
     how = ""
-    if args.input:
+    if inference is not None and "data" in inference:
+        data, stem = _dataset(inference["data"]), "infer"
+    elif args.input:
         train = trainer.loader("train")
         dataset = train.dataset if train is not None else None
         if isinstance(dataset, SeededSamples):  # the loader's wrapper for worker processes
@@ -59,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{run_dir}: the config's dataset has no {args.split!r} split")
         data, stem = trainer.loader(args.split).dataset, args.split
     outputs = trainer.predict(data)
-    if config.get("predict"):
+    if inference is not None and "output" in inference:
+        result = inference["output"](outputs)
+    elif config.get("predict"):
         result = instantiate(config["predict"])(outputs, **extra)
     elif extra:
         raise UsageError(
@@ -71,6 +84,60 @@ def run(args: argparse.Namespace) -> int:
     _write(result, out)
     print(f"written: {out} ({len(outputs)} predictions{', ' + how if how else ''})")
     return 0
+
+
+INFERENCE_KEYS = ("data", "output")
+
+
+def _experiment(run_dir: Path) -> dict | None:
+    """run.json's ``experiment`` (a run of an experiment folder's hparams file), or None."""
+    from ..runs.record import RecordError, read_record
+
+    try:
+        experiment = read_record(RunFolder(run_dir).record).get("experiment")
+    except (RecordError, OSError):  # load_trained says what is wrong with the folder
+        return None
+    return experiment if isinstance(experiment, dict) else None
+
+
+def _inference(experiment: dict, args: argparse.Namespace) -> dict | None:
+    """What a run of an experiment folder predicts with: its ``infer_config(hparams, *extra)``, checked; else None.
+
+    The dict may hold ``data`` (a dataset of what the model reads, or a
+    tensor of it) and ``output`` (a function of the model's outputs that
+    returns what is written: columns as a dict, or one tensor).
+    """
+    from ..config.experiments import PythonFileError, infer_config
+
+    try:
+        inference = infer_config(experiment, list(args.extra))
+    except PythonFileError as exc:
+        raise UsageError(str(exc)) from None
+    if inference is None:
+        return None
+    where = f"{experiment['folder']}/__main__.py: infer_config"
+    unknown = sorted(set(inference) - set(INFERENCE_KEYS))
+    if unknown:
+        raise UsageError(f"{where} returned the keys {unknown}; expected only {list(INFERENCE_KEYS)}")
+    if "output" in inference and not callable(inference["output"]):
+        raise UsageError(f"{where} returned output={inference['output']!r}; expected a function of the model's outputs")
+    if "data" in inference and args.input:
+        raise UsageError(f"--input {args.input}: {where} returned the data to predict already; give one or the other")
+    return inference
+
+
+def _dataset(data: Any):
+    """A dataset to predict on: a tensor becomes a TensorDataset of its rows."""
+    import torch
+    from torch.utils.data import Dataset, TensorDataset
+
+    if isinstance(data, torch.Tensor):
+        return TensorDataset(data)
+    if not isinstance(data, Dataset):
+        raise UsageError(
+            f"infer_config returned data of type {type(data).__name__}; expected a torch Dataset or a tensor"
+        )
+    return data
 
 
 def _extra_arguments(extra: list[str]) -> dict[str, Any]:

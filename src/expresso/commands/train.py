@@ -138,6 +138,7 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
     from ..assembly import build_trainer
     from ..callbacks.preemption import Preemption
     from ..callbacks.record_summary import RecordSummary
+    from ..config.experiments import experiment_of
     from ..engine.environment import versions
     from ..runs.atomic import atomic_write
     from ..runs.folder import RunFolderError
@@ -175,6 +176,9 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
                 dev_run=args.dev_run,
                 interpolations=[[list(path), raw] for path, raw in config.interpolations],
             )
+            experiment = experiment_of(config.source) if config.source is not None else None
+            if experiment is not None:  # predict hands its hparams to the folder's infer_config
+                record.update(experiment=experiment.record())
             started = True  # from here on the folder holds a run, which records how it ends
             notes = []
             if trainer.initialised_from is not None:

@@ -14,6 +14,7 @@ numbers (``1:30``, which YAML 1.1 reads as 90) stay strings.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem, describe, format_key
+from .experiments import HPARAMS, PythonFileError, read_python_config, remember
 
 EXTENSIONS = (".yaml", ".yml", ".json", ".py")
 
@@ -239,19 +241,19 @@ def _read_json(text: str, shown: str) -> Any:
 
 
 def _read_python(path: Path, shown: str) -> Any:
-    import runpy
-
+    """A ``.py`` config's dict ``config``, or an experiment folder's hparams file's config (experiments.py)."""
     try:
-        namespace = runpy.run_path(str(path), run_name="__expresso_config__")
-    except SyntaxError as exc:
-        raise FileProblem([Problem(shown, "", f"invalid Python at line {exc.lineno}: {exc.msg}")]) from None
-    except Exception as exc:  # the user's code failed: report it, do not crash
-        raise FileProblem([Problem(shown, "", f"running the file raised {type(exc).__name__}: {exc}")]) from None
-    if "config" not in namespace:
-        raise FileProblem([Problem(shown, "", "a Python config must define a dict named `config`; none is defined")])
-    config = namespace["config"]
+        config, experiment = read_python_config(path, shown)
+    except PythonFileError as exc:
+        raise FileProblem(exc.problems) from None
     if not isinstance(config, dict):
         raise FileProblem([Problem(shown, "config", f"received {describe(config)}, expected a dict")])
+    if experiment is not None:  # run.json records the hyperparameters: plain data, as a config's values
+        hparams, problems = plain_data(experiment.hparams, (HPARAMS,), shown)
+        if problems:
+            raise FileProblem(problems)
+        experiment = dataclasses.replace(experiment, hparams=hparams)
+    remember(path, experiment)
     return config
 
 

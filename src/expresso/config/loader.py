@@ -28,6 +28,7 @@ from . import check as _check
 from .callables import add_project_to_path
 from .compose import Composer, display
 from .errors import ConfigError, Problem, suggest
+from .experiments import experiment_of
 from .files import clashing_keys, config_files_in, dump_yaml, is_dir, is_file
 from .interpolation import escape, key_interpolations, resolve
 from .overrides import apply_overrides
@@ -144,7 +145,8 @@ def load_config(
         project = find_project(path.parent, _run_project(path))
         composer = Composer(project.configs)
         tree = composer.compose_file(path)
-        default_name = path.stem
+        experiment = experiment_of(path)  # an experiment folder's hparams file: its run is named <folder>-<file>
+        default_name = experiment.name if experiment is not None else path.stem
     add_project_to_path(
         project.root, project.how
     )  # the user's classes resolve for instantiate() too, not only for check

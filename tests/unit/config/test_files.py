@@ -157,7 +157,9 @@ def test_python_config_defines_a_plain_dict_named_config(tmp_path):
 def test_python_config_without_config_is_an_error(tmp_path):
     path = tmp_path / "exp.py"
     path.write_text("settings = {'model': {'class': 'a.B'}}\n")
-    assert problems_of(path) == ["exp.py: a Python config must define a dict named `config`; none is defined"]
+    assert problems_of(path) == [
+        "exp.py: a Python config must define a dict named `config` (or, in an experiment folder, `hparams`); neither is defined"
+    ]
 
 
 def test_python_config_that_is_not_a_dict_names_the_received_value(tmp_path):

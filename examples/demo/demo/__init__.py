@@ -1,0 +1,1 @@
+"""An MLP that classifies scikit-learn's 8x8 digits"""
