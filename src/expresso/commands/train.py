@@ -164,6 +164,7 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
             record.update(
                 **args.tracking.record(),
                 dev_run=args.dev_run,
+                precision=trainer.stepper.precision,
                 interpolations=[[list(path), raw] for path, raw in config.interpolations],
             )
             started = True  # from here on the folder holds a run, which records how it ends
