@@ -95,7 +95,8 @@ class TrainerConfig:
         "optimizer's clip_grad_norm / clip_grad_value",
     )
     gradient_clip_algorithm: Literal["norm", "value"] = setting(
-        "norm", doc="how gradient_clip_val clips: norm (the total norm of each optimizer's gradients) or value (each value)"
+        "norm",
+        doc="how gradient_clip_val clips: norm (the total norm of each optimizer's gradients) or value (each value)",
     )
     channels_last: bool = setting(
         False, doc="models and 4-D input tensors in the channels_last memory format (faster convolutions on GPUs)"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from ..config import Config, ConfigError, Problem
 from ..engine.devices import device_problem, resolve_device
-from ..engine.stepping import accumulation_problem, clip_conflict, precision_problem
 from ..engine.graph import GraphError
+from ..engine.stepping import accumulation_problem, clip_conflict, precision_problem
 from .blame import wiring_problem
 from .monitored import monitor_problems
 from .placeholder import placeholder_plans
@@ -66,7 +66,8 @@ def step_problems(config: Config, updates: dict[str, int], device_exists: bool) 
     own = [
         name
         for name, node in optimizers.items()
-        if isinstance(node, dict) and (node.get("clip_grad_norm") is not None or node.get("clip_grad_value") is not None)
+        if isinstance(node, dict)
+        and (node.get("clip_grad_norm") is not None or node.get("clip_grad_value") is not None)
     ]
     if trainer["gradient_clip_val"] and own:
         message = clip_conflict(trainer["gradient_clip_val"], own).split(": ", 1)[1]

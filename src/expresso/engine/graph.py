@@ -354,7 +354,9 @@ class Graph:
             try:
                 out = call(*args)
             except Exception as exc:
-                if node.model in self.compiled and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                if node.model in self.compiled and type(exc).__module__.startswith(
+                    ("torch._dynamo", "torch._inductor")
+                ):
                     raise CompileError(_compile_failed(node.model, exc)) from exc
                 raise
             if isinstance(out, (tuple, list)) and len(out) == len(node.outputs):

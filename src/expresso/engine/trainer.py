@@ -76,9 +76,9 @@ from .pipeline import Pipeline, Plan, UpdateStep
 from .saving import Saving
 from .seeding import seed_everything
 from .snapshot import read, write
-from .stepping import Stepper, accumulation_problem, clip_shorthand
 from .stages import Stage, nothing_left
 from .state import State, Stop
+from .stepping import Stepper, accumulation_problem, clip_shorthand
 
 
 class Trainer:
