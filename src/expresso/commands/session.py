@@ -22,8 +22,8 @@ from typing import Any
 
 from ..callbacks.preemption import EXIT_PREEMPTED, Preempted, Preemption
 from ..engine.checkpoints.errors import CheckpointWriteError
+from ..engine.compiling import CompileError
 from ..engine.finite import NonFiniteLossError
-from ..engine.graph import CompileError
 from ..engine.trainer import Trainer
 from ..loggers import Logger
 from ..runs.folder import CheckpointFolder, RunFolder

@@ -31,18 +31,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..errors import BadInput
 from ..names import INPUT, PREDICTION, PREDICTION_AND_TARGET, TARGET
 from .checkpoints.optimizer_state import state_problem
-
-
-class CompileError(BadInput, RuntimeError):
-    """``torch.compile`` cannot compile a model here (no C++ compiler, an unsupported Python or operation).
-
-    Bad input (``trainer.compile: false`` is the fix): one line, before a run
-    folder exists when torch refuses at once; a run that fails at the first
-    compiled call records it and exits 1 in one line too.
-    """
+from .compiling import CompileError, compile_failed, compile_models, from_compiler
 
 
 class GraphError(ValueError):
@@ -178,10 +169,7 @@ class Graph:
         torch compiles at a model's first call: a failure there (no C++
         compiler for inductor...) is a ``CompileError`` naming the model.
         """
-        try:
-            self.callables = {name: torch.compile(model, mode=mode) for name, model in self.models.items()}
-        except RuntimeError as exc:  # an unsupported Python refuses at once
-            raise CompileError(_compile_failed(None, exc)) from exc
+        self.callables = compile_models(self.models, mode)
         self.compiled = set(self.models)
 
     @classmethod
@@ -354,10 +342,8 @@ class Graph:
             try:
                 out = call(*args)
             except Exception as exc:
-                if node.model in self.compiled and type(exc).__module__.startswith(
-                    ("torch._dynamo", "torch._inductor")
-                ):
-                    raise CompileError(_compile_failed(node.model, exc)) from exc
+                if node.model in self.compiled and from_compiler(exc):
+                    raise CompileError(compile_failed(node.model, exc)) from exc
                 raise
             if isinstance(out, (tuple, list)) and len(out) == len(node.outputs):
                 produced = dict(zip(node.outputs, out))  # by position: [x] to one name, (a, b) to two
@@ -397,13 +383,6 @@ class Graph:
 
     def parameters_of(self, names: Sequence[str]) -> list[nn.Parameter]:
         return [p for name in names for p in self.models[name].parameters()]
-
-
-def _compile_failed(model: str | None, exc: BaseException) -> str:
-    """One line: which model torch.compile failed on, torch's reason (its first line) and the way out."""
-    reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    which = f" on model {model!r}" if model is not None else ""
-    return f"trainer.compile: torch.compile failed{which} ({reason}); set trainer.compile: false to train without compiling"
 
 
 def _outputs_mismatch(node: Node, out: Any, index: int) -> GraphError:

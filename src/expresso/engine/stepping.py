@@ -27,11 +27,12 @@ Multi-process training adds its gradient synchronisation in ``backward``
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
+from ..settings import TrainerConfig
 from .graph import Graph, OptimizerSpec
 
 # trainer.precision's values, and the autocast dtype each trains in (None: none, float32 throughout)
@@ -128,6 +129,22 @@ class Stepper:
         self.dtype = PRECISIONS[precision]
         self.scaler = torch.amp.GradScaler(device.type) if self.dtype is torch.float16 else None
         self.pending: dict[int, OptimizerSpec] = {}  # by id: the window's optimizers, once each
+
+    @classmethod
+    def of(cls, graph: Graph, device: torch.device, settings: TrainerConfig, plans: Mapping[str, Any]) -> Stepper:
+        """The run's stepper from its ``trainer`` settings; the models go channels_last and take the clipping shorthand.
+
+        ``plans``: the pipelines' plans by name (accumulation needs one update
+        per batch: ``accumulation_problem``). A ValueError names the setting.
+        """
+        updates = {name: len(plan.steps) for name, plan in plans.items()}
+        if problem := accumulation_problem(settings.accumulate_grad_batches, updates):
+            raise ValueError(f"trainer.accumulate_grad_batches: {problem}")
+        if settings.channels_last:
+            for model in graph.models.values():
+                model.to(memory_format=torch.channels_last)  # in place: the optimizers keep their parameters
+        clip_shorthand(graph, settings.gradient_clip_val, settings.gradient_clip_algorithm)
+        return cls(graph, device, settings.precision, settings.accumulate_grad_batches)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Where the forward and the loss run: under ``torch.autocast`` in a mixed precision, as they are otherwise."""

@@ -78,7 +78,7 @@ from .seeding import seed_everything
 from .snapshot import read, write
 from .stages import Stage, nothing_left
 from .state import State, Stop
-from .stepping import Stepper, accumulation_problem, clip_shorthand
+from .stepping import Stepper
 
 
 class Trainer:
@@ -120,24 +120,15 @@ class Trainer:
         self.loader_settings: DataLoaderConfig = from_mapping(DataLoaderConfig, dataloader)
         self.device = resolve_device(self.settings.device)
         self.graph = graph = placed_graph(self.device, graph, model, loss, optimizer)
-        if self.settings.channels_last:
-            for model in graph.models.values():
-                model.to(memory_format=torch.channels_last)  # in place: the optimizers keep their parameters
-        if self.settings.compile:
-            graph.compile(mode=None if self.settings.compile is True else self.settings.compile)
-        clip_shorthand(graph, self.settings.gradient_clip_val, self.settings.gradient_clip_algorithm)
-        self.stepper = Stepper(graph, self.device, self.settings.precision, self.settings.accumulate_grad_batches)
         self.step_fn: Step | None = step
         pipelines = pipelines_of(pipelines, train_data, val_data, test_data, metrics)
         self.pipelines = {p.name: p for p in pipelines}
         self.plans = {
             p.name: Plan(p, graph, graph.batch if graph.batch is not None else p.batch_names()) for p in pipelines
         }
-        problem = accumulation_problem(
-            self.settings.accumulate_grad_batches, {name: len(plan.steps) for name, plan in self.plans.items()}
-        )
-        if problem:
-            raise ValueError(f"trainer.accumulate_grad_batches: {problem}")
+        self.stepper = Stepper.of(graph, self.device, self.settings, self.plans)  # channels_last before compiling
+        if self.settings.compile:
+            graph.compile(mode=None if self.settings.compile is True else self.settings.compile)
         self.stages = list(stages) if stages else [Stage()]
         for index, stage in enumerate(self.stages):
             stage.resolve(self.pipelines, graph, index)
