@@ -101,3 +101,24 @@ def _equal(a, b) -> bool:
     if isinstance(a, (list, tuple)):
         return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     return a == b
+
+
+@pytest.mark.slow  # torch.compile takes 10-25 s on a CPU for the MLP (inductor's C++ build)
+def test_compile_trains_the_mlp_on_cpu_and_a_machine_that_cannot_compile_fails_in_one_line(tmp_path):
+    mlp = EXAMPLES / "configs" / "experiments" / "digits_mlp.yaml"
+    train = ["train", mlp, "trainer.compile=true", "trainer.device=cpu", "--dev-run", "2", "--runs-root"]
+    processes = {
+        "compiled": start([*train, tmp_path / "compiled"], tmp_path),
+        "no compiler": start([*train, tmp_path / "broken"], tmp_path, {"CXX": "/nonexistent/g++"}),
+    }
+    results = {name: finish(process) for name, process in processes.items()}
+    assert results["compiled"].returncode == 0, results["compiled"].stderr
+    assert read_record(only_run_dir(tmp_path / "compiled", "digits-mlp"))["status"] == "completed"
+    broken = results["no compiler"]
+    assert broken.returncode == 1, broken.stderr
+    assert broken.stderr.strip().splitlines()[-1] == (
+        "expresso: the run failed: trainer.compile: torch.compile failed on model 'model' (InvalidCxxCompiler: "
+        "No working C++ compiler found in torch._inductor.config.cpp.cxx: (None, '/nonexistent/g++')); "
+        "set trainer.compile: false to train without compiling"
+    )
+    assert read_record(only_run_dir(tmp_path / "broken", "digits-mlp"))["status"] == "failed"
