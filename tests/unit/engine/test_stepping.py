@@ -182,6 +182,18 @@ def test_32_and_its_aliases_are_full_precision(given):
     assert trainer.state.outputs["y_hat"].dtype is torch.float32
 
 
+def test_a_mixed_precision_on_a_device_autocast_does_not_run_on_is_refused():
+    from expresso.engine.stepping import precision_problem
+
+    meta = torch.device("meta")  # a real device type torch.autocast does not support
+    assert (
+        precision_problem("bf16-mixed", meta)
+        == "received 'bf16-mixed', but torch.autocast does not run on meta; use 32-true"
+    )
+    assert precision_problem(32, meta) is None
+    assert precision_problem("16-mixed", torch.device("cpu")) is None  # torch 2.13 autocasts float16 on CPUs
+
+
 def test_a_precision_not_offered_is_refused_naming_what_is():
     with pytest.raises(ValueError) as info:
         fit(mlp(), precision="bf16-true")
