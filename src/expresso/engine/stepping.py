@@ -110,6 +110,20 @@ def accumulation_problem(accumulate: int, updates: dict[str, int]) -> str | None
     return None
 
 
+def _api_problems(settings: TrainerConfig) -> dict[str, str]:
+    """What the Python API's settings break that config validation refuses (an accumulation of 0, a clip of -1)."""
+    problems = {}
+    accumulate = settings.accumulate_grad_batches
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+        problems["accumulate_grad_batches"] = f"received {accumulate!r}, expected an integer >= 1"
+    clip = settings.gradient_clip_val
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip < 0):
+        problems["gradient_clip_val"] = f"received {clip!r}, expected a number >= 0 or null"
+    if settings.gradient_clip_algorithm not in ("norm", "value"):
+        problems["gradient_clip_algorithm"] = f"received {settings.gradient_clip_algorithm!r}, expected norm or value"
+    return problems
+
+
 class Stepper:
     """Turns losses into optimizer steps: autocast for the forward, scaled backward, windows of batches, clip, step.
 
@@ -137,6 +151,8 @@ class Stepper:
         ``plans``: the pipelines' plans by name (accumulation needs one update
         per batch: ``accumulation_problem``). A ValueError names the setting.
         """
+        for key, problem in _api_problems(settings).items():  # a config's --check refused these already
+            raise ValueError(f"trainer.{key}: {problem}")
         updates = {name: len(plan.steps) for name, plan in plans.items()}
         if problem := accumulation_problem(settings.accumulate_grad_batches, updates):
             raise ValueError(f"trainer.accumulate_grad_batches: {problem}")

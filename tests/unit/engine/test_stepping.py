@@ -283,3 +283,17 @@ def test_channels_last_puts_the_models_and_4d_inputs_in_that_format_and_trains_t
     assert not any(plain.graph.models["model"].inputs_channels_last)
     for name, value in weights(plain).items():
         torch.testing.assert_close(weights(last)[name], value, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"accumulate_grad_batches": 0}, "trainer.accumulate_grad_batches: received 0, expected an integer >= 1"),
+        ({"gradient_clip_val": -1.0}, "trainer.gradient_clip_val: received -1.0, expected a number >= 0 or null"),
+        ({"gradient_clip_algorithm": "max"}, "trainer.gradient_clip_algorithm: received 'max', expected norm or value"),
+    ],
+)
+def test_the_python_api_refuses_step_settings_a_config_could_not_give(setting, message):
+    with pytest.raises(ValueError) as info:
+        fit(mlp(), **setting)
+    assert str(info.value) == message
