@@ -154,11 +154,12 @@ class Stepper:
         for key, problem in _api_problems(settings).items():  # a config's --check refused these already
             raise ValueError(f"trainer.{key}: {problem}")
         updates = {name: len(plan.steps) for name, plan in plans.items()}
-        if problem := accumulation_problem(settings.accumulate_grad_batches, updates):
-            raise ValueError(f"trainer.accumulate_grad_batches: {problem}")
+        if refused := accumulation_problem(settings.accumulate_grad_batches, updates):
+            raise ValueError(f"trainer.accumulate_grad_batches: {refused}")
         if settings.channels_last:
             for model in graph.models.values():
-                model.to(memory_format=torch.channels_last)  # in place: the optimizers keep their parameters
+                # in place: the optimizers keep their parameters (torch's stubs omit Module.to's memory_format)
+                model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         clip_shorthand(graph, settings.gradient_clip_val, settings.gradient_clip_algorithm)
         return cls(graph, device, settings.precision, settings.accumulate_grad_batches)
 
