@@ -54,6 +54,19 @@ def runs(tmp_path_factory):
     processes = {
         "A": start([*train, project / "runs-A"], project),
         "B": start([*train, project / "runs-B"], project, {"EXPRESSO_TEST_KILL_AT_STEP": str(KILL_AT)}),
+        "cnn": start(
+            [
+                "train",
+                experiments / "digits_cnn.yaml",
+                "trainer.precision=bf16-mixed",
+                "trainer.channels_last=true",
+                "--dev-run",
+                "1",
+                "--runs-root",
+                project / "runs-cnn",
+            ],
+            project,
+        ),
         "gan": start([*check, experiments / "digits_gan.yaml", "trainer.accumulate_grad_batches=2"], project),
         "clip": start([*check, experiments / "digits_semi_supervised.yaml", "trainer.gradient_clip_val=2"], project),
     }
@@ -61,7 +74,13 @@ def runs(tmp_path_factory):
     b_dir = only_run_dir(project / "runs-B", "step")
     killed = load(b_dir / "checkpoints" / "last.ckpt")["loop"]
     results["resume"] = finish(start(["resume", b_dir], project))
-    return {"results": results, "A": only_run_dir(project / "runs-A", "step"), "B": b_dir, "killed": killed}
+    return {
+        "results": results,
+        "A": only_run_dir(project / "runs-A", "step"),
+        "B": b_dir,
+        "killed": killed,
+        "cnn": project / "runs-cnn",
+    }
 
 
 def test_a_16_mixed_accumulating_clipped_run_killed_mid_epoch_resumes_bit_for_bit(runs):
@@ -78,6 +97,13 @@ def test_a_16_mixed_accumulating_clipped_run_killed_mid_epoch_resumes_bit_for_bi
     assert read_record(runs["A"])["precision"] == "16-mixed"
     # history step rows every 2 optimizer steps, epoch rows at steps 4 and 8
     assert [int(row["step"]) for row in read_history(runs["A"])] == [2, 4, 4, 6, 8, 8]
+
+
+def test_the_cnn_trains_in_bf16_mixed_and_channels_last(runs):
+    result = runs["results"]["cnn"]
+    assert result.returncode == 0, result.stderr
+    record = read_record(only_run_dir(runs["cnn"], "digits-cnn"))
+    assert (record["status"], record["precision"]) == ("completed", "bf16-mixed")
 
 
 def test_accumulation_over_several_updates_and_clipping_in_both_forms_are_refused_at_check(runs):

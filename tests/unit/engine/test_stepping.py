@@ -97,6 +97,15 @@ def test_max_steps_counts_optimizer_steps_not_batches():
     assert trainer.state.metrics["train/loss"] > 0
 
 
+def test_a_per_step_schedule_steps_once_per_optimizer_step():
+    from expresso.callbacks import LRScheduler
+
+    schedule = LRScheduler(functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5), interval="step")
+    trainer = fit(mlp(), accumulate_grad_batches=4, callbacks=[schedule])  # 10 batches: 3 optimizer steps
+    assert trainer.state.step == 3
+    assert trainer.graph.optimizers["optimizer"].optimizer.param_groups[0]["lr"] == 0.5 * 0.5**3
+
+
 def test_a_checkpoint_inside_a_window_is_refused(tmp_path):
     class SaveMidWindow(Callback):
         def on_after_backward(self, state):
@@ -107,26 +116,30 @@ def test_a_checkpoint_inside_a_window_is_refused(tmp_path):
     assert not (tmp_path / "mid.ckpt").exists()
 
 
-def test_a_resume_from_a_step_checkpoint_of_an_accumulating_run_ends_as_the_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_a_resume_from_a_step_checkpoint_of_an_accumulating_run_ends_as_the_uninterrupted_run(tmp_path, precision):
     class SaveAt(Callback):
         def on_batch_checkpoint(self, state):
             if state.step == 2:
                 state.save_checkpoint(tmp_path / "step2.ckpt")
 
-    through = fit(mlp(), accumulate_grad_batches=3, max_epochs=2, callbacks=[SaveAt()], precision="16-mixed")
+    through = fit(mlp(), accumulate_grad_batches=3, max_epochs=2, callbacks=[SaveAt()], precision=precision)
     resumed = Trainer(
         model=mlp(),
         loss=nn.CrossEntropyLoss(),
         optimizer=functools.partial(torch.optim.SGD, lr=0.5),
         train_data=data(),
-        settings={"max_epochs": 2, "batch_size": 8, "accumulate_grad_batches": 3, "precision": "16-mixed"},
+        settings={"max_epochs": 2, "batch_size": 8, "accumulate_grad_batches": 3, "precision": precision},
         dataloader={"shuffle": False},
     )
     resumed.fit(resume_from=tmp_path / "step2.ckpt")
     assert resumed.state.step == through.state.step == 8  # 4 windows per epoch (3, 3, 3, 1 batches)
     for name, value in weights(through).items():
         assert torch.equal(weights(resumed)[name], value), name
-    assert resumed.stepper.scaler.state_dict() == through.stepper.scaler.state_dict()
+    if precision == "16-mixed":
+        assert resumed.stepper.scaler.state_dict() == through.stepper.scaler.state_dict()
+    else:
+        assert resumed.stepper.scaler is None
 
 
 def test_accumulation_is_refused_for_a_pipeline_of_several_updates():
