@@ -46,7 +46,7 @@ def fit(model: nn.Module, optimizer=None, dataset=None, callbacks=(), **settings
         model=model,
         loss=nn.CrossEntropyLoss(),
         optimizer=optimizer or functools.partial(torch.optim.SGD, lr=0.5),
-        train_data=dataset or data(),
+        train_data=dataset if dataset is not None else data(),
         settings=settings,
         dataloader={"shuffle": False},
         callbacks=callbacks,
@@ -84,6 +84,20 @@ def test_an_epoch_steps_every_k_batches_and_after_its_last_and_each_step_ends_on
                 optimizer.step()
                 optimizer.zero_grad()
     for name, value in model.state_dict().items():
+        assert torch.equal(weights(trainer)[name], value), name
+
+
+def test_a_loader_without_a_length_steps_its_last_window_at_the_epoch_end():
+    class Stream(torch.utils.data.IterableDataset):  # 10 batches of 8, no __len__
+        def __iter__(self):
+            x, y = data().tensors
+            return iter(zip(x.split(8), y.split(8)))
+
+    steps = Steps()
+    trainer = fit(mlp(), dataset=DataLoader(Stream(), batch_size=None), accumulate_grad_batches=4, callbacks=[steps])
+    assert steps.ends == [(0, 4, 1), (0, 8, 2), (0, 10, 3)]
+    known = fit(mlp(), accumulate_grad_batches=4)  # the same batches from a loader that knows its length
+    for name, value in weights(known).items():
         assert torch.equal(weights(trainer)[name], value), name
 
 
