@@ -190,20 +190,24 @@ class Stepper:
         ``overflow(exc, optimizer)`` turns an optimizer's RuntimeError into the
         error to raise instead (None: raise it as it is).
         """
+        scaled = False  # the scaler checked some gradients for inf: it may update its scale
         for spec in self.pending.values():
-            if self.scaler is not None and (spec.clip_grad_norm is not None or spec.clip_grad_value is not None):
-                self.scaler.unscale_(spec.optimizer)  # the clip thresholds are for the true gradients
+            # the scaler records inf checks per optimizer with gradients; one without (its models frozen) steps plainly
+            scaler = self.scaler if self.scaler is not None and _has_gradients(spec.optimizer) else None
+            if scaler is not None and (spec.clip_grad_norm is not None or spec.clip_grad_value is not None):
+                scaler.unscale_(spec.optimizer)  # the clip thresholds are for the true gradients
             spec.clip()
             try:
-                if self.scaler is not None:
-                    self.scaler.step(spec.optimizer)
+                if scaler is not None:
+                    scaler.step(spec.optimizer)
+                    scaled = True
                 else:
                     spec.optimizer.step()
             except RuntimeError as exc:  # lr=1e300: torch cannot convert it to the weights' dtype
                 if (error := overflow(exc, spec.optimizer)) is None:
                     raise
                 raise error from exc
-        if self.scaler is not None and self.pending:
+        if self.scaler is not None and scaled:
             self.scaler.update()
         self.discard()
 
@@ -222,3 +226,7 @@ class Stepper:
         """Back to a checkpoint's scale; a checkpoint of another precision (None) leaves the scaler fresh."""
         if self.scaler is not None and saved:
             self.scaler.load_state_dict(saved)
+
+
+def _has_gradients(optimizer: torch.optim.Optimizer) -> bool:
+    return any(p.grad is not None for group in optimizer.param_groups for p in group["params"])

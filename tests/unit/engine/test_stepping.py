@@ -6,6 +6,7 @@ the same initial weights (or with one step over the concatenated batch).
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import pytest
@@ -187,6 +188,33 @@ def test_a_mixed_precision_fit_is_the_hand_loop_under_autocast(precision):
         assert torch.equal(weights(trainer)[name], value), name
     assert trainer.state.outputs["y_hat"].dtype is dtype  # the forward ran in the mixed dtype
     assert trainer.stepper.precision == precision
+
+
+def test_16_mixed_steps_an_optimizer_without_gradients_plainly():
+    # an optimizer over a model whose weights get no gradient (requires_grad off): GradScaler.step fails on
+    # such an optimizer (no inf checks recorded), so it steps plainly
+    from expresso.engine.graph import Graph, LossTerm, Node, OptimizerSpec
+
+    model, idle = mlp(), nn.Linear(CLASSES, 1).requires_grad_(False)
+    graph = Graph(
+        models={"model": model, "idle": idle},
+        nodes=[Node("model"), Node("idle", inputs=["y_hat"], outputs=["score"], detach=True)],
+        losses=[
+            LossTerm("loss", nn.CrossEntropyLoss()),
+            LossTerm("score", lambda score: score.mean(), inputs=["score"], weight=0.0),
+        ],
+        optimizers={
+            "main": OptimizerSpec(torch.optim.SGD(model.parameters(), lr=0.5), ["model"]),
+            "idle": OptimizerSpec(torch.optim.SGD(idle.parameters(), lr=0.5), ["idle"]),
+        },
+    )
+    before = copy.deepcopy(idle.state_dict())
+    trainer = Trainer(
+        graph=graph, train_data=data(), settings={"max_epochs": 1, "batch_size": 8, "precision": "16-mixed"}
+    )
+    trainer.fit()
+    assert trainer.state.step == 10
+    assert all(torch.equal(idle.state_dict()[name], value) for name, value in before.items())
 
 
 def test_validation_runs_under_autocast_too():
