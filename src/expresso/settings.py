@@ -76,6 +76,31 @@ class TrainerConfig:
         False,
         doc="torch.compile every model (true, or a torch.compile mode); opt-in: the first steps pay for compiling",
     )
+    # -- the step: precision, accumulation, clipping, memory format -----------------
+    precision: Literal[32, "32", "32-true", "bf16-mixed", "16-mixed"] = setting(
+        "32-true",
+        doc="32-true (or 32): float32; bf16-mixed / 16-mixed: forward and loss under torch.autocast in bfloat16 / "
+        "float16 (16-mixed scales the loss with a GradScaler, kept in checkpoints); the weights stay float32",
+    )
+    accumulate_grad_batches: int = setting(
+        1,
+        min=1,
+        doc="sum the gradients of N batches (each loss divided by N) before each optimizer step; steps count optimizer "
+        "steps, and an epoch's last batches step even when fewer than N",
+    )
+    gradient_clip_val: float | None = setting(
+        None,
+        min=0,
+        doc="clip the gradients before every optimizer step (null or 0: no clipping); the shorthand for each "
+        "optimizer's clip_grad_norm / clip_grad_value",
+    )
+    gradient_clip_algorithm: Literal["norm", "value"] = setting(
+        "norm",
+        doc="how gradient_clip_val clips: norm (the total norm of each optimizer's gradients) or value (each value)",
+    )
+    channels_last: bool = setting(
+        False, doc="models and 4-D input tensors in the channels_last memory format (faster convolutions on GPUs)"
+    )
     # -- validation and what "best" means --------------------------------------------
     val_every_n_epochs: int = setting(1, min=1, doc="validate every N epochs")
     validate_before_fit: bool = setting(False, doc="run one validation pass before training (a sanity check)")

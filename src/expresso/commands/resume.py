@@ -191,6 +191,7 @@ def _resume(args: Namespace, run_dir: Path) -> int:
         resumes=resumes,
         pid=os.getpid(),
         host=socket.gethostname(),
+        precision=trainer.stepper.precision,  # what it trains with from now on (an override may change it)
         interpolations=[[list(path), raw] for path, raw in config.interpolations],
         **track.record(),
     )

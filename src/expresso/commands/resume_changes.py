@@ -18,7 +18,8 @@ and why it cannot change.
 - Refused: what the checkpoint's contents belong to (model, data, graph,
   pipelines, task, metrics, step), what picked the best checkpoint so far
   (``trainer.monitor``/``mode``), and what decides the order of samples
-  (``trainer.seed``, ``batch_size``, ``dataloader.shuffle``/``drop_last``).
+  (``trainer.seed``, ``batch_size``, ``accumulate_grad_batches``,
+  ``dataloader.shuffle``/``drop_last``).
 - A run killed before its first checkpoint is started again from the
   beginning (``restart``): there is no checkpoint whose contents a change
   could contradict, so every change is applied as ``expresso train`` applies
@@ -39,6 +40,7 @@ log = logging.getLogger("expresso")
 _TRAINER_FIXED = {
     "seed": "the random state continues from the checkpoint",
     "batch_size": "the checkpoint's loader position counts batches of the old size",
+    "accumulate_grad_batches": "the checkpoint's step count and loader position were counted in windows of the old size",
     "monitor": f"{CheckpointFolder.BEST} and the summary's best value were chosen by the old monitor: a run keeps one (start a new run with init_from to select by another)",
     "mode": f"{CheckpointFolder.BEST} and the summary's best value were chosen in the old direction: a run keeps one",
     "validate_before_fit": "it runs before the first step only",

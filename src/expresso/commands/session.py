@@ -22,6 +22,7 @@ from typing import Any
 
 from ..callbacks.preemption import EXIT_PREEMPTED, Preempted, Preemption
 from ..engine.checkpoints.errors import CheckpointWriteError
+from ..engine.compiling import CompileError
 from ..engine.finite import NonFiniteLossError
 from ..engine.trainer import Trainer
 from ..loggers import Logger
@@ -122,7 +123,8 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
     except (
         CheckpointWriteError,
         NonFiniteLossError,
-    ) as exc:  # a full disk, a diverged loss: the run cannot go on, and says why
+        CompileError,
+    ) as exc:  # a full disk, a diverged loss, torch.compile failing: the run cannot go on, and says why
         record_failure(record, exc)
         log.error("expresso: the run failed: %s", exc)
         return 1

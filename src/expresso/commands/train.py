@@ -174,6 +174,7 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
             record.update(
                 **args.tracking.record(),
                 dev_run=args.dev_run,
+                precision=trainer.stepper.precision,
                 interpolations=[[list(path), raw] for path, raw in config.interpolations],
             )
             experiment = experiment_of(config.source) if config.source is not None else None

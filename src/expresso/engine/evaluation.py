@@ -10,6 +10,7 @@ reads nothing else of the trainer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -33,7 +34,8 @@ class Evaluation:
 
     ``fire`` fires an event to the run's callbacks (and, during a stage, to
     its stop conditions); ``step`` is the config's own step (None: the
-    graph's forward and losses); ``limit_batches`` is ``trainer.limit_batches``.
+    graph's forward and losses); ``limit_batches`` is ``trainer.limit_batches``;
+    ``autocast()`` is the context the forward and losses run in (trainer.precision's).
     """
 
     def __init__(
@@ -47,9 +49,11 @@ class Evaluation:
         fire: Callable[[Event], None],
         step: Step | None = None,
         limit_batches: int | float | None = None,
+        autocast: Callable[[], AbstractContextManager] = nullcontext,
     ):
         self.graph, self.plans, self.loaders, self.metric_sets = graph, plans, loaders, metric_sets
         self.state, self.fire, self.step, self.limit_batches = state, fire, step, limit_batches
+        self.autocast = autocast
 
     def validate_stage(self, stage: Stage) -> dict[str, float]:
         """Validation during fit: the pipelines ``stage`` validates that have validation data."""
@@ -90,7 +94,8 @@ class Evaluation:
                     if limit is not None and index >= limit:
                         break
                     state.batch = batch
-                    state.outputs = self.forward(plan, batch)
+                    with self.autocast():
+                        state.outputs = self.forward(plan, batch)
                     metrics.update(state.outputs)
                     self.fire(Event.EVAL_BATCH_END)
         finally:

@@ -58,16 +58,20 @@ class Event(str, Enum):
     )
     AFTER_BACKWARD = (
         "after_backward",
-        "The update's gradients are in the parameters' .grad; clipping and the optimizer step come next.",
+        "The update's gradients are in the parameters' .grad (summed over the window's batches so far with "
+        "accumulate_grad_batches, scaled under 16-mixed); clipping and the optimizer step come next when the batch "
+        "closes its window.",
     )
     BEFORE_OPTIMIZER_STEP = (
         "before_optimizer_step",
-        "Right before the update's optimizers clip and step (fired after AFTER_BACKWARD, once per update).",
+        "Right before the update's optimizers clip and step (fired after AFTER_BACKWARD, once per update; with "
+        "accumulate_grad_batches, only in the batch that closes its window).",
     )
     BATCH_END = (
         "batch_end",
         "The batch's updates are made: state.step counts it, state.batch_index counts the batches of the epoch "
-        "consumed, state.outputs holds its tensors. Handlers do the step's work (a per-step schedule steps here).",
+        "consumed, state.outputs holds its tensors. Handlers do the step's work (a per-step schedule steps here). "
+        "With accumulate_grad_batches N it fires once per optimizer step, after the batch that closes the window.",
     )
     BATCH_CHECKPOINT = (
         "batch_checkpoint",

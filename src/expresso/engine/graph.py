@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from ..names import INPUT, PREDICTION, PREDICTION_AND_TARGET, TARGET
 from .checkpoints.optimizer_state import state_problem
+from .compiling import CompileError, compile_failed, compile_models, from_compiler
 
 
 class GraphError(ValueError):
@@ -160,10 +161,16 @@ class Graph:
             self.models
         )  # what forward() calls: the models, or their compiled forms
         self.frozen: set[str] = set()  # models a stage froze: kept in eval mode
+        self.compiled: set[str] = set()  # models run through torch.compile
 
     def compile(self, mode: str | None = None) -> None:
-        """Run each model through ``torch.compile``; ``models`` keep the originals (checkpoints stay plain state dicts)."""
-        self.callables = {name: torch.compile(model, mode=mode) for name, model in self.models.items()}
+        """Run each model through ``torch.compile``; ``models`` keep the originals (checkpoints stay plain state dicts).
+
+        torch compiles at a model's first call: a failure there (no C++
+        compiler for inductor...) is a ``CompileError`` naming the model.
+        """
+        self.callables = compile_models(self.models, mode)
+        self.compiled = set(self.models)
 
     @classmethod
     def single(cls, model: nn.Module, loss: Callable | None, optimizer: torch.optim.Optimizer | None) -> Graph:
@@ -332,7 +339,12 @@ class Graph:
                 ]
             call = self.callables[node.model] if node.model is not None else node.function
             assert call is not None  # __post_init__: a node has a model or a function
-            out = call(*args)
+            try:
+                out = call(*args)
+            except Exception as exc:
+                if node.model in self.compiled and from_compiler(exc):
+                    raise CompileError(compile_failed(node.model, exc)) from exc
+                raise
             if isinstance(out, (tuple, list)) and len(out) == len(node.outputs):
                 produced = dict(zip(node.outputs, out))  # by position: [x] to one name, (a, b) to two
             elif len(node.outputs) == 1 and not isinstance(out, (tuple, list)):

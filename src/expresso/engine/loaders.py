@@ -94,4 +94,13 @@ class Loaders(Mapping):
         tensors = plan.pipeline.tensors(batch)
         if self.device.type != "cpu":
             tensors = move(tensors, self.device, self.non_blocking)
+        if self.settings.channels_last:  # the models' weights are channels_last too (trainer.channels_last)
+            tensors = {name: _channels_last(value) for name, value in tensors.items()}
         return tensors
+
+
+def _channels_last(value: Any) -> Any:
+    """A 4-D floating tensor (a batch of images) in the channels_last memory format; anything else as it is."""
+    if isinstance(value, torch.Tensor) and value.dim() == 4 and value.is_floating_point():
+        return value.contiguous(memory_format=torch.channels_last)
+    return value

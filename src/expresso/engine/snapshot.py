@@ -47,13 +47,18 @@ def read(trainer, path: Path | str, weights_only: bool) -> dict[str, Any]:
 def capture(trainer) -> dict[str, Any]:
     """The checkpoint payload of ``trainer`` now: the states its parts keep, composed."""
     state = trainer.state
+    if trainer.stepper.pending:  # stepping.py: checkpoints lie between windows
+        raise RuntimeError(
+            "a checkpoint asked for inside a window of accumulated gradients would lose them on resume: "
+            "save at a step's end (BATCH_END/BATCH_CHECKPOINT) or an epoch's"
+        )
     between_epochs = state.epoch_finished or state.stage >= len(trainer.stages)  # past the last stage: the fit is over
     running = [] if between_epochs else trainer.stages[state.stage].trained
     graph, loop = trainer.graph.state_dict(), state.state_dict()
     return {
         "models": graph["models"],
         "optimizers": graph["optimizers"],
-        "grad_scaler": None,
+        "grad_scaler": trainer.stepper.state_dict(),
         "callbacks": trainer.callbacks.state_dict(),
         "stages": [stage.state_dict() for stage in trainer.stages],
         "rng": rng_state(),
@@ -113,6 +118,7 @@ def restore(trainer, payload: dict[str, Any], path: Path | str) -> None:
 
 def _restore(trainer, payload: dict[str, Any]) -> None:
     trainer.graph.load_optimizer_states(payload["optimizers"])
+    trainer.stepper.load_state_dict(payload.get("grad_scaler"))
     trainer.callbacks.load_state_dict(payload["callbacks"])
     for stage, saved in zip(trainer.stages, payload.get("stages") or []):
         stage.load_state_dict(saved)

@@ -13,16 +13,18 @@
                 for (pipeline, batch) in its pipelines' loaders, interleaved (from the resumed position):
                     BATCH_START                       # Trainer._train_batch
                     for each update of the pipeline (usually one):
-                        forward the nodes it needs; its losses   # or the config's step
+                        forward the nodes it needs; its losses   # or the config's step; under autocast (stepping.py)
                         AFTER_FORWARD
-                        loss.backward()
+                        (loss / accumulate_grad_batches).backward()   # scaled by the GradScaler under 16-mixed
                         AFTER_BACKWARD
-                        BEFORE_OPTIMIZER_STEP
-                        clip, step its optimizers; zero_grad(set_to_none=True)
-                    state.step += 1                   # the max_steps-th: state.stop |= STEPS, the epoch ends after it
+                        if the batch closes its window (every accumulate_grad_batches-th, the epoch's last):
+                            BEFORE_OPTIMIZER_STEP
+                            clip, step its optimizers; zero_grad(set_to_none=True)
                     metrics.update(outputs)           # on device, no host sync
-                    BATCH_END                         # the step's work (a per-step schedule)
-                    BATCH_CHECKPOINT                  # record, save: step checkpoints written after its last handler
+                    if it closed its window (always, without accumulation):
+                        state.step += 1               # the max_steps-th: state.stop |= STEPS, the epoch ends after it
+                        BATCH_END                     # the step's work (a per-step schedule)
+                        BATCH_CHECKPOINT              # record, save: step checkpoints written after its last handler
                 train metrics computed                # the epoch's one host sync
                 a training loss not finite: NonFiniteLossError, nothing of the epoch saved (finite.py)
                 every val_every_n_epochs, and in an epoch that stops:
@@ -77,6 +79,7 @@ from .seeding import seed_everything
 from .snapshot import read, write
 from .stages import Stage, nothing_left
 from .state import State, Stop
+from .stepping import Stepper
 
 
 class Trainer:
@@ -118,14 +121,15 @@ class Trainer:
         self.loader_settings: DataLoaderConfig = from_mapping(DataLoaderConfig, dataloader)
         self.device = resolve_device(self.settings.device)
         self.graph = graph = placed_graph(self.device, graph, model, loss, optimizer)
-        if self.settings.compile:
-            graph.compile(mode=None if self.settings.compile is True else self.settings.compile)
         self.step_fn: Step | None = step
         pipelines = pipelines_of(pipelines, train_data, val_data, test_data, metrics)
         self.pipelines = {p.name: p for p in pipelines}
         self.plans = {
             p.name: Plan(p, graph, graph.batch if graph.batch is not None else p.batch_names()) for p in pipelines
         }
+        self.stepper = Stepper.of(graph, self.device, self.settings, self.plans)  # channels_last before compiling
+        if self.settings.compile:
+            graph.compile(mode=None if self.settings.compile is True else self.settings.compile)
         self.stages = list(stages) if stages else [Stage()]
         for index, stage in enumerate(self.stages):
             stage.resolve(self.pipelines, graph, index)
@@ -159,6 +163,7 @@ class Trainer:
             fire=self.fire,
             step=step,
             limit_batches=self.settings.limit_batches,
+            autocast=self.stepper.autocast,
         )
         self.enter_stage(self.stages[0])
 
@@ -272,6 +277,10 @@ class Trainer:
                 self._train_batch(plan, batch)
                 if state.stop & Stop.ENDS_FIT:
                     break
+            if self.stepper.pending:  # a loader without a length ended inside a window: its last batches step
+                self._step()
+                state.count_step()
+                self.saving.fire_then_write(Event.BATCH_END, Event.BATCH_CHECKPOINT)
         except StopEpoch:
             self._zero_grad()  # a batch cancelled after backward must not leak into the next step
         except StopTraining:
@@ -287,65 +296,75 @@ class Trainer:
         state.epoch_done()
 
     def _train_batch(self, plan: Plan, batch: Any) -> None:
-        """The batch step: its updates, one optimizer step counted, its metrics, the step's end; SkipBatch drops it."""
+        """The batch: its updates, its metrics; when it closes its window, one optimizer step counted and the step's end.
+
+        SkipBatch drops the batch and the gradients its window summed so far.
+        """
         state = self.state
         state.batch, state.pipeline = batch, plan.pipeline.name
+        closes = self.stepper.closes(state.batch_index, state.epoch_length)
         try:
             self.fire(Event.BATCH_START)
             tensors = state.outputs = self.loaders.tensors(plan, batch)
-            tensors = self._update_all(plan, tensors)
+            tensors = self._update_all(plan, tensors, closes)
             if plan.rest:  # the nodes only the metrics read
-                with torch.no_grad():
+                with torch.no_grad(), self.stepper.autocast():
                     self.graph.forward(tensors, plan.rest)
-            state.count_step()
+            if closes:
+                state.count_step()
             self.metric_sets[plan.pipeline.name, "train"].update(tensors)
         except SkipBatch:
             self._zero_grad()
             state.batch_index += 1
             return
         state.batch_index += 1
-        self.saving.fire_then_write(Event.BATCH_END, Event.BATCH_CHECKPOINT)
+        if closes:
+            self.saving.fire_then_write(Event.BATCH_END, Event.BATCH_CHECKPOINT)
 
-    def _update_all(self, plan: Plan, tensors: dict[str, Any]) -> dict[str, Any]:
-        """The batch's updates in order (usually one); returns its tensors, ``loss`` the sum it trained on."""
+    def _update_all(self, plan: Plan, tensors: dict[str, Any], closes: bool) -> dict[str, Any]:
+        """The batch's updates in order (usually one); returns its tensors, ``loss`` the sum it trained on.
+
+        ``closes``: the batch ends its window, so each update steps its
+        optimizers (several updates per batch need a window of one batch).
+        """
         updates = self._updates[plan.pipeline.name]
+        autocast = self.stepper.autocast
         if self.step_fn is not None:  # the config's own step: one update over everything it computed
-            tensors = self.state.outputs = self.step_fn(self.graph, tensors)
-            self._update(tensors["loss"], updates[0].optimizers)
+            with autocast():
+                tensors = self.state.outputs = self.step_fn(self.graph, tensors)
+            self._update(tensors["loss"], updates[0].optimizers, closes)
             return tensors
         if len(updates) == 1:
             (update,) = updates
-            self.graph.forward(tensors, update.nodes)
-            self._update(self.graph.loss(tensors, update.terms, plan.log_terms), update.optimizers)
+            with autocast():
+                self.graph.forward(tensors, update.nodes)
+                loss = self.graph.loss(tensors, update.terms, plan.log_terms)
+            self._update(loss, update.optimizers, closes)
             return tensors
         total: torch.Tensor | float = 0.0
         for update in updates:
-            self.graph.forward(tensors, update.nodes)
-            loss = self.graph.loss(tensors, update.terms, plan.log_terms)
-            self._update(loss, update.optimizers)
+            with autocast():
+                self.graph.forward(tensors, update.nodes)
+                loss = self.graph.loss(tensors, update.terms, plan.log_terms)
+            self._update(loss, update.optimizers, closes)
             total = total + loss.detach()
         tensors["loss"] = total
         return tensors
 
-    def _update(self, loss: torch.Tensor, optimizers: Iterable) -> None:
-        """Backward one loss, then clip and step its optimizers."""
+    def _update(self, loss: torch.Tensor, optimizers: Iterable, closes: bool) -> None:
+        """Backward one loss; when the batch closes its window, clip and step the window's optimizers."""
         self.fire(Event.AFTER_FORWARD)
-        loss.backward()
+        self.stepper.backward(loss, optimizers)
         self.fire(Event.AFTER_BACKWARD)
+        if closes:
+            self._step()
+
+    def _step(self) -> None:
         self.fire(Event.BEFORE_OPTIMIZER_STEP)
-        for spec in optimizers:
-            spec.clip()
-            try:
-                spec.optimizer.step()
-            except RuntimeError as exc:  # lr=1e300: torch cannot convert it to the weights' dtype
-                if (overflow := step_overflow(exc, spec.optimizer, self.state)) is None:
-                    raise
-                raise overflow from exc
-        self._zero_grad()
+        self.stepper.step(lambda exc, optimizer: step_overflow(exc, optimizer, self.state))
 
     def _zero_grad(self) -> None:
-        for spec in self.graph.optimizers.values():
-            spec.optimizer.zero_grad(set_to_none=True)
+        self.stepper.discard()
 
     # -- checkpoints -------------------------------------------------------
     def save_checkpoint(
