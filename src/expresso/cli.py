@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, spill).extend(rest)
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `train` hands its workers (commands/launch.py)
     if args.version:
         from .version import __version__
 

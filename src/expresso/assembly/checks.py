@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..config import Config, ConfigError, Problem
 from ..engine.devices import device_problem
+from ..engine.distributed import problems as distribution_problems
 from ..engine.graph import GraphError
 from .blame import wiring_problem
 from .monitored import monitor_problems
@@ -39,6 +40,10 @@ def wiring_problems(config: Config) -> list[Problem]:
     names its plans record."""
     device = device_problem(config["trainer"]["device"])
     problems = [Problem(config.where(("trainer", "device")), "trainer.device", device)] if device else []
+    problems += [  # trainer.devices/strategy against this machine and each other
+        Problem(config.where(tuple(key.split("."))), key, message)
+        for key, message in distribution_problems(config["trainer"])
+    ]
     w = config.wiring
     try:
         plans = placeholder_plans(config, w)

@@ -82,6 +82,11 @@ def run(args: Namespace) -> int:
         torch.autograd.set_detect_anomaly(True)
     runs_root = Path(args.runs_root) if args.runs_root else (_dev_root() if args.dev_run else Path("runs"))
     settings = config["trainer"]
+    from . import launch
+
+    # more than one process: torchrun's agent runs them; under torchrun, ranks > 0 follow rank 0 (launch.py)
+    if (code := launch.start(args, settings)) is not None:
+        return code
     run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
     if run_id is None:
         return _start(args, config, RunFolder.planned(runs_root, config["name"]), fixed=False)
@@ -136,8 +141,11 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
     from ..runs.record import RunRecord
     from .session import run_fit
 
+    from .launch import announce
+
     settings = config["trainer"]
     run_dir = folder.path
+    announce("start", run_dir)  # the other ranks train into it with rank 0 (follow.py)
     record = RunRecord(run_dir, {})
     preemption = Preemption(folder.checkpoints.last)
     args.tracking.apply_env()
