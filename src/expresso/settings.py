@@ -138,6 +138,10 @@ class DataLoaderConfig:
     drop_last: bool = setting(False, doc="drop the last incomplete training batch")
 
 
+# Settings whose rules the Python API applies too: the engine would read them and do something else (fsdp: DDP).
+_CHECKED_IN_PYTHON = ("devices", "strategy")
+
+
 def moved_message(cls: type, key: str) -> str | None:
     """Why ``key`` of ``cls``'s section is refused because it moved (None: it did not move)."""
     target = getattr(cls, "moved", {}).get(key)
@@ -170,4 +174,7 @@ def from_mapping(cls: type, given: Any) -> Any:
         reason = fields[key].metadata.get("reserved")
         if reason and value is not None:
             raise TypeError(f"{cls.__name__} setting {key!r}: received {value!r}, expected null: {reason}")
+        check = fields[key].metadata.get("check")
+        if key in _CHECKED_IN_PYTHON and check and value is not None and (message := check(value)):
+            raise TypeError(f"{cls.__name__} setting {key!r}: received {value!r}, {message}")
     return cls(**values)

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import sys
 from argparse import Namespace
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..engine import distributed
 
 
-def follow(args: Namespace) -> int:
-    """Receive rank 0's decision, then train with it; the exit status."""
+def follow(args: Namespace, resumed: Callable[[Namespace, Path], Any]) -> int:
+    """Receive rank 0's decision, then train with it; the exit status. ``resumed``: resume.follow_resume (no import cycle)."""
     mode, run_dir = distributed.broadcast(None)
     if mode == "resume":
-        from .resume import follow_resume
-
-        trainer = follow_resume(args, Path(run_dir))
+        trainer = resumed(args, Path(run_dir))
     else:
         trainer = _started(args, Path(run_dir))
     return fit(trainer, Path(run_dir))

@@ -23,11 +23,13 @@ with the status of the rank that failed first (2 for bad input, 1 otherwise).
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sys
 import tempfile
 import uuid
 from argparse import Namespace
+from collections.abc import Callable
 from typing import Any
 
 from . import UsageError
@@ -47,10 +49,10 @@ def processes(settings: Any) -> int:
     return local_processes(settings["devices"], settings["device"], torch.cuda.device_count())
 
 
-def start(args: Namespace, settings: Any) -> int | None:
-    """Launch the workers (their exit status), join the group as a follower (its status), or None: rank 0 or one process goes on."""
+def start(args: Namespace, settings: Any, follower: Callable[[Namespace], int]) -> int | None:
+    """Launch the workers (their exit status), join the group as a ``follower`` (its status), or None: rank 0 or one process goes on."""
     if world_started():
-        return _join(args, settings)
+        return _join(args, settings, follower)
     if processes(settings) == 1 and settings["num_nodes"] == 1:
         return None
     if settings["num_nodes"] > 1:
@@ -91,6 +93,8 @@ def _launch(args: Namespace, settings: Any) -> int:
         monitor_interval=0.1,
     )
     command = ["-m", "expresso", *args.argv]
+    # The agent logs each worker it stops and each failure: the failed worker's own error says it once.
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     try:
         elastic_launch(config, sys.executable)(*command)
     except ChildFailedError as failed:
@@ -105,7 +109,7 @@ def _launch(args: Namespace, settings: Any) -> int:
     return 0
 
 
-def _join(args: Namespace, settings: Any) -> int | None:
+def _join(args: Namespace, settings: Any, follower: Callable[[Namespace], int]) -> int | None:
     """Under torchrun: join the process group; a follower (rank > 0) trains with rank 0 here, rank 0 goes on (None)."""
     from ..engine import distributed
     from ..engine.devices import resolve_device
@@ -119,11 +123,7 @@ def _join(args: Namespace, settings: Any) -> int | None:
     distributed.setup(resolve_device(distributed.local_device(settings["device"], world)))
     atexit.register(distributed.teardown)
     quiet_peers()
-    if world.rank == 0:
-        return None
-    from .follow import follow
-
-    return follow(args)
+    return None if world.rank == 0 else follower(args)
 
 
 def announce(mode: str, run_dir: Any) -> None:

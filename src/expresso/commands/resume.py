@@ -68,6 +68,7 @@ def run(args: Namespace) -> int:
 
     from ..config import load_config
     from . import launch
+    from .follow import follow
 
     run_dir = open_run(args.run_dir)
     try:
@@ -75,7 +76,7 @@ def run(args: Namespace) -> int:
     except Exception:  # a damaged config.yaml: _resume says what is wrong, in its order, under the lock
         settings = None
     # more than one process (the run's trainer.devices, which a resume keeps): torchrun's agent runs them (launch.py)
-    if settings is not None and (code := launch.start(args, settings)) is not None:
+    if settings is not None and (code := launch.start(args, settings, lambda args: follow(args, follow_resume))) is not None:
         return code
     with hold(RunFolder(run_dir)):
         launch.announce("resume", run_dir)  # the other ranks resume it with rank 0 (follow.py)

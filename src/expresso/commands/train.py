@@ -83,9 +83,11 @@ def run(args: Namespace) -> int:
     runs_root = Path(args.runs_root) if args.runs_root else (_dev_root() if args.dev_run else Path("runs"))
     settings = config["trainer"]
     from . import launch
+    from .follow import follow
+    from .resume import follow_resume
 
     # more than one process: torchrun's agent runs them; under torchrun, ranks > 0 follow rank 0 (launch.py)
-    if (code := launch.start(args, settings)) is not None:
+    if (code := launch.start(args, settings, lambda args: follow(args, follow_resume))) is not None:
         return code
     run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
     if run_id is None:

@@ -128,7 +128,7 @@ def wrap(graph: Any, device: torch.device, find_unused: bool) -> None:
         if not any(p.requires_grad for p in model.parameters()):
             continue  # DDP refuses a module without trainable parameters: nothing to average
         graph.callables[name] = DistributedDataParallel(
-            graph.callables[name], device_ids=ids, broadcast_buffers=False, find_unused_parameters=find_unused
+            graph.callables[name], device_ids=ids, forward_sync_buffers=False, find_unused_parameters=find_unused
         )
 
 
