@@ -37,9 +37,7 @@ def _devices(value: int | list[int] | str) -> str | None:
 
 def _strategy(value: str) -> str | None:
     if value == "fsdp":
-        return (
-            "expected auto, single or ddp: fsdp (FSDP2) is not supported yet; ddp trains a model that fits on one device"
-        )
+        return "expected auto, single or ddp: fsdp (FSDP2) is not supported yet; ddp trains a model that fits on one device"
     return None
 
 
@@ -89,7 +87,9 @@ class TrainerConfig:
         doc="processes on this machine, one per device: a count, a list of CUDA device indices, or auto "
         "(every CUDA device, one process on a CPU); null: one. More than one: DDP (docs/scale.md)",
     )
-    num_nodes: int = setting(1, min=1, doc="machines, each running trainer.devices processes (start each under torchrun)")
+    num_nodes: int = setting(
+        1, min=1, doc="machines, each running trainer.devices processes (start each under torchrun)"
+    )
     strategy: Literal["auto", "single", "ddp", "fsdp"] = setting(
         "auto",
         check=_strategy,

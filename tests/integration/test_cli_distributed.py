@@ -105,7 +105,9 @@ def test_two_processes_train_as_one_process_with_their_global_batch(configs):
     assert (two / "log.txt").read_text().count("epoch 2/2 ") == 1
     assert results["two"].stdout.count("final metrics") == 1
     final = {key: float(value) for key, value in printed_metrics(results["one"].stdout).items()}
-    assert {key: float(value) for key, value in printed_metrics(results["two"].stdout).items()} == pytest.approx(final, abs=1e-5)
+    assert {key: float(value) for key, value in printed_metrics(results["two"].stdout).items()} == pytest.approx(
+        final, abs=1e-5
+    )
 
 
 # -- make test-slow: the elastic restart, a refusal on one rank, the listeners -----------------------------
@@ -160,7 +162,14 @@ def test_a_killed_worker_is_restarted_by_torchrun_and_the_run_ends_as_if_uninter
         "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
     }
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--max-restarts", "1"]
-    torchrun += ["--rdzv-backend", "c10d", "--rdzv-endpoint", str(configs / "rendezvous"), "--rdzv-conf", "store_type=file"]
+    torchrun += [
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        str(configs / "rendezvous"),
+        "--rdzv-conf",
+        "store_type=file",
+    ]
     torchrun += ["--local-addr", "127.0.0.1", "--monitor-interval", "0.1"]
     train = ["-m", "expresso", "train", "ddp.yaml", "trainer.max_epochs=4", "--runs-root", "two"]
     agent = subprocess.Popen(
@@ -196,9 +205,13 @@ def test_a_killed_worker_is_restarted_by_torchrun_and_the_run_ends_as_if_uninter
 @pytest.mark.slow
 def test_an_error_on_rank_0_is_shown_once_and_stops_every_rank_with_its_exit_status(configs):
     """A --run-id that holds a completed run: rank 0 refuses (exit 2) before it tells rank 1 what to train."""
-    first = finish(start(["train", "ddp.yaml", "trainer.max_epochs=1", "--run-id", "done", "--runs-root", "r"], configs))
+    first = finish(
+        start(["train", "ddp.yaml", "trainer.max_epochs=1", "--run-id", "done", "--runs-root", "r"], configs)
+    )
     assert first.returncode == 0, first.stderr
-    again = finish(start(["train", "ddp.yaml", "trainer.max_epochs=1", "--run-id", "done", "--runs-root", "r"], configs))
+    again = finish(
+        start(["train", "ddp.yaml", "trainer.max_epochs=1", "--run-id", "done", "--runs-root", "r"], configs)
+    )
     assert again.returncode == 2
     assert again.stderr.splitlines() == [
         f"expresso: error: {Path('r/ddp/done')}: holds a completed run; use another --run-id, or --force to move it"

@@ -22,11 +22,16 @@ from ..engine import distributed
 
 def follow(args: Namespace, resumed: Callable[[Namespace, Path], Any]) -> int:
     """Receive rank 0's decision, then train with it; the exit status. ``resumed``: resume.follow_resume (no import cycle)."""
+    from ..errors import BadInput
+
     mode, run_dir = distributed.broadcast(None)
-    if mode == "resume":
-        trainer = resumed(args, Path(run_dir))
-    else:
-        trainer = _started(args, Path(run_dir))
+    try:
+        if mode == "resume":
+            trainer = resumed(args, Path(run_dir))
+        else:
+            trainer = _started(args, Path(run_dir))
+    except BadInput:  # the same config and command line: rank 0 refuses them too, and says why once
+        return 2
     return fit(trainer, Path(run_dir))
 
 

@@ -116,14 +116,26 @@ def _join(args: Namespace, settings: Any, follower: Callable[[Namespace], int]) 
 
     world = distributed.launched()
     if isinstance(settings["devices"], int) and settings["devices"] != world.local_world_size:
-        raise UsageError(
+        _refuse(
             f"trainer.devices={settings['devices']}, but torchrun started {world.local_world_size} process(es) "
             "on this machine (--nproc-per-node); expected them to agree (or trainer.devices: null under torchrun)"
+        )
+    if settings["num_nodes"] * world.local_world_size != world.world_size:
+        _refuse(
+            f"trainer.num_nodes={settings['num_nodes']}, but torchrun started {world.world_size} process(es), "
+            f"{world.local_world_size} per machine; expected trainer.num_nodes={world.world_size // world.local_world_size}"
         )
     distributed.setup(resolve_device(distributed.local_device(settings["device"], world)))
     atexit.register(distributed.teardown)
     quiet_peers()
     return None if world.rank == 0 else follower(args)
+
+
+def _refuse(message: str) -> None:
+    """Every rank refuses the same settings: rank 0 says why (exit 2), the others end with the same status in silence."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        raise UsageError(message)
+    raise SystemExit(2)
 
 
 def announce(mode: str, run_dir: Any) -> None:

@@ -63,10 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 def run(args: Namespace) -> int:
     """Resume under the run folder's writer lock: a second writer is refused before anything is read or written."""
+    from ..config import load_config
     from ..runs.folder import RunFolder
     from ..runs.lock import hold
-
-    from ..config import load_config
     from . import launch
     from .follow import follow
 
@@ -76,7 +75,10 @@ def run(args: Namespace) -> int:
     except Exception:  # a damaged config.yaml: _resume says what is wrong, in its order, under the lock
         settings = None
     # more than one process (the run's trainer.devices, which a resume keeps): torchrun's agent runs them (launch.py)
-    if settings is not None and (code := launch.start(args, settings, lambda args: follow(args, follow_resume))) is not None:
+    if (
+        settings is not None
+        and (code := launch.start(args, settings, lambda args: follow(args, follow_resume))) is not None
+    ):
         return code
     with hold(RunFolder(run_dir)):
         launch.announce("resume", run_dir)  # the other ranks resume it with rank 0 (follow.py)
@@ -86,7 +88,9 @@ def run(args: Namespace) -> int:
 def follow_resume(args: Namespace, run_dir: Path):
     """A rank other than 0: the trainer rank 0 resumes with (``_resume``'s, nothing written); ``args`` of train or resume."""
     if not hasattr(args, "run_dir"):  # train --resume-if-exists: what train._into passes rank 0
-        args = Namespace(run_dir=str(run_dir), overrides=[], checkpoint=None, profile=args.profile, offline=args.offline)
+        args = Namespace(
+            run_dir=str(run_dir), overrides=[], checkpoint=None, profile=args.profile, offline=args.offline
+        )
     return _resume(args, run_dir, follower=True)
 
 

@@ -82,6 +82,7 @@ def run(args: Namespace) -> int:
         torch.autograd.set_detect_anomaly(True)
     runs_root = Path(args.runs_root) if args.runs_root else (_dev_root() if args.dev_run else Path("runs"))
     settings = config["trainer"]
+    run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
     from . import launch
     from .follow import follow
     from .resume import follow_resume
@@ -89,7 +90,6 @@ def run(args: Namespace) -> int:
     # more than one process: torchrun's agent runs them; under torchrun, ranks > 0 follow rank 0 (launch.py)
     if (code := launch.start(args, settings, lambda args: follow(args, follow_resume))) is not None:
         return code
-    run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
     if run_id is None:
         return _start(args, config, RunFolder.planned(runs_root, config["name"]), fixed=False)
     folder = RunFolder.with_id(runs_root, config["name"], run_id)
@@ -141,9 +141,8 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
     from ..runs.folder import RunFolderError
     from ..runs.lock import hold
     from ..runs.record import RunRecord
-    from .session import run_fit
-
     from .launch import announce
+    from .session import run_fit
 
     settings = config["trainer"]
     run_dir = folder.path

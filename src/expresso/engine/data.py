@@ -51,7 +51,14 @@ class ResumableSampler(Sampler[int]):
     """
 
     def __init__(
-        self, size: int, shuffle: bool, seed: int, seeded: bool = False, rank: int = 0, replicas: int = 1, pad: bool = True
+        self,
+        size: int,
+        shuffle: bool,
+        seed: int,
+        seeded: bool = False,
+        rank: int = 0,
+        replicas: int = 1,
+        pad: bool = True,
     ):
         self.size, self.shuffle, self.seed, self.seeded = size, shuffle, seed, seeded
         self.rank, self.replicas, self.pad = rank, replicas, pad

@@ -139,7 +139,9 @@ class MetricSet:
             return self.sums, self.samples
         keys = sorted(self.sums)
         local = [self.sums[k].reshape(()).to(torch.float64) for k in keys]
-        packed = distributed.all_sum(torch.stack([*local, torch.tensor(float(self.samples), dtype=torch.float64, device=self.device)]))
+        packed = distributed.all_sum(
+            torch.stack([*local, torch.tensor(float(self.samples), dtype=torch.float64, device=self.device)])
+        )
         return {k: packed[i].to(self.sums[k].dtype) for i, k in enumerate(keys)}, packed[-1].item()
 
     def state_dict(self) -> dict[str, Any]:

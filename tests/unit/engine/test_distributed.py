@@ -41,7 +41,10 @@ def test_a_resumed_shard_goes_on_where_its_rank_was():
 @pytest.mark.parametrize("size, replicas", [(360, 2), (361, 2), (7, 3), (2, 3)])
 def test_evaluation_shards_hold_every_sample_once(size, replicas):
     """Unpadded: a padded sample would count twice in the global metrics."""
-    shards = [list(ResumableSampler(size, shuffle=False, seed=0, rank=r, replicas=replicas, pad=False)) for r in range(replicas)]
+    shards = [
+        list(ResumableSampler(size, shuffle=False, seed=0, rank=r, replicas=replicas, pad=False))
+        for r in range(replicas)
+    ]
     assert sorted(index for shard in shards for index in shard) == list(range(size))
     assert [len(ResumableSampler(size, False, 0, rank=r, replicas=replicas, pad=False)) for r in range(replicas)] == [
         len(shard) for shard in shards
