@@ -217,3 +217,25 @@ def test_an_error_on_rank_0_is_shown_once_and_stops_every_rank_with_its_exit_sta
         f"expresso: error: {Path('r/ddp/done')}: holds a completed run; use another --run-id, or --force to move it"
         " aside and start over"
     ]
+
+
+@pytest.mark.slow
+def test_expresso_resume_of_a_two_process_run_starts_its_two_processes_again(configs):
+    """The run's trainer.devices (which a resume keeps) makes `expresso resume` launch as `train` did."""
+    results = together(
+        {
+            "two": (["train", "ddp.yaml", "trainer.max_epochs=1", "--runs-root", "two"], None),
+            "one": (["train", "one.yaml", "--runs-root", "one"], None),
+        },
+        cwd=configs,
+    )
+    assert all(result.returncode == 0 for result in results.values()), results["two"].stderr
+    run = only_run_dir(configs / "two", "ddp")
+    resumed = finish(start(["resume", run, "trainer.max_epochs=2"], configs))
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.count("epoch 2/2 ") == 1
+    assert run_dirs(configs / "two", "ddp") == [run]
+    assert_same_weights(weights(run), weights(only_run_dir(configs / "one", "ddp")))
+    refused = finish(start(["resume", run, "trainer.devices=1", "trainer.max_epochs=3"], configs))
+    assert refused.returncode == 2
+    assert "trainer.devices" in refused.stderr and len(refused.stderr.splitlines()) == 1, refused.stderr

@@ -75,7 +75,7 @@ def _launch(args: Namespace, settings: Any) -> int:
     scratch = tempfile.mkdtemp(prefix="expresso-group-")
     # Loopback only: a file store for the agent and the workers, gloo's sockets on lo; the agent shares no TCP store.
     os.environ[STORE_VARIABLE] = os.path.join(scratch, "workers")
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo0" if sys.platform == "darwin" else "lo")
     os.environ["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] = "1"
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // count)))  # torchrun's default is 1
     if isinstance(settings["devices"], list):
@@ -119,6 +119,10 @@ def _join(args: Namespace, settings: Any, follower: Callable[[Namespace], int]) 
         _refuse(
             f"trainer.devices={settings['devices']}, but torchrun started {world.local_world_size} process(es) "
             "on this machine (--nproc-per-node); expected them to agree (or trainer.devices: null under torchrun)"
+        )
+    if settings["strategy"] == "single":
+        _refuse(
+            f"trainer.strategy='single', but torchrun started {world.world_size} processes; expected ddp or auto"
         )
     if settings["num_nodes"] * world.local_world_size != world.world_size:
         _refuse(

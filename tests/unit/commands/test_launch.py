@@ -52,6 +52,7 @@ def test_several_machines_are_started_by_torchrun_not_by_expresso(monkeypatch):
             "trainer.devices=4, but torchrun started 2 process(es) on this machine (--nproc-per-node); expected them"
             " to agree (or trainer.devices: null under torchrun)",
         ),
+        ({"strategy": "single"}, "trainer.strategy='single', but torchrun started 2 processes; expected ddp or auto"),
         (
             {"num_nodes": 2},
             "trainer.num_nodes=2, but torchrun started 2 process(es), 2 per machine; expected trainer.num_nodes=1",
