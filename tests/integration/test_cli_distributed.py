@@ -239,3 +239,22 @@ def test_expresso_resume_of_a_two_process_run_starts_its_two_processes_again(con
     refused = finish(start(["resume", run, "trainer.devices=1", "trainer.max_epochs=3"], configs))
     assert refused.returncode == 2
     assert "trainer.devices" in refused.stderr and len(refused.stderr.splitlines()) == 1, refused.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launching_process_checkpoints_and_stops_as_one_process_does(configs):
+    """The agent passes SIGTERM on: the workers checkpoint at the step's end and stop; exit 75, recorded interrupted."""
+    launcher = start(["train", "ddp.yaml", "trainer.max_epochs=6", "--runs-root", "two"], configs)
+    deadline = time.monotonic() + 240
+    while (
+        not (histories := list((configs / "two").glob("ddp/*/metrics.csv")))
+        or len(histories[0].read_text().splitlines()) < 2
+    ):
+        assert launcher.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    launcher.send_signal(signal.SIGTERM)
+    result = finish(launcher)
+    assert result.returncode == 75, result.stderr
+    record = read_record(only_run_dir(configs / "two", "ddp"))
+    assert (record["status"], record["interrupted_by"]) == ("interrupted", "SIGTERM")
+    assert result.stderr.count("stopped by SIGTERM") == 1 and "death signal" not in result.stderr, result.stderr

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
 import tempfile
 import uuid
@@ -66,9 +67,11 @@ def start(args: Namespace, settings: Any, follower: Callable[[Namespace], int]) 
 
 def _launch(args: Namespace, settings: Any) -> int:
     """Run ``expresso`` with the same arguments in one worker per device, under torchrun's elastic agent; their exit status."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    from ..callbacks.preemption import EXIT_PREEMPTED
     from ..engine.distributed import DEVICES_VARIABLE, STORE_VARIABLE
 
     count = processes(settings)
@@ -94,9 +97,13 @@ def _launch(args: Namespace, settings: Any) -> int:
     )
     command = ["-m", "expresso", *args.argv]
     # The agent logs each worker it stops and each failure: the failed worker's own error says it once.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    for name in [name for name in logging.root.manager.loggerDict if name.startswith("torch.distributed.elastic")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # each has its own level (torch's get_logger)
     try:
         elastic_launch(config, sys.executable)(*command)
+    except SignalException as stopped:  # Ctrl-C or SIGTERM to this process: the agent passed it on to the workers
+        # they checkpoint and stop as one process does (interrupted): the status one process would end with
+        return {signal.SIGINT: 130, signal.SIGTERM: EXIT_PREEMPTED}.get(stopped.sigval, 128 + int(stopped.sigval))
     except ChildFailedError as failed:
         rank, failure = failed.get_first_failure()
         code = failure.exitcode
@@ -121,9 +128,7 @@ def _join(args: Namespace, settings: Any, follower: Callable[[Namespace], int]) 
             "on this machine (--nproc-per-node); expected them to agree (or trainer.devices: null under torchrun)"
         )
     if settings["strategy"] == "single":
-        _refuse(
-            f"trainer.strategy='single', but torchrun started {world.world_size} processes; expected ddp or auto"
-        )
+        _refuse(f"trainer.strategy='single', but torchrun started {world.world_size} processes; expected ddp or auto")
     if settings["num_nodes"] * world.local_world_size != world.world_size:
         _refuse(
             f"trainer.num_nodes={settings['num_nodes']}, but torchrun started {world.world_size} process(es), "
