@@ -99,7 +99,9 @@ def test_two_processes_train_as_one_process_with_their_global_batch(configs):
     assert_same_history(read_history(two), read_history(one))
     # Rank 0 alone wrote: one run folder, holding what a one-process run holds, each line of the console once.
     assert files(two) == files(one)
-    assert read_record(two)["status"] == "completed"
+    record = read_record(two)
+    assert (record["status"], record["processes"], record["backend"]) == ("completed", 2, "gloo")
+    assert "processes" not in read_record(one)
     stderr = results["two"].stderr
     assert stderr.count("epoch 1/2 ") == 1 and stderr.count("epoch 2/2 ") == 1, stderr
     assert (two / "log.txt").read_text().count("epoch 2/2 ") == 1

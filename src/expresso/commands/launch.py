@@ -155,6 +155,17 @@ def announce(mode: str, run_dir: Any) -> None:
         distributed.broadcast((mode, str(run_dir)))
 
 
+def described_world() -> dict[str, Any]:
+    """What run.json says of the processes: ``processes`` and the ``backend``, when there are several."""
+    from ..engine import distributed
+
+    if not distributed.active():
+        return {}
+    import torch.distributed as dist
+
+    return {"processes": distributed.world_size(), "backend": dist.get_backend()}
+
+
 def quiet_peers() -> None:
     """An error that only says another rank went away is not printed (that rank printed its own): exit status 1."""
     from ..engine.distributed import peer_failed

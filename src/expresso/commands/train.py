@@ -141,7 +141,7 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
     from ..runs.folder import RunFolderError
     from ..runs.lock import hold
     from ..runs.record import RunRecord
-    from .launch import announce
+    from .launch import announce, described_world
     from .session import run_fit
 
     settings = config["trainer"]
@@ -174,6 +174,7 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
                 **args.tracking.record(),
                 dev_run=args.dev_run,
                 interpolations=[[list(path), raw] for path, raw in config.interpolations],
+                **described_world(),
             )
             started = True  # from here on the folder holds a run, which records how it ends
             notes = []
