@@ -245,7 +245,10 @@ def test_expresso_resume_of_a_two_process_run_starts_its_two_processes_again(con
 
 @pytest.mark.slow
 def test_sigterm_to_the_launching_process_checkpoints_and_stops_as_one_process_does(configs):
-    """The agent passes SIGTERM on: the workers checkpoint at the step's end and stop; exit 75, recorded interrupted."""
+    """The agent passes SIGTERM on: the workers checkpoint at the step's end and stop; exit 75, recorded interrupted.
+
+    Before the signal: the launching process and its workers listen on loopback only (gloo's sockets).
+    """
     launcher = start(["train", "ddp.yaml", "trainer.max_epochs=6", "--runs-root", "two"], configs)
     deadline = time.monotonic() + 240
     while (
@@ -254,8 +257,11 @@ def test_sigterm_to_the_launching_process_checkpoints_and_stops_as_one_process_d
     ):
         assert launcher.poll() is None and time.monotonic() < deadline
         time.sleep(0.1)
+    workers = _workers(launcher.pid)  # the agent runs in the launching process; the workers are its children
+    listening = _listening({launcher.pid, *workers.values()})
     launcher.send_signal(signal.SIGTERM)
     result = finish(launcher)
+    assert len(workers) == 2 and listening and all(map(_loopback, listening)), (workers, listening)
     assert result.returncode == 75, result.stderr
     record = read_record(only_run_dir(configs / "two", "ddp"))
     assert (record["status"], record["interrupted_by"]) == ("interrupted", "SIGTERM")
