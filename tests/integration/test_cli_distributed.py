@@ -266,3 +266,48 @@ def test_sigterm_to_the_launching_process_checkpoints_and_stops_as_one_process_d
     record = read_record(only_run_dir(configs / "two", "ddp"))
     assert (record["status"], record["interrupted_by"]) == ("interrupted", "SIGTERM")
     assert result.stderr.count("stopped by SIGTERM") == 1 and "death signal" not in result.stderr, result.stderr
+
+
+SCRIPT = """\
+import functools, os, sys
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+import expresso
+
+generator = torch.Generator().manual_seed(0)
+data = TensorDataset(torch.randn(64, 3, generator=generator), torch.randint(0, 2, (64,), generator=generator))
+torch.manual_seed(int(os.environ["RANK"]))  # a different initial model on each rank: DDP starts them all from rank 0's
+trainer = expresso.Trainer(
+    model=nn.Linear(3, 2),
+    loss=nn.CrossEntropyLoss(),
+    optimizer=functools.partial(torch.optim.SGD, lr=0.1),
+    train_data=data,
+    val_data=data,
+    settings={"max_epochs": 2, "batch_size": 8, "seed": 0},
+    run_dir=sys.argv[1],
+)
+trainer.fit()
+print("weights", os.environ["RANK"], trainer.graph.models["model"].weight.sum().item(), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_the_python_trainer_under_torchrun_trains_one_model_and_writes_on_rank_0(tmp_path):
+    (tmp_path / "script.py").write_text(SCRIPT)
+    env = {
+        **os.environ,
+        "EXPRESSO_DIST_STORE": str(tmp_path / "store"),
+        "GLOO_SOCKET_IFNAME": "lo",
+        "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
+    }
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--rdzv-backend", "c10d"]
+    torchrun += ["--rdzv-endpoint", str(tmp_path / "rendezvous"), "--rdzv-conf", "store_type=file"]
+    torchrun += ["--local-addr", "127.0.0.1"]
+    result = subprocess.run(
+        [*torchrun, "script.py", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    sums = dict(line.split()[1:] for line in result.stdout.splitlines() if line.startswith("weights"))
+    assert sums.keys() == {"0", "1"} and sums["0"] == sums["1"]  # one model, the same on both ranks
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == ["checkpoints", "curves.png", "metrics.csv"]
