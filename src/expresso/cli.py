@@ -74,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, spill).extend(rest)
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    # what `train` hands the workers it launches (commands/launch.py)
+    args.argv = [str(item) for item in (sys.argv[1:] if argv is None else argv)]
     if args.version:
         from .version import __version__
 

@@ -27,6 +27,20 @@ def _device(value: str) -> str | None:
     return "expected auto, cpu, cuda, cuda:N or mps"
 
 
+def _devices(value: int | list[int] | str) -> str | None:
+    if isinstance(value, int) and value < 1:
+        return "expected a number of processes >= 1, a list of CUDA device indices, auto or null"
+    if isinstance(value, list) and (not value or min(value) < 0 or len(set(value)) < len(value)):
+        return "expected a non-empty list of distinct CUDA device indices (0, 1, ...)"
+    return None
+
+
+def _strategy(value: str) -> str | None:
+    if value == "fsdp":
+        return "expected auto, single or ddp: fsdp (FSDP2) is not supported yet; ddp trains a model that fits on one device"
+    return None
+
+
 def _batches(value: float) -> str | None:
     """An integer counts batches, a float is a fraction of them (Lightning's limit_batches): 2 is two batches, 1.0 all."""
     if isinstance(value, int) and value >= 1 or isinstance(value, float) and 0 < value <= 1:
@@ -67,10 +81,19 @@ class TrainerConfig:
     )
     # -- where: the device -----------------------------------------------------------
     device: str = setting("auto", check=_device, doc="auto, cpu, cuda, cuda:N or mps")
-    devices: int | list[int] | None = setting(
+    devices: int | list[int] | Literal["auto"] | None = setting(
         None,
-        reserved="multi-device training is not supported yet; trainer.device picks the one device to train on (auto, cpu, cuda, cuda:N or mps)",
-        doc="reserved for multi-device training (not supported yet): must stay null",
+        check=_devices,
+        doc="processes on this machine, one per device: a count, a list of CUDA device indices, or auto "
+        "(every CUDA device, one process on a CPU); null: one. More than one: DDP (docs/scale.md)",
+    )
+    num_nodes: int = setting(
+        1, min=1, doc="machines, each running trainer.devices processes (start each under torchrun)"
+    )
+    strategy: Literal["auto", "single", "ddp", "fsdp"] = setting(
+        "auto",
+        check=_strategy,
+        doc="auto (ddp when there is more than one process), single (one process), ddp; fsdp is not supported yet",
     )
     compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = setting(
         False,
@@ -140,6 +163,10 @@ class DataLoaderConfig:
     drop_last: bool = setting(False, doc="drop the last incomplete training batch")
 
 
+# Settings whose rules the Python API applies too: the engine would read them and do something else (fsdp: DDP).
+_CHECKED_IN_PYTHON = ("devices", "strategy")
+
+
 def moved_message(cls: type, key: str) -> str | None:
     """Why ``key`` of ``cls``'s section is refused because it moved (None: it did not move)."""
     target = getattr(cls, "moved", {}).get(key)
@@ -172,4 +199,7 @@ def from_mapping(cls: type, given: Any) -> Any:
         reason = fields[key].metadata.get("reserved")
         if reason and value is not None:
             raise TypeError(f"{cls.__name__} setting {key!r}: received {value!r}, expected null: {reason}")
+        check = fields[key].metadata.get("check")
+        if key in _CHECKED_IN_PYTHON and check and value is not None and (message := check(value)):
+            raise TypeError(f"{cls.__name__} setting {key!r}: received {value!r}, {message}")
     return cls(**values)

@@ -217,12 +217,12 @@ BAD_INPUTS = {
         "loss",
         ("received 'torch.nn.CrossEntropyLoss' (str), expected a mapping with a 'class' key (or a file reference)",),
     ),
-    "device list (multi-device training does not exist yet)": BadInput(
+    "strategy fsdp (FSDP2 is not built)": BadInput(
         {EXP: GOOD},
-        [EXP, "trainer.devices=[0,1]"],
+        [EXP, "trainer.strategy=fsdp"],
         "command line",
-        "trainer.devices",
-        ("received [0, 1] (list), expected null: multi-device training is not supported yet; trainer.device picks",),
+        "trainer.strategy",
+        ("received 'fsdp', expected auto, single or ddp: fsdp (FSDP2) is not supported yet",),
     ),
     "eval_batch_size under dataloader (it moved beside trainer.batch_size)": BadInput(
         {EXP: GOOD + "dataloader: {eval_batch_size: 256}\n"},

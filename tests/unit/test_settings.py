@@ -46,12 +46,12 @@ def test_the_trainer_reads_its_settings_as_typed_objects():
         ),
         (
             TrainerConfig,
-            {"devices": [0, 1]},
-            "TrainerConfig setting 'devices': received [0, 1], expected null: multi-device training is not supported yet",
+            {"strategy": "fsdp"},
+            "TrainerConfig setting 'strategy': received 'fsdp', expected auto, single or ddp: fsdp (FSDP2) is not supported yet",
         ),
         (TrainerConfig, {"max_epoch": 3}, "unknown TrainerConfig setting(s): ['max_epoch']"),
     ],
-    ids=["moved", "reserved", "unknown"],
+    ids=["moved", "refused", "unknown"],
 )
 def test_the_python_api_refuses_what_check_refuses(cls, given, message):
     with pytest.raises(TypeError, match=f"^{re.escape(message)}"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..config import Config, ConfigError, Problem
 from ..engine.devices import device_problem, resolve_device
+from ..engine.distributed import problems as distribution_problems
 from ..engine.graph import GraphError
 from ..engine.stepping import accumulation_problem, clip_conflict, precision_problem
 from .blame import wiring_problem
@@ -41,6 +42,10 @@ def wiring_problems(config: Config) -> list[Problem]:
     names its plans record."""
     device = device_problem(config["trainer"]["device"])
     problems = [Problem(config.where(("trainer", "device")), "trainer.device", device)] if device else []
+    problems += [  # trainer.devices/strategy against this machine and each other
+        Problem(config.where(tuple(key.split("."))), key, message)
+        for key, message in distribution_problems(config["trainer"])
+    ]
     w = config.wiring
     try:
         plans = placeholder_plans(config, w)

@@ -51,6 +51,8 @@ class Checkpoint(MetricWatcher):
         dirpath: the folder for the files (None: the run folder's checkpoints).
     """
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     def __init__(
         self,
         monitor: str | None = "val/loss",

@@ -60,6 +60,8 @@ class History(Callback):
         log_every_n_steps: write a step row every N optimizer steps (>= 1).
     """
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     def __init__(self, path: str | None = None, log_every_n_steps: int = 50):
         if isinstance(log_every_n_steps, bool) or not isinstance(log_every_n_steps, int) or log_every_n_steps < 1:
             raise ValueError(

@@ -38,6 +38,8 @@ class ImageGrid(Callback):
         folder: where the files go (None: the run folder's ``images/``).
     """
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     order = 60
     phases = ("fit",)
 

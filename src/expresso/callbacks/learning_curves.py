@@ -31,6 +31,8 @@ class LearningCurves(Callback):
         metric: draw this one metric instead (None: the losses and ``monitor``).
     """
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     order = 1000  # after History wrote the fit's last rows at FIT_END
     phases = ("fit",)
 

@@ -83,6 +83,8 @@ class ModelSummary(Callback):
     arguments. The tables, one text, reach the loggers as ``model_summary``.
     """
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     order = -40  # logged before the progress bar takes the terminal
     phases = ("fit",)
 

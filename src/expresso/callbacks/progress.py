@@ -41,6 +41,8 @@ class Progress(Callback):
         console: a ``rich.console.Console`` to draw on (None: standard error).
     """
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     order = 50  # after the callbacks that add metrics at epoch end (order 0 by default): the epoch line shows them
     phases = ("fit",)
 

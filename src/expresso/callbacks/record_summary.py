@@ -12,6 +12,8 @@ from ..runs.record import HEARTBEAT_SECONDS, RunRecord, now
 class RecordSummary(Callback):
     """Keeps run.json's summary (epochs done, latest and best monitored value) and heartbeat current."""
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     def __init__(self, record: RunRecord, monitor: str, mode: str):
         self.record, self.monitor, self.mode = record, monitor, mode
         self._next_beat = 0.0

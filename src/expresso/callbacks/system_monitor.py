@@ -60,6 +60,8 @@ class SystemMonitor(Callback):
         interval: seconds between samples (> 0).
     """
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     order = -10  # its values are in state.metrics before other epoch-end handlers (a watcher may monitor them)
     phases = ("fit",)
     provides = (CPU, RAM, RSS, DISK_READ, DISK_WRITE)

@@ -36,6 +36,7 @@ import os
 import sys
 from argparse import Namespace
 from pathlib import Path
+from typing import Any
 
 from ..runs.folder import CheckpointFolder, checkpoint_path, open_run
 from . import UsageError, tracking
@@ -62,15 +63,39 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 def run(args: Namespace) -> int:
     """Resume under the run folder's writer lock: a second writer is refused before anything is read or written."""
+    from ..config import load_config
     from ..runs.folder import RunFolder
     from ..runs.lock import hold
+    from . import launch
+    from .follow import follow
 
     run_dir = open_run(args.run_dir)
+    try:
+        settings = load_config(RunFolder(run_dir).config)["trainer"]
+    except Exception:  # a damaged config.yaml: _resume says what is wrong, in its order, under the lock
+        settings = None
+    # more than one process (the run's trainer.devices, which a resume keeps): torchrun's agent runs them (launch.py)
+    if (
+        settings is not None
+        and (code := launch.start(args, settings, lambda args: follow(args, follow_resume))) is not None
+    ):
+        return code
     with hold(RunFolder(run_dir)):
+        launch.announce("resume", run_dir)  # the other ranks resume it with rank 0 (follow.py)
         return _resume(args, run_dir)
 
 
-def _resume(args: Namespace, run_dir: Path) -> int:
+def follow_resume(args: Namespace, run_dir: Path):
+    """A rank other than 0: the trainer rank 0 resumes with (``_resume``'s, nothing written); ``args`` of train or resume."""
+    if not hasattr(args, "run_dir"):  # train --resume-if-exists: what train._into passes rank 0
+        args = Namespace(
+            run_dir=str(run_dir), overrides=[], checkpoint=None, profile=args.profile, offline=args.offline
+        )
+    return _resume(args, run_dir, follower=True)
+
+
+def _resume(args: Namespace, run_dir: Path, follower: bool = False) -> Any:
+    """Resume the run in ``run_dir``: the exit status; a ``follower`` (rank > 0) gets the restored trainer, having written nothing."""
     import socket
 
     from ..assembly import build_trainer
@@ -94,7 +119,8 @@ def _resume(args: Namespace, run_dir: Path) -> int:
         checkpoint = checkpoint_path(run_dir, args.checkpoint)
     elif not restart:  # last.ckpt, or previous.ckpt when last.ckpt is damaged (saying so)
         checkpoint = resume_point(
-            folder.checkpoints.path, log=lambda message: print(f"expresso: {message}", file=sys.stderr)
+            folder.checkpoints.path,
+            log=(lambda message: None) if follower else lambda message: print(f"expresso: {message}", file=sys.stderr),
         )
     # Checked when it was written: checking again would refuse a device this machine lacks before an override could change it.
     ran_with = load_config(folder.config)
@@ -138,6 +164,8 @@ def _resume(args: Namespace, run_dir: Path) -> int:
             resume_changes.check_changes(changes)
         resume_changes.apply_changes(trainer, changes, built, schedules=set(_scheduled(config)))
         notes = [f"resuming {run_dir} from {checkpoint} (epoch {loop['epoch']}, step {loop['step']})"]
+    if follower:
+        return trainer
     nothing = trainer.nothing_left()
     if nothing is not None:
         kind, why = nothing

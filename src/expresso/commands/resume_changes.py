@@ -44,6 +44,9 @@ _TRAINER_FIXED = {
     "monitor": f"{CheckpointFolder.BEST} and the summary's best value were chosen by the old monitor: a run keeps one (start a new run with init_from to select by another)",
     "mode": f"{CheckpointFolder.BEST} and the summary's best value were chosen in the old direction: a run keeps one",
     "validate_before_fit": "it runs before the first step only",
+    "devices": "the checkpoint's loader position counts each process's share of the batches; start a new run with init_from: RUN to train with another count",
+    "num_nodes": "the checkpoint's loader position counts each process's share of the batches; start a new run with init_from: RUN to train with another count",
+    "strategy": "the run trains as it started (docs/scale.md); start a new run with init_from: RUN to train otherwise",
 }
 _LOADER_FIXED = {
     "shuffle": "the checkpoint's loader position belongs to the old order of samples",

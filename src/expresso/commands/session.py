@@ -23,6 +23,7 @@ from typing import Any
 from ..callbacks.preemption import EXIT_PREEMPTED, Preempted, Preemption
 from ..engine.checkpoints.errors import CheckpointWriteError
 from ..engine.compiling import CompileError
+from ..engine.distributed import barrier
 from ..engine.finite import NonFiniteLossError
 from ..engine.trainer import Trainer
 from ..loggers import Logger
@@ -99,6 +100,7 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
         for note in notes:
             log.info("%s", note)
         trainer.fit()
+        barrier()  # several processes: the others read best.ckpt once this rank has written it (follow.py)
         step, epochs = trainer.state.step, trainer.state.epoch
         final = evaluate_selected(trainer, run_dir)
         # before the record says completed: a kill between the two leaves a run that resume finishes, trackers too

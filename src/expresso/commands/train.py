@@ -88,6 +88,13 @@ def run(args: Namespace) -> int:
     runs_root = Path(args.runs_root) if args.runs_root else (_dev_root() if args.dev_run else Path("runs"))
     settings = config["trainer"]
     run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
+    from . import launch
+    from .follow import follow
+    from .resume import follow_resume
+
+    # more than one process: torchrun's agent runs them; under torchrun, ranks > 0 follow rank 0 (launch.py)
+    if (code := launch.start(args, settings, lambda args: follow(args, follow_resume))) is not None:
+        return code
     if run_id is None:
         return _start(args, config, RunFolder.planned(runs_root, config["name"]), fixed=False)
     folder = RunFolder.with_id(runs_root, config["name"], run_id)
@@ -144,10 +151,12 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
     from ..runs.folder import RunFolderError
     from ..runs.lock import hold
     from ..runs.record import RunRecord
+    from .launch import announce, described_world
     from .session import run_fit
 
     settings = config["trainer"]
     run_dir = folder.path
+    announce("start", run_dir)  # the other ranks train into it with rank 0 (follow.py)
     record = RunRecord(run_dir, {})
     preemption = Preemption(folder.checkpoints.last)
     args.tracking.apply_env()
@@ -176,6 +185,7 @@ def _start(args: Namespace, config, folder, *, fixed: bool) -> int:
                 dev_run=args.dev_run,
                 precision=trainer.stepper.precision,
                 interpolations=[[list(path), raw] for path, raw in config.interpolations],
+                **described_world(),
             )
             experiment = experiment_of(config.source) if config.source is not None else None
             if experiment is not None:  # predict hands its hparams to the folder's infer_config

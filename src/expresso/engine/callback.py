@@ -95,6 +95,8 @@ class Callback:
 
     order: int = 0
     phases: tuple[str, ...] | None = None
+    # Several processes (docs/scale.md): only rank 0 runs a callback that says True (it writes files, prints, logs).
+    rank_zero_only: bool = False
     # The metric names this callback writes into state.metrics ("val/f1_custom"): --check accepts them as monitors.
     provides: tuple[str, ...] = ()
     # The key its stop requests carry in state.stops (None: its state_key); a stage's own condition gets its config key.

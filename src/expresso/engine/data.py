@@ -39,21 +39,55 @@ MAX_AUTO_WORKERS = 8
 
 
 class ResumableSampler(Sampler[int]):
-    """Each epoch's order from ``seed + epoch``; with ``seeded``, items are ``(sample seed, index)``."""
+    """Each epoch's order from ``seed + epoch``; with ``seeded``, items are ``(sample seed, index)``.
 
-    def __init__(self, size: int, shuffle: bool, seed: int, seeded: bool = False):
+    With ``replicas`` > 1 (several processes) each rank reads its share of
+    that order as ``DistributedSampler`` deals it: every ``replicas``-th
+    index from ``rank`` on, the order first padded with its own beginning to
+    a multiple of ``replicas`` when ``pad`` (training: every rank takes as
+    many steps); unpadded, the ranks' shares hold every sample once
+    (evaluation). ``start`` counts this rank's samples, so a resumed epoch
+    goes on where each rank was.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        shuffle: bool,
+        seed: int,
+        seeded: bool = False,
+        rank: int = 0,
+        replicas: int = 1,
+        pad: bool = True,
+    ):
         self.size, self.shuffle, self.seed, self.seeded = size, shuffle, seed, seeded
+        self.rank, self.replicas, self.pad = rank, replicas, pad
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
-        """Iterate epoch ``epoch``'s order from sample ``start`` on."""
+        """Iterate epoch ``epoch``'s order from sample ``start`` (of this rank's share) on."""
         self.epoch, self.start = epoch, start
 
     def order(self) -> torch.Tensor:
+        """This rank's share of the epoch's order (the whole order with one process)."""
         if not self.shuffle:
-            return torch.arange(self.size)
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return torch.randperm(self.size, generator=generator)
+            order = torch.arange(self.size)
+        else:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.size, generator=generator)
+        if self.replicas == 1:
+            return order
+        if self.pad and self.size % self.replicas:
+            total = math.ceil(self.size / self.replicas) * self.replicas
+            order = torch.cat([order] * math.ceil(total / max(self.size, 1)))[:total]
+        return order[self.rank :: self.replicas]
+
+    def shard_size(self) -> int:
+        if self.replicas == 1:
+            return self.size
+        if self.pad:
+            return math.ceil(self.size / self.replicas)
+        return len(range(self.rank, self.size, self.replicas))
 
     def __iter__(self) -> Iterator[Any]:
         indices = self.order()[self.start :].tolist()
@@ -62,7 +96,7 @@ class ResumableSampler(Sampler[int]):
         return ((sample_seed(self.seed, self.epoch, index), index) for index in indices)
 
     def __len__(self) -> int:
-        return max(self.size - self.start, 0)  # a checkpoint after an epoch's last (partial) batch
+        return max(self.shard_size() - self.start, 0)  # a checkpoint after an epoch's last (partial) batch
 
 
 class ResumableLoader(DataLoader):
@@ -126,9 +160,17 @@ def indexes_batches(dataset: Dataset) -> bool:
 
 
 def make_loader(
-    dataset: Dataset, *, batch_size: int, train: bool, settings: DataLoaderConfig, seed: int, pin_memory: bool
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    train: bool,
+    settings: DataLoaderConfig,
+    seed: int,
+    pin_memory: bool,
+    rank: int = 0,
+    replicas: int = 1,
 ) -> ResumableLoader:
-    """A DataLoader with expresso's settings (``settings``: the dataloader section)."""
+    """A DataLoader with expresso's settings (``settings``: the dataloader section); ``rank`` of ``replicas`` reads its shard."""
     if isinstance(dataset, SeededSamples):  # a loader's dataset handed back (``expresso predict --split``)
         dataset = dataset.dataset
     workers = resolve_workers(settings.num_workers, dataset)
@@ -140,7 +182,15 @@ def make_loader(
             extra["prefetch_factor"] = settings.prefetch_factor
     batched = indexes_batches(dataset)
     seeded = workers > 0 and not batched
-    order = ResumableSampler(len(cast(Sized, dataset)), shuffle=train and settings.shuffle, seed=seed, seeded=seeded)
+    order = ResumableSampler(
+        len(cast(Sized, dataset)),
+        shuffle=train and settings.shuffle,
+        seed=seed,
+        seeded=seeded,
+        rank=rank,
+        replicas=replicas,
+        pad=train,
+    )
     drop_last = train and settings.drop_last
     common: dict[str, Any] = {
         "num_workers": workers,

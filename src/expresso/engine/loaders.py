@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..settings import DataLoaderConfig, TrainerConfig
+from . import distributed
 from .data import ResumableLoader, make_loader
 from .devices import move
 from .pipeline import Pipeline, Plan
@@ -68,6 +69,8 @@ class Loaders(Mapping):
             settings=self.loader_settings,
             seed=settings.seed + _PIPELINE_SEED_STRIDE * seed_offset,
             pin_memory=self.pin_memory,
+            rank=distributed.rank(),  # several processes: each reads its shard (distributed.py)
+            replicas=distributed.world_size(),
         )
 
     def first(self, split: str) -> DataLoader | None:

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..names import PREDICTION_AND_TARGET, TARGET
+from . import distributed
 
 BUFFERED_BATCHES = 16
 
@@ -118,7 +119,8 @@ class MetricSet:
     def compute(self) -> dict[str, float]:
         """The epoch's values as floats: the one host sync per epoch."""
         self._flush()
-        values: dict[str, Tensor] = {k: s / max(self.samples, 1) for k, s in self.sums.items()}
+        sums, samples = self._global_sums()
+        values: dict[str, Tensor] = {k: s / max(samples, 1) for k, s in sums.items()}
         for name, metric in self.metrics.items():
             if metric._update_count:
                 values[name] = metric.compute()
@@ -130,6 +132,17 @@ class MetricSet:
             else:
                 out.update({f"{self.prefix}/{key}/{i}": v for i, v in enumerate(value.flatten().tolist())})
         return out
+
+    def _global_sums(self) -> tuple[dict[str, Tensor], float]:
+        """The loss sums and the sample count over every rank (torchmetrics metrics sync themselves in ``compute``)."""
+        if not distributed.active():
+            return self.sums, self.samples
+        keys = sorted(self.sums)
+        local = [self.sums[k].reshape(()).to(torch.float64) for k in keys]
+        packed = distributed.all_sum(
+            torch.stack([*local, torch.tensor(float(self.samples), dtype=torch.float64, device=self.device)])
+        )
+        return {k: packed[i].to(self.sums[k].dtype) for i, k in enumerate(keys)}, packed[-1].item()
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # the saved states hold every batch seen so far

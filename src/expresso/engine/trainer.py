@@ -63,6 +63,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..names import PREDICTION
 from ..runs.atomic import wait_for_syncs
 from ..settings import DataLoaderConfig, TrainerConfig, from_mapping
+from . import distributed
 from .callback import Callback, Dispatcher
 from .data import batch_limit
 from .devices import resolve_device
@@ -119,7 +120,8 @@ class Trainer:
     ):
         self.settings: TrainerConfig = from_mapping(TrainerConfig, settings)
         self.loader_settings: DataLoaderConfig = from_mapping(DataLoaderConfig, dataloader)
-        self.device = resolve_device(self.settings.device)
+        self.device = resolve_device(distributed.local_device(self.settings.device, distributed.launched()))
+        distributed.setup(self.device)  # under torchrun: join the process group before the loaders shard the data
         self.graph = graph = placed_graph(self.device, graph, model, loss, optimizer)
         self.step_fn: Step | None = step
         pipelines = pipelines_of(pipelines, train_data, val_data, test_data, metrics)
@@ -135,7 +137,8 @@ class Trainer:
             stage.resolve(self.pipelines, graph, index)
         self.loaders = Loaders(pipelines, self.settings, self.loader_settings, self.device)
         self.metric_sets = metric_sets_of(pipelines, self.plans, self.device)
-        self.callbacks = Dispatcher(callbacks)
+        # several processes: the callbacks that write (rank_zero_only) run on rank 0 alone
+        self.callbacks = Dispatcher(cb for cb in callbacks if distributed.is_zero() or not cb.rank_zero_only)
         self._conditions: Dispatcher | None = None  # the running stage's stop conditions: they hear its events
         self._restored = False  # load_checkpoint restored a whole run: fit continues it instead of seeding
         self.initialised_from: Path | None = None  # init_from: the checkpoint the weights came from
@@ -166,6 +169,7 @@ class Trainer:
             autocast=self.stepper.autocast,
         )
         self.enter_stage(self.stages[0])
+        distributed.wrap(graph, self.device, find_unused=len(self.stages) > 1 or len(graph.nodes) > 1)
 
     def fire(self, event: Event) -> None:
         """Fire ``event``: the running stage's stop conditions first, then the run's callbacks."""
@@ -379,6 +383,10 @@ class Trainer:
         handler (saving.py). Written on the training thread (engine/checkpoints/io.py
         says why no writer thread).
         """
+        if not distributed.is_zero():  # rank 0 writes the run folder; the others go on as if it were written
+            if then is not None:
+                then()
+            return
         self.saving.save(path, then, keep_previous)
 
     def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict[str, Any]:

@@ -67,6 +67,8 @@ class Logger(Callback):
     config lists such a class under ``loggers:``.
     """
 
+    rank_zero_only = True  # it writes: rank 0 alone runs it (engine/distributed.py)
+
     phases = ("fit",)
     # Set from trainer.log_every_n_steps by the assembly, so the trackers get the rows metrics.csv gets.
     log_every_n_steps: int = 50

@@ -101,7 +101,7 @@ def test_the_top_level_trainer_is_the_engines_with_defaults():
     assert expresso.Trainer is not expresso.engine.Trainer
 
 
-@pytest.mark.parametrize("bad", [{"devices": [0, 1]}, {"no_such_key": 1}])
+@pytest.mark.parametrize("bad", [{"strategy": "fsdp"}, {"devices": 0}, {"no_such_key": 1}])
 def test_settings_the_engine_refuses_are_refused_before_any_default_is_built(bad):
     with pytest.raises(TypeError):
         expresso.Trainer(model=nn.Linear(3, 2), loss=nn.CrossEntropyLoss(), train_data=_data(), settings=bad)

@@ -135,15 +135,35 @@ def test_invalid_device_strings_are_refused(check_text, device):
     ]
 
 
-@pytest.mark.parametrize("text", ["2", "[0, 1]", "[0]", "0"])
-def test_trainer_devices_other_than_null_is_refused_until_multi_device_training_exists(check_text, text):
-    """Accepted and read nowhere, a device list trained on one device in silence."""
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("0", "expected a number of processes >= 1, a list of CUDA device indices, auto or null"),
+        ("[]", "expected a non-empty list of distinct CUDA device indices (0, 1, ...)"),
+        ("[0, 0]", "expected a non-empty list of distinct CUDA device indices (0, 1, ...)"),
+        ("[-1]", "expected a non-empty list of distinct CUDA device indices (0, 1, ...)"),
+    ],
+)
+def test_trainer_devices_that_name_no_process_are_refused(check_text, text, message):
     import yaml
 
-    value = yaml.safe_load(text)
     assert check_text(f"trainer: {{devices: {text}}}\n") == [
-        f"exp.yaml: trainer.devices: received {value!r} ({type(value).__name__}), expected null: multi-device training is not"
-        " supported yet; trainer.device picks the one device to train on (auto, cpu, cuda, cuda:N or mps)"
+        f"exp.yaml: trainer.devices: received {yaml.safe_load(text)!r}, {message}"
+    ]
+
+
+@pytest.mark.parametrize("text", ["2", "[0, 1]", "auto", "null"])
+def test_trainer_devices_counts_lists_and_auto_are_accepted(load_text, text):
+    import yaml
+
+    assert load_text(f"trainer: {{devices: {text}}}\n")["trainer"]["devices"] == yaml.safe_load(text)
+
+
+def test_strategy_fsdp_is_refused_with_its_reason(check_text):
+    """FSDP2 is not built: accepted, it would train with DDP in silence."""
+    assert check_text("trainer: {strategy: fsdp}\n") == [
+        "exp.yaml: trainer.strategy: received 'fsdp', expected auto, single or ddp: fsdp (FSDP2) is not supported yet;"
+        " ddp trains a model that fits on one device"
     ]
 
 
