@@ -42,6 +42,7 @@ NOT_BAD_INPUT = {
     # Inside the config layer, which turns each into a ConfigError naming the file and key.
     "expresso.config.callables.CallableNotFound": "a ConfigError at the key that names the callable",
     "expresso.config.files.FileProblem": "a ConfigError naming the file",
+    "expresso.config.experiments.PythonFileError": "a ConfigError naming the file; predict's infer_config: a UsageError",
     "expresso.config.files.UnreadableYAML": "a ConfigError naming the file",
     "expresso.config.files._DuplicateKey": "a ConfigError naming the file",
     "expresso.config.interpolation.MissingEnvironmentVariable": "a ConfigError at the interpolating key",
