@@ -1,7 +1,8 @@
 """Every snippet in docs/*.md runs, and shows what it claims (the rules of test_readme.py, for the docs pages).
 
 - ```bash lines that start with `expresso` run from the repository root and
-  must exit 0 (`train` shortened by --dev-run, into a scratch runs root);
+  must exit 0 (`train` shortened by --dev-run, `sweep`'s trials likewise, into a
+  scratch runs root);
 - a ```yaml block whose first line is `# <path>` must match that file;
 - a ```text block that starts with `$ expresso ...` must be that command's
   output: stdout when it succeeds, stderr (exit status 2) when it fails.
@@ -31,6 +32,8 @@ def blocks(kind: str) -> list[tuple[str, str]]:
 def start(args: list[str], runs_root: Path) -> subprocess.Popen:
     if args[0] == "train":
         args = [*args, "--dev-run", "2", "--runs-root", str(runs_root)]
+    elif args[0] == "sweep" and "--check" not in args:  # each trial shortened as --dev-run 2 shortens a run
+        args = [*args, "trainer.limit_batches=2", "trainer.max_epochs=1", "--runs-root", str(runs_root)]
     env = {**os.environ, "SLURM_JOB_ID": "docs-test"}  # the SLURM pattern in reliability.md runs as inside a job
     return subprocess.Popen(
         [sys.executable, "-m", "expresso", *args],

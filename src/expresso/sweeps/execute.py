@@ -10,12 +10,14 @@ was pruned), 1 when one failed, 130 when the sweep was interrupted.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
-from .launch import LocalLauncher, slot_environment, trial_command
+from .launch import Finished, LocalLauncher, slot_environment, trial_command
 from .plan import PlannedTrial, Sweep
 from .study import StudyTrials
 from .summary import run_outcome, write_summary
@@ -54,9 +56,10 @@ def run_sweep(
     lock = threading.Lock()
     sweep.folder.path.mkdir(parents=True, exist_ok=True)
     failures: list[BaseException] = []
+    spans = _earlier_spans(sweep)  # trial -> when its process started and ended (a re-run keeps the skipped ones')
 
     def summarise() -> None:
-        rows = []
+        rows: list[dict[str, Any]] = []
         if study is not None:
             for row in study.rows():
                 folder = sweep.folder.trial(row["number"])
@@ -84,6 +87,8 @@ def run_sweep(
                         "config": str(config),
                     }
                 )
+        for row in rows:
+            row.update(spans.get(row["number"], {}))
         write_summary(sweep, rows)
 
     def slot(index: int) -> None:
@@ -92,13 +97,17 @@ def run_sweep(
             while (trial := source.next()) is not None:
                 folder = sweep.folder.trial(trial.number)
                 status, objective = run_outcome(folder, metric)
-                if status == "completed" and study is None:
+                if status == "completed":  # a re-run: done before (an Optuna trial killed before the study heard)
                     _say(f"trial {trial.number:03d}: completed earlier, skipped ({folder.path})")
-                    continue
-                finished = launcher.run(
-                    trial_command(trial.config, trial.overrides, folder.path, passed), env, trial.number
-                )
-                status, objective = run_outcome(folder, metric)
+                    if study is None:
+                        continue
+                    finished = Finished(0, "")
+                else:
+                    command = trial_command(trial.config, trial.overrides, folder.path, passed)
+                    launched = _stamp()
+                    finished = launcher.run(command, env, trial.number)
+                    spans[trial.number] = {"launched_at": launched, "finished_at": _stamp()}
+                    status, objective = run_outcome(folder, metric)
                 if study is not None:
                     if status == "completed" and study.pruned(trial.number):
                         status = "pruned"
@@ -140,6 +149,19 @@ def sweep_monitor(sweep: Sweep) -> str:
     from ..config import load_config
 
     return str(load_config(sweep.configs[0], sweep.overrides)["trainer"]["monitor"])
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _earlier_spans(sweep: Sweep) -> dict[int, dict[str, str]]:
+    """The process times an earlier run of the sweep recorded, by trial (none when it wrote no summary)."""
+    try:
+        results = json.loads(sweep.folder.summary.read_text())["results"]
+        return {row["number"]: {k: row[k] for k in ("launched_at", "finished_at") if k in row} for row in results}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _say(line: str) -> None:

@@ -4,8 +4,9 @@ A grid's trials are every combination (the last parameter varies fastest), a
 random search's ``trials`` samples drawn with ``sweep.seed``, a ``series:``
 list's one per entry, several configs' (or a folder's) one per config. Optuna
 plans no trial ahead: the study asks for each (study.py). The same command
-plans the same trials, and hashes to the same sweep id, so a re-run finds the
-sweep's folder and its finished trials again.
+plans the same trials, and hashes to the same sweep id (the configs as named,
+their resolved trees, the overrides and the sweep, --jobs aside), so a re-run
+finds the sweep's folder and its finished trials again.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def plan_series(paths: Sequence[str], overrides: list[str], runs_root: Path, nam
             trials.append(PlannedTrial(len(trials), path, (), dict(entry)))
         trees.append(config.to_dict())
     sweep_name = name or _common_name(trees, configs)
-    sweep_id = _digest({"configs": [str(p.resolve()) for p in configs], "trees": trees, "overrides": overrides})
+    sweep_id = _digest({"configs": [str(p) for p in configs], "trees": trees, "overrides": overrides})
     sweep = Sweep(sweep_name, SweepFolder.of(runs_root, sweep_name, sweep_id), sweep_id, configs, overrides, None, [])
     sweep.trials = [
         PlannedTrial(t.number, t.config, sweep.trial_overrides(t.config, t.params), t.params) for t in trials
@@ -127,7 +128,12 @@ def plan_sweep(
     """``expresso sweep CONFIG``: a grid's or a random search's trials, or none for Optuna (the study asks)."""
     sweep_name = name or config["name"]
     sweep_id = study or _digest(
-        {"config": str(Path(path).resolve()), "tree": config.to_dict(), "overrides": overrides, "spec": spec.raw}
+        {
+            "config": str(path),
+            "tree": config.to_dict(),
+            "overrides": overrides,
+            "spec": {k: v for k, v in spec.raw.items() if k != "jobs"},
+        }
     )
     folder = SweepFolder.of(runs_root, sweep_name, sweep_id)
     sweep = Sweep(sweep_name, folder, sweep_id, [Path(path)], overrides, spec, [], base=Path(path))

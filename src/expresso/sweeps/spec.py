@@ -25,6 +25,7 @@ one line naming the file (or the command line) and the key.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ from typing import Any
 import yaml
 
 from ..config.errors import ConfigError, Problem, describe, suggest
+from ..config.files import parse_yaml
 from ..errors import BadInput
 
 
@@ -157,12 +159,12 @@ def parse(
         )
         given = {}
     for key, body in given.items():
-        parameter = _parameter(str(key), body, lambda message, k=key: report(("sweep", "parameters", k), message))
+        parameter = _parameter(str(key), body, functools.partial(_at, report, ("sweep", "parameters", key)))
         if parameter is not None:
             parameters[parameter.key] = parameter
     flags = [("--grid", text, True) for text in grid] + [("--random", text, False) for text in random_]
     for flag, text, is_grid in flags:
-        parameter = _flag(text, is_grid, lambda message, f=flag: problems.append(Problem(COMMAND_LINE, f, message)))
+        parameter = _flag(text, is_grid, functools.partial(_on_command_line, problems, flag))
         if parameter is not None:
             parameters[parameter.key] = parameter
 
@@ -206,7 +208,7 @@ def parse(
         report(("sweep", "trials"), f"a {chosen} search needs a budget: sweep.trials or --trials N")
     if problems:
         raise ConfigError(problems)
-    grid_size = math.prod(len(p.values()) for p in parameters.values())
+    grid_size = math.prod(len(p.values()) for p in parameters.values()) if chosen == "grid" else 0
     raw = {**dict(section), "search": chosen, "trials": budget, "jobs": workers}
     raw["parameters"] = {p.key: {p.kind: list(p.bounds)} for p in parameters.values()}
     raw["objective"] = {"metric": objective.metric, "direction": objective.direction}
@@ -221,6 +223,14 @@ def parse(
         jobs=workers,
         raw=raw,
     )
+
+
+def _at(report: Callable[[tuple, str], None], path: tuple, message: str) -> None:
+    report(path, message)
+
+
+def _on_command_line(problems: list[Problem], flag: str, message: str) -> None:
+    problems.append(Problem(COMMAND_LINE, flag, message))
 
 
 def _objective(node: Any, monitor: str, mode: str, report) -> Objective:
@@ -244,7 +254,7 @@ def _objective(node: Any, monitor: str, mode: str, report) -> Objective:
         )
     elif direction not in DIRECTIONS:
         report(("sweep", "objective", "direction"), f"received {describe(direction)}, expected maximize or minimize")
-    return Objective(str(metric), DIRECTIONS.get(direction, "minimize"))  # type: ignore[arg-type]
+    return Objective(str(metric), DIRECTIONS.get(str(direction), "minimize"))
 
 
 def _parameter(key: str, body: Any, report: Callable[[str], None]) -> Parameter | None:
@@ -273,7 +283,7 @@ def _flag(text: str, is_grid: bool, report: Callable[[str], None]) -> Parameter 
             report(f"received {text!r}, expected {expected}" + _hint(kind))
             return None
     try:
-        values = [yaml.safe_load(item) for item in rest.split(",")]
+        values = [parse_yaml(item) for item in rest.split(",")]  # as an override's value reads: 1e-4 is a float
     except yaml.YAMLError:
         report(f"received {text!r}: a value is not YAML")
         return None

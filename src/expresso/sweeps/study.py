@@ -67,13 +67,14 @@ class StudyTrials:
         self.states = optuna.trial.TrialState
         running = [t for t in study.get_trials(deepcopy=False) if t.state == self.states.RUNNING]
         self.stale = sorted(running, key=lambda t: t.number, reverse=True) if reclaim else []
+        self.exhausted = False  # the sampler has tried every combination it can (it asked to stop)
 
     def next(self) -> PlannedTrial | None:
         with self.lock:
             if self.stale:  # interrupted by a killed sweep: run (resume) it again with its parameters
                 frozen = self.stale.pop()
                 return self._planned(frozen.number, dict(frozen.params))
-            if len(self.study.get_trials(deepcopy=False)) >= self.sweep.budget:
+            if self.exhausted or len(self.study.get_trials(deepcopy=False)) >= self.sweep.budget:
                 return None
             trial = self.study.ask()
             if trial.number >= self.sweep.budget:
@@ -108,12 +109,19 @@ class StudyTrials:
     def tell(self, number: int, status: str, objective: float | None) -> None:
         """The study hears how trial ``number`` ended: its objective, pruned, or failed."""
         with self.lock:
-            if status == "completed" and objective is not None:
-                self.study.tell(number, objective)
-            elif status == "pruned":
-                self.study.tell(number, state=self.states.PRUNED)
-            elif status != "interrupted":  # an interrupted trial stays running: the next sweep resumes it
-                self.study.tell(number, state=self.states.FAIL)
+            try:
+                if status == "completed" and objective is not None:
+                    self.study.tell(number, objective)
+                elif status == "pruned":
+                    self.study.tell(number, state=self.states.PRUNED)
+                elif status != "interrupted":  # an interrupted trial stays running: the next sweep resumes it
+                    self.study.tell(number, state=self.states.FAIL)
+            except RuntimeError as exc:
+                # A sampler that has tried everything (GridSampler, BruteForceSampler) calls study.stop(), which
+                # only works inside study.optimize; the outcome is stored by then (tell stores it in a finally).
+                if "Study.stop" not in str(exc):
+                    raise
+                self.exhausted = True
 
     def rows(self) -> list[dict[str, Any]]:
         """Every trial of the study (surplus ones left out): number, state, value and parameters."""

@@ -5,7 +5,9 @@ midway leaves a summary of what finished; a re-run brings it up to date.
 A trial's status is its run's (``completed``, ``failed``, ``interrupted``,
 ``running``), ``pruned`` when the study's pruner stopped it, or ``pending``
 when it has not started; its objective is the final value of the objective
-metric (the selected weights' evaluation), else its last epoch's.
+metric (the selected weights' evaluation), else its last epoch's;
+``launched_at`` and ``finished_at`` are when its process started and ended
+(UTC, start-up included).
 """
 
 from __future__ import annotations
