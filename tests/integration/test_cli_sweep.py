@@ -12,13 +12,14 @@ import csv
 import json
 import os
 import signal
+import subprocess
 import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from cli_runs import EXAMPLES, finish, read_config, read_history, read_record, start
+from cli_runs import EXAMPLES, read_config, read_history, read_record, start
 
 from expresso.cli import main
 
@@ -91,6 +92,12 @@ def swept(folder) -> dict:
     }
     started = {name: start([*args, "--runs-root", "runs"], folder) for name, args in commands.items()}
     return {name: finish(process) for name, process in started.items()}
+
+
+def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    """The process's result; a sweep of several trials may take minutes on a loaded machine."""
+    stdout, stderr = process.communicate(timeout=900)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def only_sweep(folder: Path, name: str) -> Path:

@@ -105,7 +105,7 @@ def run(args: Namespace) -> int:
     devices = _devices(args.devices)
     runs_root = Path(args.runs_root or "runs")
     sweep = plan_sweep(args.config, list(args.overrides), runs_root, args.name, spec, args.study, config)
-    check_trials(sweep)
+    check_trials(sweep, classes=args.check)
     launcher = _launcher(args, sweep)
     if args.check:
         print(
@@ -137,7 +137,7 @@ def run_series(args: Namespace, paths: list[str], overrides: list[str], runs_roo
     if jobs < 1:
         raise UsageError(f"--jobs: received {jobs}, expected an integer >= 1")
     sweep = plan_series(paths, overrides, runs_root, args.name)
-    check_trials(sweep)
+    check_trials(sweep, classes=False)
     return _execute(sweep, jobs, _devices(args.devices), None, None, args)
 
 

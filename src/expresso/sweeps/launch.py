@@ -60,6 +60,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 @dataclass
 class Finished:
+    """How a trial's process (or job) ended: its exit status, and what it said on stderr (the last lines are shown)."""
+
     returncode: int
     stderr: str
 

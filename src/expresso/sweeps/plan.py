@@ -150,14 +150,19 @@ def plan_sweep(
     return sweep
 
 
-def check_trials(sweep: Sweep) -> None:
-    """Load and check every trial's config (an Optuna search's with one value of each parameter): ConfigError before anything runs."""
+def check_trials(sweep: Sweep, *, classes: bool) -> None:
+    """Load every trial's config (an Optuna search's with one value of each parameter): ConfigError before anything runs.
+
+    ``classes`` (``--check``): also import every class and check its arguments, as ``expresso train`` does;
+    without it the load is torch-free (the sweep process stays light: each trial checks its classes itself,
+    before its run folder is created).
+    """
     probes = sweep.trials
     if sweep.optuna and sweep.spec is not None and sweep.base is not None:
         params = {p.key: p.probe() for p in sweep.spec.parameters}
         probes = [PlannedTrial(0, sweep.base, sweep.trial_overrides(sweep.base, params), params)]
     for trial in probes:
-        load_config(trial.config, list(trial.overrides), check=True)
+        load_config(trial.config, list(trial.overrides), check=classes)
 
 
 def _stripped(config: Path, overrides: list[str]) -> tuple[str, ...]:

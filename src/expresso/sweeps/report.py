@@ -16,9 +16,9 @@ from typing import Any
 
 from ..callbacks.metric_watcher import MetricWatcher
 from ..engine.state import State
+from .study import PRUNED_AT
 
 log = logging.getLogger("expresso")
-PRUNED_AT = "pruned_at_epoch"  # the trial's user attribute the sweep reads: the epoch (from 1) after which it stopped
 
 
 class ReportToStudy(MetricWatcher):

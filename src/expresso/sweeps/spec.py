@@ -98,6 +98,8 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Objective:
+    """What a trial is scored by: a metric's final value, and whether higher or lower is better."""
+
     metric: str
     direction: str  # maximize or minimize
 

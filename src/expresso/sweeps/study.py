@@ -19,9 +19,9 @@ from typing import Any
 
 from ..config import instantiate
 from .plan import PlannedTrial, Sweep
-from .report import PRUNED_AT
 from .spec import SweepError
 
+PRUNED_AT = "pruned_at_epoch"  # user attribute ReportToStudy sets: the epoch (from 1) after which the pruner stopped it
 SURPLUS = "surplus"  # user attribute of a trial asked past the budget: told failed, never run
 REPORTER = "expresso.sweeps.report.ReportToStudy"
 
