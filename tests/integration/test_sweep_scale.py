@@ -57,12 +57,10 @@ def postgres(tmp_path) -> str:
         capture_output=True,
     )
     try:
-        import psycopg2
+        import psycopg  # SQLAlchemy's driver for postgresql:// URLs (the postgres extra)
 
-        connection = psycopg2.connect(host="127.0.0.1", port=port, user="expresso", dbname="postgres")
-        connection.autocommit = True
-        connection.cursor().execute("CREATE DATABASE sweeps")
-        connection.close()
+        with psycopg.connect(host="127.0.0.1", port=port, user="expresso", dbname="postgres", autocommit=True) as db:
+            db.execute("CREATE DATABASE sweeps")
         yield f"postgresql://expresso@127.0.0.1:{port}/sweeps"
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", folder / "data", "-m", "fast", "stop"], capture_output=True)
