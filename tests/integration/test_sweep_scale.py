@@ -13,8 +13,11 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cli_runs import EXAMPLES, finish, read_config, read_record, start
@@ -35,28 +38,28 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def postgres(tmp_path) -> str:
+def postgres() -> Iterator[str]:
     """A PostgreSQL server on loopback for this test; its URL (database ``sweeps``)."""
     initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
     if not (initdb and pg_ctl):
         pytest.fail("PostgreSQL's initdb and pg_ctl are not on PATH (Debian: apt-get install postgresql)")
-    folder = tmp_path / "pg"
-    folder.mkdir()
+    # not under tmp_path: pytest's folders are private to this user, and the server may run as another
+    folder = Path(tempfile.mkdtemp(prefix="expresso-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses root: the server runs as the postgres user
         shutil.chown(folder, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    subprocess.run(
-        [*as_user, initdb, "-D", folder / "data", "-U", "expresso", "--auth=trust"], check=True, capture_output=True
-    )
-    options = f"-p {port} -h 127.0.0.1 -k {folder}"
-    subprocess.run(
-        [*as_user, pg_ctl, "-D", folder / "data", "-o", options, "-l", folder / "log", "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
     try:
+        subprocess.run(
+            [*as_user, initdb, "-D", folder / "data", "-U", "expresso", "--auth=trust"], check=True, capture_output=True
+        )
+        options = f"-p {port} -h 127.0.0.1 -k {folder}"
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", folder / "data", "-o", options, "-l", folder / "log", "-w", "start"],
+            check=True,
+            capture_output=True,
+        )
         import psycopg  # SQLAlchemy's driver for postgresql:// URLs (the postgres extra)
 
         with psycopg.connect(host="127.0.0.1", port=port, user="expresso", dbname="postgres", autocommit=True) as db:
@@ -64,6 +67,7 @@ def postgres(tmp_path) -> str:
         yield f"postgresql://expresso@127.0.0.1:{port}/sweeps"
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", folder / "data", "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_sweep_and_a_worker_share_one_study_on_postgresql_and_run_each_trial_once(postgres, tmp_path):

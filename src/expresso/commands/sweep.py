@@ -119,7 +119,11 @@ def run(args: Namespace) -> int:
         sweep.folder.path.mkdir(parents=True, exist_ok=True)
         storage = args.storage or f"sqlite:///{sweep.folder.study.resolve()}"
         study = StudyTrials(
-            sweep, open_study(sweep, storage, worker=args.worker), storage, reclaim=args.storage is None
+            sweep,
+            open_study(sweep, storage, worker=args.worker),
+            storage,
+            # only the sweep on its own SQLite study knows a running trial is one a killed sweep left behind
+            reclaim=args.storage is None and not args.worker,
         )
     return _execute(sweep, spec.jobs, devices, launcher, study, args)
 
