@@ -101,7 +101,12 @@ class SubmititLauncher:
         self.executor.update_parameters(**parameters)
 
     def run(self, command: list[str], env: dict[str, str], number: int) -> Finished:
-        job = self.executor.submit(_run_job, command, env)
+        try:
+            job = self.executor.submit(_run_job, command, env)
+        except Exception as exc:  # no sbatch here, a parameter SLURM refuses: one line, not a traceback per slot
+            from .spec import SweepError
+
+            raise SweepError(f"--launcher: cannot submit trial {number} ({type(exc).__name__}: {exc})") from None
         try:
             returncode, stderr = job.result()
         except (
