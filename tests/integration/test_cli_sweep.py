@@ -231,6 +231,15 @@ def test_train_refuses_a_config_with_a_sweep_section_naming_the_command(folder, 
     )
 
 
+def test_sweep_refuses_a_config_with_a_series_naming_train(folder, capsys):
+    path = folder / "series" / "a.yaml"
+    assert main(["sweep", str(path), "--grid", "trainer.seed=1,2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"expresso: error: {path}: has a series: list; run the series with `expresso train {path}`,"
+        " or sweep its entries as a parameter"
+    )
+
+
 def test_check_plans_the_sweep_and_runs_nothing(folder, tmp_path, capsys):
     args = [
         "sweep",

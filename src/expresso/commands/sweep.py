@@ -84,6 +84,11 @@ def run(args: Namespace) -> int:
     from ..sweeps.spec import parse
 
     config = load_config(args.config, args.overrides)
+    if config.get("series"):  # stripped from every trial: a sweep over a series would drop it unsaid
+        raise UsageError(
+            f"{args.config}: has a series: list; run the series with `expresso train {args.config}`,"
+            " or sweep its entries as a parameter"
+        )
     settings = config["trainer"]
     spec = parse(
         config.get("sweep"),
