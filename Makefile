@@ -33,7 +33,7 @@ check: setup
 # The slow tests read runs back with the trackers' own clients: their extras are installed here, not by setup
 # (CI's test command stays within its time limit).
 test-slow: setup
-	$(PIP_INSTALL) -e '.[dev,tensorboard,mlflow,clearml,sacred,comet,wandb]'
+	$(PIP_INSTALL) -e '.[dev,tensorboard,mlflow,clearml,sacred,comet,wandb,slurm,postgres]'
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -m slow
 
 # The hostile-input fuzz tests with 10,000 examples each (make test runs them bounded); about 35 minutes on 2 cores.

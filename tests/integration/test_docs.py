@@ -1,7 +1,8 @@
 """Every snippet in docs/*.md runs, and shows what it claims (the rules of test_readme.py, for the docs pages).
 
 - ```bash lines that start with `expresso` run from the repository root and
-  must exit 0 (`train` shortened by --dev-run, into a scratch runs root); a
+  must exit 0 (`train` shortened by --dev-run, `sweep`'s trials likewise, into a
+  scratch runs root); a
   line the README's own command block holds too is left to test_readme.py,
   which runs that block in order (each process imports torch: ~3 s of CPU);
 - a page's ```python blocks run in order as one script from the repository
@@ -48,6 +49,8 @@ def blocks(kind: str) -> list[tuple[str, str]]:
 def start(args: list[str], runs_root: Path) -> subprocess.Popen:
     if args[0] == "train":
         args = [*args, "--dev-run", "2", "--runs-root", str(runs_root)]
+    elif args[0] == "sweep" and "--check" not in args:  # each trial shortened as --dev-run 2 shortens a run
+        args = [*args, "trainer.limit_batches=2", "trainer.max_epochs=1", "--runs-root", str(runs_root)]
     env = {**os.environ, "SLURM_JOB_ID": "docs-test"}  # the SLURM pattern in reliability.md runs as inside a job
     return subprocess.Popen(
         [sys.executable, "-m", "expresso", *args],

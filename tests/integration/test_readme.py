@@ -122,14 +122,15 @@ def test_readme_commands_run_in_order(tmp_path):
         "config",
         "graph",
         "config",
+        "sweep",
     ]
     run_dir = None
 
     def start(line: str) -> subprocess.Popen:
         line = line.replace("examples/", f"{ROOT}/examples/").replace("runs/digits-mlp/<run id>", str(run_dir))
         args = shlex.split(line)[1:]
-        if args[0] == "train":
-            args += ["trainer.limit_batches=2", "--runs-root", "runs"]
+        if args[0] in ("train", "sweep"):  # the sweep's trials beside, not among, the run the later lines read
+            args += ["trainer.limit_batches=2", "--runs-root", "runs" if args[0] == "train" else "sweeps"]
         return subprocess.Popen(
             [sys.executable, "-m", "expresso", *args],
             cwd=tmp_path,

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from expresso.cli import COMMANDS, _build_parser, _stdout_closed, main
-from expresso.commands import config, evaluate, export, graph, new, plot, predict, resume, runs, train
+from expresso.commands import config, evaluate, export, graph, new, plot, predict, resume, runs, sweep, train
 from expresso.errors import BadInput
 
 
@@ -66,6 +66,7 @@ def test_each_command_is_a_module_of_expresso_commands_with_its_parser_and_its_h
         "config": config.run,
         "graph": graph.run,
         "train": train.run,
+        "sweep": sweep.run,
         "resume": resume.run,
         "eval": evaluate.run,
         "predict": predict.run,

@@ -26,14 +26,16 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Literal
 
-from . import UsageError, tracking
+from . import UsageError, sweep, tracking
 
 Claim = Literal["start", "resume", "completed"]  # what a --run-id folder holds for the job that trains into it
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("train", parents=[common], help="train from a config; creates a run folder")
-    parser.add_argument("config", metavar="CONFIG")
+    parser.add_argument(
+        "config", metavar="CONFIG", help="a config; several configs, or a folder of them, run as a series"
+    )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     parser.add_argument("--name", help="experiment name (default: the config's name)")
     parser.add_argument("--runs-root", help="where run folders go (default: ./runs)")
@@ -51,6 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     parser.add_argument(
         "--force", action="store_true", help="if the --run-id folder holds a run, move it aside and start over"
     )
+    parser.add_argument("--run-dir", help="a fixed run folder path, as --run-id but the whole path (a sweep's trial)")
+    sweep.add_execution_arguments(parser)  # several configs or a series: how many at once, on which devices
     return parser
 
 
@@ -72,21 +76,30 @@ def _dev_run(text: str) -> int | float:
 
 def run(args: Namespace) -> int:
     from ..runs.folder import RunFolder
-    from ..runs.lock import hold
 
-    overrides = list(args.overrides)
-    if args.name:
-        overrides.append(f"name={args.name}")
+    configs = [args.config, *(item for item in args.overrides if _names_config(item))]
+    overrides = [item for item in args.overrides if not _names_config(item)]
     if args.dev_run:
         overrides += [f"trainer.limit_batches={args.dev_run}", "trainer.max_epochs=1", "trainer.limit_epochs=1"]
+    runs_root = Path(args.runs_root) if args.runs_root else (_dev_root() if args.dev_run else Path("runs"))
+    if _series(configs, overrides):
+        return sweep.run_series(args, configs, overrides, runs_root)
+    if args.jobs is not None or args.devices is not None:
+        raise UsageError(f"--jobs and --devices run several configs or a series at once; {args.config} is one run")
+    if args.name:
+        overrides.append(f"name={args.name}")
     # the profile and --offline are checked with the config, before any run folder; applied when the loggers are built
     config, args.tracking = tracking.checked_config(args.config, overrides, args.profile, args.offline)
     if getattr(args, "debug", False):
         import torch
 
         torch.autograd.set_detect_anomaly(True)
-    runs_root = Path(args.runs_root) if args.runs_root else (_dev_root() if args.dev_run else Path("runs"))
     settings = config["trainer"]
+    if args.run_dir:
+        if args.run_id:
+            raise UsageError("--run-dir and --run-id both name the run folder: give one")
+        folder = RunFolder(Path(args.run_dir))
+        return _fixed(args, config, folder, resume=bool(args.resume_if_exists or settings["auto_resume"]))
     run_id = args.run_id or (_scheduler_job_id() if args.resume_if_exists or settings["auto_resume"] else None)
     from . import launch
     from .follow import follow
@@ -98,7 +111,30 @@ def run(args: Namespace) -> int:
     if run_id is None:
         return _start(args, config, RunFolder.planned(runs_root, config["name"]), fixed=False)
     folder = RunFolder.with_id(runs_root, config["name"], run_id)
-    resume = bool(args.resume_if_exists or settings["auto_resume"])
+    return _fixed(args, config, folder, resume=bool(args.resume_if_exists or settings["auto_resume"]))
+
+
+def _names_config(item: str) -> bool:
+    """Whether a positional argument after CONFIG is another config (an override has '=' or starts with '~')."""
+    return "=" not in item and not item.startswith("~")
+
+
+def _series(configs: list[str], overrides: list[str]) -> bool:
+    """Whether the configs run as a sweep: several, a folder, or one with a ``series:`` list."""
+    from ..config import load_config
+
+    if len(configs) > 1 or Path(configs[0]).is_dir():
+        return True
+    config = load_config(configs[0], overrides)
+    if "sweep" in config:
+        raise UsageError(f"{configs[0]}: has a sweep: section; run it with `expresso sweep {configs[0]}`")
+    return bool(config.get("series"))
+
+
+def _fixed(args: Namespace, config, folder, *, resume: bool) -> int:
+    """Train into a folder of a fixed name (--run-id, --run-dir), under its lock."""
+    from ..runs.lock import hold
+
     made = _absent(folder.path.parent)  # the runs root and experiment folder, if this job is their first
     try:
         # The lock comes before the folder's state is read: of several jobs started with one id, one decides and trains.

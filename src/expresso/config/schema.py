@@ -25,7 +25,10 @@ A config's root keys fall into a few kinds:
 - settings: ``trainer`` and ``dataloader``, typed in ``expresso.settings``
   (a torch-free leaf the engine reads too);
 - ``name``: the experiment's name (defaults to the config file's stem);
-- ``init_from``: ``RUN_DIR[:best|last]``, start from another run's weights.
+- ``init_from``: ``RUN_DIR[:best|last]``, start from another run's weights;
+- many runs of one config: ``sweep`` (a mapping: what ``expresso sweep``
+  searches) and ``series`` (a list of mappings of overrides, one run each);
+  their contents are checked by expresso.sweeps.spec, which runs them.
 
 Every one of those keys, and each entry of a collection, may instead hold a
 file reference (``model: ../models/mlp.yaml``).
@@ -57,7 +60,9 @@ CLASS_KEY, ARGS_KEY, PARTIAL_KEY = "class", "_args_", "_partial_"
 RESERVED_KEYS = (CLASS_KEY, ARGS_KEY, PARTIAL_KEY)
 # The settings sections, typed (expresso/settings.py).
 SETTINGS = {"trainer": TrainerConfig, "dataloader": DataLoaderConfig}
-ROOT_KEYS = ("name", "init_from", *COMPONENTS, *VALUES, *COLLECTIONS, *STRUCTURES, *SETTINGS)
+# Many runs of one config (expresso.sweeps): what each holds.
+SWEEPS = {"sweep": dict, "series": list}
+ROOT_KEYS = ("name", "init_from", *COMPONENTS, *VALUES, *COLLECTIONS, *STRUCTURES, *SETTINGS, *SWEEPS)
 
 
 def is_reference_slot(path: tuple) -> bool:

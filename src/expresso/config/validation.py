@@ -27,6 +27,7 @@ from .schema import (
     SECTION_KEYS,
     SETTINGS,
     STRUCTURES,
+    SWEEPS,
     VALUES,
 )
 
@@ -70,6 +71,14 @@ def validate(tree: dict, where: Where) -> list[Problem]:
                 report(path, f"received {describe(value)}, expected a mapping of values (e.g. num_classes: 10)")
         elif key in SETTINGS:
             _settings(SETTINGS[key], value, path, report)
+        elif key in SWEEPS:  # the shape here; the contents are the sweep's (expresso.sweeps.spec checks them)
+            if not isinstance(value, SWEEPS[key]) or key == "series" and not all(isinstance(e, dict) for e in value):
+                expected = (
+                    "a mapping (parameters, search, objective...)"
+                    if key == "sweep"
+                    else "a list of mappings of overrides (key: value)"
+                )
+                report(path, f"received {describe(value)}, expected {expected}")
         elif key in STRUCTURES:
             if not isinstance(value, STRUCTURES[key]):
                 report(

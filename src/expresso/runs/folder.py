@@ -298,6 +298,57 @@ class RunFolder:
         return self
 
 
+@dataclass(frozen=True)
+class SweepFolder:
+    """One sweep's folder: its trials are ordinary run folders inside it, beside the sweep's summary.
+
+    ::
+
+        <runs root>/<experiment name>/sweep-<id>/
+            sweep.json       what was swept: configs, parameters, objective, and each trial's outcome
+            trials.csv       one row per trial: number, status, objective, run folder, parameters
+            study.db         the Optuna study (SQLite), when the sweep searches with Optuna and names no storage
+            slurm/           submitit's job files, when trials run as SLURM jobs
+            trial-000/       a run folder (RunFolder), one per trial
+    """
+
+    path: Path
+
+    SUMMARY = "sweep.json"
+    TABLE = "trials.csv"
+    STUDY = "study.db"
+    SLURM = "slurm"
+    PREFIX = "sweep-"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def of(cls, runs_root: Path, name: str, sweep_id: str) -> SweepFolder:
+        """``<runs_root>/<name>/sweep-<id>``: the same sweep command finds the same folder again."""
+        return cls(Path(runs_root) / safe_name(name) / f"{cls.PREFIX}{safe_name(sweep_id)}")
+
+    @property
+    def summary(self) -> Path:
+        return self.path / self.SUMMARY
+
+    @property
+    def table(self) -> Path:
+        return self.path / self.TABLE
+
+    @property
+    def study(self) -> Path:
+        return self.path / self.STUDY
+
+    @property
+    def slurm(self) -> Path:
+        return self.path / self.SLURM
+
+    def trial(self, number: int) -> RunFolder:
+        """Trial ``number``'s run folder (``trial-007``): numbered as the sweep (or its Optuna study) numbers them."""
+        return RunFolder(self.path / f"trial-{number:03d}")
+
+
 def find_runs(root: Path) -> list[RunFolder]:
     """Every folder under ``root`` (at any depth) that holds a run record, sorted by path.
 
