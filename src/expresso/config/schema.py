@@ -104,4 +104,7 @@ ROOT_DOCS = {
     "stages": "training in steps: each with its epochs, pipelines, frozen models and stop conditions",
     "trainer": "how long and where to train, on what batches, and what 'best' means (the settings below)",
     "dataloader": "torch DataLoader settings shared by every split (the settings below)",
+    "sweep": "many runs of this config, for `expresso sweep`: parameters (choice, range, int, uniform, "
+    "log-uniform), objective, search (grid, random, optuna), trials, sampler, pruner, jobs (see Sweeps)",
+    "series": "a list of override mappings: `expresso train` runs the config once per entry, as a sweep's trials",
 }
