@@ -11,7 +11,11 @@ import torch
 from expresso import instantiate, load_config
 from expresso.cli import main
 
-EXPERIMENTS = sorted((Path(__file__).resolve().parents[2] / "examples/digits/configs/experiments").iterdir())
+EXPERIMENTS = sorted(
+    p
+    for p in (Path(__file__).resolve().parents[2] / "examples/digits/configs/experiments").iterdir()
+    if p.suffix in (".yaml", ".yml", ".json", ".py")  # not a __pycache__ an older checkout left
+)
 SINGLE_MODEL = [
     path for path in EXPERIMENTS if "models" not in load_config(path)
 ]  # the others: test_examples_graphs.py

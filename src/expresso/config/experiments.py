@@ -108,6 +108,7 @@ def _import(path: Path, package: str, shown: str) -> ModuleType:
         raise PythonFileError([Problem(shown, "", "cannot be imported as a Python module")])
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the user's config folders
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -123,6 +124,8 @@ def _import(path: Path, package: str, shown: str) -> ModuleType:
         ) from None
     except Exception as exc:  # the user's code failed: report it, do not crash
         raise PythonFileError([Problem(shown, "", f"running the file raised {type(exc).__name__}: {exc}")]) from None
+    finally:
+        sys.dont_write_bytecode = writes
     return module
 
 

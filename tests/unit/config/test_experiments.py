@@ -59,6 +59,15 @@ def test_a_layered_hparams_file_trains_the_config_train_config_returns(tmp_path)
     assert not [name for name in sys.modules if name.startswith("_expresso_folder_")]  # nothing cached
 
 
+def test_reading_python_configs_writes_no_bytecode_into_their_folder(tmp_path, monkeypatch):
+    """A __pycache__ beside them would pollute the user's configs (and be listed with a folder of configs)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as `make test` and most users run Python
+    experiment = folder(tmp_path, {"hparams.py": BASE, "wide.py": WIDE, "__main__.py": MAIN})
+    load_config(experiment / "wide.py")
+    assert sorted(p.name for p in experiment.iterdir()) == ["__main__.py", "hparams.py", "wide.py"]
+    assert sys.dont_write_bytecode is False  # put back
+
+
 def test_without_main_the_hparams_dict_is_the_config_and_a_name_it_sets_wins(tmp_path):
     experiment = folder(tmp_path, {"hparams.py": 'hparams = {"name": "mine", "trainer": {"max_epochs": 2}}\n'})
     config = load_config(experiment / "hparams.py")
