@@ -21,6 +21,7 @@ from ..runs.curves import HistoryError, figure, read_history
 from .groups import Group, Trial
 
 LOG = "log-uniform"
+CROWDED = 3  # runs past which only the last panel of the curves keeps its legend
 
 
 def png(fig: Any) -> bytes:
@@ -41,7 +42,15 @@ def curves(group: Group) -> Any | None:
             continue
     if not histories:
         return None
-    return figure(histories)
+    fig = figure(histories)
+    if len(histories) > CROWDED and len(fig.axes) > 1:
+        # a sweep's dozen runs: one legend (the last panel's, a line per run) instead of one per panel and metric
+        for ax in fig.axes[:-1]:
+            ax.get_legend().remove()
+            ax.set_title(
+                f"{ax.get_title()} (colours: runs, as on the right; dashed: train, solid: val)", fontsize="small"
+            )
+    return fig
 
 
 def versus(group: Group, key: str) -> Any:
