@@ -1,7 +1,7 @@
 """``expresso report`` of a real sweep: one self-contained HTML page, its tables against the sweep's files, its refusals.
 
 The module trains one small Optuna sweep of digits once (three trials at
-once, 2 epochs of 5 batches): a learning rate that completes, one the
+once, one epoch of 5 batches): a learning rate that completes, one the
 ThresholdPruner stops after its first epoch, and a negative one whose trial
 fails before its run begins. The page is parsed (html.parser): its figures
 are PNG data URIs that decode, its table holds the trials best first as
@@ -32,7 +32,7 @@ BASE = EXAMPLES / "configs" / "experiments" / "digits_mlp.yaml"
 SWEEP = f"""\
     extends: {BASE}
     name: reported
-    trainer: {{max_epochs: 2, batch_size: 128, limit_batches: 5}}
+    trainer: {{max_epochs: 1, batch_size: 128, limit_batches: 5}}
     sweep:
       search: optuna
       parameters:
