@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import BadInput
 from ..runs.folder import RunFolder, SweepFolder, find_runs
+from ..runs.record import read_record
 from .read import UNREADABLE, ReadRun, checked_root, read_run, varying
 
 MAX_PARAMETERS = 8  # runs outside a sweep: the first settings that differ, not every one of a wide config
@@ -86,11 +87,12 @@ def _sweep(folder: SweepFolder, metric: str | None) -> Group:
         raise ReportError(f"{folder.summary}: cannot be read ({exc})") from None
     spec = summary.get("sweep") or {}
     objective = spec.get("objective") or {}
-    chosen = metric or objective.get("metric")
+    rows = summary.get("results") or []
+    chosen = metric or objective.get("metric") or _monitor(folder, rows)  # a series has no objective: the runs' monitor
     direction = objective.get("direction") if chosen == objective.get("metric") else None
     parameters = {key: next(iter(body), "") for key, body in (spec.get("parameters") or {}).items()}
     group = Group(f"sweep {summary.get('name', '?')} / {folder.path.name}", folder.path, chosen, direction or "")
-    for row in summary.get("results") or []:
+    for row in rows:
         params = row.get("params") or {}
         for key in params:
             parameters.setdefault(key, "")
@@ -102,6 +104,21 @@ def _sweep(folder: SweepFolder, metric: str | None) -> Group:
     group.parameters = parameters
     _settle(group)
     return group
+
+
+def _monitor(folder: SweepFolder, rows: list[dict]) -> str | None:
+    """The monitored metric of the sweep's first trial that recorded one."""
+    for row in rows:
+        try:
+            summary = read_record(folder.path / Path(str(row.get("run_dir", ""))).name / RunFolder.RECORD).get(
+                "summary"
+            )
+        except (OSError, ValueError):
+            continue
+        monitor = (summary or {}).get("monitor")
+        if isinstance(monitor, str):
+            return monitor
+    return None
 
 
 def _runs(root: Path, folders: list[RunFolder], metric: str | None) -> Group:
