@@ -63,6 +63,7 @@ class Browser:
         os.close(from_chrome_w)
         self._buffer = b""
         self._next_id = 0
+        self.events: list[dict] = []  # what the page reported meanwhile (console_errors reads them)
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self.send("Page.enable", session=True)
@@ -80,7 +81,7 @@ class Browser:
         )
 
     def send(self, method: str, session: bool = False, **params: Any) -> dict:
-        """One command; its result (events that arrive meanwhile are dropped)."""
+        """One command; its result (events that arrive meanwhile are kept in ``events``)."""
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
         if session:
@@ -88,7 +89,9 @@ class Browser:
         os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
         while True:
             reply = self._read()
-            if reply.get("id") == self._next_id:
+            if "method" in reply:
+                self.events.append(reply)
+            elif reply.get("id") == self._next_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply["result"]
@@ -116,6 +119,34 @@ class Browser:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"waited {timeout:.0f} s for {what or expression}")
             time.sleep(0.5)
+
+    def console_errors(self, url: str, timeout: float = 60.0) -> dict:
+        """Open ``url``, wait until it and its images have loaded; the errors it logged and how many images drew.
+
+        Errors: console.error calls, uncaught exceptions, and the browser's
+        own log entries of level error (a resource that failed to load, a
+        blocked request), each as one line of text.
+        """
+        self.events.clear()
+        self.send("Runtime.enable", session=True)
+        self.send("Log.enable", session=True)
+        self.open(url)
+        self.wait_for(
+            "document.readyState === 'complete' && [...document.images].every(i => i.complete)",
+            timeout,
+            what=f"{url} to load",
+        )
+        drawn = self.evaluate("[...document.images].filter(i => i.naturalWidth > 0).length")
+        errors = []
+        for event in self.events:
+            params = event.get("params", {})
+            if event["method"] == "Runtime.consoleAPICalled" and params.get("type") == "error":
+                errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+            elif event["method"] == "Runtime.exceptionThrown":
+                errors.append(params.get("exceptionDetails", {}).get("text", "exception"))
+            elif event["method"] == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+                errors.append(params["entry"].get("text", ""))
+        return {"errors": errors, "images": drawn}
 
     def screenshot(self, path: Path) -> None:
         data = self.send("Page.captureScreenshot", session=True, format="png")["data"]

@@ -12,6 +12,14 @@ curve, shoots them, stops both servers and writes
 ``docs/images/tensorboard_scalars.png`` and ``docs/images/mlflow_metrics.png``
 (256-colour PNGs, to stay small in git).
 
+``--only sweep-report`` takes docs/sweeps.md's picture instead: it runs the
+digits sweep (``expresso sweep
+examples/digits/configs/experiments/digits_mlp_sweep.yaml``, 12 Optuna
+trials two at a time, a minute or two on a CPU), writes its ``expresso
+report`` page, opens it in headless Chromium (it must log no console error
+and draw every figure) and shoots the whole page as
+``docs/images/sweep-report.png``.
+
 Needs: the tensorboard and mlflow extras (``pip install -c constraints.txt
 -e '.[tensorboard,mlflow]'``) and a Chromium (``apt-get install chromium``;
 ``--chromium PATH`` names another). The MLflow page is shown the way a
@@ -39,6 +47,8 @@ from pathlib import Path
 from browser import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
+SWEEP_CONFIG = ROOT / "examples/digits/configs/experiments/digits_mlp_sweep.yaml"
+SWEEP_NAME = "digits-mlp-sweep"  # the sweep config's name: its folder under the runs root
 CONFIG = ROOT / "examples/digits/configs/experiments/digits_mlp_tracked.yaml"
 EXPERIMENT = "digits-mlp-tracked"  # the config's name: the MLflow experiment
 WIDTH, HEIGHT = 1400, 900
@@ -103,6 +113,32 @@ def train(runs: Path) -> None:
         done = subprocess.run(command, cwd=runs.parent, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise RuntimeError(f"training failed (status {done.returncode}):\n{(runs.parent / 'train.log').read_text()}")
+
+
+def expresso(args: list[str], cwd: Path, log: Path) -> None:
+    command = [sys.executable, "-m", "expresso", *args]
+    print("$", " ".join(command), flush=True)
+    with log.open("wb") as out:
+        done = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed (status {done.returncode}):\n{log.read_text()}")
+
+
+def shoot_sweep_report(folder: Path, chromium: str, path: Path) -> None:
+    """The digits sweep run, its report written and opened; the whole page shot."""
+    expresso(["sweep", str(SWEEP_CONFIG), "--runs-root", "runs"], folder, folder / "sweep.log")
+    report = folder / "report.html"
+    expresso(["report", f"runs/{SWEEP_NAME}", "--out", str(report)], folder, folder / "report.log")
+    browser = Browser(chromium, WIDTH, HEIGHT)
+    try:
+        loaded = browser.console_errors(report.as_uri())
+        if loaded["errors"] or not loaded["images"]:
+            raise RuntimeError(f"{report}: {loaded}")
+        browser.resize(WIDTH, int(browser.evaluate("document.documentElement.scrollHeight")))
+        time.sleep(1)
+        browser.screenshot(path)
+    finally:
+        browser.close()
 
 
 def mlflow_run(base: str) -> tuple[str, str]:
@@ -172,8 +208,19 @@ def main(argv: list[str] | None = None) -> None:
         help=f"a runs root that already holds one {EXPERIMENT} run (and no other MLflow run of it): shoot that one"
         " instead of training",
     )
+    parser.add_argument(
+        "--only",
+        choices=["trackers", "sweep-report"],
+        help="take one picture set: the trackers' (TensorBoard, MLflow) or the sweep report's (default: both)",
+    )
     args = parser.parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
+    if args.only in (None, "sweep-report"):
+        with tempfile.TemporaryDirectory(prefix="expresso-screenshots-") as tmp:
+            shoot_sweep_report(Path(tmp), args.chromium, Path(tmp) / "report.png")
+            small_png(Path(tmp) / "report.png", args.output / "sweep-report.png")
+    if args.only == "sweep-report":
+        return
     with tempfile.TemporaryDirectory(prefix="expresso-screenshots-") as tmp:
         folder = Path(tmp)
         if args.runs_root is None:

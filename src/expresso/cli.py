@@ -18,13 +18,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .commands import config, evaluate, export, graph, new, plot, predict, resume, runs, sweep, train
+from .commands import config, evaluate, export, graph, new, plot, predict, report, resume, runs, sweep, train
 from .commands.tracking import redacted
 from .errors import BadInput
 
 EXIT_BAD_INPUT = 2
 # Each command is a module with add_parser(subparsers, common) and run(args) -> int; `expresso --help` lists them in this order.
-COMMANDS = (config, graph, train, sweep, resume, evaluate, predict, export, runs, plot, new)
+COMMANDS = (config, graph, train, sweep, resume, evaluate, predict, export, runs, plot, report, new)
 
 
 def _build_parser() -> argparse.ArgumentParser:

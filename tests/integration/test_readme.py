@@ -118,6 +118,7 @@ def test_readme_commands_run_in_order(tmp_path):
         "export",
         "runs",
         "plot",
+        "report",
         "config",
         "config",
         "graph",
@@ -144,7 +145,7 @@ def test_readme_commands_run_in_order(tmp_path):
             _, stderr = process.communicate(timeout=300)
             assert process.returncode == 0, f"{line}\n{stderr}"
 
-    train, resume, *reading, runless = lines[0], lines[1], *lines[2:7], lines[7:]
+    train, resume, *reading, runless = lines[0], lines[1], *lines[2:8], lines[8:]
     independent = {line: start(line) for line in runless}
     finish({train: start(train)})
     [run_dir] = (tmp_path / "runs" / "digits-mlp").iterdir()
@@ -160,6 +161,7 @@ def test_readme_commands_run_in_order(tmp_path):
     assert (tmp_path / "predictions.csv").is_file()
     assert (run_dir / "eval-test.json").is_file()
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "report.html").read_text().count('src="data:image/png;base64,') == 1  # the run's curves
 
 
 def test_readme_start_a_project_runs_in_order(tmp_path):

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from expresso.cli import COMMANDS, _build_parser, _stdout_closed, main
-from expresso.commands import config, evaluate, export, graph, new, plot, predict, resume, runs, sweep, train
+from expresso.commands import config, evaluate, export, graph, new, plot, predict, report, resume, runs, sweep, train
 from expresso.errors import BadInput
 
 
@@ -73,6 +73,7 @@ def test_each_command_is_a_module_of_expresso_commands_with_its_parser_and_its_h
         "export": export.run,
         "runs": runs.run,
         "plot": plot.run,
+        "report": report.run,
         "new": new.run,
     }
     for module in COMMANDS:  # each adds its one subcommand and returns its parser

@@ -4,5 +4,7 @@
 needs nothing beyond PyYAML; ``frames.py`` turns rows and metrics.csv files
 into pandas DataFrames (``expresso.load_runs``, ``expresso.load_history``)
 and imports pandas only when called, so ``import expresso`` and
-``expresso runs`` load neither pandas nor torch.
+``expresso runs`` load neither pandas nor torch. ``expresso report``'s page:
+groups.py reads the sweeps and runs under a folder, figures.py draws them
+(matplotlib, imported when drawing), report.py writes the HTML.
 """
