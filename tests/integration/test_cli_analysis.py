@@ -57,6 +57,10 @@ def compared(trained, project, tmp_path_factory):
             "one": (["runs", "compare", slow, slow], None),
             "rerun": (["train", TINY, "--runs-root", jobs, "--run-id", "job-1", "--resume-if-exists"], None),
             "plain-id": (["train", TINY, "--runs-root", jobs, "--run-id", "job-1"], None),
+            "changed": (
+                ["train", TINY, "optimizer.lr=0.01", "--runs-root", jobs, "--run-id", "job-1", "--resume-if-exists"],
+                None,
+            ),
         },
         cwd=project,
     )
@@ -117,6 +121,17 @@ def test_rerunning_a_finished_jobs_command_is_a_no_op_that_says_so(compared):
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout == f"{done}: holds a completed run; nothing to do (--force moves it aside and starts over)\n"
     assert files(done) == compared["before"]  # not a byte of the run changed
+
+
+def test_a_rerun_whose_command_changed_a_setting_is_refused_naming_it_not_ignored(compared):
+    """The run would go on (or stay done) with its own config: the job's new value would be accepted and ignored."""
+    done = compared["done"]
+    assert one_line_error(compared["results"]["changed"]) == (
+        f"expresso: error: {done}: holds a run started with another config: optimizer.lr: 0.01 (this command) vs "
+        f"0.003 (the run); the run goes on only with its own (`expresso resume {done} KEY=VALUE` changes its "
+        "settings), or --force moves it aside and starts over"
+    )
+    assert files(done) == compared["before"]
 
 
 def test_a_plain_run_id_naming_a_finished_run_is_still_refused(compared):

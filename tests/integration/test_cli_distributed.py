@@ -83,6 +83,9 @@ def assert_same_history(a: list[dict], b: list[dict]) -> None:
             assert float(row[key]) == pytest.approx(float(other[key]), abs=1e-5), key
 
 
+# Three trainings, two of them torchrun workers (~13 s): CI trains two processes through docs/scale.md's command
+# (exit 0, one run folder); the equality with one process runs in `make test-slow`.
+@pytest.mark.slow
 def test_two_processes_train_as_one_process_with_their_global_batch(configs):
     results = together(
         {

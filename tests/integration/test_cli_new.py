@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 import torch
 from cli_runs import finish, one_line_error, only_run_dir, read_config, read_history, read_record, start, together
 
@@ -24,6 +25,9 @@ EXAMPLES = {
 }
 
 
+# Seven processes (~28 s): CI runs the README's `expresso new demo`, its two trainings and its predict, and the
+# unit tests check every template's files; each template trains here in `make test-slow`.
+@pytest.mark.slow
 def test_each_template_trains_right_after_expresso_new_and_its_experiment_folder_predicts(tmp_path):
     made = together({t: (["new", f"p_{t}", "--template", t], None) for t in TEMPLATES_BY_NAME}, tmp_path)
     for template, result in made.items():

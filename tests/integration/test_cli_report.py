@@ -104,6 +104,8 @@ def report(sweep) -> Path:
     return out
 
 
+# The sweep these read (four processes, ~13 s) runs in `make test-slow`; CI runs the README's `expresso report` line.
+@pytest.mark.slow
 def test_the_report_of_a_sweep_is_one_page_of_its_trials_best_first_with_its_figures_inlined(sweep, report):
     text = report.read_text()
     page = Page(text)
@@ -137,6 +139,7 @@ def test_the_report_of_a_sweep_is_one_page_of_its_trials_best_first_with_its_fig
     )
 
 
+@pytest.mark.slow  # the sweep above
 def test_another_metric_ranks_the_completed_trials_by_its_final_value(sweep, tmp_path, capsys):
     out = tmp_path / "loss.html"
     assert main(["report", str(sweep.parent), "--out", str(out), "--metric", "val/loss"]) == 0  # the experiment folder
@@ -156,12 +159,16 @@ def test_another_metric_ranks_the_completed_trials_by_its_final_value(sweep, tmp
         ("{sweep}/trials.csv", "report.html", f"{{sweep}}/trials.csv: not a folder; {REFUSED}"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(sweep, tmp_path, capsys, path, out, expected):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, path, out, expected):
+    """Refused before any run is read: a folder that only looks like a sweep's will do (no training needed)."""
     (tmp_path / "empty").mkdir()
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "trials.csv").write_text("number,status\n")
     fill = {"sweep": sweep, "tmp": tmp_path}
     assert main(["report", path.format(**fill), "--out", str(tmp_path / out)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"expresso: error: {expected.format(**fill)}"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "sweep"]
 
 
 @pytest.mark.slow  # a Chromium

@@ -43,17 +43,20 @@ KILL_AT = 7  # epoch 2, after its batch 9; the newest checkpoint is step 6's (af
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def project(tmp_path_factory):
     project = tmp_path_factory.mktemp("step-project")
     shutil.copytree(EXAMPLES / "configs", project / "configs")
     shutil.copytree(FIXTURES, project / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
     (project / "configs" / "experiments" / "step.yaml").write_text(textwrap.dedent(EXPERIMENT))
-    train = ["train", "configs/experiments/step.yaml", "--runs-root"]
+    return project
+
+
+@pytest.fixture(scope="module")
+def runs(project):
+    """The CNN in bf16-mixed and channels_last, and two refusals at --check: started together."""
     experiments = EXAMPLES / "configs" / "experiments"
     check = ["config", "--check"]
     processes = {
-        "A": start([*train, project / "runs-A"], project),
-        "B": start([*train, project / "runs-B"], project, {"EXPRESSO_TEST_KILL_AT_STEP": str(KILL_AT)}),
         "cnn": start(
             [
                 "train",
@@ -70,20 +73,29 @@ def runs(tmp_path_factory):
         "gan": start([*check, experiments / "digits_gan.yaml", "trainer.accumulate_grad_batches=2"], project),
         "clip": start([*check, experiments / "digits_semi_supervised.yaml", "trainer.gradient_clip_val=2"], project),
     }
+    return {"results": {name: finish(process) for name, process in processes.items()}, "cnn": project / "runs-cnn"}
+
+
+@pytest.fixture(scope="module")
+def killed(project):
+    """A trained through, B killed at KILL_AT and resumed."""
+    train = ["train", "configs/experiments/step.yaml", "--runs-root"]
+    processes = {
+        "A": start([*train, project / "runs-A"], project),
+        "B": start([*train, project / "runs-B"], project, {"EXPRESSO_TEST_KILL_AT_STEP": str(KILL_AT)}),
+    }
     results = {name: finish(process) for name, process in processes.items()}
     b_dir = only_run_dir(project / "runs-B", "step")
-    killed = load(b_dir / "checkpoints" / "last.ckpt")["loop"]
+    loop = load(b_dir / "checkpoints" / "last.ckpt")["loop"]
     results["resume"] = finish(start(["resume", b_dir], project))
-    return {
-        "results": results,
-        "A": only_run_dir(project / "runs-A", "step"),
-        "B": b_dir,
-        "killed": killed,
-        "cnn": project / "runs-cnn",
-    }
+    return {"results": results, "A": only_run_dir(project / "runs-A", "step"), "B": b_dir, "killed": loop}
 
 
-def test_a_16_mixed_accumulating_clipped_run_killed_mid_epoch_resumes_bit_for_bit(runs):
+# The in-process unit tests (tests/unit/engine/test_stepping.py) resume a 16-mixed accumulating run from a step
+# checkpoint bit for bit in CI; these three processes (~12 s) run in `make test-slow`.
+@pytest.mark.slow
+def test_a_16_mixed_accumulating_clipped_run_killed_mid_epoch_resumes_bit_for_bit(killed):
+    runs = killed
     results = runs["results"]
     assert results["A"].returncode == 0, results["A"].stderr
     assert results["B"].returncode == -signal.SIGKILL, results["B"].stderr

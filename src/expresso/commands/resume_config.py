@@ -61,6 +61,43 @@ def refuse(config_file: Path, checkpoint: Path, found: dict[tuple, dict[str, Any
     )
 
 
+def job_differences(ran_with: dict, job: dict, resumes: list[dict]) -> dict[tuple, dict[str, Any]]:
+    """Where a re-run job's config (its file and KEY=VALUEs, composed again) differs from the run it finds.
+
+    A requeued job runs its command again, so the two agree unless the file or the command changed since
+    the run started, and then the run would go on with its recorded config, ignoring the change. A key an
+    earlier ``expresso resume`` changed is no difference while the job still gives the value it had before
+    that resume (the job's command is older than the resume).
+    """
+    found = {}
+    for path, change in diff(ran_with, job).items():
+        if _changed_from(resumes, format_key(path), change.get("to", _MISSING)):
+            continue
+        found[path] = change
+    return found
+
+
+def refuse_job(run_dir: Path, found: dict[tuple, dict[str, Any]]) -> None:
+    """One UsageError (exit 2) naming every key in which the job's config differs from the run's, with both values."""
+    shown = "; ".join(
+        f"{format_key(path)}: {_shown(change, 'to')} (this command) vs {_shown(change, 'from')} (the run)"
+        for path, change in found.items()
+    )
+    raise UsageError(
+        f"{run_dir}: holds a run started with another config: {shown}; the run goes on only with its own "
+        f"(`expresso resume {run_dir} KEY=VALUE` changes its settings), or --force moves it aside and starts over"
+    )
+
+
+def _changed_from(resumes: list[dict], key: str, value: Any) -> bool:
+    """Whether a resume recorded in run.json changed ``key`` from ``value`` (from being unset: ``_MISSING``)."""
+    for entry in resumes:
+        change = (entry.get("changes") or {}).get(key) if isinstance(entry, dict) else None
+        if isinstance(change, dict) and change.get("from", _MISSING) == value:
+            return True
+    return False
+
+
 def _recorded(resumes: list[dict], key: str, value: Any) -> bool:
     """Whether the latest change run.json records for ``key`` set it to ``value`` (a removal: to nothing)."""
     for entry in reversed(resumes):

@@ -154,6 +154,8 @@ def _into(args: Namespace, config, folder, *, resume: bool) -> int:
 
     try:
         claim = _claimed(folder.path, resume=resume)
+        if claim != "start":
+            _same_config(config, folder)
         if claim == "completed":
             print(f"{folder.path}: holds a completed run; nothing to do (--force moves it aside and starts over)")
             return 0
@@ -308,6 +310,23 @@ def _moved_aside(folder) -> bool:
     folder.path.rename(aside)
     print(f"--force: moved the earlier run to {aside}", file=sys.stderr)
     return True
+
+
+def _same_config(config, folder) -> None:
+    """Refuse a re-run whose config (file and KEY=VALUEs) is not the run's: it would be ignored (resume_config.py)."""
+    from ..config import load_config
+    from ..runs.record import read_record
+    from . import resume_config
+
+    if not folder.config.is_file():  # nothing recorded to compare with: the run starts again from its beginning
+        return
+    try:
+        resumes = read_record(folder.record).get("resumes") or []
+    except ValueError:  # no readable run.json: no resume changed anything that it could tell
+        resumes = []
+    found = resume_config.job_differences(load_config(folder.config).to_dict(), config.to_dict(), resumes)
+    if found:
+        resume_config.refuse_job(folder.path, found)
 
 
 def _claimed(run_dir: Path, *, resume: bool) -> Claim:
