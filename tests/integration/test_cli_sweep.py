@@ -110,6 +110,7 @@ def final(run_dir: Path, metric: str = "val/acc") -> float:
     return read_record(run_dir)["summary"]["final"]["metrics"][metric]
 
 
+@pytest.mark.slow  # the three sweeps of `swept` (~30 s): CI runs the README's and docs' grid and series lines
 def test_a_2x2_grid_with_2_jobs_runs_4_completed_trials_two_at_a_time(swept, folder):
     assert swept["grid"].returncode == 0, swept["grid"].stderr
     sweep = only_sweep(folder, "grid")
@@ -138,6 +139,7 @@ def test_a_2x2_grid_with_2_jobs_runs_4_completed_trials_two_at_a_time(swept, fol
     assert max(running) == 2, spans
 
 
+@pytest.mark.slow  # the three sweeps of `swept` (~30 s): CI runs the README's and docs' grid and series lines
 def test_the_same_sweep_run_again_skips_every_finished_trial_and_changes_none(swept, folder):
     sweep = only_sweep(folder, "grid")
     records = {path: path.read_bytes() for path in sweep.glob("trial-*/run.json")}
@@ -151,6 +153,7 @@ def test_the_same_sweep_run_again_skips_every_finished_trial_and_changes_none(sw
     assert [r["status"] for r in trials_table(sweep)] == ["completed"] * 4
 
 
+@pytest.mark.slow  # the three sweeps of `swept` (~30 s): CI runs the README's and docs' grid and series lines
 def test_an_optuna_search_prunes_the_bad_trial_and_completes_the_good_one(swept, folder):
     import optuna
 
@@ -170,6 +173,7 @@ def test_an_optuna_search_prunes_the_bad_trial_and_completes_the_good_one(swept,
     }
 
 
+@pytest.mark.slow  # the three sweeps of `swept` (~30 s): CI runs the README's and docs' grid and series lines
 def test_train_of_a_folder_runs_each_config_and_each_series_entry_as_a_trial(swept, folder):
     assert swept["series"].returncode == 0, swept["series"].stderr
     sweep = only_sweep(folder, "series")  # the configs' names differ: the folder's name
