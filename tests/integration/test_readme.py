@@ -164,6 +164,9 @@ def test_readme_commands_run_in_order(tmp_path):
     assert (tmp_path / "report.html").read_text().count('src="data:image/png;base64,') == 1  # the run's curves
 
 
+# Four processes (~14 s): CI trains examples/demo (what `expresso new demo` writes, kept equal by a unit test)
+# through docs/projects.md's lines; this runs the README's own lines in `make test-slow`.
+@pytest.mark.slow
 def test_readme_start_a_project_runs_in_order(tmp_path):
     """`expresso new demo`, its two examples trained at once (--dev-run 2), then predict with arguments."""
     new, *trainings, predict = _project_lines()

@@ -327,6 +327,9 @@ def killed_before_the_first_checkpoint_and_resumed_again(project) -> tuple[Path,
     return only_run_dir(project / "A-again", "sturdy"), run_dir
 
 
+# Three trainings (~18 s): CI restarts killed runs in test_resume.py and test_one_writer.py; the restart before
+# the first checkpoint runs here and through --resume-if-exists below, in `make test-slow`.
+@pytest.mark.slow
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_beginning_and_ends_like_the_uninterrupted_run(
     uninterrupted, project
 ):
