@@ -51,10 +51,7 @@ def untrusted(
 
 def refuse(config_file: Path, checkpoint: Path, found: dict[tuple, dict[str, Any]]) -> None:
     """One UsageError (exit 2) naming the file, the checkpoint and every differing key with both values."""
-    shown = "; ".join(
-        f"{format_key(path)}: {_shown(change, 'to')} ({config_file.name}) vs {_shown(change, 'from')} (checkpoint)"
-        for path, change in found.items()
-    )
+    shown = _both_values(found, config_file.name, "checkpoint")
     raise UsageError(
         f"{config_file} differs from the config {checkpoint.name} was trained with: {shown}"
         f" (a damaged file? put the checkpoint's values back; a resume changes settings with KEY=VALUE)"
@@ -79,32 +76,39 @@ def job_differences(ran_with: dict, job: dict, resumes: list[dict]) -> dict[tupl
 
 def refuse_job(run_dir: Path, found: dict[tuple, dict[str, Any]]) -> None:
     """One UsageError (exit 2) naming every key in which the job's config differs from the run's, with both values."""
-    shown = "; ".join(
-        f"{format_key(path)}: {_shown(change, 'to')} (this command) vs {_shown(change, 'from')} (the run)"
-        for path, change in found.items()
-    )
+    shown = _both_values(found, "this command", "the run")
     raise UsageError(
         f"{run_dir}: holds a run started with another config: {shown}; the run goes on only with its own "
         f"(`expresso resume {run_dir} KEY=VALUE` changes its settings), or --force moves it aside and starts over"
     )
 
 
+def _both_values(found: dict[tuple, dict[str, Any]], new: str, old: str) -> str:
+    """``key: new value (new) vs old value (old)`` for each difference, joined for one error line."""
+    return "; ".join(
+        f"{format_key(path)}: {_shown(change, 'to')} ({new}) vs {_shown(change, 'from')} ({old})"
+        for path, change in found.items()
+    )
+
+
+def _changes_of(resumes: list[dict], key: str) -> list[dict]:
+    """The changes of ``key`` run.json's resume entries record, oldest first."""
+    changes = [(entry.get("changes") or {}).get(key) if isinstance(entry, dict) else None for entry in resumes]
+    return [change for change in changes if isinstance(change, dict)]
+
+
 def _changed_from(resumes: list[dict], key: str, value: Any) -> bool:
     """Whether a resume recorded in run.json changed ``key`` from ``value`` (from being unset: ``_MISSING``)."""
-    for entry in resumes:
-        change = (entry.get("changes") or {}).get(key) if isinstance(entry, dict) else None
-        if isinstance(change, dict) and change.get("from", _MISSING) == value:
-            return True
-    return False
+    return any(change.get("from", _MISSING) == value for change in _changes_of(resumes, key))
 
 
 def _recorded(resumes: list[dict], key: str, value: Any) -> bool:
     """Whether the latest change run.json records for ``key`` set it to ``value`` (a removal: to nothing)."""
-    for entry in reversed(resumes):
-        change = (entry.get("changes") or {}).get(key) if isinstance(entry, dict) else None
-        if isinstance(change, dict):
-            return change.get("to", _MISSING) == value if value is not _MISSING else "to" not in change
-    return False
+    changes = _changes_of(resumes, key)
+    if not changes:
+        return False
+    latest = changes[-1]
+    return latest.get("to", _MISSING) == value if value is not _MISSING else "to" not in latest
 
 
 def _override_path(text: str) -> tuple:
