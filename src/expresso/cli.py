@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from . import lean_imports
 from .commands import config, evaluate, export, graph, new, plot, predict, report, resume, runs, sweep, train
 from .commands.tracking import redacted
 from .errors import BadInput
@@ -62,6 +63,7 @@ def _fix_thread_counts() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _fix_thread_counts()
+    lean_imports.install()
     parser = _build_parser()
     args, rest = parser.parse_known_args(argv)
     # KEY=VALUE items after a flag (`config C --json a=1`) are still overrides.

@@ -44,9 +44,13 @@ def files(folder) -> dict[str, bytes]:
 def compared(trained, project, tmp_path_factory):
     slow, fast = tiny_run(trained, 0.003), tiny_run(trained, 0.01)
     jobs = tmp_path_factory.mktemp("jobs")
-    done = jobs / "tiny" / "job-1"  # a finished --run-id run: the job's first run, copied
-    shutil.copytree(slow, done)
-    before = files(done)
+    # A finished --run-id run (the job's first run, copied) for each job command: they start together, and each
+    # takes its folder's lock, so two of them sharing one folder would see the other as its writer.
+    done = {}
+    for command in ("rerun", "plain-id", "changed"):
+        done[command] = jobs / "tiny" / f"{command}-job"
+        shutil.copytree(slow, done[command])
+    before = files(slow)
     root = slow.parents[1]
     results = together(
         {
@@ -55,10 +59,19 @@ def compared(trained, project, tmp_path_factory):
             "by-id": (["runs", "compare", slow.name, fast.name, "--runs-root", root], None),
             "unknown": (["runs", "compare", slow, "no-such-run", "--runs-root", root], None),
             "one": (["runs", "compare", slow, slow], None),
-            "rerun": (["train", TINY, "--runs-root", jobs, "--run-id", "job-1", "--resume-if-exists"], None),
-            "plain-id": (["train", TINY, "--runs-root", jobs, "--run-id", "job-1"], None),
+            "rerun": (["train", TINY, "--runs-root", jobs, "--run-id", "rerun-job", "--resume-if-exists"], None),
+            "plain-id": (["train", TINY, "--runs-root", jobs, "--run-id", "plain-id-job"], None),
             "changed": (
-                ["train", TINY, "optimizer.lr=0.01", "--runs-root", jobs, "--run-id", "job-1", "--resume-if-exists"],
+                [
+                    "train",
+                    TINY,
+                    "optimizer.lr=0.01",
+                    "--runs-root",
+                    jobs,
+                    "--run-id",
+                    "changed-job",
+                    "--resume-if-exists",
+                ],
                 None,
             ),
         },
@@ -117,7 +130,7 @@ def test_compare_refuses_an_unknown_run_and_a_single_run_in_one_line(compared):
 
 def test_rerunning_a_finished_jobs_command_is_a_no_op_that_says_so(compared):
     """The gin template's re-run: a job script run again after its run completed finds nothing to do."""
-    rerun, done = compared["results"]["rerun"], compared["done"]
+    rerun, done = compared["results"]["rerun"], compared["done"]["rerun"]
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout == f"{done}: holds a completed run; nothing to do (--force moves it aside and starts over)\n"
     assert files(done) == compared["before"]  # not a byte of the run changed
@@ -125,7 +138,7 @@ def test_rerunning_a_finished_jobs_command_is_a_no_op_that_says_so(compared):
 
 def test_a_rerun_whose_command_changed_a_setting_is_refused_naming_it_not_ignored(compared):
     """The run would go on (or stay done) with its own config: the job's new value would be accepted and ignored."""
-    done = compared["done"]
+    done = compared["done"]["changed"]
     assert one_line_error(compared["results"]["changed"]) == (
         f"expresso: error: {done}: holds a run started with another config: optimizer.lr: 0.01 (this command) vs "
         f"0.003 (the run); the run goes on only with its own (`expresso resume {done} KEY=VALUE` changes its "
@@ -137,7 +150,7 @@ def test_a_rerun_whose_command_changed_a_setting_is_refused_naming_it_not_ignore
 def test_a_plain_run_id_naming_a_finished_run_is_still_refused(compared):
     """Without --resume-if-exists the id names a new run: one already there is a mistake, not a re-run."""
     assert one_line_error(compared["results"]["plain-id"]) == (
-        f"expresso: error: {compared['done']}: holds a completed run; use another --run-id, or --force to move it aside"
+        f"expresso: error: {compared['done']['plain-id']}: holds a completed run; use another --run-id, or --force to move it aside"
         " and start over"
     )
 
