@@ -78,8 +78,14 @@ def assemble(
     build_metric: Callable[[dict, tuple], Any],
     build_datasets: Callable[[dict], dict],
     models_built: Callable[[dict], None],
+    *,
+    optimizers_too: bool = True,
 ) -> dict[str, Any]:
-    """Build models, graph, optimizers, pipelines and stages; errors name the file and key of the entry at fault."""
+    """Build models, graph, optimizers, pipelines and stages; errors name the file and key of the entry at fault.
+
+    ``optimizers_too=False`` (eval, predict, export: nothing steps) leaves the optimizers out: building the
+    first imports torch._dynamo (torch.optim's add_param_group is wrapped by it), over a second of each command.
+    """
     w = copy.deepcopy(config.wiring)  # the built objects get entries of their own: a config may be built twice
     models = {}
     for name, (path, node) in w.models.items():
@@ -95,7 +101,7 @@ def assemble(
         with building(config, *path):
             losses.append(loss_term(name, node, instantiate(_plain(node, "losses"))))
     optimizers = {}
-    for name, (path, node) in w.optimizers.items():
+    for name, (path, node) in w.optimizers.items() if optimizers_too else ():
         with building(config, *path):
             built = instantiate({k: v for k, v in _plain(node, "optimizers").items()}, _param_groups(node, models))
             optimizers[name] = OptimizerSpec(

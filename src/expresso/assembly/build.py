@@ -79,7 +79,7 @@ def build_trainer(
     def models_built(models: dict) -> None:  # before the metrics and callbacks that may ask for ``model``
         available["model"] = next(iter(models.values())) if len(models) == 1 else models
 
-    parts = assemble(config, tree, build_metric, _datasets, models_built)
+    parts = assemble(config, tree, build_metric, _datasets, models_built, optimizers_too=training)
     graph = parts["graph"]
     callbacks = list(extra_callbacks)
     if training:
