@@ -96,6 +96,15 @@ def test_datasets_are_built_once_per_split_with_the_task_target(project):
     assert all(trainer.loader(s).dataset.target == "parity" for s in ("train", "val", "test"))
 
 
+def test_a_trainer_that_does_not_train_has_the_models_and_pipelines_but_no_optimizer_or_callback(project):
+    """eval and predict: the first optimizer built would import torch._dynamo, over a second of each command."""
+    build(project)
+    config = load_config(project / "configs" / "exp.yaml", check=True)
+    trainer = build_trainer(config, project / "run", training=False)
+    assert list(trainer.graph.models) == ["model"] and trainer.graph.optimizers == {}
+    assert list(trainer.pipelines) == ["main"] and trainer.callbacks.callbacks == []
+
+
 def test_default_callbacks_and_a_configured_one_replacing_its_default(project):
     trainer = build(project)
     assert {type(cb) for cb in trainer.callbacks.callbacks} == {
