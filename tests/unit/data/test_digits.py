@@ -1,9 +1,62 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 from expresso.data import Digits
+from expresso.data.digits import SHIPPED_SETTINGS, SHIPPED_SPLITS, SPLITS, split_key
+
+
+def by_scikit_learn(split, seed=0, val_fraction=0.15, test_fraction=0.15, train_fraction=1.0):
+    """The split's indices as scikit-learn's train_test_split makes them: the definition Digits follows."""
+    target = load_digits().target
+    rest, test = train_test_split(np.arange(len(target)), test_size=test_fraction, random_state=seed, stratify=target)
+    val_share = val_fraction / (1 - test_fraction)
+    train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=target[rest])
+    if train_fraction < 1:
+        train, _ = train_test_split(train, train_size=train_fraction, random_state=seed, stratify=target[train])
+    return np.sort({"train": train, "val": val, "test": test}[split])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"train_fraction": 0.1}, {"seed": 1}, {"val_fraction": 0.2, "test_fraction": 0.1}, {"train_fraction": 0.5}],
+    ids=str,
+)
+def test_each_split_holds_the_images_scikit_learn_splits_off_shipped_or_computed(settings):
+    raw = load_digits()
+    for split in SPLITS:
+        dataset = Digits(split=split, **settings)
+        expected = by_scikit_learn(split, **settings)
+        assert np.array_equal(dataset.indices, expected)
+        assert torch.equal(dataset.inputs, torch.from_numpy(raw.images[expected] / 16.0).float().unsqueeze(1))
+        assert torch.equal(dataset.labels, torch.from_numpy(raw.target[expected]).long())
+
+
+def test_the_shipped_splits_are_those_of_the_shipped_settings():
+    with np.load(SHIPPED_SPLITS) as shipped:
+        assert sorted(shipped.files) == sorted(f"{split_key(*s)} {split}" for s in SHIPPED_SETTINGS for split in SPLITS)
+        for seed, val_fraction, test_fraction, train_fraction in SHIPPED_SETTINGS:
+            for split in SPLITS:
+                name = f"{split_key(seed, val_fraction, test_fraction, train_fraction)} {split}"
+                assert np.array_equal(
+                    shipped[name], by_scikit_learn(split, seed, val_fraction, test_fraction, train_fraction)
+                )
+
+
+def test_the_examples_digits_import_no_scikit_learn():
+    """Importing scikit-learn (SciPy, pandas) is about 1.8 s of a 2-core process start: more than the MLP's training."""
+    code = (
+        "import sys; from expresso.data import Digits; "
+        "[Digits(split=s, **k) for s in ('train', 'val', 'test') for k in ({}, {'train_fraction': 0.1})]; "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'pandas') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "[]\n"
 
 
 def test_splits_are_disjoint_cover_all_images_and_follow_the_fractions():
