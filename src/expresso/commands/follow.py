@@ -64,6 +64,7 @@ def fit(trainer, run_dir: Path) -> int:
         trainer.fit()
         distributed.barrier()  # rank 0's checkpoints are on disk: best.ckpt is read next
         evaluate_selected(trainer, run_dir)
+        distributed.barrier()  # rank 0 has written its record: every rank leaves together (distributed.teardown)
     except Preempted:
         return EXIT_PREEMPTED
     except NonFiniteLossError:  # the loss is global: rank 0 fails on it too, and says so

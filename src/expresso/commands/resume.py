@@ -87,7 +87,7 @@ def run(args: Namespace) -> int:
 
 def follow_resume(args: Namespace, run_dir: Path):
     """A rank other than 0: the trainer rank 0 resumes with (``_resume``'s, nothing written); ``args`` of train or resume."""
-    if not hasattr(args, "run_dir"):  # train --resume-if-exists: what train._into passes rank 0
+    if not hasattr(args, "checkpoint"):  # train --resume-if-exists (or --run-dir): what train._into passes rank 0
         args = Namespace(
             run_dir=str(run_dir), overrides=[], checkpoint=None, profile=args.profile, offline=args.offline
         )

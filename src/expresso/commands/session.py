@@ -142,6 +142,7 @@ def run_fit(trainer: Trainer, record: RunRecord, preemption: Preemption, notes: 
         raise
     else:
         print_final(run_dir, final)
+        barrier()  # several processes leave together (follow.py): see distributed.teardown
         if preemption.received is not None:
             log.info(
                 "%s arrived after the training's last checkpoint: the run is complete (recorded completed), nothing to resume",
