@@ -105,7 +105,7 @@ def _launch(args: Namespace, settings: Any) -> int:
         # they checkpoint and stop as one process does (interrupted): the status one process would end with
         return {signal.SIGINT: 130, signal.SIGTERM: EXIT_PREEMPTED}.get(stopped.sigval, 128 + int(stopped.sigval))
     except ChildFailedError as failed:
-        rank, failure = failed.get_first_failure()
+        rank, failure = _telling_failure(failed.failures)
         code = failure.exitcode
         if code < 0:  # killed by a signal: say which, as a shell would count it
             print(f"expresso: worker rank {rank} was killed by signal {-code}", file=sys.stderr)
@@ -138,6 +138,19 @@ def _join(args: Namespace, settings: Any, follower: Callable[[Namespace], int]) 
     atexit.register(distributed.teardown)
     quiet_peers()
     return None if world.rank == 0 else follower(args)
+
+
+def _telling_failure(failures: dict) -> tuple[int, Any]:
+    """The failure whose exit status the command takes: a worker killed by a signal, else rank 0's, else the lowest rank's.
+
+    Several ranks may have failed when the agent looks (every 0.1 s), with failures stamped to the second: rank 0
+    refusing a run (exit 2) makes rank 1 fail too (exit 1, its peer went away), so the first by time is a toss-up.
+    Rank 0 is the one that says why; a signal is what a shell would report.
+    """
+    ranks = sorted(failures)
+    killed = [rank for rank in ranks if failures[rank].exitcode < 0]
+    rank = killed[0] if killed else 0 if 0 in failures else ranks[0]
+    return rank, failures[rank]
 
 
 def _refuse(message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from argparse import Namespace
+from types import SimpleNamespace
 
 import pytest
 
@@ -71,3 +72,16 @@ def test_the_other_ranks_refuse_in_silence_with_the_same_status(torchrun):
     with pytest.raises(SystemExit) as refused:
         launch.start(Namespace(), _settings(devices=4), _never)
     assert refused.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "codes, expected",
+    [
+        ({1: 1, 0: 2}, 0),  # rank 0 refused (exit 2); rank 1 lost its peer (exit 1) at the same second
+        ({1: -9, 0: 1}, 1),  # rank 1 was killed; rank 0 lost its peer
+        ({2: 1, 1: 3}, 1),  # rank 0 still running: the lowest rank that failed
+    ],
+)
+def test_the_exit_status_is_a_killed_workers_else_rank_0s_else_the_lowest_ranks(codes, expected):
+    failures = {rank: SimpleNamespace(exitcode=code) for rank, code in codes.items()}
+    assert launch._telling_failure(failures) == (expected, failures[expected])
