@@ -65,3 +65,15 @@ def _loaded_from(module, roots: tuple) -> bool:
         return any(str(folder).startswith(roots) for folder in path or ())
     except TypeError:  # some extension modules expose a __path__ that is not a list
         return False
+
+
+@pytest.fixture(autouse=True)
+def _curves_drawn():
+    """A fit's curves.png is drawn on a thread (callbacks/learning_curves.py): each test's ends with the test, so
+    none logs into, or draws beside, the next test (which may hide matplotlib)."""
+    yield
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "expresso-curves":
+            thread.join()

@@ -20,8 +20,9 @@ def accuracy():
 
 
 def test_the_fit_leaves_a_png_of_the_losses_and_the_monitored_metric(make_trainer, tmp_path):
-    run_dir = tmp_path / "exp" / "run"
-    make_trainer(History(), LearningCurves(monitor="val/acc"), max_epochs=2, metrics=accuracy(), run_dir=run_dir).fit()
+    run_dir, drawer = tmp_path / "exp" / "run", LearningCurves(monitor="val/acc")
+    make_trainer(History(), drawer, max_epochs=2, metrics=accuracy(), run_dir=run_dir).fit()
+    drawer.wait()  # drawn beside what follows the fit (the final evaluation)
     curves = run_dir / "curves.png"
     assert curves.read_bytes()[:8] == PNG
     assert matplotlib.image.imread(curves).shape == (480, 1280, 4)  # two panels: the losses, val/acc
@@ -34,9 +35,24 @@ def test_it_is_drawn_once_the_fit_is_over_not_during_it(make_trainer, tmp_path):
         def on_epoch_checkpoint(self, state) -> None:
             seen.append((state.run_dir / "curves.png").exists())
 
-    run_dir = tmp_path / "exp" / "run"
-    make_trainer(History(), LearningCurves(), Look(), max_epochs=2, run_dir=run_dir).fit()
+    run_dir, drawer = tmp_path / "exp" / "run", LearningCurves()
+    make_trainer(History(), drawer, Look(), max_epochs=2, run_dir=run_dir).fit()
+    drawer.wait()
     assert seen == [False, False] and (run_dir / "curves.png").is_file()
+
+
+def test_a_figure_whose_drawing_fails_on_its_thread_is_a_warning(make_trainer, tmp_path, caplog, monkeypatch):
+    def broken(fig, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("expresso.callbacks.learning_curves.save", broken)
+    run_dir, drawer = tmp_path / "exp" / "run", LearningCurves()
+    with caplog.at_level(logging.WARNING, logger="expresso"):
+        make_trainer(History(), drawer, max_epochs=2, run_dir=run_dir).fit()
+        drawer.wait()
+    assert [record.getMessage() for record in caplog.records] == [
+        f"expresso: warning: {run_dir / 'curves.png'} was not drawn: OSError: disk full"
+    ]
 
 
 def test_a_figure_that_cannot_be_drawn_is_a_warning_and_the_fit_completes(make_trainer, tmp_path, caplog):
@@ -62,7 +78,9 @@ def test_a_fit_whose_metrics_have_one_point_each_draws_nothing_and_a_second_epoc
     run_dir = tmp_path / "exp" / "run"
     make_trainer(History(), LearningCurves(), max_epochs=1, run_dir=run_dir).fit()  # one epoch row, no step row
     assert (run_dir / "metrics.csv").is_file() and not (run_dir / "curves.png").exists()
-    make_trainer(History(), LearningCurves(), max_epochs=2, run_dir=tmp_path / "exp" / "two").fit()
+    drawer = LearningCurves()
+    make_trainer(History(), drawer, max_epochs=2, run_dir=tmp_path / "exp" / "two").fit()
+    drawer.wait()
     assert (tmp_path / "exp" / "two" / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
