@@ -113,3 +113,19 @@ def test_the_trackers_overhead_table_is_its_committed_report():
     assert f"**missed, {float(ratio.split()[0]):.2f}x**" in shown
     assert f"is {float(measured['API, loggers [csv, tensorboard, mlflow]'][5].split('x')[0]):.2f}x" in shown
     assert "- checkout: 645fc67" in report and "at checkout 645fc67" in shown
+
+
+def test_the_issue19_rerun_table_is_its_committed_report():
+    """RESULTS.md's issue 19 section repeats the Targets table of the report committed beside it, at its checkout."""
+    report = (Path(__file__).resolve().parents[2] / "benchmarks" / "reruns" / "issue19" / "RESULTS.md").read_text()
+    shown = section(RESULTS, "## Re-run for issue 19")
+    assert rows(shown) == rows(section(report, "## Targets"))
+    checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
+    assert f"at checkout {checkout} " in shown
+    fits = rows(section(report, "## tiny MLP"))["hand loop"][0]  # median (min-max) of the hand loop's MLP fit
+    low, high = (float(value) for value in re.search(r"\(([\d.]+)-([\d.]+)\)", fits).groups())
+    full = float(first(rows(section(RESULTS, "## tiny MLP"))["hand loop"][0]))  # the full report's
+    assert f"{low:.2f}-{high:.2f} s against {full:.2f} s" in shown
+    for case, word in (("mlp", "MLP"), ("cnn", "CNN")):
+        ratio = rows(section(report, "## Targets"))[f"{case}: expresso CLI fit time / hand loop"][0]
+        assert f"{float(ratio.split()[0]):.2f}x" in shown, word
