@@ -144,12 +144,13 @@ def _telling_failure(failures: dict) -> tuple[int, Any]:
     """The failure whose exit status the command takes: a worker killed by a signal, else rank 0's, else the lowest rank's.
 
     Several ranks may have failed when the agent looks (every 0.1 s), with failures stamped to the second: rank 0
-    refusing a run (exit 2) makes rank 1 fail too (exit 1, its peer went away), so the first by time is a toss-up.
-    Rank 0 is the one that says why; a signal is what a shell would report.
+    refusing a run (exit 2) makes rank 1 fail too (exit 1, its peer went away, or SIGTERM, the agent stopping it), so
+    the first by time is a toss-up. A worker the agent stopped with SIGTERM tells nothing (unless all were); then a
+    signal from outside (what a shell would report), then rank 0 (the one that says why).
     """
-    ranks = sorted(failures)
-    killed = [rank for rank in ranks if failures[rank].exitcode < 0]
-    rank = killed[0] if killed else 0 if 0 in failures else ranks[0]
+    told = [rank for rank in sorted(failures) if failures[rank].exitcode != -signal.SIGTERM] or sorted(failures)
+    killed = [rank for rank in told if failures[rank].exitcode < 0]
+    rank = killed[0] if killed else 0 if 0 in told else told[0]
     return rank, failures[rank]
 
 

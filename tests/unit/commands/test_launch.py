@@ -80,6 +80,9 @@ def test_the_other_ranks_refuse_in_silence_with_the_same_status(torchrun):
         ({1: 1, 0: 2}, 0),  # rank 0 refused (exit 2); rank 1 lost its peer (exit 1) at the same second
         ({1: -9, 0: 1}, 1),  # rank 1 was killed; rank 0 lost its peer
         ({2: 1, 1: 3}, 1),  # rank 0 still running: the lowest rank that failed
+        ({1: -15, 0: 2}, 0),  # rank 0 refused; the agent stopped rank 1 with SIGTERM
+        ({0: -15, 1: 1}, 1),  # rank 1 failed; the agent stopped rank 0
+        ({0: -15, 1: -15}, 0),  # every worker got SIGTERM (the launching process was stopped)
     ],
 )
 def test_the_exit_status_is_a_killed_workers_else_rank_0s_else_the_lowest_ranks(codes, expected):
