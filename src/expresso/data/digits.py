@@ -137,7 +137,7 @@ def load_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 def split_key(seed: int, val_fraction: float, test_fraction: float, train_fraction: float) -> str:
-    return f"seed={int(seed)} val={float(val_fraction)!r} test={float(test_fraction)!r} train={float(train_fraction)!r}"
+    return f"seed={seed!r} val={float(val_fraction)!r} test={float(test_fraction)!r} train={float(train_fraction)!r}"
 
 
 def shipped_split(
