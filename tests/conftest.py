@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,8 +73,6 @@ def _curves_drawn():
     """A fit's curves.png is drawn on a thread (callbacks/learning_curves.py): each test's ends with the test, so
     none logs into, or draws beside, the next test (which may hide matplotlib)."""
     yield
-    import threading
-
     for thread in threading.enumerate():
         if thread.name == "expresso-curves":
             thread.join()

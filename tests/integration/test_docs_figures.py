@@ -126,6 +126,13 @@ def test_the_issue19_rerun_table_is_its_committed_report():
     low, high = (float(value) for value in re.search(r"\(([\d.]+)-([\d.]+)\)", fits).groups())
     full = float(first(rows(section(RESULTS, "## tiny MLP"))["hand loop"][0]))  # the full report's
     assert f"{low:.2f}-{high:.2f} s against {full:.2f} s" in shown
+    job_fits = rows(section(report, "## small ResNet"))["hand loop"][0]  # the job's fits vary this much by round
+    low, high = (float(value) for value in re.search(r"\(([\d.]+)-([\d.]+)\)", job_fits).groups())
+    assert f"({low:.0f}-{high:.0f} s)" in shown
+    process = rows(section(report, "## Targets"))[
+        "job: `expresso train` process (start to exit) minus the hand-written script's"
+    ][0]
+    assert f"not as {float(process.split()[0]):.1f} s" in shown
     for case, word in (("mlp", "MLP"), ("cnn", "CNN")):
         ratio = rows(section(report, "## Targets"))[f"{case}: expresso CLI fit time / hand loop"][0]
         assert f"{float(ratio.split()[0]):.2f}x" in shown, word

@@ -83,7 +83,7 @@ def assemble(
 ) -> dict[str, Any]:
     """Build models, graph, optimizers, pipelines and stages; errors name the file and key of the entry at fault.
 
-    ``optimizers_too=False`` (eval, predict, export: nothing steps) leaves the optimizers out: building the
+    ``optimizers_too=False`` (eval and predict: nothing steps) leaves the optimizers out: building the
     first imports torch._dynamo (torch.optim's add_param_group is wrapped by it), over a second of each command.
     """
     w = copy.deepcopy(config.wiring)  # the built objects get entries of their own: a config may be built twice

@@ -61,7 +61,6 @@ class LearningCurves(Callback):
             return
         if not any(len(history.series(name)[0]) > 1 for name in history.columns):
             return  # one point per metric (a --dev-run, a single short epoch): no curve, and ~0.2 s saved
-        self.wait()
         self._drawing = threading.Thread(target=self._draw, args=(history, folder.curves), name="expresso-curves")
         self._drawing.start()
 

@@ -141,7 +141,7 @@ def _join(args: Namespace, settings: Any, follower: Callable[[Namespace], int]) 
 
 
 def _telling_failure(failures: dict) -> tuple[int, Any]:
-    """The failure whose exit status the command takes: a worker killed by a signal, else rank 0's, else the lowest rank's.
+    """The failure whose exit status the command takes: an outside signal's, else rank 0's, else the lowest rank's.
 
     Several ranks may have failed when the agent looks (every 0.1 s), with failures stamped to the second: rank 0
     refusing a run (exit 2) makes rank 1 fail too (exit 1, its peer went away, or SIGTERM, the agent stopping it), so
