@@ -15,7 +15,15 @@ from pathlib import Path
 
 from .cases import CASES
 
-FRAMEWORKS = ("hand", "expresso-api", "lightning-defaults", "lightning-minimal", "ignite", "accelerate")
+FRAMEWORKS = (
+    "hand",
+    "expresso-api",
+    "expresso-api-no-checkpoints",
+    "lightning-defaults",
+    "lightning-minimal",
+    "ignite",
+    "accelerate",
+)
 
 
 def fit(
@@ -24,11 +32,19 @@ def fit(
     if framework == "hand":
         from . import hand_loop
 
-        return hand_loop.train(case, num_workers=workers or 0, epochs=epochs)
-    if framework == "expresso-api":
+        # One fit per process: the whole process is compared with `expresso train`'s, so it evaluates as that does.
+        return hand_loop.train(case, num_workers=workers or 0, epochs=epochs, final_evaluation=case.fits == 1)
+    if framework in ("expresso-api", "expresso-api-no-checkpoints"):
         from . import expresso_api
 
-        return expresso_api.train(case, workdir, num_workers=workers, epochs=epochs, extra=config_overrides)
+        return expresso_api.train(
+            case,
+            workdir,
+            num_workers=workers,
+            epochs=epochs,
+            extra=config_overrides,
+            checkpoints=framework == "expresso-api",
+        )
     if config_overrides:
         raise ValueError(
             f"Invalid --override for {framework}. Received: {config_overrides}; expected none (expresso only)"

@@ -6,6 +6,10 @@ metric); the run folder goes to the benchmark's scratch folder. The clock
 covers ``trainer.fit()`` alone, which ends when the last checkpoint is on
 disk. (The CLI runs as its own process, timed by ``probe.py``: see
 ``training_cases.py``.)
+
+``checkpoints=False`` drops the default Checkpoint callback, the one default
+a user cannot turn off from a config: the row it gives measures what the
+per-epoch checkpoints cost, the cause the report names for the MLP's miss.
 """
 
 from __future__ import annotations
@@ -28,7 +32,12 @@ def overrides(case: Case, num_workers: int | None = None, epochs: int | None = N
 
 
 def train(
-    case: Case, workdir: Path, num_workers: int | None = None, epochs: int | None = None, extra: list[str] | None = None
+    case: Case,
+    workdir: Path,
+    num_workers: int | None = None,
+    epochs: int | None = None,
+    extra: list[str] | None = None,
+    checkpoints: bool = True,
 ) -> dict:
     """One fit; ``extra`` overrides go on top of the case's (the tracker case's ``loggers=[...]``)."""
     from expresso import load_config
@@ -37,6 +46,11 @@ def train(
     config = load_config(ROOT / case.config, [*overrides(case, num_workers, epochs), *(extra or [])], check=True)
     run_dir = Path(workdir) / f"run-{time.monotonic_ns()}"
     trainer = build_trainer(config, run_dir)
+    if not checkpoints:
+        from expresso.callbacks import Checkpoint
+
+        kept = [callback for callback in trainer.callbacks.callbacks if not isinstance(callback, Checkpoint)]
+        trainer.callbacks = type(trainer.callbacks)(kept)
     start = time.perf_counter()
     metrics = trainer.fit()
     seconds = time.perf_counter() - start

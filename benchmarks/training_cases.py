@@ -37,9 +37,7 @@ INSTALL_HINT = "pip install -c constraints.txt -e '.[bench]'"
 @dataclass(frozen=True)
 class Variant:
     label: str  # the report's row name
-    framework: (
-        str  # import-torch, hand, expresso-cli, expresso-api, lightning-defaults, lightning-minimal, ignite, accelerate
-    )
+    framework: str  # import-torch, hand, expresso-cli, expresso-api(-no-checkpoints), lightning-*, ignite, accelerate
     workers: int | None = None  # DataLoader num_workers; None: the framework's default
     overrides: tuple[str, ...] = ()  # expresso only: config overrides on top of the case's file
     runs_root: str | None = None  # expresso CLI only: one runs root for every run (what the runs share: mlflow.db)
@@ -50,6 +48,7 @@ STANDARD = [
     Variant("hand loop", "hand"),
     Variant("expresso CLI", "expresso-cli"),
     Variant("expresso API", "expresso-api"),
+    Variant("expresso API, no checkpoints", "expresso-api-no-checkpoints"),  # what the per-epoch checkpoints cost
     Variant("Lightning defaults", "lightning-defaults"),
     Variant("Lightning minimal", "lightning-minimal"),
     Variant("ignite", "ignite"),

@@ -70,6 +70,21 @@ def datasets(case: Case):
     return Digits(split="train"), Digits(split="val")
 
 
+def test_set(case: Case):
+    """The case's test split, which ``expresso train`` evaluates after its fit (the hand script's final evaluation)."""
+    if case.model == "resnet":
+        from .real_job import SyntheticImages
+
+        return SyntheticImages(split="test")
+    if case.slow:
+        from .slow_data import SlowDigits
+
+        return SlowDigits(split="test")
+    from expresso.data import Digits
+
+    return Digits(split="test")
+
+
 def loaders(case: Case, num_workers: int = 0) -> tuple[DataLoader, DataLoader, EpochPermutation]:
     """(train loader, val loader, the train sampler): the plain DataLoader idiom."""
     train_set, val_set = datasets(case)

@@ -35,6 +35,7 @@ NOT_BAD_INPUT = {
     # Control flow, never shown to the user as an error.
     "expresso.callbacks.preemption.Preempted": "a preemption signal: the run is checkpointed (exit 75)",
     "expresso.engine.events.Cancel": "a callback's cancel signal",
+    "expresso.engine.checkpoints.writer._ThenFailed": "carries a `then`'s exception across the writer thread, unwrapped",
     "expresso.engine.events.Rollback": "a callback's cancel signal",
     "expresso.engine.events.SkipBatch": "a callback's cancel signal",
     "expresso.engine.events.StopEpoch": "a callback's cancel signal",

@@ -147,26 +147,28 @@ class Checkpoint(MetricWatcher):
             self.top, dropped = self.top[: self.save_top_k], self.top[self.save_top_k :]
         # What must follow this epoch's last.ckpt travels inside it: a kill after the file, before these links,
         # is caught up by the resume from it (on_checkpoint_load), so best.ckpt never goes stale.
-        self._links = {"best": improved and self.save_top_k > 0, "kept": kept, "dropped": [name for _, name in dropped]}
-        folder = self._folder
+        links = {"best": improved and self.save_top_k > 0, "kept": kept, "dropped": [name for _, name in dropped]}
+        self._links = links
+        folder, epoch = self._folder, state.epoch + 1
 
-        def after_write() -> None:  # runs once last.ckpt is on disk
-            self._link(folder.last)
-            self._links = None  # done: the step checkpoints of the next epoch carry nothing to catch up
+        def after_write() -> None:  # runs once last.ckpt is on disk, on the writer thread (engine/saving.py)
+            self._link(folder.last, links=links)  # this epoch's links: the next epoch's may already be set
+            if self._links is links:  # done: the step checkpoints of the next epoch carry nothing to catch up
+                self._links = None
             if improved and self.save_top_k > 0:  # said once it is true: a write that failed saved nothing
-                log.info("epoch %d: %s improved to %.6g; saved %s", state.epoch + 1, self.monitor, value, folder.BEST)
+                log.info("epoch %d: %s improved to %.6g; saved %s", epoch, self.monitor, value, folder.BEST)
 
         assert state.save_checkpoint is not None  # the Trainer sets it on the State its events carry
         state.save_checkpoint(folder.last, then=after_write, keep_previous=True)
 
-    def _link(self, source: Path, entry: dict[str, Any] | None = None) -> None:
+    def _link(self, source: Path, entry: dict[str, Any] | None = None, links: dict[str, Any] | None = None) -> None:
         """best.ckpt and the top-k copy of ``source`` (an epoch's checkpoint), the dropped ones removed; idempotent.
 
         A hard link where the filesystem allows: no second write, and it stays right, as last.ckpt is later
         *replaced* (a new file), so best.ckpt keeps the old contents. The next checkpoint's folder fsync makes
         the name durable (runs/atomic.py).
         """
-        links = self._links
+        links = links if links is not None else self._links
         if not links:
             return
         folder = self._folder

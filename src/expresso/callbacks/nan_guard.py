@@ -137,6 +137,8 @@ class NaNGuard(Callback):
             raise NonFiniteLossError(
                 f"non-finite {what} {names} at {where} after {self.rollbacks} rollback(s); NaNGuard(max_rollbacks={self.max_rollbacks}) ended the fit"
             )
+        if state.wait_for_checkpoints is not None:
+            state.wait_for_checkpoints()  # the checkpoints it reads may still be on the writer thread
         target = self._sound_checkpoint(where)
         self.rollbacks += 1
         log.warning(

@@ -82,4 +82,4 @@ class Preemption(Callback):
             raise Preempted(signum, checkpoint)
 
         assert state.save_checkpoint is not None  # the Trainer sets it on the State its events carry
-        state.save_checkpoint(self.checkpoint, then=stop, keep_previous=True)
+        state.save_checkpoint(self.checkpoint, then=stop, keep_previous=True, wait=True)

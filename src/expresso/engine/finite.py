@@ -28,6 +28,8 @@ import torch
 
 from .state import State
 
+Write = Callable[[], None]  # a checkpoint's write, prepared (engine/saving.py runs it on the writer thread)
+
 
 class NonFiniteLossError(RuntimeError):
     """A loss, a gradient (NaNGuard) or a weight about to be saved was NaN or infinite; the fit ends.
@@ -88,14 +90,15 @@ class FiniteCheck:
                 "the epoch was not saved"
             )
 
-    def guarding(self, write: Callable[[Path, bool], None]) -> Callable[[Path, bool], None]:
-        """``write``, refused when the weights are not finite, and remembered when done."""
+    def guarding(self, prepare: Callable[[Path, bool], Write]) -> Callable[[Path, bool], Write]:
+        """``prepare`` (a checkpoint's capture), refused when the weights are not finite, and remembered when done."""
 
-        def guarded(path: Path, keep_previous: bool) -> None:
+        def guarded(path: Path, keep_previous: bool) -> Write:
             if self.enabled:
                 self._check_weights(path)
-            write(path, keep_previous)
-            self.restored(path)
+            write = prepare(path, keep_previous)
+            self.restored(path)  # its write may still be in flight: one that fails ends the run at the next wait
+            return write
 
         return guarded
 

@@ -12,6 +12,7 @@ ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +20,32 @@ from ..runs.folder import CheckpointFolder
 from .checkpoints import manifest
 from .checkpoints.errors import CheckpointError
 from .checkpoints.io import load_checkpoint, save_atomic
+from .checkpoints.writer import detached
 from .seeding import rng_state, set_rng_state
 
 
-def write(trainer, path: Path, keep_previous: bool) -> None:
-    """The trainer's checkpoint at ``path``, atomically, recorded in the folder's manifest (``keep_previous``: the replaced file stays as previous.ckpt)."""
-    payload = capture(trainer)
+def prepare(trainer, path: Path, keep_previous: bool) -> Callable[[], None]:
+    """The trainer's checkpoint now, as a write to run later (on the writer thread, checkpoints/writer.py).
+
+    The state is captured and copied here (``detached``), so training may go
+    on while the write runs: the file at ``path`` is replaced atomically and
+    recorded in the folder's manifest (``keep_previous``: the replaced file
+    stays as previous.ckpt).
+    """
+    payload = detached(capture(trainer))
     position = {k: payload["loop"][k] for k in ("step", "epoch", "stage")}
-    entry = save_atomic(
-        payload,
-        path,
-        before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
-        previous=CheckpointFolder(path.parent).previous if keep_previous else None,
-    )
-    manifest.written(path.parent, path.name, {**entry, **position}, rotated=keep_previous)
+    previous = CheckpointFolder(path.parent).previous if keep_previous else None
+
+    def write() -> None:
+        entry = save_atomic(
+            payload,
+            path,
+            before_replace=lambda entry: manifest.about_to_write(path.parent, {**entry, **position}),
+            previous=previous,
+        )
+        manifest.written(path.parent, path.name, {**entry, **position}, rotated=keep_previous)
+
+    return write
 
 
 def read(trainer, path: Path | str, weights_only: bool) -> dict[str, Any]:

@@ -45,8 +45,8 @@ Control flow: ``SkipBatch`` (drop the batch), ``StopEpoch`` (end the epoch now),
 (end the epoch now, then the fit), ``Rollback`` (reload a checkpoint and train on: NaNGuard), or
 ``state.request_stop(by, why)`` (end the stage, in a plain run the fit, after this epoch). The loop
 reads one signal, ``state.stop`` (state.py's ``Stop``). Callbacks write checkpoints through
-``state.save_checkpoint(path)`` and call ``state.wait_for_checkpoints()`` before reading one (a no-op
-while writes are synchronous); when each is written is saving.py's. The stage's stop conditions
+``state.save_checkpoint(path)`` and call ``state.wait_for_checkpoints()`` before reading one (a write
+runs on the writer thread); when each is written is saving.py's. The stage's stop conditions
 (stages.py) and the run's callbacks are callbacks alike: the loop calls none by name.
 """
 
@@ -77,7 +77,7 @@ from .parts import metric_names_of, metric_sets_of, pipelines_of, placed_graph
 from .pipeline import Pipeline, Plan, UpdateStep
 from .saving import Saving
 from .seeding import seed_everything
-from .snapshot import read, write
+from .snapshot import prepare, read
 from .stages import Stage, nothing_left
 from .state import State, Stop
 from .stepping import Stepper
@@ -149,13 +149,13 @@ class Trainer:
             run_dir=Path(run_dir) if run_dir is not None else None,
             config=config,
             save_checkpoint=self.save_checkpoint,
-            wait_for_checkpoints=lambda: None,  # writes are synchronous for now (see save_checkpoint)
+            wait_for_checkpoints=lambda: self.saving.wait(),  # self.saving is built below, from the state
             stages=[stage.name for stage in self.stages],
             metric_names=metric_names_of(self.metric_sets, self.plans),
         )
         self.finite = FiniteCheck(self.state, self.settings.stop_on_non_finite)
         self.saving = Saving(
-            self.finite.guarding(lambda path, keep_previous: write(self, path, keep_previous)), self.fire
+            self.finite.guarding(lambda path, keep_previous: prepare(self, path, keep_previous)), self.fire
         )
         self.evaluation = Evaluation(
             graph=graph,
@@ -193,10 +193,12 @@ class Trainer:
                     self._run_stage(self.stages[state.stage])
                 except Rollback as back:
                     self._roll_back(back)
+            self.saving.wait()  # FIT_END's handlers (and whoever reads the run after) find every checkpoint on disk
             self.fire(Event.FIT_END)
             wait_for_syncs()  # fit() returns with its checkpoints durable (their fsyncs run in the background)
             self._restored = False  # a second fit() starts afresh
         except BaseException as exc:
+            self.saving.finish(exc)  # the checkpoints in flight reach the disk before anyone records the failure
             self.finite.annotate(exc)
             state.extra["exception"] = exc
             self.fire(Event.EXCEPTION)
@@ -372,7 +374,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------
     def save_checkpoint(
-        self, path: str | Path, then: Callable[[], None] | None = None, keep_previous: bool = False
+        self, path: str | Path, then: Callable[[], None] | None = None, keep_previous: bool = False, wait: bool = False
     ) -> None:
         """Everything a resumed run needs to continue bit for bit, written atomically and recorded in the folder's manifest.
 
@@ -380,17 +382,18 @@ class Trainer:
         ``keep_previous`` keeps the file it replaces as ``previous.ckpt``, the
         fallback when the newest is found damaged (manifest.py). Asked for at
         a step's or an epoch's end, it is written after that end's last
-        handler (saving.py). Written on the training thread (engine/checkpoints/io.py
-        says why no writer thread).
+        handler, on the writer thread (``wait``: the end waits for it, and
+        ``then``'s exception is raised there); otherwise at once (saving.py).
         """
         if not distributed.is_zero():  # rank 0 writes the run folder; the others go on as if it were written
             if then is not None:
                 then()
             return
-        self.saving.save(path, then, keep_previous)
+        self.saving.save(path, then, keep_previous, wait)
 
     def load_checkpoint(self, path: str | Path, weights_only: bool = False) -> dict[str, Any]:
         """Restore a checkpoint; ``weights_only`` restores the models alone (``init_from``)."""
+        self.saving.wait()  # a rollback reads what the writer thread may still be writing
         payload = read(self, path, weights_only)
         if not weights_only:
             self._restored = True

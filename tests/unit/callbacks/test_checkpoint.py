@@ -81,9 +81,10 @@ class Script(Callback):
 class Peek(Callback):
     """Once each epoch's checkpoints are on disk, calls ``look(state)`` and keeps what it returns.
 
-    The trainer writes an epoch's checkpoints after every EPOCH_END handler, so
-    this looks at the next epoch's start and at the fit's end: nothing trains
-    in between, the weights are those the files were written from.
+    The trainer hands an epoch's checkpoints to its writer thread after every
+    EPOCH_END handler, so this waits for them (as a callback reading one
+    must) at the next epoch's start and at the fit's end: nothing trains in
+    between, the weights are those the files were written from.
     """
 
     def __init__(self, look):
@@ -91,9 +92,11 @@ class Peek(Callback):
 
     def on_epoch_start(self, state):
         if state.epoch > 0:
+            state.wait_for_checkpoints()
             self.seen.append(self.look(state))
 
     def on_fit_end(self, state):
+        state.wait_for_checkpoints()
         self.seen.append(self.look(state))
 
 
@@ -199,6 +202,7 @@ def test_every_n_steps_writes_last_ckpt_at_those_steps(tmp_path):
             self.seen = []
 
         def on_batch_start(self, state):
+            state.wait_for_checkpoints()
             last = folder / "last.ckpt"
             payload = read(last) if last.exists() else None
             self.seen.append(
@@ -464,12 +468,13 @@ class DiesBeforeLinking(Checkpoint):
         super().__init__(**kwargs)
         self.epoch = epoch
 
-    def _link(self, source):
-        if self._links and self.read_epoch == self.epoch:
+    def _link(self, source, entry=None, links=None):
+        if (links or self._links) and self.read_epoch == self.epoch:
             raise KeyboardInterrupt
-        super()._link(source)
+        super()._link(source, entry, links)
 
     def on_epoch_checkpoint(self, state):
+        state.wait_for_checkpoints()  # the previous epoch's links are made (on the writer thread) before read_epoch moves
         self.read_epoch = state.epoch + 1
         super().on_epoch_checkpoint(state)
 

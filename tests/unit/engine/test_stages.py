@@ -136,8 +136,9 @@ def test_a_checkpoint_after_a_stopped_stage_resumes_with_the_next_stage(tmp_path
     whole = trainer(stages, [Checkpoint(monitor=None, dirpath=str(tmp_path))], max_epochs=5)
 
     class Keep(Callback):
-        def on_stage_end(self, state):  # the epoch's checkpoint is on disk once its EPOCH_END handlers have run
+        def on_stage_end(self, state):  # the epoch's checkpoint was handed to the writer after its EPOCH_END handlers
             if state.stage == 0:
+                state.wait_for_checkpoints()
                 (tmp_path / "last.ckpt").rename(tmp_path / "after-pretrain.ckpt")
 
     whole.callbacks = type(whole.callbacks)([*whole.callbacks.callbacks, Keep()])

@@ -6,15 +6,13 @@ killed at any moment leaves either the old file or the new one, never half
 of one. The manifest records the new bytes before the rename (manifest.py
 says why). Reading uses ``weights_only=True``: a checkpoint cannot run code.
 
-The bytes are written on the training thread; their fsyncs (the file's and
-the folder's, 5-10 ms each on a busy disk) are done in the background
-(``later``), and each write first waits for the previous one's: the file a
-write turns into ``previous.ckpt`` is durable before it is replaced, so an
-operating-system crash loses at most the newest checkpoint (resume then
-finds it damaged and falls back). A writer thread that also serialized
-(torch.save off the training thread) was tried and removed: the SIGKILL
-resume test failed about 3 times in 50 with it, a divergence later seen
-without it too (docs/reliability.md); serializing stays here.
+The bytes are written on the checkpoint writer thread (writer.py; the
+training thread hands over a copy of the state); their fsyncs (the file's and
+the folder's, 5-10 ms each on a busy disk) are done on a second background
+thread (``later``), and each write first waits for the previous one's: the
+file a write turns into ``previous.ckpt`` is durable before it is replaced, so
+an operating-system crash loses at most the newest checkpoint (resume then
+finds it damaged and falls back).
 """
 
 from __future__ import annotations
