@@ -11,7 +11,10 @@ import re
 from pathlib import Path
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-RESULTS = (Path(__file__).resolve().parents[2] / "benchmarks" / "RESULTS.md").read_text()
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+RESULTS = (BENCHMARKS / "RESULTS.md").read_text()
+RERUNS = (BENCHMARKS / "reruns" / "README.md").read_text()  # the partial re-runs between full reports
+EARLIER_FULL = (BENCHMARKS / "reruns" / "full-4d50ae9" / "RESULTS.md").read_text()  # the one the re-runs compare with
 README_ROWS = {  # README row -> RESULTS.md row
     "hand-written loop": "hand loop",
     "expresso API": "expresso API",
@@ -87,8 +90,8 @@ def test_the_readme_performance_prose_states_the_committed_figures():
 
 
 def test_the_restructuring_rerun_table_is_its_two_committed_reports():
-    """RESULTS.md's before/after table (issue 13) repeats the Targets rows of the two reports committed beside it."""
-    reruns = Path(__file__).resolve().parents[2] / "benchmarks" / "reruns"
+    """The before/after table of the re-runs (issue 13) repeats the Targets rows of the two reports committed beside it."""
+    reruns = BENCHMARKS / "reruns"
     before, after = (
         {
             key: cells[0]
@@ -96,18 +99,16 @@ def test_the_restructuring_rerun_table_is_its_two_committed_reports():
         }
         for name in ("issue13-before", "issue13-after")
     )
-    shown = rows(section(RESULTS, "## Re-run after the restructuring (issue 13)"))
+    shown = rows(section(RERUNS, "## Re-run after the restructuring (issue 13)"))
     shown.pop("target")
     assert shown == {key: [before[key], after[key]] for key in after if key != "target"}
 
 
 def test_the_trackers_overhead_table_is_its_committed_report():
-    """RESULTS.md's trackers section (issue 15) repeats the table and the target of the report committed beside it."""
-    report = (
-        Path(__file__).resolve().parents[2] / "benchmarks" / "reruns" / "issue15-trackers" / "RESULTS.md"
-    ).read_text()
+    """The re-runs' trackers section (issue 15) repeats the table and the target of the report committed beside it."""
+    report = (BENCHMARKS / "reruns" / "issue15-trackers" / "RESULTS.md").read_text()
     measured = rows(section(report, "## Trackers"))
-    shown = section(RESULTS, "## Trackers (issue 15)")
+    shown = section(RERUNS, "## Trackers (issue 15)")
     assert rows(shown) == measured
     [ratio] = [cells[0] for key, cells in rows(section(report, "## Targets")).items() if key.startswith("trackers")]
     assert f"**missed, {float(ratio.split()[0]):.2f}x**" in shown
@@ -116,15 +117,15 @@ def test_the_trackers_overhead_table_is_its_committed_report():
 
 
 def test_the_issue19_rerun_table_is_its_committed_report():
-    """RESULTS.md's issue 19 section repeats the Targets table of the report committed beside it, at its checkout."""
-    report = (Path(__file__).resolve().parents[2] / "benchmarks" / "reruns" / "issue19" / "RESULTS.md").read_text()
-    shown = section(RESULTS, "## Re-run for issue 19")
+    """The re-runs' issue 19 section repeats the Targets table of the report committed beside it, at its checkout."""
+    report = (BENCHMARKS / "reruns" / "issue19" / "RESULTS.md").read_text()
+    shown = section(RERUNS, "## Re-run for issue 19")
     assert rows(shown) == rows(section(report, "## Targets"))
     checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
     assert f"at checkout {checkout} " in shown
     fits = rows(section(report, "## tiny MLP"))["hand loop"][0]  # median (min-max) of the hand loop's MLP fit
     low, high = (float(value) for value in re.search(r"\(([\d.]+)-([\d.]+)\)", fits).groups())
-    full = float(first(rows(section(RESULTS, "## tiny MLP"))["hand loop"][0]))  # the full report's
+    full = float(first(rows(section(EARLIER_FULL, "## tiny MLP"))["hand loop"][0]))  # the full report it compares with
     assert f"{low:.2f}-{high:.2f} s against {full:.2f} s" in shown
     job_fits = rows(section(report, "## small ResNet"))["hand loop"][0]  # the job's fits vary this much by round
     low, high = (float(value) for value in re.search(r"\(([\d.]+)-([\d.]+)\)", job_fits).groups())
