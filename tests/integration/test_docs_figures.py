@@ -18,6 +18,7 @@ EARLIER_FULL = (BENCHMARKS / "reruns" / "full-4d50ae9" / "RESULTS.md").read_text
 README_ROWS = {  # README row -> RESULTS.md row
     "hand-written loop": "hand loop",
     "expresso API": "expresso API",
+    "expresso API, checkpoints off": "expresso API, no checkpoints",
     "expresso CLI (`expresso train`)": "expresso CLI",
     "ignite": "ignite",
     "Accelerate": "Accelerate",
@@ -49,19 +50,19 @@ def first(cell: str) -> str:
 
 def test_the_readme_performance_table_is_the_committed_benchmark_run():
     table = rows(section(README, "## Performance"))
-    mlp, cnn = rows(section(RESULTS, "## tiny MLP")), rows(section(RESULTS, "## small CNN"))
+    mlp, cnn, job = (rows(section(RESULTS, heading)) for heading in ("## tiny MLP", "## small CNN", "## small ResNet"))
     assert set(README_ROWS) <= set(table)
     for shown, measured in README_ROWS.items():
-        mlp_fit, cnn_fit, first_step, rss = table[shown]
-        mlp_row, cnn_row = mlp[measured], cnn[measured]
+        mlp_fit, cnn_fit, job_fit, first_step, rss = table[shown]
+        mlp_row, cnn_row, job_row = mlp[measured], cnn[measured], job.get(measured)
         if measured == "hand loop":
-            assert (
-                mlp_fit == f"1.00 ({float(first(mlp_row[0])):.2f} s)"
-                and cnn_fit == f"1.00 ({float(first(cnn_row[0])):.2f} s)"
+            assert (mlp_fit, cnn_fit, job_fit) == tuple(
+                f"1.00 ({float(first(row[0])):.2f} s)" for row in (mlp_row, cnn_row, job_row)
             )
             assert rss == "1.00"
         else:
             assert (mlp_fit, cnn_fit) == (first(mlp_row[1]), first(cnn_row[1])), shown
+            assert job_fit == (first(job_row[1]) if job_row else "-"), shown  # the job runs no checkpoint-off row
             assert rss == f"{float(mlp_row[9].rstrip('x')):.2f}x", shown
         assert first_step == f"{float(first(mlp_row[6])):.2f} s", shown  # seconds to the first step beyond import torch
 
@@ -75,18 +76,19 @@ def test_the_readme_performance_prose_states_the_committed_figures():
         re.search(r"import expresso.engine: added to import torch \(in-process\) \| ([\d.]+) s", targets).group(1)
     )
     assert f"adds {imported:.2f} s to `import torch`" in prose
-    for target in (
-        "mlp: expresso API fit time / hand loop | [\\d.]+ x \\| <= ([\\d.]+) x",
-        "cnn: expresso API fit time / hand loop | [\\d.]+ x \\| <= ([\\d.]+) x",
-    ):
-        limit = re.search(target.replace(" | ", " \\| "), targets).group(1)
-        assert f"{limit}x" in prose
+    for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "on the ResNet")):
+        limit = re.search(rf"{case}: expresso API fit time / hand loop \| [\d.]+ x \| <= ([\d.]+) x", targets).group(1)
+        assert f"{float(limit):.2f}x {word}" in prose
+    process = re.search(r"minus the hand-written script's \| [\d.]+ s \| <= ([\d.]+) s", targets).group(1)
+    assert f"within {process} s of the hand script's" in prose
     assert "first step within 1.5 s" in prose and "| <= 1.5 s |" in targets
-    hand_first_step = float(first(rows(section(RESULTS, "## tiny MLP"))["hand loop"][6]))
-    assert f"{hand_first_step:.2f} s before its first step" in prose
+    without = first(rows(section(RESULTS, "## tiny MLP"))["expresso API, no checkpoints"][1])
+    assert f"without it the fit is {without}" in prose
+    assert f"({first(rows(section(RESULTS, '## Time per epoch'))['MLP'][2])} at batch 64)" in prose
     ratios = [row[3] for key, row in compiled.items() if key in ("mlp", "cnn") and row[0] == "compile"]
     assert f"({ratios[0]} and {ratios[1]} per steady epoch)" in prose
-    assert "checkout 4d50ae9" in prose and "- checkout: 4d50ae9" in RESULTS
+    checkout = re.search(r"- checkout: (\w+), src/ clean", RESULTS).group(1)
+    assert f"(checkout {checkout};" in prose
 
 
 def test_the_restructuring_rerun_table_is_its_two_committed_reports():
@@ -137,3 +139,42 @@ def test_the_issue19_rerun_table_is_its_committed_report():
     for case, word in (("mlp", "MLP"), ("cnn", "CNN")):
         ratio = rows(section(report, "## Targets"))[f"{case}: expresso CLI fit time / hand loop"][0]
         assert f"{float(ratio.split()[0]):.2f}x" in shown, word
+
+
+def test_the_issue19_section_states_the_full_runs_figures():
+    """Every figure RESULTS.md's issue 19 section states is the committed full run's, rounded as written."""
+    shown = " ".join(section(RESULTS, "## Issue 19").split())
+    targets = {key: cells[0].split()[0] for key, cells in rows(section(RESULTS, "## Targets")).items()}
+    mlp, cnn, job = (rows(section(RESULTS, heading)) for heading in ("## tiny MLP", "## small CNN", "## small ResNet"))
+    epoch = rows(section(RESULTS, "## Time per epoch"))
+    checkpoint = rows(section(RESULTS, "## Checkpoint write"))
+
+    def ratio(cell: str) -> str:  # "1.14x (1.06-1.25)" -> "1.14x"
+        return cell.split(" ")[0]
+
+    def target(name: str, digits: int = 2) -> str:
+        return f"{float(targets[name]):.{digits}f}"
+
+    for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "job")):
+        assert f"{word} {target(f'{case}: `expresso train` to first step, beyond import torch', 3)} s" in shown
+    assert f"on top of torch ({target('import expresso.engine: added to import torch (in-process)', 3)} s" in shown
+    for case, table, word in (("mlp", mlp, "MLP"), ("cnn", cnn, "CNN"), ("job", job, "Job")):
+        cli, api = (target(f"{case}: expresso {door} fit time / hand loop") for door in ("CLI", "API"))
+        assert f"**{word} fit, {cli}x CLI and {api}x API" in shown
+    no_checkpoints = mlp["expresso API, no checkpoints"]
+    assert f"takes {first(no_checkpoints[0])} s against {first(mlp['expresso API'][0])} s, {ratio(no_checkpoints[1])}" in shown
+    assert f"({ratio(epoch['MLP'][2])} at batch 64" in shown
+    assert f"without them the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
+    low, high = re.search(r"\(([\d.]+)-([\d.]+)\)", cnn["expresso CLI"][1]).groups()
+    assert f"from {low}x to {high}x through the CLI" in shown
+    assert f"Lightning minimal measures {ratio(job['Lightning minimal'][1])} and ignite {ratio(job['ignite'][1])}" in shown
+    assert f"API child's {job['expresso API'][1]}" in shown
+    process = target("job: `expresso train` process (start to exit) minus the hand-written script's", 3)
+    assert f"**Job process, {process} s over" in shown
+    rss = (target(f"mlp: expresso {door} peak RSS / hand loop") for door in ("CLI", "API"))
+    assert "**Peak RSS, {}x CLI and {}x API on the MLP".format(*rss) in shown
+    assert f"ignite measures {mlp['ignite'][9]}, Lightning minimal {mlp['Lightning minimal'][9]}" in shown
+    assert f"(API {first(mlp['expresso API'][2])} s against {first(mlp['expresso API'][0])} s)" in shown
+    assert f"the trackers ({target('trackers: CLI fit with csv + TensorBoard + MLflow / csv alone', 3)}x" in shown
+    assert f"(1.897x; with an fsync `torch.save` alone is {ratio(checkpoint['torch.save + fsync'][1])})" in shown
+    assert target("checkpoint: save_atomic / torch.save", 3) == "1.897"
