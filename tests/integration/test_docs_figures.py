@@ -158,7 +158,7 @@ def test_the_issue19_section_states_the_full_runs_figures():
     for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "job")):
         assert f"{word} {target(f'{case}: `expresso train` to first step, beyond import torch', 3)} s" in shown
     assert f"on top of torch ({target('import expresso.engine: added to import torch (in-process)', 3)} s" in shown
-    for case, table, word in (("mlp", mlp, "MLP"), ("cnn", cnn, "CNN"), ("job", job, "Job")):
+    for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "Job")):
         cli, api = (target(f"{case}: expresso {door} fit time / hand loop") for door in ("CLI", "API"))
         assert f"**{word} fit, {cli}x CLI and {api}x API" in shown
     no_checkpoints = mlp["expresso API, no checkpoints"]
