@@ -162,12 +162,17 @@ def test_the_issue19_section_states_the_full_runs_figures():
         cli, api = (target(f"{case}: expresso {door} fit time / hand loop") for door in ("CLI", "API"))
         assert f"**{word} fit, {cli}x CLI and {api}x API" in shown
     no_checkpoints = mlp["expresso API, no checkpoints"]
-    assert f"takes {first(no_checkpoints[0])} s against {first(mlp['expresso API'][0])} s, {ratio(no_checkpoints[1])}" in shown
+    assert (
+        f"takes {first(no_checkpoints[0])} s against {first(mlp['expresso API'][0])} s, {ratio(no_checkpoints[1])}"
+        in shown
+    )
     assert f"({ratio(epoch['MLP'][2])} at batch 64" in shown
     assert f"without them the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
     low, high = re.search(r"\(([\d.]+)-([\d.]+)\)", cnn["expresso CLI"][1]).groups()
     assert f"from {low}x to {high}x through the CLI" in shown
-    assert f"Lightning minimal measures {ratio(job['Lightning minimal'][1])} and ignite {ratio(job['ignite'][1])}" in shown
+    assert (
+        f"Lightning minimal measures {ratio(job['Lightning minimal'][1])} and ignite {ratio(job['ignite'][1])}" in shown
+    )
     assert f"API child's {job['expresso API'][1]}" in shown
     process = target("job: `expresso train` process (start to exit) minus the hand-written script's", 3)
     assert f"**Job process, {process} s over" in shown
