@@ -183,3 +183,22 @@ def test_the_issue19_section_states_the_full_runs_figures():
     assert f"the trackers ({target('trackers: CLI fit with csv + TensorBoard + MLflow / csv alone', 3)}x" in shown
     assert f"(1.897x; with an fsync `torch.save` alone is {ratio(checkpoint['torch.save + fsync'][1])})" in shown
     assert target("checkpoint: save_atomic / torch.save", 3) == "1.897"
+
+
+def test_the_writer_thread_section_is_its_committed_report():
+    """The re-runs' writer-thread section repeats its report's table, and its prose that report's and the full run's."""
+    report = (BENCHMARKS / "reruns" / "issue19-writer" / "RESULTS.md").read_text()
+    measured = rows(section(report, "## Checkpoint write"))
+    shown = section(RERUNS, "## The checkpoint writer thread (issue 19)")
+    assert rows(shown) == measured
+    prose = " ".join(shown.split())
+    blocked, inline, threaded = (
+        first(measured["writer thread"][2]),
+        first(measured["save_atomic"][0]),
+        first(measured["writer thread"][0]),
+    )
+    assert f"the copy alone, {blocked} s against {inline} s" in prose and f"({threaded} s:" in prose
+    rss = re.search(r"Peak RSS of the process: (\d+) MB", report).group(1)
+    full = re.search(r"Peak RSS of the process: (\d+) MB", section(RESULTS, "## Checkpoint write")).group(1)
+    assert f"({rss} MB, against {full} MB in the full report" in prose
+    assert "- checkout: dd6000b, src/ clean" in report and "at checkout dd6000b" in shown
