@@ -1,13 +1,17 @@
 """Checkpoint writes on a thread of their own: the training thread hands over a copy of the state and trains on.
 
-Why: on a small model the checkpoint of every epoch is most of what a
-framework adds to a hand-written loop. Measured on the digits MLP (2 cores,
-10 epochs of about 25 ms): the writes of last.ckpt, previous.ckpt, best.ckpt
-and the two manifest records took 55-80 ms of a 0.31-0.37 s fit, and the fit
-without them was level with the hand loop. Serializing, hashing, renaming
-and the manifest's fsync now run here, beside the next epoch; the training
-thread only copies the state (``detached``: tensors to the CPU, containers
-anew), which is what ``torch.save`` reads first anyway.
+Why: a checkpoint of the whole run every epoch is most of what expresso
+adds to a hand-written loop on a small model (the benchmark's "expresso API,
+no checkpoints" row), and on a large one its write stalls training for as
+long as the disk takes. Serializing, hashing, renaming and the manifest's
+fsync run here, beside the next epoch; the training thread only copies the
+state (``detached``: tensors to host memory, containers anew), which is what
+``torch.save`` reads first anyway. On a 50M-parameter checkpoint training
+waits for the copy, a quarter of the write (benchmarks/reruns/README.md); on
+a tiny model trained on one CPU thread little overlaps, since this thread's
+Python work (pickling, the manifest's JSON) needs the interpreter lock the
+training thread needs. The cost: host memory for the copy while it is
+written.
 
 What stays true (engine/saving.py keeps it so):
 
