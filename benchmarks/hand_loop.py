@@ -54,7 +54,7 @@ def train(case: Case, num_workers: int = 0, epochs: int | None = None, final_eva
     if final_evaluation and best_weights is not None:
         model.load_state_dict(best_weights)
         test_loader = torch.utils.data.DataLoader(
-            workload.test_set(case), batch_size=case.batch_size, num_workers=num_workers
+            workload.datasets(case, ("test",))[0], batch_size=case.batch_size, num_workers=num_workers
         )
         extra = {"best_val_acc": _accuracy(model, val_loader), "test_acc": _accuracy(model, test_loader)}
     return workload.fit_result(seconds, first_step_at, accuracy, steps, **extra)
