@@ -21,6 +21,7 @@ any world size, in one process too.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -105,14 +106,21 @@ def setup(device: torch.device) -> None:
 
 
 def teardown() -> None:
-    """Leave the process group (at exit).
+    """Leave the process group (at exit), and free it while the interpreter is whole.
 
-    A completed run's ranks meet at a last barrier first (session.run_fit, follow.fit): a gloo rank that
-    destroyed its group while rank 0 still wrote the run's record died at exit now and then (SIGABRT,
-    "terminate called without an active exception": 2 runs in 10 of the docs' 2-process training on 2 cores).
+    The DDP wrappers hold the group (their reducer does), and the trainer that holds them sits in
+    reference cycles: without the collection first, ``destroy_process_group`` only forgets the group,
+    which the interpreter's last collection then frees at shutdown. A gloo worker thread that lets go
+    of a tensor then needs the lock of a finalizing interpreter, which ends the thread by unwinding
+    through C++ that may not unwind: SIGABRT, "terminate called without an active exception" (a worker
+    rank of the docs' 2-process training in CI, now and then).
+
+    A completed run's ranks also meet at a last barrier before they leave (session.run_fit, follow.fit):
+    a rank that destroyed its group while rank 0 still wrote the record died the same way, more often.
     Not here: at exit after an error, a peer may never come.
     """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # the unreachable trainers' DDP wrappers: the group's last holders but the world's
         dist.destroy_process_group()
 
 

@@ -122,3 +122,32 @@ def test_processes_on_this_machine(given, cuda, expected):
 )
 def test_check_refuses_what_this_machine_or_the_other_settings_cannot_honour(given, cuda, expected):
     assert problems(_settings(**given), device_count=cuda) == expected
+
+
+def test_leaving_frees_the_group_with_the_ddp_wrappers_an_unreachable_trainer_still_holds(tmp_path):
+    """teardown collects the cycles first: a group freed later, by a finalizing interpreter, killed gloo ranks (SIGABRT)."""
+    import gc
+    import weakref
+
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from expresso.engine.distributed import teardown
+
+    collecting = gc.isenabled()
+    gc.disable()  # only teardown's own collection may free the cycle
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1)
+    try:
+        trainer: dict = {"wrapped": DistributedDataParallel(torch.nn.Linear(2, 1))}
+        trainer["self"] = trainer  # a trainer's callbacks point back at it: a cycle
+        wrapper = weakref.ref(trainer["wrapped"])
+        del trainer
+        assert wrapper() is not None
+        teardown()
+        assert not dist.is_initialized()
+        assert wrapper() is None, "the DDP wrapper (and the group its reducer holds) outlived teardown"
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        if collecting:
+            gc.enable()
