@@ -80,3 +80,32 @@ def test_each_command_is_a_module_of_expresso_commands_with_its_parser_and_its_h
         fresh = argparse.ArgumentParser().add_subparsers()
         parser = module.add_parser(fresh, argparse.ArgumentParser(add_help=False))
         assert list(fresh.choices.values()) == [parser], module.__name__
+
+
+EXIT_PROBE = """
+import atexit, gc, sys
+# registered before main: runs after main's exit handler, and sees what it left
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0, "cycle finalized:", finalized))
+finalized = []
+class Cycle:
+    def __del__(self):
+        finalized.append(True)
+from expresso.cli import main
+main(["--version"])
+handlers = atexit._ncallbacks()
+main(["--version"])  # a second main in the process registers nothing more
+print("handlers added by a second main:", atexit._ncallbacks() - handlers)
+gc.disable()  # no collection before exit's: the cycle below is left to the exit handler
+cycle = Cycle(); cycle.me = cycle; del cycle  # garbage in a reference cycle, as a command may leave behind
+"""
+
+
+def test_the_command_collects_once_at_exit_then_freezes_what_is_left_for_the_shutdown():
+    """The interpreter's shutdown collections skip the frozen heap (cli._collect_once_at_exit); cycles are finalized first."""
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", EXIT_PROBE], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-2:] == [
+        "handlers added by a second main: 0",
+        "frozen at exit: True cycle finalized: [True]",
+    ], result.stdout
