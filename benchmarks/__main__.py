@@ -13,14 +13,16 @@ Cases, in the order they run (``--cases`` picks some):
 - ``checkpoint``: writing a ~50M-parameter checkpoint, expresso's writers vs
   ``torch.save``;
 - ``compile``: expresso eager vs ``trainer.compile=true``, per epoch;
-- ``cli``, ``epoch``: the earlier start-up and time-per-epoch benchmarks.
+- ``cli``, ``epoch``: the earlier start-up and time-per-epoch benchmarks;
+- ``attribution``: warm fits of the MLP and the CNN with expresso's defaults
+  dropped one at a time, against the hand loop (benchmarks/attribution.py).
 
 Prints each case's table as it finishes, then writes ``results.json`` (every
 raw measurement) and ``RESULTS.md`` (the report) into ``--output``
 (default: this folder). Every run is a fresh process, so start-up dominates
 the time: the full run takes about 30 minutes on 2 busy cores, ``--quick``
 (few repeats, for checking the harness, not for numbers) about 12. This process
-never imports torch until the ``epoch`` case: the measured work runs in
+never imports torch until the ``epoch`` case (``attribution`` also runs here): the measured work runs in
 child processes.
 """
 
@@ -40,7 +42,7 @@ from . import summary as summary_of
 from .cases import CASES
 from .training_cases import STANDARD
 
-ALL = ("imports", "mlp", "cnn", "job", "data", "trackers", "checkpoint", "compile", "cli", "epoch")
+ALL = ("imports", "mlp", "cnn", "job", "data", "trackers", "checkpoint", "compile", "cli", "epoch", "attribution")
 REPEATS = {  # rounds per case
     "full": {
         "imports": 5,
@@ -53,6 +55,7 @@ REPEATS = {  # rounds per case
         "compile": 2,
         "cli": 10,
         "epoch": 3,
+        "attribution": 9,
     },
     "quick": {
         "imports": 2,
@@ -65,6 +68,7 @@ REPEATS = {  # rounds per case
         "compile": 1,
         "cli": 3,
         "epoch": 1,
+        "attribution": 1,
     },
 }
 FRAMEWORKS = tuple(v.framework for v in STANDARD)
@@ -159,11 +163,16 @@ def run_case(
 
         result, summary = cli_startup.main(rounds), None
         print()
-    else:  # epoch: runs in this process, so it comes last
+    elif name == "epoch":  # epoch and attribution run in this process, so they come last
         from . import epoch_time
 
         result, summary = epoch_time.main(rounds), None
         print()
+    else:
+        from . import attribution
+
+        result, summary = attribution.run(rounds, scratch), None
+        show(attribution.section(result))
     return result, summary
 
 

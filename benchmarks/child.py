@@ -43,7 +43,7 @@ def fit(
             num_workers=workers,
             epochs=epochs,
             extra=config_overrides,
-            checkpoints=framework == "expresso-api",
+            without=("Checkpoint",) if framework == "expresso-api-no-checkpoints" else (),
         )
     if config_overrides:
         raise ValueError(

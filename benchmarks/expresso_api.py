@@ -5,11 +5,14 @@ metrics.csv history, last/best checkpoints each epoch, the configured
 metric); the run folder goes to the benchmark's scratch folder. The clock
 covers ``trainer.fit()`` alone, which ends when the last checkpoint is on
 disk. (The CLI runs as its own process, timed by ``probe.py``: see
-``training_cases.py``.)
+``training_cases.py``.) After the clock, ``train`` waits for curves.png,
+which LearningCurves draws on a thread once the fit ends: the next fit in
+the process (the warm one, attribution.py's) would otherwise share the CPU
+with it.
 
-``checkpoints=False`` drops the default Checkpoint callback, the one default
-a user cannot turn off from a config: the row it gives measures what the
-per-epoch checkpoints cost, the cause the report names for the MLP's miss.
+``without`` drops default callbacks by class name (``("Checkpoint",)``: the
+one default a user cannot turn off from a config): the "no checkpoints" row
+and attribution.py measure what each costs.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def train(
     num_workers: int | None = None,
     epochs: int | None = None,
     extra: list[str] | None = None,
-    checkpoints: bool = True,
+    without: tuple[str, ...] = (),
 ) -> dict:
     """One fit; ``extra`` overrides go on top of the case's (the tracker case's ``loggers=[...]``)."""
     from expresso import load_config
@@ -46,14 +49,19 @@ def train(
     config = load_config(ROOT / case.config, [*overrides(case, num_workers, epochs), *(extra or [])], check=True)
     run_dir = Path(workdir) / f"run-{time.monotonic_ns()}"
     trainer = build_trainer(config, run_dir)
-    if not checkpoints:
-        from expresso.callbacks import Checkpoint
-
-        kept = [callback for callback in trainer.callbacks.callbacks if not isinstance(callback, Checkpoint)]
+    if without:
+        kept = [callback for callback in trainer.callbacks.callbacks if type(callback).__name__ not in without]
         trainer.callbacks = type(trainer.callbacks)(kept)
     start = time.perf_counter()
     metrics = trainer.fit()
     seconds = time.perf_counter() - start
+    from expresso.callbacks import LearningCurves
+
+    for (
+        callback
+    ) in trainer.callbacks.callbacks:  # outside the clock: curves.png drawn beside the next fit would slow it
+        if isinstance(callback, LearningCurves):
+            callback.wait()
     probe = json.loads((run_dir / PROBE_FILE).read_text())
     from . import workload
 

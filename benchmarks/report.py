@@ -92,6 +92,28 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def process_split(summary: dict) -> list[str]:
+    """A one-fit case's whole process over the hand script's, split into the fit's difference and the rest's."""
+    lines = [
+        "The whole process (start to exit) over the hand script's, paired per round, and where it goes: the fit's own "
+        "difference, and the rest of the process (start-up, imports, building, the final evaluation, records, exit).",
+        "",
+    ]
+    rows = [
+        [
+            label,
+            _s(row["process_s"], 2),
+            _s(row["process_over_hand_s"], 3),
+            _s(row["fit_over_hand_s"], 3),
+            _s(row["outside_fit_over_hand_s"], 3),
+        ]
+        for label, row in summary["rows"].items()
+        if label not in (FLOOR_ROW, summary["baseline"]) and row.get("fit_over_hand_s") is not None
+    ]
+    header = ["framework", "process s", "over hand s", "of which the fit s", "of which outside the fit s"]
+    return [*lines, *_table(header, rows), ""]
+
+
 def training_section(name: str, result: dict, summary: dict) -> list[str]:
     case = result["case"]
     lines = [f"## {case['title']} (`{name}`)", ""]
@@ -143,6 +165,8 @@ def training_section(name: str, result: dict, summary: dict) -> list[str]:
         )
     lines += _table(header, rows)
     lines.append("")
+    if case.get("fits") == 1:
+        lines += process_split(summary)
     lines.append(
         "Final validation accuracies "
         + (
@@ -307,7 +331,19 @@ def markdown(results: dict, summary: dict) -> str:
             for t in found
         ]
         lines += _table(["target", "measured (median)", "limit", ""], rows) + [""]
-    for name in ("imports", "mlp", "cnn", "job", "data", "trackers", "checkpoint", "compile", "cli", "epoch"):
+    for name in (
+        "imports",
+        "mlp",
+        "cnn",
+        "job",
+        "data",
+        "trackers",
+        "checkpoint",
+        "compile",
+        "cli",
+        "epoch",
+        "attribution",
+    ):
         result = results.get(name)
         if result is None:
             continue
@@ -331,8 +367,12 @@ def markdown(results: dict, summary: dict) -> str:
             lines += section(result)
         elif name == "cli":
             lines += cli_section(result)
-        else:
+        elif name == "epoch":
             lines += epoch_section(result)
+        else:
+            from .attribution import section as attribution_section  # it builds on this module's table helpers
+
+            lines += attribution_section(result)
     lines += [
         "## How it is measured",
         "",

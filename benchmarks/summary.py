@@ -47,6 +47,11 @@ def _fit(run: dict, index: int) -> float | None:
     return fits[index]["seconds"] if len(fits) > index and not run.get("error") else None
 
 
+def _outside_fit(runs: list[dict]) -> list[float | None]:
+    """Each process's time outside its first fit: start-up, imports, building, the final evaluation, records, exit."""
+    return [r["wall_s"] - fit if (fit := _fit(r, 0)) is not None else None for r in runs]
+
+
 def summarize_training(result: dict) -> dict:
     """Per variant: fit times (cold, warm), paired ratios, steps/s, first step, peak RSS, accuracies."""
     runs = result["runs"]
@@ -81,6 +86,11 @@ def summarize_training(result: dict) -> dict:
             "process_s": stats(r["wall_s"] for r in ok),
             "process_over_hand_s": paired(
                 [r["wall_s"] if not r["error"] else None for r in mine], base_process, lambda a, b: a - b
+            ),
+            # the process difference split in two: the fit's own, and the rest (start-up, final evaluation, records, exit)
+            "fit_over_hand_s": paired(cold, base_cold, lambda a, b: a - b),
+            "outside_fit_over_hand_s": paired(
+                _outside_fit(mine), _outside_fit(runs.get(baseline, [])), lambda a, b: a - b
             ),
             "peak_rss_mb": rss,
             "rss_ratio": rss["median"] / base_rss["median"] if rss and base_rss else None,
