@@ -15,6 +15,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RESULTS = (BENCHMARKS / "RESULTS.md").read_text()
 RERUNS = (BENCHMARKS / "reruns" / "README.md").read_text()  # the partial re-runs between full reports
 EARLIER_FULL = (BENCHMARKS / "reruns" / "full-4d50ae9" / "RESULTS.md").read_text()  # the one the re-runs compare with
+PREVIOUS_FULL = (BENCHMARKS / "reruns" / "full-44f74ed" / "RESULTS.md").read_text()  # the full run before RESULTS.md's
 README_ROWS = {  # README row -> RESULTS.md row
     "hand-written loop": "hand loop",
     "expresso API": "expresso API",
@@ -43,17 +44,22 @@ def rows(markdown: str) -> dict[str, list[str]]:
     return found
 
 
+def table(text: str, heading: str) -> dict[str, list[str]]:
+    """The rows of a section's main table: a one-fit case's process split, which follows it, left out."""
+    return rows(section(text, heading).split("The whole process", 1)[0])
+
+
 def first(cell: str) -> str:
     """A RESULTS.md cell's median, without its (min-max) range."""
     return cell.split(" ")[0]
 
 
 def test_the_readme_performance_table_is_the_committed_benchmark_run():
-    table = rows(section(README, "## Performance"))
-    mlp, cnn, job = (rows(section(RESULTS, heading)) for heading in ("## tiny MLP", "## small CNN", "## small ResNet"))
-    assert set(README_ROWS) <= set(table)
-    for shown, measured in README_ROWS.items():
-        mlp_fit, cnn_fit, job_fit, first_step, rss = table[shown]
+    shown = rows(section(README, "## Performance"))
+    mlp, cnn, job = (table(RESULTS, heading) for heading in ("## tiny MLP", "## small CNN", "## small ResNet"))
+    assert set(README_ROWS) <= set(shown)
+    for row_name, measured in README_ROWS.items():
+        mlp_fit, cnn_fit, job_fit, first_step, rss = shown[row_name]
         mlp_row, cnn_row, job_row = mlp[measured], cnn[measured], job.get(measured)
         if measured == "hand loop":
             assert (mlp_fit, cnn_fit, job_fit) == tuple(
@@ -61,15 +67,17 @@ def test_the_readme_performance_table_is_the_committed_benchmark_run():
             )
             assert rss == "1.00"
         else:
-            assert (mlp_fit, cnn_fit) == (first(mlp_row[1]), first(cnn_row[1])), shown
-            assert job_fit == (first(job_row[1]) if job_row else "-"), shown  # the job runs no checkpoint-off row
-            assert rss == f"{float(mlp_row[9].rstrip('x')):.2f}x", shown
-        assert first_step == f"{float(first(mlp_row[6])):.2f} s", shown  # seconds to the first step beyond import torch
+            assert (mlp_fit, cnn_fit) == (first(mlp_row[1]), first(cnn_row[1])), row_name
+            assert job_fit == (first(job_row[1]) if job_row else "-"), row_name  # the job runs no checkpoint-off row
+            assert rss == f"{float(mlp_row[9].rstrip('x')):.2f}x", row_name
+        assert first_step == f"{float(first(mlp_row[6])):.2f} s", (
+            row_name
+        )  # seconds to the first step beyond import torch
 
 
 def test_the_readme_performance_prose_states_the_committed_figures():
     prose = " ".join(section(README, "## Performance").split())  # line breaks as spaces
-    data, compiled = rows(section(RESULTS, "## data-bound MLP")), rows(section(RESULTS, "## torch.compile"))
+    data, compiled = table(RESULTS, "## data-bound MLP"), rows(section(RESULTS, "## torch.compile"))
     targets = section(RESULTS, "## Targets")
     assert f"({first(data['expresso API, defaults'][1])} the single-process loop)" in prose
     imported = float(
@@ -82,13 +90,15 @@ def test_the_readme_performance_prose_states_the_committed_figures():
     process = re.search(r"minus the hand-written script's \| [\d.]+ s \| <= ([\d.]+) s", targets).group(1)
     assert f"within {process} s of the hand script's" in prose
     assert "first step within 1.5 s" in prose and "| <= 1.5 s |" in targets
-    without = first(rows(section(RESULTS, "## tiny MLP"))["expresso API, no checkpoints"][1])
+    without = first(table(RESULTS, "## tiny MLP")["expresso API, no checkpoints"][1])
     assert f"without it the fit is {without}" in prose
     assert f"({first(rows(section(RESULTS, '## Time per epoch'))['MLP'][2])} at batch 64)" in prose
     ratios = [row[3] for key, row in compiled.items() if key in ("mlp", "cnn") and row[0] == "compile"]
     assert f"({ratios[0]} and {ratios[1]} per steady epoch)" in prose
     checkout = re.search(r"- checkout: (\w+), src/ clean", RESULTS).group(1)
     assert f"(checkout {checkout};" in prose
+    before = rows(section(PREVIOUS_FULL, "## Targets"))["job: expresso CLI fit time / hand loop"][0].split()[0]
+    assert f"the previous run measured the ResNet through the CLI at {float(before):.2f}x" in prose
 
 
 def test_the_restructuring_rerun_table_is_its_two_committed_reports():
@@ -142,23 +152,37 @@ def test_the_issue19_rerun_table_is_its_committed_report():
 
 
 def test_the_issue19_section_states_the_full_runs_figures():
-    """Every figure RESULTS.md's issue 19 section states is the committed full run's, rounded as written."""
+    """Every figure RESULTS.md's issue 19 section states is the committed full run's (or the previous one's), rounded as written."""
     shown = " ".join(section(RESULTS, "## Issue 19").split())
     targets = {key: cells[0].split()[0] for key, cells in rows(section(RESULTS, "## Targets")).items()}
-    mlp, cnn, job = (rows(section(RESULTS, heading)) for heading in ("## tiny MLP", "## small CNN", "## small ResNet"))
-    epoch = rows(section(RESULTS, "## Time per epoch"))
+    previous = {key: cells[0].split()[0] for key, cells in rows(section(PREVIOUS_FULL, "## Targets")).items()}
+    mlp, cnn, job = (table(RESULTS, heading) for heading in ("## tiny MLP", "## small CNN", "## small ResNet"))
+    split = rows(section(RESULTS, "## small ResNet").split("The whole process", 1)[1])
     checkpoint = rows(section(RESULTS, "## Checkpoint write"))
+    warm = {
+        tuple(cells[:2]): cells[2:]
+        for cells in (
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in section(RESULTS, "## Where the fit time goes").splitlines()
+            if line.startswith("| mlp") or line.startswith("| cnn")
+        )
+    }
 
     def ratio(cell: str) -> str:  # "1.14x (1.06-1.25)" -> "1.14x"
         return cell.split(" ")[0]
 
-    def target(name: str, digits: int = 2) -> str:
-        return f"{float(targets[name]):.{digits}f}"
+    def target(name: str, digits: int = 2, of: dict = targets) -> str:
+        return f"{float(of[name]):.{digits}f}"
+
+    def attributed(case: str, variant: str) -> str:  # "1.532x (1.03-2.09)" -> "1.53x"
+        return f"{float(warm[case, variant][1].split('x')[0]):.2f}x"
 
     for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "job")):
         assert f"{word} {target(f'{case}: `expresso train` to first step, beyond import torch', 3)} s" in shown
     assert f"on top of torch ({target('import expresso.engine: added to import torch (in-process)', 3)} s" in shown
-    for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "Job")):
+    assert f"the CNN fit through the CLI ({target('cnn: expresso CLI fit time / hand loop', 3)}x" in shown
+    assert f"the job's peak RSS through the CLI ({target('job: expresso CLI peak RSS / hand loop', 3)}x" in shown
+    for case, word in (("mlp", "MLP"), ("job", "Job")):
         cli, api = (target(f"{case}: expresso {door} fit time / hand loop") for door in ("CLI", "API"))
         assert f"**{word} fit, {cli}x CLI and {api}x API" in shown
     no_checkpoints = mlp["expresso API, no checkpoints"]
@@ -166,23 +190,33 @@ def test_the_issue19_section_states_the_full_runs_figures():
         f"takes {first(no_checkpoints[0])} s against {first(mlp['expresso API'][0])} s, {ratio(no_checkpoints[1])}"
         in shown
     )
-    assert f"({ratio(epoch['MLP'][2])} at batch 64" in shown
-    assert f"without them the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
-    low, high = re.search(r"\(([\d.]+)-([\d.]+)\)", cnn["expresso CLI"][1]).groups()
-    assert f"from {low}x to {high}x through the CLI" in shown
     assert (
-        f"Lightning minimal measures {ratio(job['Lightning minimal'][1])} and ignite {ratio(job['ignite'][1])}" in shown
+        f"{attributed('mlp', 'no checkpoints')} against {attributed('mlp', 'expresso')} with them, and "
+        f"{attributed('mlp', 'no checkpoints, no progress, no metrics')} with progress and metrics dropped" in shown
     )
-    assert f"API child's {job['expresso API'][1]}" in shown
+    assert f"**CNN fit through the API, {ratio(cnn['expresso API'][1])}" in shown
+    assert f"without them the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
+    assert f"warm {attributed('cnn', 'no checkpoints')} against {attributed('cnn', 'expresso')} with them" in shown
+    before = (target(f"job: expresso {door} fit time / hand loop", of=previous) for door in ("CLI", "API"))
+    assert "The previous report measured {}x and {}x".format(*before) in shown
+    assert (
+        f"Lightning defaults measures {ratio(job['Lightning defaults'][1])}, Accelerate {ratio(job['Accelerate'][1])} "
+        f"and ignite {ratio(job['ignite'][1])}" in shown
+    )
+    low, high = re.search(r"\(([\d.]+)-([\d.]+)\)", job["expresso API"][1]).groups()
+    assert f"the API range from {low}x to {high}x" in shown
     process = target("job: `expresso train` process (start to exit) minus the hand-written script's", 3)
-    assert f"**Job process, {process} s over" in shown
+    cli_split = split["expresso CLI"]
+    assert f"**Job process, {process} s over" in shown and process == first(cli_split[1])
+    assert f"{first(cli_split[2])} s of it is the fit's difference" in shown
+    assert f"spends {first(cli_split[3])} s more than the hand script" in shown
     rss = (target(f"mlp: expresso {door} peak RSS / hand loop") for door in ("CLI", "API"))
     assert "**Peak RSS, {}x CLI and {}x API on the MLP".format(*rss) in shown
     assert f"ignite measures {mlp['ignite'][9]}, Lightning minimal {mlp['Lightning minimal'][9]}" in shown
-    assert f"(API {first(mlp['expresso API'][2])} s against {first(mlp['expresso API'][0])} s)" in shown
+    assert f"(API {first(mlp['expresso API'][2])} s against {first(mlp['expresso API'][0])} s" in shown
     assert f"the trackers ({target('trackers: CLI fit with csv + TensorBoard + MLflow / csv alone', 3)}x" in shown
-    assert f"(1.897x; with an fsync `torch.save` alone is {ratio(checkpoint['torch.save + fsync'][1])})" in shown
-    assert target("checkpoint: save_atomic / torch.save", 3) == "1.897"
+    saved = target("checkpoint: save_atomic / torch.save", 3)
+    assert f"({saved}x; with an fsync `torch.save` alone is {ratio(checkpoint['torch.save + fsync'][1])})" in shown
 
 
 def test_the_writer_thread_section_is_its_committed_report():
@@ -199,6 +233,6 @@ def test_the_writer_thread_section_is_its_committed_report():
     )
     assert f"the copy alone, {blocked} s against {inline} s" in prose and f"({threaded} s:" in prose
     rss = re.search(r"Peak RSS of the process: (\d+) MB", report).group(1)
-    full = re.search(r"Peak RSS of the process: (\d+) MB", section(RESULTS, "## Checkpoint write")).group(1)
-    assert f"({rss} MB, against {full} MB in the full report" in prose
+    full = re.search(r"Peak RSS of the process: (\d+) MB", section(PREVIOUS_FULL, "## Checkpoint write")).group(1)
+    assert f"({rss} MB, against {full} MB in the full report of checkout 44f74ed" in prose
     assert "- checkout: dd6000b, src/ clean" in report and "at checkout dd6000b" in shown
