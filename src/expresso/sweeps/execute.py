@@ -164,5 +164,11 @@ def _earlier_spans(sweep: Sweep) -> dict[int, dict[str, str]]:
         return {}
 
 
+_SAYING = threading.Lock()  # the slots' threads say their trials' lines at once
+
+
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    """One whole line on stderr: print writes the text and its newline apart, so two threads' lines could interleave."""
+    with _SAYING:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
