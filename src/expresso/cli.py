@@ -71,14 +71,13 @@ def _collect_once_at_exit() -> None:
     the interpreter's shutdown walks all of them in each of its full
     collections: 0.6-0.9 s between the last exit handler and the process's
     end on the 2-core test machine, after `import torch`, an optimizer and
-    expresso's imports (0.45 s of it with torch and the optimizer alone),
-    more than `expresso train` otherwise adds to a hand-written script outside
-    its fit. One collection (garbage in reference cycles is finalized as
-    before: a file in a cycle is still flushed), then ``gc.freeze``: the
-    shutdown's collections skip what is left, which the module teardown frees
-    by reference counting as before. 0.2-0.3 s. Registered first, so it runs
-    last of the exit handlers (after logging's flush, the checkpoints' fsyncs
-    and leaving a process group, each registered later).
+    expresso's imports (0.45 s of it with torch and the optimizer alone).
+    Here: one collection (garbage in reference cycles is finalized as
+    before: a file in a cycle is still flushed), then ``gc.freeze``, so the
+    shutdown's collections skip what is left, which the module teardown
+    frees by reference counting as before; 0.2-0.3 s in all. Registered
+    first, so it runs last of the exit handlers (after logging's flush, the
+    checkpoints' fsyncs and leaving a process group, each registered later).
     """
     gc.collect()
     gc.freeze()
