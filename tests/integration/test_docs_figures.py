@@ -219,6 +219,40 @@ def test_the_issue19_section_states_the_full_runs_figures():
     assert f"({saved}x; with an fsync `torch.save` alone is {ratio(checkpoint['torch.save + fsync'][1])})" in shown
 
 
+def test_the_job_rerun_section_is_its_committed_report():
+    """The re-runs' job section repeats its report's Targets rows, and its prose that report's and the two full runs'."""
+    import json
+
+    folder = BENCHMARKS / "reruns" / "issue19-job"
+    report = (folder / "RESULTS.md").read_text()
+    shown = section(RERUNS, "## The job case, 8 rounds (issue 19)")
+    assert rows(shown) == rows(section(report, "## Targets"))
+    prose = " ".join(shown.split())
+    checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
+    assert f"at checkout {checkout} " in prose
+    full, before = (
+        rows(section(text, "## Targets"))["job: expresso CLI fit time / hand loop"][0].split()[0]
+        for text in (RESULTS, PREVIOUS_FULL)
+    )
+    full_checkout = re.search(r"- checkout: (\w+)", RESULTS).group(1)
+    assert f"the full run at {full_checkout} measured" in prose
+    assert (
+        f"at {float(full):.2f}x through the CLI, where the report before it had measured {float(before):.2f}x" in prose
+    )
+    measured = table(report, "## small ResNet")
+    cli, api = (first(measured[f"expresso {door}"][1]) for door in ("CLI", "API"))
+    assert f"{cli} through the CLI and {api} through the API" in prose
+    runs = json.loads((folder / "results.json").read_text())["results"]["job"]["runs"]
+    hand = [run["fits"][0]["seconds"] for run in runs["hand loop"]]
+    above = {
+        door: sum(run["fits"][0]["seconds"] > base for run, base in zip(runs[f"expresso {door}"], hand))
+        for door in ("CLI", "API")
+    }
+    assert above["CLI"] == above["API"] and f"in {above['CLI']} rounds of {len(hand)}" in prose
+    outside = first(rows(section(report, "## small ResNet").split("The whole process", 1)[1])["expresso CLI"][3])
+    assert f"spends {outside} s more than the hand script" in prose
+
+
 def test_the_writer_thread_section_is_its_committed_report():
     """The re-runs' writer-thread section repeats its report's table, and its prose that report's and the full run's."""
     report = (BENCHMARKS / "reruns" / "issue19-writer" / "RESULTS.md").read_text()
