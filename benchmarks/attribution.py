@@ -75,7 +75,8 @@ def _fit(case: Case, label: str, workdir: Path) -> float:
 
 def section(result: dict) -> list[str]:
     """The report's table: each variant's warm fit, and its ratio paired per round with the hand loop's."""
-    from .report import _table, number
+    from .report import _s, _table
+    from .summary import paired, stats
 
     lines = [
         "## Where the fit time goes: warm fits, one default dropped at a time (benchmarks/attribution.py)",
@@ -89,23 +90,6 @@ def section(result: dict) -> list[str]:
     for name, times in result.items():
         hand = times[HAND]
         for label, seconds in times.items():
-            if label == HAND:
-                continue
-            ratios = [mine / base for mine, base in zip(seconds, hand)]
-            rows.append(
-                [
-                    CASES[name].name,
-                    label,
-                    f"{number(statistics.median(seconds), 3)} ({number(min(seconds), 3)}-{number(max(seconds), 3)})",
-                    f"{number(statistics.median(ratios), 3)}x ({number(min(ratios), 2)}-{number(max(ratios), 2)})",
-                ]
-            )
-        rows.append(
-            [
-                CASES[name].name,
-                HAND,
-                f"{number(statistics.median(hand), 3)} ({number(min(hand), 3)}-{number(max(hand), 3)})",
-                "1x",
-            ]
-        )
+            ratio = "1x" if label == HAND else _s(paired(seconds, hand, lambda mine, base: mine / base), 3, "x")
+            rows.append([CASES[name].name, label, _s(stats(seconds)), ratio])
     return lines + _table(["case", "variant", "warm fit s, median (min-max)", "ratio to the hand loop"], rows) + [""]
