@@ -24,6 +24,7 @@ from . import lean_imports
 from .commands import config, evaluate, export, graph, new, plot, predict, report, resume, runs, sweep, train
 from .commands.tracking import redacted
 from .errors import BadInput
+from .heap import steady_heap
 
 EXIT_BAD_INPUT = 2
 _exit_registered = False  # whether main registered _collect_once_at_exit in this process
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         atexit.register(_collect_once_at_exit)
         _exit_registered = True
     _fix_thread_counts()
+    steady_heap()
     lean_imports.install()
     parser = _build_parser()
     args, rest = parser.parse_known_args(argv)

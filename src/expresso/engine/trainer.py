@@ -60,6 +60,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..heap import steady_heap
 from ..names import PREDICTION
 from ..runs.atomic import wait_for_syncs
 from ..settings import DataLoaderConfig, TrainerConfig, from_mapping
@@ -181,6 +182,7 @@ class Trainer:
     def fit(self, resume_from: str | Path | None = None) -> dict[str, float]:
         """Train every stage until its end, max_steps or a stop; returns the last metrics."""
         state = self.state
+        steady_heap()  # the same heap however the process got here (heap.py: what the steps' memory costs)
         self._begin_fit(resume_from)
         try:
             self.fire(Event.FIT_START)
