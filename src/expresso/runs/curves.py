@@ -155,3 +155,9 @@ def save(fig: Any, path: Path) -> None:
     data = io.BytesIO()
     fig.savefig(data, format=suffix, dpi=100)
     atomic_write(path, data.getvalue(), durable=False)  # drawn again from metrics.csv whenever needed
+
+
+def main(argv: Sequence[str]) -> None:
+    """The process LearningCurves starts when a fit ends: ``METRICS_CSV LABEL MONITOR METRIC OUTPUT`` ("" for None)."""
+    history, label, monitor, metric, output = argv
+    save(figure([read_history(Path(history), label, monitor or None)], metric or None), Path(output))

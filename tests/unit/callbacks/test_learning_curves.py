@@ -41,18 +41,24 @@ def test_it_is_drawn_once_the_fit_is_over_not_during_it(make_trainer, tmp_path):
     assert seen == [False, False] and (run_dir / "curves.png").is_file()
 
 
-def test_a_figure_whose_drawing_fails_on_its_thread_is_a_warning(make_trainer, tmp_path, caplog, monkeypatch):
-    def broken(fig, path):
-        raise OSError("disk full")
-
-    monkeypatch.setattr("expresso.callbacks.learning_curves.save", broken)
+def test_a_figure_whose_drawing_process_fails_is_a_warning_naming_its_error(make_trainer, tmp_path, caplog):
     run_dir, drawer = tmp_path / "exp" / "run", LearningCurves()
+    (run_dir / "curves.png").mkdir(parents=True)  # the picture cannot replace a folder
     with caplog.at_level(logging.WARNING, logger="expresso"):
         make_trainer(History(), drawer, max_epochs=2, run_dir=run_dir).fit()
         drawer.wait()
-    assert [record.getMessage() for record in caplog.records] == [
-        f"expresso: warning: {run_dir / 'curves.png'} was not drawn: OSError: disk full"
-    ]
+    [message] = [record.getMessage() for record in caplog.records]
+    assert message.startswith(f"expresso: warning: {run_dir / 'curves.png'} was not drawn: IsADirectoryError: ")
+
+
+def test_the_figure_is_drawn_by_a_process_of_its_own(make_trainer, tmp_path, monkeypatch):
+    """matplotlib never loads in the training process: neither its memory nor its hold on the GIL are the fit's."""
+    run_dir, drawer = tmp_path / "exp" / "run", LearningCurves()
+    for name in [name for name in sys.modules if name == "matplotlib" or name.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)  # imported by this test module; the fit must not import it again
+    make_trainer(History(), drawer, max_epochs=2, run_dir=run_dir).fit()
+    drawer.wait()
+    assert (run_dir / "curves.png").read_bytes()[:8] == PNG and "matplotlib" not in sys.modules
 
 
 def test_a_figure_that_cannot_be_drawn_is_a_warning_and_the_fit_completes(make_trainer, tmp_path, caplog):
