@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -139,7 +140,11 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint not found")
     verify(path)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with (
+            warnings.catch_warnings()
+        ):  # torch warns about a pickle protocol before it refuses: the refusal is the line
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         text = str(exc).strip()
         if (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,14 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp
         == f"{evil}: not a readable checkpoint (it holds objects other than tensors and plain data, which expresso never unpickles)"
     )
     assert not target.exists()
+
+
+def test_bytes_that_open_like_a_pickle_of_another_protocol_are_refused_with_no_warning_beside_the_refusal(tmp_path):
+    """One line for a damaged file: torch's warning about the protocol (here 84) would print above it."""
+    odd = tmp_path / "random.ckpt"
+    odd.write_bytes(b"\x80\x54" + bytes(range(200)))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match=r"random\.ckpt: not a readable checkpoint \("):
+            load_checkpoint(odd)
+    assert said == []
