@@ -52,14 +52,19 @@ class Finished:
             return ""
 
 
-def run(command: list[str], log: Path) -> Finished:
-    """Run ``command`` in the repository root, its output into ``log``; never raises on a failed child."""
+def run(command: list[str], log: Path, env: dict[str, str] | None = None) -> Finished:
+    """Run ``command`` in the repository root, its output into ``log`` (``env`` on top of ``child_env()``); never raises on a failed child."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         launched_at = time.time()
         start = time.perf_counter()
         process = subprocess.Popen(
-            command, cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            cwd=ROOT,
+            env={**child_env(), **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         watchdog = threading.Timer(TIMEOUT_S, process.kill)
         watchdog.start()
