@@ -12,7 +12,8 @@ the benchmark's job case (a small ResNet, batch 64, one thread, 3 epochs):
 fits took 1.03-1.22x the hand loop's with 1.5-8x its faults, a difference of
 allocation history, not of work. With the thresholds fixed at 32 MiB (glibc's
 own ceiling) and 64 MiB both kinds of fit fault about 100K times (the first
-touch of their memory), and peak memory stays within 3%.
+touch of their memory). The full benchmark run (benchmarks/RESULTS.md) has
+the hand loop on this heap too: its peak memory 1.01x the usual one's.
 
 ``steady_heap()`` sets them once per process: the ``expresso`` command at its
 start, ``Trainer.fit()`` for the Python API. It leaves the heap alone where

@@ -15,9 +15,11 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RESULTS = (BENCHMARKS / "RESULTS.md").read_text()
 RERUNS = (BENCHMARKS / "reruns" / "README.md").read_text()  # the partial re-runs between full reports
 EARLIER_FULL = (BENCHMARKS / "reruns" / "full-4d50ae9" / "RESULTS.md").read_text()  # the one the re-runs compare with
-PREVIOUS_FULL = (BENCHMARKS / "reruns" / "full-44f74ed" / "RESULTS.md").read_text()  # the full run before RESULTS.md's
+PREVIOUS_FULL = (BENCHMARKS / "reruns" / "full-0d4a4c0" / "RESULTS.md").read_text()  # the full run before RESULTS.md's
+OLDER_FULL = (BENCHMARKS / "reruns" / "full-44f74ed" / "RESULTS.md").read_text()  # the full run before that one
 README_ROWS = {  # README row -> RESULTS.md row
     "hand-written loop": "hand loop",
+    "hand-written loop on expresso's heap": "hand loop, expresso's heap",
     "expresso API": "expresso API",
     "expresso API, checkpoints off": "expresso API, no checkpoints",
     "expresso CLI (`expresso train`)": "expresso CLI",
@@ -97,8 +99,9 @@ def test_the_readme_performance_prose_states_the_committed_figures():
     assert f"({ratios[0]} and {ratios[1]} per steady epoch)" in prose
     checkout = re.search(r"- checkout: (\w+), src/ clean", RESULTS).group(1)
     assert f"(checkout {checkout};" in prose
-    before = rows(section(PREVIOUS_FULL, "## Targets"))["job: expresso CLI fit time / hand loop"][0].split()[0]
-    assert f"the previous run measured the ResNet through the CLI at {float(before):.2f}x" in prose
+    before = {key: cells[0].split()[0] for key, cells in rows(section(PREVIOUS_FULL, "## Targets")).items()}
+    cnn, job = (float(before[f"{case}: expresso CLI fit time / hand loop"]) for case in ("cnn", "job"))
+    assert f"the previous run measured the CNN through the CLI at {cnn:.3f}x and the ResNet at {job:.3f}x" in prose
 
 
 def test_the_restructuring_rerun_table_is_its_two_committed_reports():
@@ -157,7 +160,9 @@ def test_the_issue19_section_states_the_full_runs_figures():
     targets = {key: cells[0].split()[0] for key, cells in rows(section(RESULTS, "## Targets")).items()}
     previous = {key: cells[0].split()[0] for key, cells in rows(section(PREVIOUS_FULL, "## Targets")).items()}
     mlp, cnn, job = (table(RESULTS, heading) for heading in ("## tiny MLP", "## small CNN", "## small ResNet"))
-    split = rows(section(RESULTS, "## small ResNet").split("The whole process", 1)[1])
+    split, before_split = (
+        rows(section(text, "## small ResNet").split("The whole process", 1)[1]) for text in (RESULTS, PREVIOUS_FULL)
+    )
     checkpoint = rows(section(RESULTS, "## Checkpoint write"))
     warm = {
         tuple(cells[:2]): cells[2:]
@@ -174,46 +179,63 @@ def test_the_issue19_section_states_the_full_runs_figures():
     def target(name: str, digits: int = 2, of: dict = targets) -> str:
         return f"{float(of[name]):.{digits}f}"
 
-    def attributed(case: str, variant: str) -> str:  # "1.532x (1.03-2.09)" -> "1.53x"
-        return f"{float(warm[case, variant][1].split('x')[0]):.2f}x"
+    def attributed(case: str, variant: str) -> str:  # "1.215x (0.729-1.869)" -> "1.215x"
+        return warm[case, variant][1].split(" ")[0]
 
+    assert "- checkout: 0d4a4c0, src/ clean" in PREVIOUS_FULL and "(reruns/full-0d4a4c0)" in shown
+    cli, api = (target(f"job: expresso {door} fit time / hand loop", 3) for door in ("CLI", "API"))
+    before = (target(f"job: expresso {door} fit time / hand loop", of=previous) for door in ("CLI", "API"))
+    assert (
+        "the job's fit through both doors ({}x CLI, {}x API, limit 1.01x; {}x and {}x in the previous".format(
+            cli, api, *before
+        )
+        in shown
+    )
+    rss = [target(f"{case}: expresso CLI peak RSS / hand loop", 3) for case in ("mlp", "cnn", "job")]
+    assert "the peak RSS through the CLI (MLP {}x, CNN {}x, job {}x, limit 1.05x;".format(*rss) in shown
+    assert {target(f"{case}: expresso CLI peak RSS / hand loop", of=previous) for case in ("mlp", "cnn")} == {"1.15"}
+    assert "the MLP's and the CNN's were 1.15x with matplotlib in the process" in shown
     for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "job")):
         assert f"{word} {target(f'{case}: `expresso train` to first step, beyond import torch', 3)} s" in shown
     assert f"on top of torch ({target('import expresso.engine: added to import torch (in-process)', 3)} s" in shown
-    assert f"the CNN fit through the CLI ({target('cnn: expresso CLI fit time / hand loop', 3)}x" in shown
-    assert f"the job's peak RSS through the CLI ({target('job: expresso CLI peak RSS / hand loop', 3)}x" in shown
-    for case, word in (("mlp", "MLP"), ("job", "Job")):
-        cli, api = (target(f"{case}: expresso {door} fit time / hand loop") for door in ("CLI", "API"))
+    heap = "hand loop, expresso's heap"
+    assert (
+        f"The hand loop on expresso's heap measures {ratio(job[heap][1])} here (MLP {ratio(mlp[heap][1])}, "
+        f"CNN {ratio(cnn[heap][1])})" in shown
+    )
+    assert (
+        f"Lightning defaults {ratio(job['Lightning defaults'][1])}, Accelerate {ratio(job['Accelerate'][1])}, "
+        f"ignite {ratio(job['ignite'][1])}" in shown
+    )
+    for case, word in (("mlp", "MLP"), ("cnn", "CNN")):
+        cli, api = (target(f"{case}: expresso {door} fit time / hand loop", 3) for door in ("CLI", "API"))
         assert f"**{word} fit, {cli}x CLI and {api}x API" in shown
     no_checkpoints = mlp["expresso API, no checkpoints"]
     assert (
         f"takes {first(no_checkpoints[0])} s against {first(mlp['expresso API'][0])} s, {ratio(no_checkpoints[1])}"
         in shown
     )
+    assert f"{attributed('mlp', 'no checkpoints')} against {attributed('mlp', 'expresso')} with them." in shown
+    assert f"without checkpoints the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
     assert (
-        f"{attributed('mlp', 'no checkpoints')} against {attributed('mlp', 'expresso')} with them, and "
-        f"{attributed('mlp', 'no checkpoints, no progress, no metrics')} with progress and metrics dropped" in shown
+        f"warm {attributed('cnn', 'no checkpoints')} against {attributed('cnn', 'expresso')} with them "
+        f"({attributed('cnn', 'no checkpoints, no progress')} with progress dropped too)" in shown
     )
-    assert f"**CNN fit through the API, {ratio(cnn['expresso API'][1])}" in shown
-    assert f"without them the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
-    assert f"warm {attributed('cnn', 'no checkpoints')} against {attributed('cnn', 'expresso')} with them" in shown
-    before = (target(f"job: expresso {door} fit time / hand loop", of=previous) for door in ("CLI", "API"))
-    assert "The previous report measured {}x and {}x".format(*before) in shown
-    assert (
-        f"Lightning defaults measures {ratio(job['Lightning defaults'][1])}, Accelerate {ratio(job['Accelerate'][1])} "
-        f"and ignite {ratio(job['ignite'][1])}" in shown
-    )
-    low, high = re.search(r"\(([\d.]+)-([\d.]+)\)", job["expresso API"][1]).groups()
-    assert f"the API range from {low}x to {high}x" in shown
+    cnn_before = (target(f"cnn: expresso {door} fit time / hand loop", 3, previous) for door in ("CLI", "API"))
+    assert "The previous report measured {}x through the CLI and {}x through the API".format(*cnn_before) in shown
+    low, high = re.search(r"\(([\d.]+)-([\d.]+)\)", cnn["expresso CLI"][1]).groups()
+    assert f"The CLI's rounds range from {low}x to {high}x" in shown
     process = target("job: `expresso train` process (start to exit) minus the hand-written script's", 3)
     cli_split = split["expresso CLI"]
     assert f"**Job process, {process} s over" in shown and process == first(cli_split[1])
-    assert f"{first(cli_split[2])} s of it is the fit's difference" in shown
-    assert f"spends {first(cli_split[3])} s more than the hand script" in shown
-    rss = (target(f"mlp: expresso {door} peak RSS / hand loop") for door in ("CLI", "API"))
-    assert "**Peak RSS, {}x CLI and {}x API on the MLP".format(*rss) in shown
+    low, high = re.search(r"\((-?[\d.]+)-(-?[\d.]+)\)", cli_split[2]).groups()
+    assert f"ranges from {low} s to {high} s" in shown
+    assert (
+        f"spends {first(cli_split[3])} s more than the hand script ({first(before_split['expresso CLI'][3])} s in "
+        "the previous report)" in shown
+    )
+    assert f"**Peak RSS through the API, {target('mlp: expresso API peak RSS / hand loop', 3)}x on the MLP" in shown
     assert f"ignite measures {mlp['ignite'][9]}, Lightning minimal {mlp['Lightning minimal'][9]}" in shown
-    assert f"(API {first(mlp['expresso API'][2])} s against {first(mlp['expresso API'][0])} s" in shown
     assert f"the trackers ({target('trackers: CLI fit with csv + TensorBoard + MLflow / csv alone', 3)}x" in shown
     saved = target("checkpoint: save_atomic / torch.save", 3)
     assert f"({saved}x; with an fsync `torch.save` alone is {ratio(checkpoint['torch.save + fsync'][1])})" in shown
@@ -232,9 +254,9 @@ def test_the_job_rerun_section_is_its_committed_report():
     assert f"at checkout {checkout} " in prose
     full, before = (
         rows(section(text, "## Targets"))["job: expresso CLI fit time / hand loop"][0].split()[0]
-        for text in (RESULTS, PREVIOUS_FULL)
+        for text in (PREVIOUS_FULL, OLDER_FULL)
     )
-    full_checkout = re.search(r"- checkout: (\w+)", RESULTS).group(1)
+    full_checkout = re.search(r"- checkout: (\w+)", PREVIOUS_FULL).group(1)
     assert f"the full run at {full_checkout} measured" in prose
     assert (
         f"at {float(full):.2f}x through the CLI, where the report before it had measured {float(before):.2f}x" in prose
@@ -267,6 +289,6 @@ def test_the_writer_thread_section_is_its_committed_report():
     )
     assert f"the copy alone, {blocked} s against {inline} s" in prose and f"({threaded} s:" in prose
     rss = re.search(r"Peak RSS of the process: (\d+) MB", report).group(1)
-    full = re.search(r"Peak RSS of the process: (\d+) MB", section(PREVIOUS_FULL, "## Checkpoint write")).group(1)
+    full = re.search(r"Peak RSS of the process: (\d+) MB", section(OLDER_FULL, "## Checkpoint write")).group(1)
     assert f"({rss} MB, against {full} MB in the full report of checkout 44f74ed" in prose
     assert "- checkout: dd6000b, src/ clean" in report and "at checkout dd6000b" in shown

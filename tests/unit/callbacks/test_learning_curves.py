@@ -96,3 +96,15 @@ def test_the_defaults_draw_the_curves_of_the_csv_logger_with_the_run_s_monitor()
     assert curves.monitor == "val/acc" and curves.metric is None
     assert callbacks.index(curves) > [type(callback) for callback in callbacks].index(History)
     assert not any(isinstance(callback, LearningCurves) for callback in with_defaults([], history=False))
+
+
+def test_an_error_of_the_drawing_process_is_named_as_this_process_names_its_own(make_trainer, tmp_path, caplog):
+    """The child's HistoryError reads as the parent's would: no module path before the class name."""
+    run_dir, drawer = tmp_path / "exp" / "run", LearningCurves(metric="val/nope")
+    with caplog.at_level(logging.WARNING, logger="expresso"):
+        make_trainer(History(), drawer, max_epochs=2, run_dir=run_dir).fit()
+        drawer.wait()
+    [message] = [record.getMessage() for record in caplog.records]
+    assert message.startswith(
+        f"expresso: warning: {run_dir / 'curves.png'} was not drawn: HistoryError: --metric val/nope: "
+    )

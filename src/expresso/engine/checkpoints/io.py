@@ -140,9 +140,8 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint not found")
     verify(path)
     try:
-        with (
-            warnings.catch_warnings()
-        ):  # torch warns about a pickle protocol before it refuses: the refusal is the line
+        # torch warns about a pickle protocol before it refuses: the refusal is the line
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
