@@ -21,7 +21,6 @@ picture.
 from __future__ import annotations
 
 import logging
-import re
 import subprocess
 import sys
 import threading
@@ -90,11 +89,9 @@ class LearningCurves(Callback):
         except OSError as exc:  # no interpreter to start (a frozen application, a process limit)
             self._warn(path, exc)
             return
-        if done.returncode != 0:
-            # the child's last line names its error: "OSError: ...", or "expresso.runs.curves.HistoryError: ..."
+        if done.returncode != 0:  # runs/curves.py's main says its error in one last line: "OSError: ..."
             lines = done.stderr.strip().splitlines()
-            said = _QUALIFIED.sub("", lines[-1]) if lines else f"the drawing process exited {done.returncode}"
-            log.warning(_NOT_DRAWN, path, said)
+            log.warning(_NOT_DRAWN, path, lines[-1] if lines else f"the drawing process exited {done.returncode}")
 
     @staticmethod
     def _warn(path: Path, exc: Exception) -> None:
@@ -102,7 +99,6 @@ class LearningCurves(Callback):
 
 
 _NOT_DRAWN = "expresso: warning: %s was not drawn: %s"
-_QUALIFIED = re.compile(r"^(\w+\.)+(?=\w+: )")  # an exception's module path, as a traceback's last line has it
 # The drawing process: this interpreter, and this expresso (its folder is searched last, after the usual places).
 _DRAW = [
     sys.executable,

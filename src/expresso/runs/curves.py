@@ -158,6 +158,12 @@ def save(fig: Any, path: Path) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    """The process LearningCurves starts when a fit ends: ``METRICS_CSV LABEL MONITOR METRIC OUTPUT`` ("" for None)."""
+    """The process LearningCurves starts when a fit ends: ``METRICS_CSV LABEL MONITOR METRIC OUTPUT`` ("" for None).
+
+    A failure exits 1 with one line, ``<error class>: <message>``, the warning LearningCurves repeats.
+    """
     history, label, monitor, metric, output = argv
-    save(figure([read_history(Path(history), label, monitor or None)], metric or None), Path(output))
+    try:
+        save(figure([read_history(Path(history), label, monitor or None)], metric or None), Path(output))
+    except Exception as exc:
+        raise SystemExit(f"{type(exc).__name__}: {exc}") from None
