@@ -10,6 +10,7 @@ Modules, each importing only those above it in this list (no cycle):
   (durable), read with ``weights_only=True`` after the manifest's check;
 - ``optimizer_state``: whether a saved optimizer state fits the optimizer;
 - ``weights``: model weights as safetensors (``expresso.export`` is its public face).
+- ``writer``: the thread checkpoints are written on, and the copy of the state it is handed.
 
 What a checkpoint holds, and putting it back into a trainer, is
 ``engine/snapshot.py``.

@@ -39,14 +39,27 @@ checkpoints written before manifests existed, or copied out of their folder
 alone: a missing record is what such a copy looks like, not damage). A
 folder with the manifest alone was written before the copy existed: it is
 verified against the manifest, and the next write adds the copy.
+
+Why the names of one checkpoint are written once (``names_at_end``): after a
+checkpoint's rename its name is recorded, then best.ckpt's and a top-k
+copy's links, then the names dropped: on a small model each record write
+(two files, one fsynced) is a visible share of an epoch. The checkpoint
+writer (writer.py) groups what follows one rename into one write at its end.
+Nothing above changes by the wait: until that write the records hold the
+checkpoint's entry in ``recent`` (written before the rename), so every file
+then on disk matches an entry, as after a kill between the rename and the
+name's record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -121,13 +134,71 @@ def _damaged(records: tuple[_Record, _Record]) -> list[_Record]:
     return [record for record in records if record.problem is not None]
 
 
+class _Grouping(threading.local):
+    """The name changes waiting for the end of ``names_at_end`` on this thread: folder -> the records' data."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.pending: dict[Path, dict[str, Any]] = {}
+
+
+_grouping = _Grouping()
+
+
+@contextlib.contextmanager
+def names_at_end() -> Iterator[None]:
+    """Within the block, on this thread, ``written``, ``alias`` and ``forget`` are recorded in one write at its end.
+
+    ``about_to_write`` still writes at once (its entry must be on disk before
+    the rename), with the names waiting so far. The end writes even when the
+    block raised: the names describe files already in place; a failure of that
+    write then is logged, and the block's own exception propagates.
+    """
+    if _grouping.active:  # nested: the outer block writes
+        yield
+        return
+    _grouping.active = True
+    try:
+        yield
+    except BaseException:
+        try:
+            _write_pending()
+        except OSError as exc:
+            logger.warning("expresso: warning: could not record the checkpoint names: %s", exc)
+        raise
+    else:
+        _write_pending()
+    finally:
+        _grouping.active, _grouping.pending = False, {}
+
+
+def _write_pending() -> None:
+    pending, _grouping.pending = _grouping.pending, {}
+    for folder, data in pending.items():
+        _write(folder, data)
+
+
+def _changed(folder: Path, data: dict[str, Any]) -> None:
+    """Record a name change: now, or at the end of the ``names_at_end`` block this thread is in."""
+    if _grouping.active:
+        _grouping.pending[folder] = data
+    else:
+        _write(folder, data)
+
+
 def _read(folder: Path) -> dict[str, Any]:
-    """What both records hold, merged, as the next write records it.
+    """What both records hold, merged, as the next write records it (with the name changes waiting on this thread).
 
     The names are the manifest's when it is sound: written first, it is the
     newer after a kill between the two (a name the copy still lists may be a
     file already deleted); else the copy's, with what the manifest kept.
     """
+    waiting = _grouping.pending.get(folder)
+    if waiting is not None:
+        return {
+            "files": {name: dict(entry) for name, entry in waiting["files"].items()},
+            "recent": list(waiting["recent"]),
+        }
     manifest, copy = _records(folder)
     recent: list[dict[str, Any]] = []
     for entry in [*manifest.recent, *copy.recent]:
@@ -150,6 +221,7 @@ def about_to_write(folder: Path, entry: dict[str, Any]) -> None:
     """Record a checkpoint's bytes before they are renamed into place."""
     data = _read(folder)
     data["recent"] = [{**entry, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, *data["recent"]][:RECENT]
+    _grouping.pending.pop(folder, None)  # written now, with this write
     _write(folder, data)
 
 
@@ -161,7 +233,7 @@ def written(folder: Path, name: str, entry: dict[str, Any], rotated: bool = Fals
     data["files"][name] = (
         data["recent"][0] if data["recent"] and data["recent"][0]["sha256"] == entry["sha256"] else entry
     )
-    _write(folder, data)
+    _changed(folder, data)
 
 
 def alias(folder: Path, name: str, of: str, entry: dict[str, Any] | None = None) -> None:
@@ -173,13 +245,13 @@ def alias(folder: Path, name: str, of: str, entry: dict[str, Any] | None = None)
     data = _read(folder)
     if entry is not None or of in data["files"]:
         data["files"][name] = entry if entry is not None else data["files"][of]
-        _write(folder, data)
+        _changed(folder, data)
 
 
 def forget(folder: Path, name: str) -> None:
     data = _read(folder)
     if data["files"].pop(name, None) is not None:
-        _write(folder, data)
+        _changed(folder, data)
 
 
 def entry_of(path: Path) -> dict[str, Any] | None:

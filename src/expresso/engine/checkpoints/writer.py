@@ -45,6 +45,8 @@ from typing import Any
 
 import torch
 
+from . import manifest
+
 
 class _Thread:
     """The process's one writer thread, started at the first write (again in a forked child): every trainer's writes queue on it.
@@ -100,12 +102,14 @@ class _ThenFailed(Exception):
 
 
 def _run(job: Callable[[], None], then: Callable[[], None] | None) -> None:
-    job()
-    if then is not None:
-        try:
-            then()
-        except BaseException as exc:  # Preempted, or a callback's own error: raised where the caller waits
-            raise _ThenFailed(exc) from None
+    """``job``, then ``then``; the checkpoint names both record go to the manifest in one write (manifest.py says why)."""
+    with manifest.names_at_end():
+        job()
+        if then is not None:
+            try:
+                then()
+            except BaseException as exc:  # Preempted, or a callback's own error: raised where the caller waits
+                raise _ThenFailed(exc) from None
 
 
 class Writes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -19,8 +21,11 @@ from expresso.runs.folder import CheckpointFolder
 RECORDS = ("manifest.json", "manifest.copy.json")
 
 
-def checkpoint(folder: CheckpointFolder, step: int, best: bool) -> None:
-    """What snapshot.write and the Checkpoint callback do for one checkpoint: last.ckpt rotated, best.ckpt linked."""
+def checkpoint(folder: CheckpointFolder, step: int, best: bool, grouped: bool = False) -> None:
+    """What snapshot.write and the Checkpoint callback do for one checkpoint: last.ckpt rotated, best.ckpt linked.
+
+    ``grouped``: as the writer thread does it, the names recorded in one write after the links (``names_at_end``).
+    """
     payload = {
         "models": {"m": {"w": torch.full((4,), float(step))}},
         "loop": {"epoch": 0, "batch_index": 0, "step": step},
@@ -32,14 +37,16 @@ def checkpoint(folder: CheckpointFolder, step: int, best: bool) -> None:
         before_replace=lambda entry: manifest.about_to_write(folder.path, {**entry, "step": step}),
         previous=folder.previous if rotated else None,
     )
-    manifest.written(folder.path, folder.LAST, {**entry, "step": step}, rotated=rotated)
-    if best:
-        atomic_copy(folder.last, folder.best, durable=True, sync_folder=False)
-        manifest.alias(folder.path, folder.BEST, folder.LAST)
+    with manifest.names_at_end() if grouped else contextlib.nullcontext():
+        manifest.written(folder.path, folder.LAST, {**entry, "step": step}, rotated=rotated)
+        if best:
+            atomic_copy(folder.last, folder.best, durable=True, sync_folder=False)
+            manifest.alias(folder.path, folder.BEST, folder.LAST)
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["a-write-per-name", "names-in-one-write"])
 def test_a_kill_between_any_two_renames_leaves_every_checkpoint_matching_an_entry_of_each_record_alone(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, grouped
 ):
     folder = CheckpointFolder(tmp_path / "checkpoints")
     folder.path.mkdir()
@@ -52,11 +59,12 @@ def test_a_kill_between_any_two_renames_leaves_every_checkpoint_matching_an_entr
 
     monkeypatch.setattr(os, "replace", replace_and_keep)
     for step in range(1, 6):
-        checkpoint(folder, step, best=step % 2 == 1)
+        checkpoint(folder, step, best=step % 2 == 1, grouped=grouped)
     monkeypatch.setattr(os, "replace", real_replace)
 
-    # Each checkpoint: 2 records, previous.ckpt (from the second on), last.ckpt, 2 records; each best.ckpt: its link, 2 records.
-    assert len(states) == 5 * 6 - 1 + 3 * 3
+    # Each checkpoint: 2 records, previous.ckpt (from the second on), last.ckpt, 2 records; each best.ckpt: its link,
+    # and 2 records of its own unless the names are recorded in one write.
+    assert len(states) == 5 * 6 - 1 + 3 * (1 if grouped else 3)
     for number, state in enumerate(states):
         for kept in RECORDS:  # the other record garbled: this one alone must vouch for every checkpoint on disk
             check = tmp_path / f"state-{number}-{kept}"
@@ -153,3 +161,45 @@ def test_a_folder_with_no_record_or_the_manifest_alone_is_not_warned_about(writt
         written.manifest.unlink()  # checkpoints copied out of their folder: nothing to verify against, nothing to say
         manifest.verify(written.last)
     assert caplog.records == []
+
+
+def test_names_at_end_records_a_checkpoints_names_in_one_write_and_reads_back_what_waits(tmp_path, monkeypatch):
+    folder = CheckpointFolder(tmp_path / "checkpoints")
+    folder.path.mkdir()
+    checkpoint(folder, 1, best=True)
+    writes = []
+    monkeypatch.setattr(manifest, "atomic_write", lambda path, text, **_: writes.append((Path(path).name, text)))
+    entry = {"size": 1, "sha256": "f" * 64, "step": 2}
+    with manifest.names_at_end():
+        manifest.written(folder.path, folder.LAST, entry, rotated=True)
+        manifest.alias(folder.path, folder.BEST, folder.LAST)  # reads the name written just above, not yet on disk
+        manifest.forget(folder.path, folder.PREVIOUS)
+        assert writes == []
+    assert [name for name, _ in writes] == list(RECORDS)
+    files = json.loads(writes[0][1])["files"]
+    assert files == {"last.ckpt": entry, "best.ckpt": entry}
+
+
+def test_names_at_end_records_the_names_of_files_in_place_when_its_block_raises(tmp_path, monkeypatch, caplog):
+    folder = CheckpointFolder(tmp_path / "checkpoints")
+    folder.path.mkdir()
+    checkpoint(folder, 1, best=False)
+    entry = {"size": 1, "sha256": "f" * 64, "step": 2}
+    with pytest.raises(RuntimeError, match="a link failed"), manifest.names_at_end():
+        manifest.written(folder.path, folder.LAST, entry, rotated=True)
+        raise RuntimeError("a link failed")
+    assert json.loads(folder.manifest.read_text())["files"]["last.ckpt"] == entry
+
+    def full(path, text, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(manifest, "atomic_write", full)  # the records cannot be written either
+    with caplog.at_level(logging.WARNING, logger="expresso"), pytest.raises(RuntimeError, match="a link failed"):
+        with manifest.names_at_end():
+            manifest.forget(folder.path, folder.LAST)
+            raise RuntimeError("a link failed")
+    assert [r.getMessage() for r in caplog.records] == [
+        "expresso: warning: could not record the checkpoint names: [Errno 28] No space left on device"
+    ]
+    with pytest.raises(OSError, match="No space left"), manifest.names_at_end():  # no error of its own: it is raised
+        manifest.forget(folder.path, folder.LAST)

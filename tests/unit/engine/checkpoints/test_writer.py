@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections import OrderedDict
 
@@ -141,6 +142,30 @@ def test_an_epochs_checkpoint_is_written_on_the_writer_thread_while_the_next_epo
     assert (
         load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["loop"]["epoch"] == 3
     )  # fit() returned with it on disk
+
+
+def test_an_epoch_checkpoint_and_its_best_link_write_the_manifest_twice_before_and_after_the_rename(
+    tmp_path, monkeypatch
+):
+    """Its entry before the rename, then every name (last, previous, best) in one write: not one write per name."""
+    from expresso.engine.checkpoints import manifest
+
+    writes = []
+    atomic_write = manifest.atomic_write
+
+    def counted(path, text, **kwargs):
+        if path.name == "manifest.json":
+            writes.append(sorted(json.loads(text)["files"]))
+        return atomic_write(path, text, **kwargs)
+
+    monkeypatch.setattr(manifest, "atomic_write", counted)
+    _trainer(tmp_path, Checkpoint(), max_epochs=2).fit()  # val/loss falls each epoch
+    assert writes == [
+        [],  # epoch 1: its entry
+        ["best.ckpt", "last.ckpt"],
+        ["best.ckpt", "last.ckpt"],  # epoch 2: its entry
+        ["best.ckpt", "last.ckpt", "previous.ckpt"],
+    ]
 
 
 def test_a_write_that_fails_on_the_writer_thread_fails_the_fit(tmp_path, monkeypatch):
