@@ -144,6 +144,9 @@ class Writes:
         self._pending, self._held = [], []
 
 
+_UNCHANGING = frozenset({int, float, str, bool, bytes, complex, type(None)})  # deepcopy returns these as they are
+
+
 def detached(payload: Any, memo: dict[int, Any] | None = None) -> Any:
     """A copy of a checkpoint payload that training can no longer change: tensors on the CPU, every container anew.
 
@@ -151,8 +154,12 @@ def detached(payload: Any, memo: dict[int, Any] | None = None) -> Any:
     ``torch.save`` would copy it anyway; the reader maps it back to the
     training device); one tensor under two names (tied weights) stays one.
     Anything else is deep-copied, so a callback's list mutated by the next
-    epoch cannot reach the file.
+    epoch cannot reach the file; values that cannot change (numbers,
+    strings) are kept as they are: a deep copy of each of a history's cells
+    was half of this copy's time.
     """
+    if type(payload) in _UNCHANGING:
+        return payload
     memo = {} if memo is None else memo
     if isinstance(payload, torch.Tensor):
         key = id(payload)
