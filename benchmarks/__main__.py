@@ -47,7 +47,7 @@ REPEATS = {  # rounds per case
     "full": {
         "imports": 5,
         "mlp": 7,
-        "cnn": 5,
+        "cnn": 7,
         "job": 3,
         "data": 3,
         "trackers": 7,
