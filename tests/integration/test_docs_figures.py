@@ -15,7 +15,10 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RESULTS = (BENCHMARKS / "RESULTS.md").read_text()
 RERUNS = (BENCHMARKS / "reruns" / "README.md").read_text()  # the partial re-runs between full reports
 EARLIER_FULL = (BENCHMARKS / "reruns" / "full-4d50ae9" / "RESULTS.md").read_text()  # the one the re-runs compare with
-PREVIOUS_FULL = (BENCHMARKS / "reruns" / "full-0d4a4c0" / "RESULTS.md").read_text()  # the full run before RESULTS.md's
+PREVIOUS_FULL = (BENCHMARKS / "reruns" / "full-111a862" / "RESULTS.md").read_text()  # the full run before RESULTS.md's
+JOB_RERUN_FULL = (
+    BENCHMARKS / "reruns" / "full-0d4a4c0" / "RESULTS.md"
+).read_text()  # the one before (the job re-run's)
 OLDER_FULL = (BENCHMARKS / "reruns" / "full-44f74ed" / "RESULTS.md").read_text()  # the full run before that one
 README_ROWS = {  # README row -> RESULTS.md row
     "hand-written loop": "hand loop",
@@ -89,12 +92,16 @@ def test_the_readme_performance_prose_states_the_committed_figures():
     for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "on the ResNet")):
         limit = re.search(rf"{case}: expresso API fit time / hand loop \| [\d.]+ x \| <= ([\d.]+) x", targets).group(1)
         assert f"{float(limit):.2f}x {word}" in prose
-    process = re.search(r"minus the hand-written script's \| [\d.]+ s \| <= ([\d.]+) s", targets).group(1)
+    process = re.search(r"minus the hand-written script's \| -?[\d.]+ s \| <= ([\d.]+) s", targets).group(1)
     assert f"within {process} s of the hand script's" in prose
     assert "first step within 1.5 s" in prose and "| <= 1.5 s |" in targets
     without = first(table(RESULTS, "## tiny MLP")["expresso API, no checkpoints"][1])
     assert f"without it the fit is {without}" in prose
-    assert f"({first(rows(section(RESULTS, '## Time per epoch'))['MLP'][2])} at batch 64)" in prose
+    per_epoch = rows(section(RESULTS, "## Time per epoch"))
+    mlp_epoch, cnn_epoch = (first(per_epoch[model][2]) for model in ("MLP", "CNN"))
+    assert f"expresso measures {mlp_epoch} the hand loop on the MLP and {cnn_epoch} on the CNN" in prose
+    hand_mlp = float(first(table(RESULTS, "## tiny MLP")["hand loop"][0]))
+    assert "whose epochs take under 40 ms" in prose and hand_mlp / 10 < 0.040
     ratios = [row[3] for key, row in compiled.items() if key in ("mlp", "cnn") and row[0] == "compile"]
     assert f"({ratios[0]} and {ratios[1]} per steady epoch)" in prose
     checkout = re.search(r"- checkout: (\w+), src/ clean", RESULTS).group(1)
@@ -102,6 +109,8 @@ def test_the_readme_performance_prose_states_the_committed_figures():
     before = {key: cells[0].split()[0] for key, cells in rows(section(PREVIOUS_FULL, "## Targets")).items()}
     cnn, job = (float(before[f"{case}: expresso CLI fit time / hand loop"]) for case in ("cnn", "job"))
     assert f"the previous run measured the CNN through the CLI at {cnn:.3f}x and the ResNet at {job:.3f}x" in prose
+    now, then = (float(first(table(text, "## small ResNet")["hand loop"][0])) for text in (RESULTS, PREVIOUS_FULL))
+    assert f"on a machine that ran about {now / then:.1f}x faster" in prose  # the hand loop's own ResNet fit
 
 
 def test_the_restructuring_rerun_table_is_its_two_committed_reports():
@@ -160,6 +169,7 @@ def test_the_issue19_section_states_the_full_runs_figures():
     targets = {key: cells[0].split()[0] for key, cells in rows(section(RESULTS, "## Targets")).items()}
     previous = {key: cells[0].split()[0] for key, cells in rows(section(PREVIOUS_FULL, "## Targets")).items()}
     mlp, cnn, job = (table(RESULTS, heading) for heading in ("## tiny MLP", "## small CNN", "## small ResNet"))
+    job_before = table(PREVIOUS_FULL, "## small ResNet")
     split, before_split = (
         rows(section(text, "## small ResNet").split("The whole process", 1)[1]) for text in (RESULTS, PREVIOUS_FULL)
     )
@@ -172,6 +182,14 @@ def test_the_issue19_section_states_the_full_runs_figures():
             if line.startswith("| mlp") or line.startswith("| cnn")
         )
     }
+    warm_before = {
+        tuple(cells[:2]): cells[2:]
+        for cells in (
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in section(PREVIOUS_FULL, "## Where the fit time goes").splitlines()
+            if line.startswith("| mlp")
+        )
+    }
 
     def ratio(cell: str) -> str:  # "1.14x (1.06-1.25)" -> "1.14x"
         return cell.split(" ")[0]
@@ -179,34 +197,39 @@ def test_the_issue19_section_states_the_full_runs_figures():
     def target(name: str, digits: int = 2, of: dict = targets) -> str:
         return f"{float(of[name]):.{digits}f}"
 
-    def attributed(case: str, variant: str) -> str:  # "1.215x (0.729-1.869)" -> "1.215x"
-        return warm[case, variant][1].split(" ")[0]
+    def attributed(case: str, variant: str, of: dict = warm) -> str:  # "1.215x (0.729-1.869)" -> "1.215x"
+        return of[case, variant][1].split(" ")[0]
 
-    assert "- checkout: 0d4a4c0, src/ clean" in PREVIOUS_FULL and "(reruns/full-0d4a4c0)" in shown
+    assert "- checkout: 111a862, src/ clean" in PREVIOUS_FULL and "(reruns/full-111a862)" in shown
+    hand_now, hand_then = (first(table["hand loop"][0]) for table in (job, job_before))
+    torch_now, torch_then = (first(table["import torch (start-up floor)"][5]) for table in (job, job_before))
+    assert f"the hand loop's ResNet fit took {hand_now} s against {hand_then} s" in shown
+    assert f"`import torch` {torch_now} s against {torch_then} s" in shown
     cli, api = (target(f"job: expresso {door} fit time / hand loop", 3) for door in ("CLI", "API"))
-    before = (target(f"job: expresso {door} fit time / hand loop", of=previous) for door in ("CLI", "API"))
+    before = (target(f"job: expresso {door} fit time / hand loop", 3, previous) for door in ("CLI", "API"))
     assert (
         "the job's fit through both doors ({}x CLI, {}x API, limit 1.01x; {}x and {}x in the previous".format(
             cli, api, *before
         )
         in shown
     )
+    process_name = "job: `expresso train` process (start to exit) minus the hand-written script's"
+    process, process_before = (target(process_name, 3, of) for of in (targets, previous))
+    assert f"the job's whole `expresso train` process ({process} s against the hand script's, limit 0.3 s;" in shown
+    assert f"{process_before} s in the previous report)" in shown
+    cli_split = split["expresso CLI"]
+    assert process == first(cli_split[1])
+    low, high = re.search(r"\((-?[\d.]+)-(-?[\d.]+)\)", cli_split[2]).groups()
+    assert f"the CLI's fit difference ranges from {low} s to {high} s" in shown
+    assert (
+        f"spends {first(cli_split[3])} s more than the hand script ({first(before_split['expresso CLI'][3])} s in "
+        "the previous report" in shown
+    )
     rss = [target(f"{case}: expresso CLI peak RSS / hand loop", 3) for case in ("mlp", "cnn", "job")]
-    assert "the peak RSS through the CLI (MLP {}x, CNN {}x, job {}x, limit 1.05x;".format(*rss) in shown
-    assert {target(f"{case}: expresso CLI peak RSS / hand loop", of=previous) for case in ("mlp", "cnn")} == {"1.15"}
-    assert "the MLP's and the CNN's were 1.15x with matplotlib in the process" in shown
-    for case, word in (("mlp", "MLP"), ("cnn", "CNN"), ("job", "job")):
-        assert f"{word} {target(f'{case}: `expresso train` to first step, beyond import torch', 3)} s" in shown
+    assert "the peak RSS through the CLI (MLP {}x, CNN {}x, job {}x, limit 1.05x)".format(*rss) in shown
+    first_steps = [target(f"{case}: `expresso train` to first step, beyond import torch", 3) for case in ("mlp", "cnn")]
+    assert "on the MLP and the CNN ({} s and {} s, limit 1.5 s)".format(*first_steps) in shown
     assert f"on top of torch ({target('import expresso.engine: added to import torch (in-process)', 3)} s" in shown
-    heap = "hand loop, expresso's heap"
-    assert (
-        f"The hand loop on expresso's heap measures {ratio(job[heap][1])} here (MLP {ratio(mlp[heap][1])}, "
-        f"CNN {ratio(cnn[heap][1])})" in shown
-    )
-    assert (
-        f"Lightning defaults {ratio(job['Lightning defaults'][1])}, Accelerate {ratio(job['Accelerate'][1])}, "
-        f"ignite {ratio(job['ignite'][1])}" in shown
-    )
     for case, word in (("mlp", "MLP"), ("cnn", "CNN")):
         cli, api = (target(f"{case}: expresso {door} fit time / hand loop", 3) for door in ("CLI", "API"))
         assert f"**{word} fit, {cli}x CLI and {api}x API" in shown
@@ -215,30 +238,63 @@ def test_the_issue19_section_states_the_full_runs_figures():
         f"takes {first(no_checkpoints[0])} s against {first(mlp['expresso API'][0])} s, {ratio(no_checkpoints[1])}"
         in shown
     )
-    assert f"{attributed('mlp', 'no checkpoints')} against {attributed('mlp', 'expresso')} with them." in shown
-    assert f"without checkpoints the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
     assert (
-        f"warm {attributed('cnn', 'no checkpoints')} against {attributed('cnn', 'expresso')} with them "
-        f"({attributed('cnn', 'no checkpoints, no progress')} with progress dropped too)" in shown
+        f"{attributed('mlp', 'no checkpoints')} against {attributed('mlp', 'expresso')} with them "
+        f"({attributed('mlp', 'expresso', warm_before)} in the previous report" in shown
     )
+    heap_row = "hand loop, expresso's heap"
+    heap = mlp[heap_row]
+    assert f"measures {ratio(heap[1])} cold and {ratio(heap[3])} warm" in shown
+    ranges = [float(v) for cells in warm if cells[0] == "mlp" for v in re.findall(r"[\d.]+", warm[cells][1])[1:]]
+    assert f"the warm rows range from {min(ranges):.2f}x to {max(ranges):.2f}x" in shown
+    assert "under 40 ms" in shown and float(first(mlp["hand loop"][0])) / 10 < 0.040
+    assert f"without them the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
+    assert f"warm {attributed('cnn', 'no checkpoints')} against {attributed('cnn', 'expresso')} with them" in shown
+    rerun = rows(section((BENCHMARKS / "reruns" / "issue19-cnn" / "RESULTS.md").read_text(), "## Targets"))
+    rerun_cli, rerun_api = (
+        f"{float(rerun[f'cnn: expresso {door} fit time / hand loop'][0].split()[0]):.3f}" for door in ("CLI", "API")
+    )
+    assert f"measured {rerun_cli}x through the CLI and {rerun_api}x through the API" in shown
     cnn_before = (target(f"cnn: expresso {door} fit time / hand loop", 3, previous) for door in ("CLI", "API"))
-    assert "The previous report measured {}x through the CLI and {}x through the API".format(*cnn_before) in shown
-    low, high = re.search(r"\(([\d.]+)-([\d.]+)\)", cnn["expresso CLI"][1]).groups()
-    assert f"The CLI's rounds range from {low}x to {high}x" in shown
-    process = target("job: `expresso train` process (start to exit) minus the hand-written script's", 3)
-    cli_split = split["expresso CLI"]
-    assert f"**Job process, {process} s over" in shown and process == first(cli_split[1])
-    low, high = re.search(r"\((-?[\d.]+)-(-?[\d.]+)\)", cli_split[2]).groups()
-    assert f"ranges from {low} s to {high} s" in shown
+    assert "the previous report measured {}x through the CLI and {}x through the API".format(*cnn_before) in shown
     assert (
-        f"spends {first(cli_split[3])} s more than the hand script ({first(before_split['expresso CLI'][3])} s in "
-        "the previous report)" in shown
+        f"The hand loop on expresso's heap measures {ratio(cnn[heap_row][1])}, "
+        f"ignite {ratio(cnn['ignite'][1])}, Accelerate {ratio(cnn['Accelerate'][1])}" in shown
     )
+    job_first = target("job: `expresso train` to first step, beyond import torch", 3)
+    job_first_before = target("job: `expresso train` to first step, beyond import torch", 3, previous)
+    assert f"**The job's first step, {job_first} s beyond `import torch` (limit 1.5 s; {job_first_before} s" in shown
+    hand_first, hand_first_before = (first(table["hand loop"][6]) for table in (job, job_before))
+    assert f"({hand_first} s against {hand_first_before} s:" in shown
+    assert f"expresso's is {first(job['expresso CLI'][7])} s over the hand loop's" in shown
     assert f"**Peak RSS through the API, {target('mlp: expresso API peak RSS / hand loop', 3)}x on the MLP" in shown
     assert f"ignite measures {mlp['ignite'][9]}, Lightning minimal {mlp['Lightning minimal'][9]}" in shown
     assert f"the trackers ({target('trackers: CLI fit with csv + TensorBoard + MLflow / csv alone', 3)}x" in shown
     saved = target("checkpoint: save_atomic / torch.save", 3)
     assert f"({saved}x; with an fsync `torch.save` alone is {ratio(checkpoint['torch.save + fsync'][1])})" in shown
+
+
+def test_the_cnn_rerun_section_is_its_committed_report():
+    """The re-runs' CNN section repeats its report's Targets rows, and its prose that report's and the full run's."""
+    report = (BENCHMARKS / "reruns" / "issue19-cnn" / "RESULTS.md").read_text()
+    shown = section(RERUNS, "## The CNN case, 12 rounds (issue 19)")
+    assert rows(shown) == rows(section(report, "## Targets"))
+    prose = " ".join(shown.split())
+    checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
+    assert checkout == re.search(r"- checkout: (\w+), src/ clean", RESULTS).group(1)
+    assert f"at checkout {checkout} " in prose and "the full run at the same checkout" in prose
+    full = {key: cells[0].split()[0] for key, cells in rows(section(RESULTS, "## Targets")).items()}
+    cli, api = (full[f"cnn: expresso {door} fit time / hand loop"] for door in ("CLI", "API"))
+    assert f"measured the CNN's fit at {cli}x through the CLI and {api}x through the API" in prose
+    measured = table(report, "## small CNN")
+    (cli, cli_low, cli_high), (api, api_low, api_high) = (
+        (float(v) for v in re.match(r"([\d.]+)x \(([\d.]+)-([\d.]+)\)", measured[f"expresso {door}"][1]).groups())
+        for door in ("CLI", "API")
+    )
+    assert api_low <= cli <= api_high and cli_low <= api <= cli_high  # "each median within the other's range"
+    targets = {key: cells[0].split()[0] for key, cells in rows(section(report, "## Targets")).items()}
+    cli, api = (targets[f"cnn: expresso {door} fit time / hand loop"] for door in ("CLI", "API"))
+    assert f"{cli}x through the CLI and {api}x through the API, each median" in prose
 
 
 def test_the_job_rerun_section_is_its_committed_report():
@@ -254,9 +310,9 @@ def test_the_job_rerun_section_is_its_committed_report():
     assert f"at checkout {checkout} " in prose
     full, before = (
         rows(section(text, "## Targets"))["job: expresso CLI fit time / hand loop"][0].split()[0]
-        for text in (PREVIOUS_FULL, OLDER_FULL)
+        for text in (JOB_RERUN_FULL, OLDER_FULL)
     )
-    full_checkout = re.search(r"- checkout: (\w+)", PREVIOUS_FULL).group(1)
+    full_checkout = re.search(r"- checkout: (\w+)", JOB_RERUN_FULL).group(1)
     assert f"the full run at {full_checkout} measured" in prose
     assert (
         f"at {float(full):.2f}x through the CLI, where the report before it had measured {float(before):.2f}x" in prose
