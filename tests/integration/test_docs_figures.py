@@ -250,6 +250,12 @@ def test_the_issue19_section_states_the_full_runs_figures():
     assert "under 40 ms" in shown and float(first(mlp["hand loop"][0])) / 10 < 0.040
     assert f"without them the API fit is {ratio(cnn['expresso API, no checkpoints'][1])}" in shown
     assert f"warm {attributed('cnn', 'no checkpoints')} against {attributed('cnn', 'expresso')} with them" in shown
+    assert (
+        f"the engine's own work measures {attributed('cnn', 'no checkpoints, no progress, no metrics')}, against "
+        f"{attributed('cnn', 'expresso')} with everything on; the rows between are within this machine's noise "
+        f"({attributed('cnn', 'no checkpoints')} without checkpoints, {attributed('cnn', 'no checkpoints, no progress')} "
+        "without progress too)" in shown
+    )
     rerun = rows(section((BENCHMARKS / "reruns" / "issue19-cnn" / "RESULTS.md").read_text(), "## Targets"))
     rerun_cli, rerun_api = (
         f"{float(rerun[f'cnn: expresso {door} fit time / hand loop'][0].split()[0]):.3f}" for door in ("CLI", "API")
