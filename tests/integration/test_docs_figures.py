@@ -54,6 +54,16 @@ def table(text: str, heading: str) -> dict[str, list[str]]:
     return rows(section(text, heading).split("The whole process", 1)[0])
 
 
+def attribution(text: str) -> dict[tuple[str, str], list[str]]:
+    """The attribution table's rows (warm fits, one default dropped at a time) by (case, variant)."""
+    found = {}
+    for line in section(text, "## Where the fit time goes").splitlines():
+        if line.startswith("| mlp") or line.startswith("| cnn"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            found[cells[0], cells[1]] = cells[2:]
+    return found
+
+
 def first(cell: str) -> str:
     """A RESULTS.md cell's median, without its (min-max) range."""
     return cell.split(" ")[0]
@@ -174,22 +184,7 @@ def test_the_issue19_section_states_the_full_runs_figures():
         rows(section(text, "## small ResNet").split("The whole process", 1)[1]) for text in (RESULTS, PREVIOUS_FULL)
     )
     checkpoint = rows(section(RESULTS, "## Checkpoint write"))
-    warm = {
-        tuple(cells[:2]): cells[2:]
-        for cells in (
-            [cell.strip() for cell in line.strip("|").split("|")]
-            for line in section(RESULTS, "## Where the fit time goes").splitlines()
-            if line.startswith("| mlp") or line.startswith("| cnn")
-        )
-    }
-    warm_before = {
-        tuple(cells[:2]): cells[2:]
-        for cells in (
-            [cell.strip() for cell in line.strip("|").split("|")]
-            for line in section(PREVIOUS_FULL, "## Where the fit time goes").splitlines()
-            if line.startswith("| mlp")
-        )
-    }
+    warm, warm_before = (attribution(text) for text in (RESULTS, PREVIOUS_FULL))
 
     def ratio(cell: str) -> str:  # "1.14x (1.06-1.25)" -> "1.14x"
         return cell.split(" ")[0]
