@@ -13,6 +13,9 @@ Cases, in the order they run (``--cases`` picks some):
 - ``checkpoint``: writing a ~50M-parameter checkpoint, expresso's writers vs
   ``torch.save``;
 - ``compile``: expresso eager vs ``trainer.compile=true``, per epoch;
+- ``phases``: cold fits of the MLP and the CNN split into each epoch's
+  phases, hand loop vs expresso's API with and without checkpoints
+  (benchmarks/phases.py);
 - ``cli``, ``epoch``: the earlier start-up and time-per-epoch benchmarks;
 - ``attribution``: warm fits of the MLP and the CNN with expresso's defaults
   dropped one at a time, against the hand loop (benchmarks/attribution.py).
@@ -42,7 +45,20 @@ from . import summary as summary_of
 from .cases import CASES
 from .training_cases import STANDARD
 
-ALL = ("imports", "mlp", "cnn", "job", "data", "trackers", "checkpoint", "compile", "cli", "epoch", "attribution")
+ALL = (
+    "imports",
+    "mlp",
+    "cnn",
+    "job",
+    "data",
+    "trackers",
+    "checkpoint",
+    "compile",
+    "phases",
+    "cli",
+    "epoch",
+    "attribution",
+)
 REPEATS = {  # rounds per case
     "full": {
         "imports": 5,
@@ -53,6 +69,7 @@ REPEATS = {  # rounds per case
         "trackers": 7,
         "checkpoint": 5,
         "compile": 2,
+        "phases": 7,
         "cli": 10,
         "epoch": 3,
         "attribution": 9,
@@ -66,6 +83,7 @@ REPEATS = {  # rounds per case
         "trackers": 2,
         "checkpoint": 2,
         "compile": 1,
+        "phases": 1,
         "cli": 3,
         "epoch": 1,
         "attribution": 1,
@@ -158,6 +176,12 @@ def run_case(
         result, summary = compile_case.run(rounds, scratch), None
         if "error" not in result:
             show(compile_case.section(result))
+    elif name == "phases":
+        from . import phases
+
+        result, summary = phases.run(rounds, scratch), None
+        if "error" not in result:
+            show(phases.section(result))
     elif name == "cli":
         from . import cli_startup
 

@@ -12,7 +12,8 @@ with it.
 
 ``without`` drops default callbacks by class name (``("Checkpoint",)``: the
 one default a user cannot turn off from a config): the "no checkpoints" row
-and attribution.py measure what each costs.
+and attribution.py measure what each costs. ``also`` adds callbacks
+(phases.py's EpochPhases).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def train(
     epochs: int | None = None,
     extra: list[str] | None = None,
     without: tuple[str, ...] = (),
+    also: tuple = (),
 ) -> dict:
     """One fit; ``extra`` overrides go on top of the case's (the tracker case's ``loggers=[...]``)."""
     from expresso import load_config
@@ -49,9 +51,9 @@ def train(
     config = load_config(ROOT / case.config, [*overrides(case, num_workers, epochs), *(extra or [])], check=True)
     run_dir = Path(workdir) / f"run-{time.monotonic_ns()}"
     trainer = build_trainer(config, run_dir)
-    if without:
+    if without or also:
         kept = [callback for callback in trainer.callbacks.callbacks if type(callback).__name__ not in without]
-        trainer.callbacks = type(trainer.callbacks)(kept)
+        trainer.callbacks = type(trainer.callbacks)([*kept, *also])
     start = time.perf_counter()
     metrics = trainer.fit()
     seconds = time.perf_counter() - start

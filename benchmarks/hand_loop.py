@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -26,7 +27,14 @@ from . import workload
 from .cases import Case
 
 
-def train(case: Case, num_workers: int = 0, epochs: int | None = None, final_evaluation: bool = False) -> dict:
+def train(
+    case: Case,
+    num_workers: int = 0,
+    epochs: int | None = None,
+    final_evaluation: bool = False,
+    mark: Callable[[str], None] = lambda phase: None,
+) -> dict:
+    """One fit; ``mark(phase)`` is called where probe.EpochPhases marks expresso's (benchmarks/phases.py)."""
     model = workload.build_model(case)
     optimizer = torch.optim.Adam(model.parameters(), lr=case.lr)
     loss_fn = nn.CrossEntropyLoss()
@@ -35,7 +43,9 @@ def train(case: Case, num_workers: int = 0, epochs: int | None = None, final_eva
     best, best_weights = -1.0, None
 
     start = time.perf_counter()
+    mark("fit_start")
     for epoch in range(epochs or case.epochs):
+        mark("epoch_start")
         order.set_epoch(epoch)
         model.train()
         for x, y in train_loader:
@@ -46,10 +56,13 @@ def train(case: Case, num_workers: int = 0, epochs: int | None = None, final_eva
             steps += 1
             if first_step_at is None:
                 first_step_at = time.time()
+        mark("val_start")
         accuracy = _accuracy(model, val_loader)
+        mark("val_end")
         if final_evaluation and accuracy > best:
             best, best_weights = accuracy, copy.deepcopy(model.state_dict())
     seconds = time.perf_counter() - start
+    mark("fit_end")
     extra = {}
     if final_evaluation and best_weights is not None:
         model.load_state_dict(best_weights)

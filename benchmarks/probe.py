@@ -62,3 +62,39 @@ class FitTimer(Callback):
         if folder is not None:
             Path(folder).mkdir(parents=True, exist_ok=True)
             (Path(folder) / FILE).write_text(json.dumps(record))
+
+
+class EpochPhases(Callback):
+    """Marks each epoch's phases from inside expresso (``benchmarks/phases.py`` reads them; the hand loop marks its own).
+
+    First at every event, like FitTimer: ``epoch_start`` before any other
+    callback's epoch start, ``val_start`` and ``val_end`` around the
+    validation pass, ``fit_end`` once the last checkpoint is on disk. What
+    lies between a ``val_end`` and the next ``epoch_start`` is every
+    callback's epoch-end work (history, progress, the checkpoint's capture).
+    """
+
+    order = -1_000_000
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float]] = []
+
+    def mark(self, name: str) -> None:
+        self.marks.append((name, time.perf_counter()))
+
+    def on_fit_start(self, state) -> None:
+        self.mark("fit_start")
+
+    def on_epoch_start(self, state) -> None:
+        self.mark("epoch_start")
+
+    def on_validation_start(self, state) -> None:
+        self.mark("val_start")
+
+    def on_validation_end(self, state) -> None:
+        self.mark("val_end")
+
+    def on_fit_end(self, state) -> None:
+        if state.wait_for_checkpoints is not None:
+            state.wait_for_checkpoints()
+        self.mark("fit_end")

@@ -340,6 +340,7 @@ def markdown(results: dict, summary: dict) -> str:
         "trackers",
         "checkpoint",
         "compile",
+        "phases",
         "cli",
         "epoch",
         "attribution",
@@ -365,6 +366,10 @@ def markdown(results: dict, summary: dict) -> str:
             from .compile_case import section
 
             lines += section(result)
+        elif name == "phases":
+            from .phases import section as phases_section  # it builds on this module's table helpers
+
+            lines += phases_section(result)
         elif name == "cli":
             lines += cli_section(result)
         elif name == "epoch":
