@@ -22,6 +22,8 @@ from torch.utils.data import DataLoader
 from expresso import instantiate, load_config
 from expresso.assembly import build_trainer
 
+from .expresso_api import wait_for_curves
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = {"MLP": "digits_mlp.yaml", "CNN": "digits_cnn.yaml"}
 EPOCHS, ROUNDS = 5, 5
@@ -56,7 +58,9 @@ def expresso_loop(config, folder: Path) -> float:
     trainer = build_trainer(config, folder / f"run-{time.monotonic_ns()}")
     start = time.perf_counter()
     trainer.fit()
-    return (time.perf_counter() - start) / EPOCHS
+    seconds = time.perf_counter() - start
+    wait_for_curves(trainer)  # outside the clock, before the next fit (and before the run folder is removed)
+    return seconds / EPOCHS
 
 
 def main(rounds: int = ROUNDS) -> dict:

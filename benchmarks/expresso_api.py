@@ -57,13 +57,7 @@ def train(
     start = time.perf_counter()
     metrics = trainer.fit()
     seconds = time.perf_counter() - start
-    from expresso.callbacks import LearningCurves
-
-    for (
-        callback
-    ) in trainer.callbacks.callbacks:  # outside the clock: curves.png drawn beside the next fit would slow it
-        if isinstance(callback, LearningCurves):
-            callback.wait()
+    wait_for_curves(trainer)
     probe = json.loads((run_dir / PROBE_FILE).read_text())
     from . import workload
 
@@ -77,3 +71,12 @@ def train(
         probe_seconds=probe["seconds"],
         fetch=fetch,
     )
+
+
+def wait_for_curves(trainer) -> None:
+    """Return once curves.png is drawn: its drawing process, beside the next fit timed, would slow that fit."""
+    from expresso.callbacks import LearningCurves
+
+    for callback in trainer.callbacks.callbacks:
+        if isinstance(callback, LearningCurves):
+            callback.wait()
