@@ -113,9 +113,12 @@ def test_the_readme_performance_prose_states_the_committed_figures():
     )
     assert f"On the CNN it is most of it: without it the fit is {without}." in prose and float(without[:-1]) < 1.03
     assert float(api[:-1]) - 1 > 2 * (float(without[:-1]) - 1)  # "most of it"
-    per_epoch = rows(section(RESULTS, "## Time per epoch"))
+    per_epoch = rows(section((BENCHMARKS / "reruns" / "issue19-epoch" / "RESULTS.md").read_text(), "## Time per epoch"))
     mlp_epoch, cnn_epoch = (first(per_epoch[model][2]) for model in ("MLP", "CNN"))
-    assert f"expresso measures {mlp_epoch} the hand loop on the MLP and {cnn_epoch} on the CNN" in prose
+    assert (
+        f"expresso measures {mlp_epoch} the hand loop on the MLP and {cnn_epoch} on the CNN (that case re-run" in prose
+    )
+    assert "`benchmarks/reruns/issue19-epoch`" in prose
     hand_mlp = float(first(table(RESULTS, "## tiny MLP")["hand loop"][0]))
     assert "whose epochs take under 40 ms" in prose and hand_mlp / 10 < 0.040
     ratios = [row[3] for key, row in compiled.items() if key in ("mlp", "cnn") and row[0] == "compile"]
@@ -318,6 +321,33 @@ def test_the_issue19_section_states_the_full_runs_figures():
     assert f"the trackers ({target('trackers: CLI fit with csv + TensorBoard + MLflow / csv alone', 3)}x" in shown
     saved = target("checkpoint: save_atomic / torch.save", 3)
     assert f"({saved}x; with an fsync `torch.save` alone is {ratio(checkpoint['torch.save + fsync'][1])})" in shown
+
+
+def test_the_epoch_rerun_section_is_its_committed_report():
+    """The re-runs' time-per-epoch section repeats its report's table, and its prose that report's and the full run's."""
+    report = (BENCHMARKS / "reruns" / "issue19-epoch" / "RESULTS.md").read_text()
+    measured = rows(section(report, "## Time per epoch"))
+    shown = section(RERUNS, "## The time-per-epoch case after a fix to its harness (issue 19)")
+    assert rows(shown) == measured
+    prose = " ".join(shown.split())
+    checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
+    full_checkout = re.search(r"- checkout: (\w+), src/ clean", RESULTS).group(1)
+    assert f"at checkout {checkout} " in prose and f"In the full run at {full_checkout} " in prose
+    assert "--repeats 9" in report and "--repeats 9" in prose
+    disturbed = rows(section(RESULTS, "## Time per epoch"))
+    hand_low, hand_high = re.search(r"\(([\d.]+)-([\d.]+)\)", disturbed["CNN"][0]).groups()
+    assert (
+        f"measured expresso at {first(disturbed['MLP'][2])} the hand loop on the MLP and {first(disturbed['CNN'][2])} on "
+        f"the CNN, with the hand loop's CNN epochs ranging from {hand_low} s to {hand_high} s" in prose
+    )
+    low, high = re.search(r"\(([\d.]+)-([\d.]+)\)", measured["CNN"][0]).groups()
+    mlp, cnn = (first(measured[model][2]) for model in ("MLP", "CNN"))
+    assert f"{mlp} on the MLP and {cnn} on the CNN (the hand loop's CNN epochs {low}-{high} s)" in prose
+    assert all(float(first(measured[model][2])[:-1]) > 1 for model in ("MLP", "CNN"))  # "slower ... on both"
+    results_note = " ".join(section(RESULTS, "## Issue 19").split())
+    assert f"(the hand loop's CNN epochs range from {hand_low} s to {hand_high} s)" in results_note
+    assert f"so its CNN ratio ({first(disturbed['CNN'][2])}) is not expresso's" in results_note
+    assert f"(reruns/issue19-epoch): {mlp} on the MLP and {cnn} on the CNN" in results_note
 
 
 def test_the_cnn_rerun_section_is_its_committed_report():
