@@ -14,6 +14,10 @@ hand loop):
 - the fit's end: the last validation's end to the fit's end, which waits for
   the last checkpoint write;
 
+a fit ends, as the CLI's probe (FitTimer) ends it, when the last checkpoint
+is on disk, before the other callbacks' FIT_END work (``trainer.fit()``, the
+API rows' clock in the training cases, includes that work too);
+
 and, for expresso, each checkpoint write on the writer thread
 (checkpoints/writer.py), its wall time and that thread's CPU time. The
 first epoch (first calls, allocator growth) is shown apart; the other
@@ -95,8 +99,8 @@ def section(result: dict) -> list[str]:
         "## Where a cold fit's time goes, epoch by epoch (benchmarks/phases.py)",
         "",
         f"The `mlp` and `cnn` cases, {result['rounds']} alternating rounds, one process per run, after a warm-up run of "
-        "each. Fit: the first fit in a fresh process, as in the training cases; ratio paired per round with the hand "
-        "loop. First epoch: all of it. Training pass, validation, between epochs: medians over epochs 2 to N (between: "
+        "each. Fit: the first fit in a fresh process, FIT_START to the last checkpoint on disk (as the CLI's probe "
+        "times it); ratio paired per round with the hand loop. First epoch: all of it. Training pass, validation, between epochs: medians over epochs 2 to N (between: "
         "a validation's end to the next epoch's start, where the epoch-end callbacks run). Fit end: the last "
         "validation's end to the fit's end (the wait for the last checkpoint). Checkpoint write: each write on the "
         "writer thread, its wall time and that thread's CPU time. Milliseconds, median (min-max) over rounds.",

@@ -1,11 +1,11 @@
-"""A user callback that times a fit from inside expresso, so the CLI can be measured like the API.
+"""User callbacks that time a fit from inside expresso: FitTimer, so the CLI can be measured like the API; EpochPhases.
 
 ``expresso train`` runs in its own process; timing that process whole would
 add start-up, config checking and the final test pass to the training time.
 This probe, named in the benchmark configs as
 ``benchmarks/probe.py:FitTimer``, records instead:
 
-- ``fit_seconds``: FIT_START to FIT_END, including the wait for the last
+- ``seconds``: FIT_START to FIT_END, including the wait for the last
   checkpoint to be on disk (the fit is not done before that);
 - ``first_step_at``: the wall-clock time of the first optimizer step, which
   the benchmark subtracts from the moment it launched the process;
@@ -14,6 +14,8 @@ This probe, named in the benchmark configs as
 It writes them to ``<run folder>/fit_timer.json`` at FIT_END. Its order
 puts it first at every event, so FIT_START starts the clock before any
 other callback runs; at FIT_END it waits for checkpoints, then stops it.
+
+EpochPhases marks each epoch's phases the same way, for benchmarks/phases.py.
 """
 
 from __future__ import annotations
