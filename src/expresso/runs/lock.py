@@ -17,7 +17,9 @@ be a new inode, which the next process could lock while the holder still
 holds the old one. The holder writes its pid, host and start time into the
 locked file itself (truncated first); the content is read only by a refused
 writer, and a holder that died leaves content nobody believes, because the
-lock, not the content, decides. A process that locks a file which was
+lock, not the content, decides: a refused writer that reads a dead process's
+line (the new holder has locked but not yet written its own) waits for the
+holder's. A process that locks a file which was
 unlinked or replaced meanwhile (a failed start removing its empty folder, a
 ``--force`` moving the folder aside) notices that the path now names another
 file and tries again.
@@ -127,14 +129,38 @@ def _names(path: Path, fd: int) -> bool:
 
 
 def _holder(path: Path) -> str:
-    """``another process writes this run folder (pid N on host H since T)``, from the holder's line in the lock file."""
-    for _ in range(READ_TRIES):  # the holder writes its line just after it locks: a moment to wait for it, at most
+    """``another process writes this run folder (pid N on host H since T)``, from the holder's line in the lock file.
+
+    The holder writes its line just after it locks, so a refused writer may
+    read the file before it: empty, or still holding the line of a holder
+    that died (a killed run being resumed). Either is waited out, a moment at
+    most: a line naming a process of this host that no longer exists is not
+    the holder's.
+    """
+    for _ in range(READ_TRIES):
         try:
             found = json.loads(path.read_text(encoding="utf-8"))
-            return f"another process writes this run folder (pid {found['pid']} on host {found['host']} since {found['since']})"
+            pid, host, since = found["pid"], found["host"], found["since"]
         except (OSError, ValueError, KeyError, TypeError):
-            time.sleep(READ_PAUSE)
+            pass
+        else:
+            if host != socket.gethostname() or _alive(pid):
+                return f"another process writes this run folder (pid {pid} on host {host} since {since})"
+        time.sleep(READ_PAUSE)
     return "another process writes this run folder (its pid is not recorded yet)"
+
+
+def _alive(pid: object) -> bool:
+    """Whether a process with this pid exists on this host (one of another user's counts)."""
+    if type(pid) is not int or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _close_in_child() -> None:

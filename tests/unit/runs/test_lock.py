@@ -9,10 +9,12 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
+from expresso.runs import lock
 from expresso.runs.folder import RunFolder, RunFolderError
 from expresso.runs.lock import RunFolderBusy, hold, remove_if_unused
 
@@ -81,6 +83,31 @@ def test_a_holder_killed_with_sigkill_leaves_no_stale_lock_not_even_through_a_fo
             assert json.loads(folder.lock.read_text())["pid"] == os.getpid()
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+def test_a_refused_writer_names_the_holder_not_the_dead_process_whose_line_the_file_still_holds(tmp_path):
+    """A killed run being resumed: its line stays in the lock file until the new holder, which has locked, writes its own."""
+    dead = python("pass")
+    dead.wait(timeout=60)
+    path = tmp_path / RunFolder.LOCK
+    stale = {"pid": dead.pid, "host": socket.gethostname(), "since": "2026-01-01T00:00:00+0000"}
+    path.write_text(json.dumps(stale) + "\n")
+    assert lock._holder(path) == "another process writes this run folder (its pid is not recorded yet)"
+
+    live = {"pid": os.getpid(), "host": socket.gethostname(), "since": "2026-01-01T00:00:01+0000"}
+    writer = threading.Timer(3 * lock.READ_PAUSE, lambda: path.write_text(json.dumps(live) + "\n"))
+    path.write_text(json.dumps(stale) + "\n")
+    writer.start()
+    try:
+        assert lock._holder(path) == (
+            f"another process writes this run folder (pid {os.getpid()} on host {socket.gethostname()} "
+            "since 2026-01-01T00:00:01+0000)"
+        )
+    finally:
+        writer.join()
+    elsewhere = {**stale, "host": "another-host"}  # another host's pid cannot be checked from here: it is believed
+    path.write_text(json.dumps(elsewhere) + "\n")
+    assert f"(pid {dead.pid} on host another-host since" in lock._holder(path)
 
 
 def test_a_folder_that_holds_only_its_lock_is_removed_after_a_failed_start_and_one_with_a_run_is_kept(tmp_path):
