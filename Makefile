@@ -31,8 +31,10 @@ check: setup
 	$(BIN)/mypy
 
 # The slow tests read runs back with the trackers' own clients: their extras are installed here, not by setup
-# (CI's test command stays within its time limit).
+# (CI's test command stays within its time limit). The report's browser test needs a Chromium: Debian's package,
+# installed where none is on the PATH.
 test-slow: setup
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PIP_INSTALL) -e '.[dev,tensorboard,mlflow,clearml,sacred,comet,wandb,slurm,postgres]'
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -m slow
 
