@@ -42,23 +42,9 @@ from pathlib import Path
 
 from . import report
 from . import summary as summary_of
-from .cases import CASES
+from .cases import ALL, CASES
 from .training_cases import STANDARD
 
-ALL = (
-    "imports",
-    "mlp",
-    "cnn",
-    "job",
-    "data",
-    "trackers",
-    "checkpoint",
-    "compile",
-    "phases",
-    "cli",
-    "epoch",
-    "attribution",
-)
 REPEATS = {  # rounds per case
     "full": {
         "imports": 5,

@@ -15,6 +15,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = "benchmarks/expresso_configs"
+# Every case of `python -m benchmarks`, in the order they run and the report shows them (__main__.py says what each is).
+ALL = (
+    "imports",
+    "mlp",
+    "cnn",
+    "job",
+    "data",
+    "trackers",
+    "checkpoint",
+    "compile",
+    "phases",
+    "cli",
+    "epoch",
+    "attribution",
+)
 PROBE_FILE = "fit_timer.json"  # what probe.FitTimer writes into the run folder (probe.py repeats it: see there)
 
 

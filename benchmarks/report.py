@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .cases import ROOT
+from .cases import ALL, ROOT
 from .summary import FLOOR_ROW, paired, stats
 
 
@@ -331,20 +331,7 @@ def markdown(results: dict, summary: dict) -> str:
             for t in found
         ]
         lines += _table(["target", "measured (median)", "limit", ""], rows) + [""]
-    for name in (
-        "imports",
-        "mlp",
-        "cnn",
-        "job",
-        "data",
-        "trackers",
-        "checkpoint",
-        "compile",
-        "phases",
-        "cli",
-        "epoch",
-        "attribution",
-    ):
+    for name in ALL:
         result = results.get(name)
         if result is None:
             continue

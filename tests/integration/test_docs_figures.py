@@ -65,6 +65,20 @@ def attribution(text: str, heading: str = "## Where the fit time goes") -> dict[
     return found
 
 
+def rerun_section(folder: str, heading: str, table: str) -> tuple[str, dict[str, list[str]], str]:
+    """A re-run's committed report, the rows of its ``table`` section, and the prose of its section in the re-runs'
+    README (``heading``), whose table must repeat those rows."""
+    report = (BENCHMARKS / "reruns" / folder / "RESULTS.md").read_text()
+    measured, shown = rows(section(report, table)), section(RERUNS, heading)
+    assert rows(shown) == measured
+    return report, measured, " ".join(shown.split())
+
+
+def checkout(report: str) -> str:
+    """The checkout a report was measured at (its src/ clean)."""
+    return re.search(r"- checkout: (\w+), src/ clean", report).group(1)
+
+
 def first(cell: str) -> str:
     """A RESULTS.md cell's median, without its (min-max) range."""
     return cell.split(" ")[0]
@@ -123,8 +137,7 @@ def test_the_readme_performance_prose_states_the_committed_figures():
     assert "whose epochs take under 40 ms" in prose and hand_mlp / 10 < 0.040
     ratios = [row[3] for key, row in compiled.items() if key in ("mlp", "cnn") and row[0] == "compile"]
     assert f"({ratios[0]} and {ratios[1]} per steady epoch)" in prose
-    checkout = re.search(r"- checkout: (\w+), src/ clean", RESULTS).group(1)
-    assert f"(checkout {checkout};" in prose
+    assert f"(checkout {checkout(RESULTS)};" in prose
     before = {key: cells[0].split()[0] for key, cells in rows(section(PREVIOUS_FULL, "## Targets")).items()}
     cnn, job = (float(before[f"{case}: expresso CLI fit time / hand loop"]) for case in ("cnn", "job"))
     assert f"the previous run measured the CNN through the CLI at {cnn:.3f}x and the ResNet at {job:.3f}x" in prose
@@ -169,8 +182,7 @@ def test_the_issue19_rerun_table_is_its_committed_report():
     report = (BENCHMARKS / "reruns" / "issue19" / "RESULTS.md").read_text()
     shown = section(RERUNS, "## Re-run for issue 19")
     assert rows(shown) == rows(section(report, "## Targets"))
-    checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
-    assert f"at checkout {checkout} " in shown
+    assert f"at checkout {checkout(report)} " in shown
     fits = rows(section(report, "## tiny MLP"))["hand loop"][0]  # median (min-max) of the hand loop's MLP fit
     low, high = (float(value) for value in re.search(r"\(([\d.]+)-([\d.]+)\)", fits).groups())
     full = float(first(rows(section(EARLIER_FULL, "## tiny MLP"))["hand loop"][0]))  # the full report it compares with
@@ -325,14 +337,10 @@ def test_the_issue19_section_states_the_full_runs_figures():
 
 def test_the_epoch_rerun_section_is_its_committed_report():
     """The re-runs' time-per-epoch section repeats its report's table, and its prose that report's and the full run's."""
-    report = (BENCHMARKS / "reruns" / "issue19-epoch" / "RESULTS.md").read_text()
-    measured = rows(section(report, "## Time per epoch"))
-    shown = section(RERUNS, "## The time-per-epoch case after a fix to its harness (issue 19)")
-    assert rows(shown) == measured
-    prose = " ".join(shown.split())
-    checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
-    full_checkout = re.search(r"- checkout: (\w+), src/ clean", RESULTS).group(1)
-    assert f"at checkout {checkout} " in prose and f"In the full run at {full_checkout} " in prose
+    report, measured, prose = rerun_section(
+        "issue19-epoch", "## The time-per-epoch case after a fix to its harness (issue 19)", "## Time per epoch"
+    )
+    assert f"at checkout {checkout(report)} " in prose and f"In the full run at {checkout(RESULTS)} " in prose
     assert "--repeats 9" in report and "--repeats 9" in prose
     disturbed = rows(section(RESULTS, "## Time per epoch"))
     hand_low, hand_high = re.search(r"\(([\d.]+)-([\d.]+)\)", disturbed["CNN"][0]).groups()
@@ -352,13 +360,11 @@ def test_the_epoch_rerun_section_is_its_committed_report():
 
 def test_the_cnn_rerun_section_is_its_committed_report():
     """The re-runs' CNN section repeats its report's Targets rows, and its prose that report's and the full run's at its checkout."""
-    report = (BENCHMARKS / "reruns" / "issue19-cnn" / "RESULTS.md").read_text()
-    shown = section(RERUNS, "## The CNN case, 12 rounds (issue 19)")
-    assert rows(shown) == rows(section(report, "## Targets"))
-    prose = " ".join(shown.split())
-    checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
-    assert checkout == re.search(r"- checkout: (\w+), src/ clean", PREVIOUS_FULL).group(1)
-    assert f"at checkout {checkout} " in prose and f"the full run at the same checkout (`full-{checkout}/`)" in prose
+    report, _, prose = rerun_section("issue19-cnn", "## The CNN case, 12 rounds (issue 19)", "## Targets")
+    measured_at = checkout(report)
+    assert measured_at == checkout(PREVIOUS_FULL)
+    assert f"at checkout {measured_at} " in prose
+    assert f"the full run at the same checkout (`full-{measured_at}/`)" in prose
     full = {key: cells[0].split()[0] for key, cells in rows(section(PREVIOUS_FULL, "## Targets")).items()}
     cli, api = (full[f"cnn: expresso {door} fit time / hand loop"] for door in ("CLI", "API"))
     assert f"measured the CNN's fit at {cli}x through the CLI and {api}x through the API" in prose
@@ -378,12 +384,8 @@ def test_the_job_rerun_section_is_its_committed_report():
     import json
 
     folder = BENCHMARKS / "reruns" / "issue19-job"
-    report = (folder / "RESULTS.md").read_text()
-    shown = section(RERUNS, "## The job case, 8 rounds (issue 19)")
-    assert rows(shown) == rows(section(report, "## Targets"))
-    prose = " ".join(shown.split())
-    checkout = re.search(r"- checkout: (\w+), src/ clean", report).group(1)
-    assert f"at checkout {checkout} " in prose
+    report, _, prose = rerun_section("issue19-job", "## The job case, 8 rounds (issue 19)", "## Targets")
+    assert f"at checkout {checkout(report)} " in prose
     full, before = (
         rows(section(text, "## Targets"))["job: expresso CLI fit time / hand loop"][0].split()[0]
         for text in (JOB_RERUN_FULL, OLDER_FULL)
@@ -409,11 +411,9 @@ def test_the_job_rerun_section_is_its_committed_report():
 
 def test_the_writer_thread_section_is_its_committed_report():
     """The re-runs' writer-thread section repeats its report's table, and its prose that report's and the full run's."""
-    report = (BENCHMARKS / "reruns" / "issue19-writer" / "RESULTS.md").read_text()
-    measured = rows(section(report, "## Checkpoint write"))
-    shown = section(RERUNS, "## The checkpoint writer thread (issue 19)")
-    assert rows(shown) == measured
-    prose = " ".join(shown.split())
+    report, measured, prose = rerun_section(
+        "issue19-writer", "## The checkpoint writer thread (issue 19)", "## Checkpoint write"
+    )
     blocked, inline, threaded = (
         first(measured["writer thread"][2]),
         first(measured["save_atomic"][0]),
@@ -423,4 +423,4 @@ def test_the_writer_thread_section_is_its_committed_report():
     rss = re.search(r"Peak RSS of the process: (\d+) MB", report).group(1)
     full = re.search(r"Peak RSS of the process: (\d+) MB", section(OLDER_FULL, "## Checkpoint write")).group(1)
     assert f"({rss} MB, against {full} MB in the full report of checkout 44f74ed" in prose
-    assert "- checkout: dd6000b, src/ clean" in report and "at checkout dd6000b" in shown
+    assert checkout(report) == "dd6000b" and "at checkout dd6000b" in prose
